@@ -1,0 +1,119 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Strict concurrency comes with the Swift 6 language mode; these keep imports and existentials explicit.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "consentledger",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "consentd", targets: ["consentd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Pure domain: no database, no HTTP.
+        .target(
+            name: "ConsentCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The plain-SQL migrations in sql/migrations, shipped as a resource bundle.
+        .target(
+            name: "ConsentSchema",
+            dependencies: ["ConsentCore"],
+            path: "sql",
+            resources: [.copy("migrations"), .copy("roles")],
+            swiftSettings: swiftSettings
+        ),
+        // Private PostgreSQL clusters for `consentd dev` and the tests (initdb / pg_ctl).
+        .target(
+            name: "LocalPostgres",
+            dependencies: ["ConsentCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConsentStore",
+            dependencies: [
+                "ConsentCore",
+                "ConsentSchema",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConsentServer",
+            dependencies: [
+                "ConsentCore",
+                "ConsentStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "consentd",
+            dependencies: [
+                "ConsentCore",
+                "ConsentStore",
+                "ConsentServer",
+                "LocalPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConsentTesting",
+            dependencies: [
+                "ConsentCore",
+                "ConsentStore",
+                "LocalPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsentCoreTests",
+            dependencies: ["ConsentCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsentStoreTests",
+            dependencies: [
+                "ConsentCore", "ConsentStore", "ConsentTesting", "LocalPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsentServerTests",
+            dependencies: [
+                "ConsentCore", "ConsentStore", "ConsentServer", "ConsentTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,132 @@
+import Foundation
+
+/// Everything `consentd serve` reads from its environment, validated once at start.
+public struct ServeConfiguration: Sendable {
+    public var database: DatabaseURL
+    /// Wraps the per-subject data keys (AES-256).
+    public var masterKey: SecretBytes
+    /// Ed25519 seed that signs audit checkpoints.
+    public var signingKey: SecretBytes
+    public var host: String
+    public var port: Int
+    public var allowPrivilegedRole: Bool
+
+    public init(
+        database: DatabaseURL, masterKey: SecretBytes, signingKey: SecretBytes, host: String = "127.0.0.1",
+        port: Int = 8080, allowPrivilegedRole: Bool = false
+    ) {
+        self.database = database
+        self.masterKey = masterKey
+        self.signingKey = signingKey
+        self.host = host
+        self.port = port
+        self.allowPrivilegedRole = allowPrivilegedRole
+    }
+
+    /// Reads and validates the environment; the error names the first variable that is missing or malformed.
+    public static func parse(environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
+        let database = try EnvironmentReader.databaseURL(environment)
+        let masterKey = try EnvironmentReader.key32(environment, "CONSENTD_MASTER_KEY", purpose: "wraps data keys")
+        let signingKey = try EnvironmentReader.key32(environment, "CONSENTD_SIGNING_KEY", purpose: "Ed25519 seed")
+        let host = environment["CONSENTD_HOST"] ?? "127.0.0.1"
+        guard !host.isEmpty, !host.contains(where: \.isWhitespace) else {
+            throw ConfigurationError(variable: "CONSENTD_HOST", problem: "must be a host name or address")
+        }
+        let port = try EnvironmentReader.port(environment, "CONSENTD_PORT", default: 8080)
+        let allow = try EnvironmentReader.flag(environment, "CONSENTD_ALLOW_PRIVILEGED_ROLE")
+        return ServeConfiguration(
+            database: database, masterKey: masterKey, signingKey: signingKey, host: host, port: port,
+            allowPrivilegedRole: allow)
+    }
+}
+
+/// Key material that must never be printed.
+public struct SecretBytes: Sendable, Equatable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "SecretBytes(\(bytes.count) bytes, redacted)" }
+
+    /// 32 bytes from the system's secure random generator, as the dev command and the docs' key commands make.
+    public static func random32() -> SecretBytes {
+        var generator = SystemRandomNumberGenerator()
+        return SecretBytes((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+
+    public var base64: String { Data(bytes).base64EncodedString() }
+}
+
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    public let variable: String
+    public let problem: String
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
+    public var description: String { "\(variable) \(problem)" }
+}
+
+/// Shared readers so every command words the same mistake the same way.
+public enum EnvironmentReader {
+    public static func databaseURL(_ environment: [String: String]) throws(ConfigurationError) -> DatabaseURL {
+        guard let text = environment["DATABASE_URL"], !text.isEmpty else {
+            throw ConfigurationError(
+                variable: "DATABASE_URL", problem: "is not set; expected postgres://user@host:port/database")
+        }
+        do {
+            return try DatabaseURL(parsing: text)
+        } catch {
+            throw ConfigurationError(variable: "DATABASE_URL", problem: error.problem)
+        }
+    }
+
+    public static func key32(_ environment: [String: String], _ name: String, purpose: String) throws(ConfigurationError)
+        -> SecretBytes
+    {
+        guard let text = environment[name], !text.isEmpty else {
+            throw ConfigurationError(
+                variable: name, problem: "is not set; expected base64 of 32 random bytes (\(purpose)), e.g. `openssl rand -base64 32`")
+        }
+        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)) else {
+            throw ConfigurationError(variable: name, problem: "is not valid base64")
+        }
+        guard data.count == 32 else {
+            throw ConfigurationError(variable: name, problem: "decodes to \(data.count) bytes; expected exactly 32")
+        }
+        return SecretBytes(Array(data))
+    }
+
+    public static func port(_ environment: [String: String], _ name: String, default fallback: Int) throws(ConfigurationError)
+        -> Int
+    {
+        guard let text = environment[name] else { return fallback }
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw ConfigurationError(variable: name, problem: "must be a port number from 1 to 65535")
+        }
+        return port
+    }
+
+    public static func flag(_ environment: [String: String], _ name: String) throws(ConfigurationError) -> Bool {
+        switch environment[name]?.lowercased() {
+        case nil, "", "false", "0", "no": return false
+        case "true", "1", "yes": return true
+        default: throw ConfigurationError(variable: name, problem: "must be true or false")
+        }
+    }
+
+    /// A PostgreSQL role name we create and quote ourselves: kept to a plain identifier.
+    public static func roleName(_ environment: [String: String], _ name: String, default fallback: String)
+        throws(ConfigurationError) -> String
+    {
+        let value = environment[name] ?? fallback
+        let bytes = Array(value.utf8)
+        let valid =
+            (1...63).contains(bytes.count)
+            && bytes.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
+            && !(48...57).contains(bytes[0])
+        guard valid else {
+            throw ConfigurationError(
+                variable: name, problem: "must be a lower-case identifier (a-z, 0-9, _), at most 63 characters")
+        }
+        return value
+    }
+}

@@ -1,0 +1,45 @@
+import ConsentCore
+import ConsentStore
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// What the HTTP layer needs from the outside: a database pool (run as a service beside the server) and the
+/// schema this build expects.
+public struct ServerDependencies: Sendable {
+    public let client: PostgresClient
+    public let schema: MigrationRunner
+
+    public init(client: PostgresClient, schema: MigrationRunner) {
+        self.client = client
+        self.schema = schema
+    }
+}
+
+public enum ConsentApplication {
+    /// Every route of the service. Route → store function → SQL → response, nothing in between.
+    public static func router(_ dependencies: ServerDependencies) -> Router<ConsentRequestContext> {
+        let router = Router(context: ConsentRequestContext.self)
+        router.add(middleware: ErrorShapingMiddleware())
+        HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
+
+        let keys = APIKeyStore(client: dependencies.client)
+        let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
+        KeyRoutes(keys: keys).register(on: v1)
+        return router
+    }
+
+    /// The server with its database pool as a managed service: the pool starts before and stops after the
+    /// listener, and SIGTERM/SIGINT let in-flight requests finish.
+    public static func make(
+        _ dependencies: ServerDependencies, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(dependencies),
+            configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),
+            services: [dependencies.client],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Hummingbird
+
+extension Request {
+    /// Decodes a JSON body, turning every way it can be wrong into a contract error that names the field.
+    public func decodeJSON<T: Decodable>(_ type: T.Type, context: ConsentRequestContext) async throws -> T {
+        if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
+        }
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else {
+            throw APIError(.badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
+        }
+        do {
+            return try context.requestDecoder.decode(T.self, from: buffer)
+        } catch let error as DecodingError {
+            throw APIError.decoding(error)
+        }
+    }
+}
+
+extension APIError {
+    static func decoding(_ error: DecodingError) -> APIError {
+        func path(_ codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) -> String {
+            let keys = codingPath + (key.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath, key)
+            return .invalid(field, "'\(field)' is required")
+        case .valueNotFound(_, let context):
+            let field = path(context.codingPath)
+            return .invalid(field, "'\(field)' must not be null")
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            return .invalid(field, "'\(field)' must be \(Self.describe(type))")
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return APIError(.badRequest, code: "malformed_json", message: "the request body is not valid JSON")
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            return .invalid(field, "'\(field)' is invalid: \(context.debugDescription)")
+        @unknown default:
+            return APIError(.badRequest, code: "malformed_json", message: "the request body could not be read")
+        }
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Double.Type: "a number"
+        case is [Any].Type: "an array"
+        default: "an object of the documented shape"
+        }
+    }
+}

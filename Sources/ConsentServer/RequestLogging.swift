@@ -1,0 +1,53 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The outermost middleware: every error leaves in the contract's shape, every response carries its request id,
+/// and one log line per request records method, route template, status and duration. The route template, not
+/// the path, is logged, and never the body or query: personal data travels only in bodies (contract).
+struct ErrorShapingMiddleware: RouterMiddleware {
+    typealias Context = ConsentRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = try shape(error, context: context).response(from: request, context: context)
+        }
+        response.headers[.requestID] = context.id
+        let elapsed = ContinuousClock.now - started
+        context.logger.info(
+            "request",
+            metadata: [
+                "method": "\(request.method.rawValue)",
+                "route": "\(context.endpointPath ?? "unmatched")",
+                "status": "\(response.status.code)",
+                "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+            ])
+        return response
+    }
+
+    func shape(_ error: any Error, context: Context) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as HTTPError:
+            return APIError.from(error)
+        default:
+            // The type, not the message: database errors can quote the values that failed.
+            context.logger.error("unhandled error", metadata: ["type": "\(String(reflecting: type(of: error)))"])
+            return APIError(
+                .internalServerError, code: "internal_error",
+                message: "the service failed to answer; quote request id \(context.id) when reporting it")
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("X-Request-Id")!
+}

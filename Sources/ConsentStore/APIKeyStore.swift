@@ -1,0 +1,89 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+public struct APIKeyRecord: Sendable, Equatable {
+    public let id: UUID
+    public let tenantId: UUID
+    public let displayPrefix: String
+    public let label: String
+    public let scopes: Set<Scope>
+    public let createdAt: Date
+    public let revokedAt: Date?
+}
+
+/// A freshly created key: the token is in memory only here, once, for the caller to hand over.
+public struct IssuedAPIKey: Sendable {
+    public let record: APIKeyRecord
+    public let token: APIKeyToken
+}
+
+/// API keys: created and revoked within a tenant, resolved from a presented token on every request.
+public struct APIKeyStore: Sendable {
+    let client: PostgresClient
+    public init(client: PostgresClient) { self.client = client }
+
+    public func create(tenantId: UUID, scopes: Set<Scope>, label: String, logger: Logger) async throws -> IssuedAPIKey {
+        precondition(!scopes.isEmpty, "a key needs at least one scope")
+        let token = APIKeyToken.generate()
+        let scopeNames = scopes.sorted().map(\.rawValue)
+        let record = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO api_keys (tenant_id, key_hash, display_prefix, label, scopes)
+                VALUES (\(tenantId), \(ByteBuffer(bytes: token.storedHash)), \(token.displayPrefix), \(label), \(scopeNames))
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            return try await Self.records(rows).first!
+        }
+        return IssuedAPIKey(record: record, token: token)
+    }
+
+    public func list(tenantId: UUID, logger: Logger) async throws -> [APIKeyRecord] {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            try await Self.records(
+                connection.query(
+                    "SELECT \(unescaped: Self.columns) FROM api_keys ORDER BY created_at, id", logger: logger))
+        }
+    }
+
+    /// Revokes at once: the next request presenting the key is refused. False when no such live key exists.
+    public func revoke(tenantId: UUID, keyId: UUID, logger: Logger) async throws -> Bool {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            try await connection.query(
+                """
+                UPDATE api_keys SET revoked_at = now()
+                WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
+                """, logger: logger
+            ).collect().isEmpty == false
+        }
+    }
+
+    /// The identity behind a presented token, or nil when it is unknown or revoked. One round trip.
+    public func authenticate(_ token: APIKeyToken, logger: Logger) async throws -> CallerIdentity? {
+        let rows = try await client.query(
+            "SELECT key_id, tenant_id, scopes FROM app_authenticate(\(ByteBuffer(bytes: token.storedHash)))",
+            logger: logger)
+        for try await (keyId, tenantId, scopeNames) in rows.decode((UUID, UUID, [String]).self) {
+            let scopes = Set(scopeNames.compactMap(Scope.init(rawValue:)))
+            return CallerIdentity(keyId: keyId, tenantId: tenantId, scopes: scopes)
+        }
+        return nil
+    }
+
+    static let columns = "id, tenant_id, display_prefix, label, scopes, created_at, revoked_at"
+
+    static func records(_ rows: PostgresRowSequence) async throws -> [APIKeyRecord] {
+        var records: [APIKeyRecord] = []
+        for try await (id, tenantId, prefix, label, scopes, createdAt, revokedAt) in rows.decode(
+            (UUID, UUID, String, String, [String], Date, Date?).self)
+        {
+            records.append(
+                APIKeyRecord(
+                    id: id, tenantId: tenantId, displayPrefix: prefix, label: label,
+                    scopes: Set(scopes.compactMap(Scope.init(rawValue:))), createdAt: createdAt, revokedAt: revokedAt))
+        }
+        return records
+    }
+}

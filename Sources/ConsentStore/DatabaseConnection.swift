@@ -1,0 +1,92 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+extension PostgresClient.Configuration {
+    /// The pool settings for a parsed `DATABASE_URL`.
+    public init(_ url: DatabaseURL, maximumConnections: Int = 20) {
+        switch url.endpoint {
+        case .unixSocket(let path):
+            self.init(unixSocketPath: path, username: url.username, password: url.password, database: url.database)
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS =
+                switch url.tls {
+                case .disable: .disable
+                case .prefer: .prefer(.makeClientConfiguration())
+                case .require: .require(.makeClientConfiguration())
+                }
+            self.init(
+                host: host, port: port, username: url.username, password: url.password, database: url.database,
+                tls: tls)
+        }
+        self.options.maximumConnections = maximumConnections
+    }
+}
+
+extension PostgresClient {
+    public convenience init(url: DatabaseURL, maximumConnections: Int = 20, logger: Logger) {
+        self.init(configuration: .init(url, maximumConnections: maximumConnections), backgroundLogger: logger)
+    }
+}
+
+/// Transactions that name their tenant first, so row-level security lets them see that tenant's rows and no other.
+extension PostgresClient {
+    public func withTenantTransaction<Result>(
+        _ tenantId: UUID, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await withUnwrappedTransaction(logger: logger, isolation: isolation) { connection in
+            try await connection.query(
+                "SELECT set_config('consentd.tenant_id', \(tenantId.uuidString), true)", logger: logger)
+            return try await body(connection)
+        }
+    }
+
+    /// `withTransaction`, but a failure inside the body surfaces as itself rather than wrapped in
+    /// `PostgresTransactionError`, so domain errors and SQLSTATEs reach the caller directly.
+    public func withUnwrappedTransaction<Result>(
+        logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await withTransaction(logger: logger, isolation: isolation, body)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+        }
+    }
+
+    /// For operator commands that work across tenants (`consentd tenants list`). Never used by a request.
+    public func withOperatorTransaction<Result>(
+        logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await withUnwrappedTransaction(logger: logger, isolation: isolation) { connection in
+            try await connection.query("SELECT set_config('consentd.operator', 'on', true)", logger: logger)
+            return try await body(connection)
+        }
+    }
+}
+
+/// PostgreSQL errors as the store's callers need to see them.
+public enum DatabaseErrors {
+    /// The SQLSTATE of a server error, looking through the wrapper that `withTransaction` adds.
+    public static func sqlState(_ error: any Error) -> String? {
+        serverField(.sqlState, of: error)
+    }
+
+    public static func serverMessage(_ error: any Error) -> String? {
+        serverField(.message, of: error)
+    }
+
+    static func serverField(_ field: PSQLError.ServerInfo.Field, of error: any Error) -> String? {
+        if let transactionError = error as? PostgresTransactionError {
+            let inner = [transactionError.closureError, transactionError.beginError, transactionError.commitError]
+            return inner.lazy.compactMap { $0.flatMap { serverField(field, of: $0) } }.first
+        }
+        return (error as? PSQLError)?.serverInfo?[field]
+    }
+
+    public static let uniqueViolation = "23505"
+    public static let insufficientPrivilege = "42501"
+}

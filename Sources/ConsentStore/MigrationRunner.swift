@@ -1,0 +1,135 @@
+import ConsentCore
+import ConsentSchema
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Applies `sql/migrations` in order, each in its own transaction and recorded with its checksum, and re-applies
+/// the runtime role's grants. A session-level advisory lock makes concurrent runs (several instances starting at
+/// once) apply each migration exactly once: the second waits, then finds nothing pending.
+public struct MigrationRunner: Sendable {
+    public let files: [MigrationFile]
+    let grantsTemplate: String
+
+    /// Arbitrary but fixed: the key every `consentd migrate` locks on.
+    static let advisoryLockKey: Int64 = 0x636F_6E73_656E_7464  // "consentd"
+
+    public init(files: [MigrationFile], grantsTemplate: String) {
+        self.files = files
+        self.grantsTemplate = grantsTemplate
+    }
+
+    /// The migrations and grants shipped with this build.
+    public static func bundled() throws -> MigrationRunner {
+        MigrationRunner(files: try ConsentSchema.migrations(), grantsTemplate: try ConsentSchema.runtimeGrants())
+    }
+
+    /// - Returns: the migrations this run applied (empty when the schema was already current).
+    @discardableResult
+    public func migrate(client: PostgresClient, appRole: String, logger: Logger) async throws -> [MigrationFile] {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+            do {
+                let applied = try await applyPending(connection: connection, logger: logger)
+                try await ensureRuntimeRole(appRole, connection: connection, logger: logger)
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+                return applied
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    func applyPending(connection: PostgresConnection, logger: Logger) async throws -> [MigrationFile] {
+        // The ledger of applied migrations is the one table the runner itself must create before it can read it.
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text NOT NULL,
+                checksum    text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
+        let applied = try await Self.appliedMigrations(connection: connection, logger: logger)
+        let pending = try MigrationPlan.pending(files: files, applied: applied)
+        for migration in pending {
+            logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            _ = try await connection.withTransaction(logger: logger) { connection in
+                for statement in SQLScript.statements(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO schema_migrations (version, name, checksum)
+                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                    """, logger: logger)
+            }
+        }
+        return pending
+    }
+
+    /// Creates the runtime login role when missing, then grants it exactly what `sql/roles/runtime_grants.sql` says.
+    func ensureRuntimeRole(_ role: String, connection: PostgresConnection, logger: Logger) async throws {
+        let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
+        let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
+            .collect().isEmpty == false
+        if !exists {
+            logger.info("creating the runtime role", metadata: ["role": "\(role)"])
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "CREATE ROLE \(quoted) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"),
+                logger: logger)
+        }
+        let grants = grantsTemplate.replacingOccurrences(of: "{{app_role}}", with: quoted)
+        _ = try await connection.withTransaction(logger: logger) { connection in
+            for statement in SQLScript.statements(grants) {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+    }
+
+    static func appliedMigrations(connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
+        var applied: [AppliedMigration] = []
+        let rows = try await connection.query(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version", logger: logger)
+        for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
+            applied.append(AppliedMigration(version: version, name: name, checksum: checksum))
+        }
+        return applied
+    }
+
+    /// Whether the database's schema is exactly what this build expects. Read-only: the runtime role may call it.
+    public func state(client: PostgresClient, logger: Logger) async throws -> SchemaState {
+        let applied: [AppliedMigration]
+        do {
+            applied = try await client.withConnection { connection in
+                try await Self.appliedMigrations(connection: connection, logger: logger)
+            }
+        } catch where DatabaseErrors.sqlState(error) == "42P01" {  // undefined_table: never migrated
+            return .pending(files)
+        }
+        do {
+            let pending = try MigrationPlan.pending(files: files, applied: applied)
+            return pending.isEmpty ? .current : .pending(pending)
+        } catch {
+            return .problem(error)
+        }
+    }
+}
+
+public enum SchemaState: Sendable, Equatable {
+    case current
+    case pending([MigrationFile])
+    case problem(MigrationProblem)
+
+    public var explanation: String {
+        switch self {
+        case .current: "the schema is current"
+        case .pending(let files):
+            "\(files.count) migration(s) pending (\(files.map { "\($0.version)_\($0.name)" }.joined(separator: ", "))); run `consentd migrate` as the owner"
+        case .problem(let problem): problem.description
+        }
+    }
+}

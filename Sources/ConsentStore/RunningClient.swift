@@ -1,0 +1,16 @@
+import ConsentCore
+import Logging
+import PostgresNIO
+
+/// Runs a pool for the length of `body`: what one-shot commands (migrate, tenants, keys) and start-up checks need.
+public func withRunningClient<Result: Sendable>(
+    _ url: DatabaseURL, maximumConnections: Int = 4, logger: Logger,
+    _ body: @Sendable (PostgresClient) async throws -> Result
+) async throws -> Result {
+    let client = PostgresClient(url: url, maximumConnections: maximumConnections, logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}

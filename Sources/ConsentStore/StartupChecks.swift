@@ -1,0 +1,36 @@
+import ConsentCore
+import Logging
+import PostgresNIO
+
+/// Why `consentd serve` must not start against this database, in words an operator can act on.
+public enum StartupChecks {
+    public static func refusals(
+        privileges: RolePrivileges, schema: SchemaState, allowPrivilegedRole: Bool
+    ) -> [String] {
+        var refusals: [String] = []
+        if !allowPrivilegedRole, !privileges.problems.isEmpty {
+            refusals.append(
+                "DATABASE_URL connects as role '\(privileges.name)', which \(privileges.problems.joined(separator: " and ")); "
+                    + "row-level security and the audit log's protections do not bind such a role. Connect as the runtime "
+                    + "role that `consentd migrate` creates (consentd_app by default), or set "
+                    + "CONSENTD_ALLOW_PRIVILEGED_ROLE=true to accept the risk.")
+        }
+        if schema != .current {
+            refusals.append("the database is not ready for this build: \(schema.explanation)")
+        }
+        return refusals
+    }
+
+    /// Reads the role and schema state and returns the refusals; throws only when the database cannot be asked.
+    public static func check(
+        _ url: DatabaseURL, schema: MigrationRunner, allowPrivilegedRole: Bool, logger: Logger
+    ) async throws -> [String] {
+        try await withDeadline(.seconds(20)) {
+            try await withRunningClient(url, maximumConnections: 1, logger: logger) { client in
+                let privileges = try await RolePrivileges.of(client: client, logger: logger)
+                let state = try await schema.state(client: client, logger: logger)
+                return refusals(privileges: privileges, schema: state, allowPrivilegedRole: allowPrivilegedRole)
+            }
+        }
+    }
+}

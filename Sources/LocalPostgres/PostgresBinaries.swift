@@ -1,0 +1,35 @@
+import Foundation
+
+/// Where `initdb` and `pg_ctl` live: first PATH, then Debian's `/usr/lib/postgresql/<version>/bin` (newest first),
+/// because Debian's `postgresql` package does not put them on PATH.
+public struct PostgresBinaries: Sendable, Equatable {
+    public let initdb: String
+    public let pgCtl: String
+
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws(PostgresNotInstalled)
+        -> PostgresBinaries
+    {
+        let fileManager = FileManager.default
+        var directories = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        let debianRoot = "/usr/lib/postgresql"
+        let versions = ((try? fileManager.contentsOfDirectory(atPath: debianRoot)) ?? [])
+            .compactMap { Int($0) }.sorted(by: >)
+        directories += versions.map { "\(debianRoot)/\($0)/bin" }
+        for directory in directories {
+            let initdb = "\(directory)/initdb"
+            let pgCtl = "\(directory)/pg_ctl"
+            if fileManager.isExecutableFile(atPath: initdb), fileManager.isExecutableFile(atPath: pgCtl) {
+                return PostgresBinaries(initdb: initdb, pgCtl: pgCtl)
+            }
+        }
+        throw PostgresNotInstalled()
+    }
+}
+
+public struct PostgresNotInstalled: Error, CustomStringConvertible {
+    public static let installCommand = "apt-get update && apt-get install -y postgresql"
+    public var description: String {
+        let command = geteuid() == 0 ? Self.installCommand : "sudo sh -c '\(Self.installCommand)'"
+        return "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it with: \(command)"
+    }
+}

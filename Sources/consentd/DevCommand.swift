@@ -1,0 +1,111 @@
+import ArgumentParser
+import ConsentCore
+import ConsentStore
+import Foundation
+import LocalPostgres
+import Logging
+import PostgresNIO
+
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the whole service locally with no set-up.",
+        discussion: """
+            Starts (or reuses) a private PostgreSQL cluster under ./.consentd/, applies migrations as an owner role, \
+            creates a demo tenant, prints one new API key per scope and serves on http://127.0.0.1:8080 as the \
+            runtime role. Ctrl-C stops the server and the cluster it started.
+            """)
+
+    @Option(help: "The port to serve on.") var port: Int = 8080
+
+    static let databaseName = "consentd"
+    static let appRole = "consentd_app"
+    static let demoTenant = "demo"
+    static let keyLabel = "consentd dev"
+
+    func run() async throws {
+        guard (1...65535).contains(port) else { throw CommandFailure("--port must be from 1 to 65535") }
+        let logger = Logger(label: "consentd.dev")
+        let workspace = try DevWorkspace(directory: FileManager.default.currentDirectoryPath + "/.consentd")
+        let cluster: LocalCluster
+        do {
+            cluster = try workspace.cluster()
+        } catch let error as PostgresNotInstalled {
+            throw CommandFailure(error.description)
+        }
+        try cluster.initializeIfNeeded(logger: logger)
+        let startedHere = !cluster.isRunning()
+        if startedHere { try cluster.start(logger: logger) }
+
+        do {
+            try await serve(cluster: cluster, workspace: workspace, logger: logger)
+        } catch {
+            if startedHere { cluster.stop(logger: logger) }
+            throw error
+        }
+        if startedHere { cluster.stop(logger: logger) }
+    }
+
+    func serve(cluster: LocalCluster, workspace: DevWorkspace, logger: Logger) async throws {
+        let superuser = cluster.superuserURL
+        try await withRunningClient(superuser, logger: logger) { client in
+            try await DatabaseProvisioner.ensureOwnerRole(superuser: client, logger: logger)
+            try await DatabaseProvisioner.ensureDatabase(Self.databaseName, superuser: client, logger: logger)
+        }
+        let ownerURL = superuser.with(username: DatabaseProvisioner.ownerRole, database: Self.databaseName)
+        let (tenant, keys) = try await withRunningClient(ownerURL, logger: logger) { client in
+            try await MigrationRunner.bundled().migrate(client: client, appRole: Self.appRole, logger: logger)
+            return try await Self.demoTenantWithFreshKeys(client: client, logger: logger)
+        }
+
+        let configuration = ServeConfiguration(
+            database: ownerURL.with(username: Self.appRole),
+            masterKey: try workspace.key(named: "master"),
+            signingKey: try workspace.key(named: "signing"),
+            host: "127.0.0.1", port: port)
+        try await ServiceStarter.run(configuration, logger: logger) { port in
+            Self.printBanner(port: port, tenant: tenant, keys: keys, ownerURL: ownerURL)
+        }
+    }
+
+    /// Keys are stored hashed and cannot be shown again, so every run revokes the previous run's keys and
+    /// issues new ones.
+    static func demoTenantWithFreshKeys(client: PostgresClient, logger: Logger) async throws -> (Tenant, [IssuedAPIKey]) {
+        let tenants = TenantStore(client: client)
+        let tenant: Tenant
+        do {
+            tenant = try await tenants.named(demoTenant, logger: logger)
+        } catch TenantStoreError.notFound {
+            tenant = try await tenants.create(TenantName(demoTenant)!, logger: logger)
+        }
+        let keyStore = APIKeyStore(client: client)
+        for record in try await keyStore.list(tenantId: tenant.id, logger: logger)
+        where record.label == keyLabel && record.revokedAt == nil {
+            _ = try await keyStore.revoke(tenantId: tenant.id, keyId: record.id, logger: logger)
+        }
+        var issued: [IssuedAPIKey] = []
+        for scope in Scope.allCases {
+            issued.append(try await keyStore.create(tenantId: tenant.id, scopes: [scope], label: keyLabel, logger: logger))
+        }
+        return (tenant, issued)
+    }
+
+    static func printBanner(port: Int, tenant: Tenant, keys: [IssuedAPIKey], ownerURL: DatabaseURL) {
+        let base = "http://127.0.0.1:\(port)"
+        var lines = [
+            "",
+            "ConsentLedger is running (dev).",
+            "  API        \(base)/v1",
+            "  health     \(base)/healthz   readiness \(base)/readyz",
+            "  database   psql '\(ownerURL.urlString)'",
+            "  tenant     \(tenant.name) (\(tenant.id.lowercased))",
+            "  API keys (new each run; the previous run's are revoked):",
+        ]
+        for key in keys {
+            let scope = key.record.scopes.first?.rawValue ?? ""
+            lines.append("    \(scope.padding(toLength: 14, withPad: " ", startingAt: 0)) \(key.token.value)")
+        }
+        lines += ["", "  try: curl -H 'Authorization: Bearer \(keys.last?.token.value ?? "")' \(base)/v1/keys", ""]
+        // Written straight to the descriptor: print() buffers when standard output is a pipe.
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}

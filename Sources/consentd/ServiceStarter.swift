@@ -1,0 +1,34 @@
+import ConsentCore
+import ConsentServer
+import ConsentStore
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// What `serve` and `dev` share: refuse a database that is not fit to serve, then serve until SIGTERM/SIGINT.
+enum ServiceStarter {
+    static func run(
+        _ configuration: ServeConfiguration, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let schema = try MigrationRunner.bundled()
+        let refusals: [String]
+        do {
+            refusals = try await StartupChecks.check(
+                configuration.database, schema: schema,
+                allowPrivilegedRole: configuration.allowPrivilegedRole, logger: logger)
+        } catch {
+            throw CommandFailure(
+                "cannot reach the database named by DATABASE_URL (\(configuration.database.redacted)): \(error)")
+        }
+        guard refusals.isEmpty else {
+            throw CommandFailure("refusing to serve:\n  - " + refusals.joined(separator: "\n  - "))
+        }
+        let client = PostgresClient(url: configuration.database, logger: logger)
+        let app = ConsentApplication.make(
+            ServerDependencies(client: client, schema: schema), host: configuration.host, port: configuration.port,
+            logger: logger, onServerRunning: onRunning)
+        try await app.runService()
+    }
+}
