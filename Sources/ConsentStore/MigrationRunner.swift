@@ -9,7 +9,8 @@ import PostgresNIO
 /// once) apply each migration exactly once: the second waits, then finds nothing pending.
 public struct MigrationRunner: Sendable {
     public let files: [MigrationFile]
-    let grantsTemplate: String
+    /// `sql/roles/runtime_grants.sql`, with `{{app_role}}` standing for the quoted role name.
+    public let grantsTemplate: String
 
     /// Arbitrary but fixed: the key every `consentd migrate` locks on.
     static let advisoryLockKey: Int64 = 0x636F_6E73_656E_7464  // "consentd"
@@ -56,15 +57,21 @@ public struct MigrationRunner: Sendable {
         let pending = try MigrationPlan.pending(files: files, applied: applied)
         for migration in pending {
             logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-            _ = try await connection.withTransaction(logger: logger) { connection in
-                for statement in SQLScript.statements(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
+            do {
+                _ = try await connection.withTransaction(logger: logger) { connection in
+                    for statement in SQLScript.statements(migration.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                 try await connection.query(
                     """
                     INSERT INTO schema_migrations (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(migration.checksum))
                     """, logger: logger)
+                }
+            } catch {
+                throw MigrationFailed(
+                    version: migration.version, name: migration.name, sqlState: DatabaseErrors.sqlState(error),
+                    message: DatabaseErrors.serverMessage(error) ?? "\(error)")
             }
         }
         return pending
@@ -116,6 +123,18 @@ public struct MigrationRunner: Sendable {
         } catch {
             return .problem(error)
         }
+    }
+}
+
+/// A migration that the database rejected; its transaction was rolled back, so nothing of it remains.
+public struct MigrationFailed: Error, Equatable, CustomStringConvertible {
+    public let version: Int
+    public let name: String
+    public let sqlState: String?
+    public let message: String
+
+    public var description: String {
+        "migration \(version) (\(name)) failed and was rolled back: \(message) [SQLSTATE \(sqlState ?? "none")]"
     }
 }
 

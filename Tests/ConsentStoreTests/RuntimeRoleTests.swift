@@ -1,0 +1,137 @@
+import ConsentCore
+import ConsentStore
+import ConsentTesting
+import Foundation
+import PostgresNIO
+import Testing
+
+/// What the runtime role (the server's connection) must not be able to do, tried for real.
+@Suite struct RuntimeRoleTests {
+    func sqlState(of sql: String, on client: PostgresClient) async -> String? {
+        do {
+            try await client.withUnwrappedTransaction(logger: TestPostgres.logger) { connection in
+                try await connection.query("SELECT set_config('consentd.operator', 'on', true)", logger: TestPostgres.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
+            }
+            return nil
+        } catch {
+            return DatabaseErrors.sqlState(error) ?? "not a server error: \(error)"
+        }
+    }
+
+    @Test func runtimeRoleLacksDangerousPrivileges() async throws {
+        let database = try await TestDatabase.fresh()
+        let (tenant, key) = try await database.withClient(\.owner) { client throws in
+            let tenant = try await TenantStore(client: client).create(TenantName("acme")!, logger: database.logger)
+            let key = try await APIKeyStore(client: client).create(
+                tenantId: tenant.id, scopes: [.admin], label: "", logger: database.logger)
+            return (tenant, key)
+        }
+        try await database.withClient(\.app) { client throws in
+            let forbidden = [
+                "CREATE TABLE sneaky (x int)",
+                "DELETE FROM tenants",
+                "DELETE FROM api_keys",
+                "UPDATE tenants SET name = 'renamed'",
+                "UPDATE api_keys SET scopes = ARRAY['admin','dpo']",
+                "TRUNCATE api_keys",
+                "DROP TABLE api_keys",
+                "ALTER TABLE api_keys DISABLE ROW LEVEL SECURITY",
+                "ALTER TABLE api_keys NO FORCE ROW LEVEL SECURITY",
+                "INSERT INTO tenants (name) VALUES ('other')",
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'y')",
+                "CREATE ROLE intruder",
+            ]
+            for sql in forbidden {
+                #expect(await sqlState(of: sql, on: client) == DatabaseErrors.insufficientPrivilege, "\(sql)")
+            }
+            // What it may do: revoke a key of the tenant it names.
+            #expect(
+                try await APIKeyStore(client: client).revoke(tenantId: tenant.id, keyId: key.record.id, logger: database.logger))
+        }
+    }
+
+    @Test func rowLevelSecurityFailsClosedAndSeparatesTenants() async throws {
+        let database = try await TestDatabase.fresh()
+        let logger = database.logger
+        let (acme, globex) = try await database.withClient(\.owner) { client throws in
+            let tenants = TenantStore(client: client)
+            let keys = APIKeyStore(client: client)
+            let acme = try await tenants.create(TenantName("acme")!, logger: logger)
+            let globex = try await tenants.create(TenantName("globex")!, logger: logger)
+            _ = try await keys.create(tenantId: acme.id, scopes: [.admin], label: "a", logger: logger)
+            _ = try await keys.create(tenantId: globex.id, scopes: [.dpo], label: "g", logger: logger)
+            return (acme, globex)
+        }
+        try await database.withClient(\.app) { client throws in
+            // No tenant named: nothing visible, though rows exist.
+            for table in ["tenants", "api_keys"] {
+                let count = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))
+                    .collect().first!.decode(Int.self)
+                #expect(count == 0, "\(table) visible without a tenant")
+            }
+            // A tenant sees its own keys only.
+            let acmeKeys = try await APIKeyStore(client: client).list(tenantId: acme.id, logger: logger)
+            #expect(acmeKeys.map(\.label) == ["a"])
+            // Writing another tenant's row while naming one's own is refused by the policy.
+            await #expect(throws: (any Error).self) {
+                try await client.withTenantTransaction(acme.id, logger: logger) { connection in
+                    try await connection.query(
+                        """
+                        INSERT INTO api_keys (tenant_id, key_hash, display_prefix, scopes)
+                        VALUES (\(globex.id), \(ByteBuffer(repeating: 1, count: 32)), 'clk_x', ARRAY['admin'])
+                        """, logger: logger)
+                }
+            }
+            // Turning row security off is refused rather than silently showing everything.
+            let state = await sqlState(of: "SET LOCAL row_security = off; SELECT * FROM api_keys", on: client)
+            #expect(state != nil)
+        }
+        try await database.withClient(\.superuser) { client throws in
+            let count = try await client.query("SELECT count(*) FROM api_keys").collect().first!.decode(Int.self)
+            #expect(count == 2)
+        }
+    }
+
+    @Test func everyTenantTableHasForcedRowLevelSecurityWithAPolicy() async throws {
+        let database = try await TestDatabase.fresh()
+        try await database.withClient(\.superuser) { client throws in
+            let rows = try await client.query(
+                """
+                SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind = 'r'
+                  AND (c.relname = 'tenants' OR EXISTS (
+                       SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'))
+                """
+            ).collect()
+            #expect(rows.count >= 2)
+            for row in rows {
+                let (name, enabled, forced, hasPolicy) = try row.decode((String, Bool, Bool, Bool).self)
+                #expect(enabled && forced && hasPolicy, "\(name): enabled \(enabled), forced \(forced), policy \(hasPolicy)")
+            }
+        }
+    }
+
+    @Test func startupChecksRefuseSuperuserOwnerAndPendingSchema() async throws {
+        let database = try await TestDatabase.fresh()
+        let runner = try MigrationRunner.bundled()
+        let logger = database.logger
+        let app = try await StartupChecks.check(database.app, schema: runner, allowPrivilegedRole: false, logger: logger)
+        #expect(app.isEmpty)
+        let owner = try await StartupChecks.check(database.owner, schema: runner, allowPrivilegedRole: false, logger: logger)
+        #expect(owner.count == 1 && owner[0].contains("owns"))
+        let superuser = try await StartupChecks.check(
+            database.superuser, schema: runner, allowPrivilegedRole: false, logger: logger)
+        #expect(superuser.count == 1 && superuser[0].contains("superuser"))
+        let allowed = try await StartupChecks.check(
+            database.superuser, schema: runner, allowPrivilegedRole: true, logger: logger)
+        #expect(allowed.isEmpty)
+
+        let empty = try await TestDatabase.fresh(migrated: false)
+        let pending = try await StartupChecks.check(
+            empty.superuser, schema: runner, allowPrivilegedRole: true, logger: logger)
+        #expect(pending.count == 1 && pending[0].contains("pending"))
+    }
+}
