@@ -115,5 +115,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Runs the built `consentd` binary as an operator would.
+        .testTarget(
+            name: "ConsentdTests",
+            dependencies: [
+                "ConsentCore", "ConsentStore", "ConsentTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -99,8 +99,9 @@ public enum EnvironmentReader {
         -> Int
     {
         guard let text = environment[name] else { return fallback }
-        guard let port = Int(text), (1...65535).contains(port) else {
-            throw ConfigurationError(variable: name, problem: "must be a port number from 1 to 65535")
+        // 0 asks the system for a free port (the log line "serving" names the one it got).
+        guard let port = Int(text), (0...65535).contains(port) else {
+            throw ConfigurationError(variable: name, problem: "must be a port number from 0 to 65535")
         }
         return port
     }

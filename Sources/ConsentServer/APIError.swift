@@ -53,20 +53,22 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
 
 extension APIError {
     /// Errors raised by the framework (unknown route, oversized body) in the contract's shape.
-    static func from(_ error: HTTPError) -> APIError {
+    static func from(_ error: any HTTPResponseError) -> APIError {
+        let detail = (error as? HTTPError)?.body
+        let headers = (error as? HTTPError)?.headers ?? [:]
         let (code, message): (String, String) =
             switch error.status {
             case .notFound: ("not_found", "no such route")
             case .contentTooLarge:
                 ("payload_too_large", "the request body exceeds \(ConsentRequestContext.maxBodyBytes) bytes")
-            case .badRequest: ("bad_request", error.body ?? "the request is malformed")
+            case .badRequest: ("bad_request", detail ?? "the request is malformed")
             case .methodNotAllowed: ("method_not_allowed", "this route does not accept that method")
-            case .unsupportedMediaType: ("unsupported_media_type", error.body ?? "send application/json")
+            case .unsupportedMediaType: ("unsupported_media_type", detail ?? "send application/json")
             default: (
                 error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
-                error.body ?? error.status.reasonPhrase
+                detail ?? error.status.reasonPhrase
             )
             }
-        return APIError(error.status, code: code, message: message, headers: error.headers)
+        return APIError(error.status, code: code, message: message, headers: headers)
     }
 }

@@ -36,7 +36,7 @@ struct ErrorShapingMiddleware: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
-        case let error as HTTPError:
+        case let error as any HTTPResponseError:
             return APIError.from(error)
         default:
             // The type, not the message: database errors can quote the values that failed.

@@ -83,7 +83,7 @@ import Testing
         ("CONSENTD_MASTER_KEY", nil), ("CONSENTD_MASTER_KEY", "not base64!"),
         ("CONSENTD_MASTER_KEY", Data(repeating: 1, count: 16).base64EncodedString()),
         ("CONSENTD_SIGNING_KEY", nil), ("CONSENTD_SIGNING_KEY", Data(repeating: 1, count: 33).base64EncodedString()),
-        ("CONSENTD_PORT", "0"), ("CONSENTD_PORT", "70000"), ("CONSENTD_PORT", "http"),
+        ("CONSENTD_PORT", "-1"), ("CONSENTD_PORT", "70000"), ("CONSENTD_PORT", "http"),
         ("CONSENTD_HOST", ""), ("CONSENTD_HOST", "a host"),
         ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "maybe"),
     ] as [(String, String?)])

@@ -1,0 +1,100 @@
+import ConsentCore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import ConsentServer
+
+/// Every way a request can go wrong leaves in the contract's error shape.
+@Suite struct ErrorShapeTests {
+    struct Order: Decodable {
+        struct Item: Decodable {
+            let name: String
+            let quantity: Int
+        }
+        let items: [Item]
+        let placedAt: Date
+    }
+
+    struct Boom: Error {}
+
+    /// The production middleware and decoding on a router with two probe routes.
+    func withProbeApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let router = Router(context: ConsentRequestContext.self)
+        router.add(middleware: ErrorShapingMiddleware())
+        router.post("/probe/order") { request, context -> HTTPResponse.Status in
+            _ = try await request.decodeJSON(Order.self, context: context)
+            return .noContent
+        }
+        router.get("/probe/boom") { _, _ -> HTTPResponse.Status in throw Boom() }
+        try await Application(router: router).test(.router, body)
+    }
+
+    func expectError(
+        _ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, field: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(response.status == status, sourceLocation: sourceLocation)
+        #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+        #expect(response.errorBody?.error.code == code, sourceLocation: sourceLocation)
+        #expect(response.errorBody?.error.field == field, sourceLocation: sourceLocation)
+        #expect(response.errorBody?.error.message.isEmpty == false, sourceLocation: sourceLocation)
+    }
+
+    func post(_ client: any TestClientProtocol, _ json: String, contentType: String = "application/json") async throws
+        -> TestResponse
+    {
+        try await client.execute(
+            uri: "/probe/order", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+    }
+
+    @Test func goodInputPasses() async throws {
+        try await withProbeApp { client in
+            let response = try await post(client, #"{"items":[{"name":"tea","quantity":2}],"placedAt":"2026-11-24T10:00:00Z"}"#)
+            #expect(response.status == .noContent)
+            let fractional = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00.123+01:00"}"#)
+            #expect(fractional.status == .noContent)
+        }
+    }
+
+    @Test func badInputIsNamed() async throws {
+        try await withProbeApp { client in
+            expectError(try await post(client, "{not json"), .badRequest, "malformed_json")
+            expectError(try await post(client, ""), .badRequest, "malformed_json")
+            expectError(try await post(client, #"{"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent, "invalid_field", field: "items")
+            expectError(
+                try await post(client, #"{"items":[{"name":"a","quantity":1},{"name":7,"quantity":1}],"placedAt":"2026-11-24T10:00:00Z"}"#),
+                .unprocessableContent, "invalid_field", field: "items[1].name")
+            expectError(
+                try await post(client, #"{"items":[],"placedAt":"yesterday"}"#), .unprocessableContent, "invalid_field",
+                field: "placedAt")
+            expectError(
+                try await post(client, #"{"items":null,"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent,
+                "invalid_field", field: "items")
+            expectError(try await post(client, "{}", contentType: "text/plain"), .unsupportedMediaType, "unsupported_media_type")
+        }
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        try await withProbeApp { client in
+            let padding = String(repeating: "x", count: ConsentRequestContext.maxBodyBytes)
+            let response = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","pad":"\#(padding)"}"#)
+            expectError(response, .contentTooLarge, "payload_too_large")
+        }
+    }
+
+    @Test func unknownRoutesAndUnexpectedFailures() async throws {
+        try await withProbeApp { client in
+            let unknown = try await client.execute(uri: "/nowhere", method: .get)
+            expectError(unknown, .notFound, "not_found")
+            let boom = try await client.execute(uri: "/probe/boom", method: .get)
+            expectError(boom, .internalServerError, "internal_error")
+            let requestID = try #require(boom.headers[.requestID])
+            #expect(boom.errorBody?.error.message.contains(requestID) == true)
+        }
+    }
+}

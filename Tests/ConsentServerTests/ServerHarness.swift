@@ -1,0 +1,61 @@
+import ConsentCore
+import ConsentServer
+import ConsentStore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+
+/// The real application on a test database, connected as the runtime role, driven through the real router.
+func withApp<Value: Sendable>(
+    _ database: TestDatabase, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
+) async throws -> Value {
+    let client = PostgresClient(url: database.app, logger: database.logger)
+    let app = ConsentApplication.make(
+        ServerDependencies(client: client, schema: try MigrationRunner.bundled()), host: "127.0.0.1", port: 0,
+        logger: database.logger)
+    return try await app.test(.router, body)
+}
+
+/// A tenant with one key per scope, made as the operator would.
+struct SeededTenant: Sendable {
+    let tenant: Tenant
+    let keys: [Scope: IssuedAPIKey]
+
+    func bearer(_ scope: Scope) -> HTTPFields {
+        [.authorization: "Bearer \(keys[scope]!.token.value)"]
+    }
+
+    static func make(_ name: String, in database: TestDatabase) async throws -> SeededTenant {
+        try await database.withClient(\.owner) { client throws in
+            let tenant = try await TenantStore(client: client).create(TenantName(name)!, logger: database.logger)
+            var keys: [Scope: IssuedAPIKey] = [:]
+            for scope in Scope.allCases {
+                keys[scope] = try await APIKeyStore(client: client).create(
+                    tenantId: tenant.id, scopes: [scope], label: scope.rawValue, logger: database.logger)
+            }
+            return SeededTenant(tenant: tenant, keys: keys)
+        }
+    }
+}
+
+/// The contract's error body.
+struct ErrorBody: Decodable, Equatable {
+    struct Detail: Decodable, Equatable {
+        let code: String
+        let message: String
+        let field: String?
+    }
+    let error: Detail
+}
+
+extension TestResponse {
+    func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(buffer: body))
+    }
+
+    var errorBody: ErrorBody? { try? decoded(ErrorBody.self) }
+}
