@@ -1,0 +1,58 @@
+/// A person's identifier on a channel, normalised so that one person is one subject however the number or
+/// address was typed: E.164 for phone channels, a lower-cased domain for e-mail.
+public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
+    public let channel: Channel
+    public let value: String
+
+    public enum Invalid: Error, Equatable, CustomStringConvertible {
+        case phone(String)
+        case email(String)
+
+        public var description: String {
+            switch self {
+            case .phone(let why): "not a valid E.164 phone number: \(why)"
+            case .email(let why): "not a valid e-mail address: \(why)"
+            }
+        }
+    }
+
+    public init(_ raw: String, channel: Channel) throws(Invalid) {
+        self.channel = channel
+        self.value = channel.usesPhoneNumbers ? try Self.phone(raw) : try Self.email(raw)
+    }
+
+    /// Not printable by accident: identifiers are personal data and must not reach logs.
+    public var description: String { "SubjectIdentifier(\(channel.rawValue), redacted)" }
+
+    /// Strips spaces, dots, dashes and brackets; `00` becomes `+`; then `+` and 8 to 15 digits, the first not 0.
+    /// A number without an international prefix is refused: guessing a country would merge different people.
+    static func phone(_ raw: String) throws(Invalid) -> String {
+        let separators: Set<Character> = [" ", ".", "-", "(", ")", "[", "]", "\u{00A0}", "\t"]
+        var text = String(raw.filter { !separators.contains($0) })
+        if text.hasPrefix("00") { text = "+" + text.dropFirst(2) }
+        guard text.hasPrefix("+") else { throw .phone("it must start with + or 00 and the country code") }
+        let digits = text.dropFirst()
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw .phone("only digits may follow the +") }
+        guard (8...15).contains(digits.count) else { throw .phone("it must have 8 to 15 digits") }
+        guard digits.first != "0" else { throw .phone("a country code never starts with 0") }
+        return text
+    }
+
+    /// Trims, keeps the local part as given (it may be case-sensitive), lower-cases the domain.
+    static func email(_ raw: String) throws(Invalid) -> String {
+        let text = raw.trimmingWhitespace()
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw .email("it must contain exactly one @") }
+        let (local, domain) = (parts[0], parts[1].lowercased())
+        guard !local.isEmpty, local.utf8.count <= 64 else { throw .email("the part before @ must be 1 to 64 characters") }
+        guard text.utf8.count <= 254 else { throw .email("it must be at most 254 characters") }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }),
+            domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." })
+        else { throw .email("the domain after @ is not a valid host name") }
+        guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw .email("it must not contain spaces")
+        }
+        return local + "@" + domain
+    }
+}
