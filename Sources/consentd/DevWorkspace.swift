@@ -40,8 +40,15 @@ struct DevWorkspace {
         } catch let error as LocalClusterError where error.isUnreachable {
             let digest = SHA256.hash(data: Array(directory.utf8)).hexString.prefix(12)
             let outside = "/var/tmp/consentd-dev-\(digest)"
-            try? FileManager.default.removeItem(atPath: inside)
-            try FileManager.default.createSymbolicLink(atPath: inside, withDestinationPath: outside)
+            // Replace a stale link or the empty folders the failed attempt made, never a cluster: that is data.
+            let fileManager = FileManager.default
+            guard !fileManager.fileExists(atPath: inside + "/data/PG_VERSION") else {
+                throw CommandFailure(
+                    "\(inside) holds a PostgreSQL cluster but the postgres user cannot reach it (\(error)); move the "
+                        + "work tree somewhere the postgres user can enter, or move that folder away")
+            }
+            try? fileManager.removeItem(atPath: inside)
+            try fileManager.createSymbolicLink(atPath: inside, withDestinationPath: outside)
             return try LocalCluster(baseDirectory: outside)
         }
     }
