@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "ConsentServerTests",
             dependencies: [
-                "ConsentCore", "ConsentStore", "ConsentServer", "ConsentTesting",
+                "ConsentCore", "ConsentStore", "ConsentServer", "ConsentTesting", "LocalPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,7 +1,7 @@
 /// A person's identifier on a channel, normalised so that one person is one subject however the number or
 /// address was typed: E.164 for phone channels, a lower-cased domain for e-mail.
 public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
-    public let channel: Channel
+    public let channel: MessageChannel
     public let value: String
 
     public enum Invalid: Error, Equatable, CustomStringConvertible {
@@ -16,7 +16,7 @@ public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public init(_ raw: String, channel: Channel) throws(Invalid) {
+    public init(_ raw: String, channel: MessageChannel) throws(Invalid) {
         self.channel = channel
         self.value = channel.usesPhoneNumbers ? try Self.phone(raw) : try Self.email(raw)
     }

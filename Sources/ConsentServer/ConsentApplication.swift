@@ -4,15 +4,17 @@ import Hummingbird
 import Logging
 import PostgresNIO
 
-/// What the HTTP layer needs from the outside: a database pool (run as a service beside the server) and the
-/// schema this build expects.
+/// What the HTTP layer needs from the outside: a database pool (run as a service beside the server), the
+/// schema this build expects, and the keyring that the master key opens.
 public struct ServerDependencies: Sendable {
     public let client: PostgresClient
     public let schema: MigrationRunner
+    public let keyring: TenantKeyring
 
-    public init(client: PostgresClient, schema: MigrationRunner) {
+    public init(client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring) {
         self.client = client
         self.schema = schema
+        self.keyring = keyring
     }
 }
 
@@ -26,6 +28,10 @@ public enum ConsentApplication {
         let keys = APIKeyStore(client: dependencies.client)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
         KeyRoutes(keys: keys).register(on: v1)
+        PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
+        NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)
+        ConsentRoutes(client: dependencies.client, keyring: dependencies.keyring).register(on: v1)
+        CheckRoutes(lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring)).register(on: v1)
         return router
     }
 

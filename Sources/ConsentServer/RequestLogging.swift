@@ -38,6 +38,8 @@ struct ErrorShapingMiddleware: RouterMiddleware {
             return error
         case let error as any HTTPResponseError:
             return APIError.from(error)
+        case let error where APIError(domain: error) != nil:
+            return APIError(domain: error)!
         default:
             // The type, not the message: database errors can quote the values that failed.
             context.logger.error("unhandled error", metadata: ["type": "\(String(reflecting: type(of: error)))"])

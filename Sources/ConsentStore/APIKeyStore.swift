@@ -24,7 +24,10 @@ public struct APIKeyStore: Sendable {
     let client: PostgresClient
     public init(client: PostgresClient) { self.client = client }
 
-    public func create(tenantId: UUID, scopes: Set<Scope>, label: String, logger: Logger) async throws -> IssuedAPIKey {
+    /// `actor` is recorded in the audit log: the operator for `consentd keys create`, else the admin key's id.
+    public func create(
+        tenantId: UUID, scopes: Set<Scope>, label: String, actor: String = AuditEvent.operatorActor, logger: Logger
+    ) async throws -> IssuedAPIKey {
         precondition(!scopes.isEmpty, "a key needs at least one scope")
         let token = APIKeyToken.generate()
         let scopeNames = scopes.sorted().map(\.rawValue)
@@ -35,7 +38,15 @@ public struct APIKeyStore: Sendable {
                 VALUES (\(tenantId), \(ByteBuffer(bytes: token.storedHash)), \(token.displayPrefix), \(label), \(scopeNames))
                 RETURNING \(unescaped: Self.columns)
                 """, logger: logger)
-            return try await Self.records(rows).first!
+            let records = try await Self.records(rows)
+            try await AuditTrail.append(
+                records.map {
+                    AuditEvent(
+                        action: "key.created", actor: actor,
+                        data: ["keyId": .id($0.id), "scopes": .strings(scopeNames), "prefix": .string($0.displayPrefix)])
+                }, tenantId: tenantId, on: connection, logger: logger)
+            guard let record = records.first else { throw APIKeyStoreError.notCreated }
+            return record
         }
         return IssuedAPIKey(record: record, token: token)
     }
@@ -49,14 +60,22 @@ public struct APIKeyStore: Sendable {
     }
 
     /// Revokes at once: the next request presenting the key is refused. False when no such live key exists.
-    public func revoke(tenantId: UUID, keyId: UUID, logger: Logger) async throws -> Bool {
+    public func revoke(tenantId: UUID, keyId: UUID, actor: String = AuditEvent.operatorActor, logger: Logger)
+        async throws -> Bool
+    {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query(
+            let revoked = try await connection.query(
                 """
                 UPDATE api_keys SET revoked_at = now()
                 WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
                 """, logger: logger
             ).collect().isEmpty == false
+            if revoked {
+                try await AuditTrail.append(
+                    [AuditEvent(action: "key.revoked", actor: actor, data: ["keyId": .id(keyId)])],
+                    tenantId: tenantId, on: connection, logger: logger)
+            }
+            return revoked
         }
     }
 
@@ -86,4 +105,9 @@ public struct APIKeyStore: Sendable {
         }
         return records
     }
+}
+
+enum APIKeyStoreError: Error {
+    /// INSERT … RETURNING gave no row: only possible if a policy silently filtered it.
+    case notCreated
 }

@@ -90,3 +90,12 @@ public enum DatabaseErrors {
     public static let uniqueViolation = "23505"
     public static let insufficientPrivilege = "42501"
 }
+
+extension AsyncSequence {
+    /// Every element, in order: for the small, bounded result sets of the store's queries.
+    func array() async throws -> [Element] {
+        var elements: [Element] = []
+        for try await element in self { elements.append(element) }
+        return elements
+    }
+}

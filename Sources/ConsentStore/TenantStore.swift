@@ -31,7 +31,12 @@ public struct TenantStore: Sendable {
             return try await client.withOperatorTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     "INSERT INTO tenants (name) VALUES (\(name.value)) RETURNING id, name, created_at", logger: logger)
-                return try await Self.first(rows)!
+                guard let tenant = try await Self.first(rows) else { throw TenantStoreError.notFound(name.value) }
+                // The first event of the tenant's audit log.
+                try await AuditTrail.append(
+                    [AuditEvent(action: "tenant.created", actor: AuditEvent.operatorActor, data: ["name": .string(name.value)])],
+                    tenantId: tenant.id, on: connection, logger: logger)
+                return tenant
             }
         } catch where DatabaseErrors.sqlState(error) == DatabaseErrors.uniqueViolation {
             throw TenantStoreError.nameTaken(name.value)

@@ -1,3 +1,4 @@
+import ConsentCore
 import Foundation
 
 /// Where `initdb` and `pg_ctl` live: first PATH, then Debian's `/usr/lib/postgresql/<version>/bin` (newest first),
@@ -31,5 +32,20 @@ public struct PostgresNotInstalled: Error, CustomStringConvertible {
     public var description: String {
         let command = geteuid() == 0 ? Self.installCommand : "sudo sh -c '\(Self.installCommand)'"
         return "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it with: \(command)"
+    }
+}
+
+extension PostgresBinaries {
+    /// `pg_dump` from the same installation as `initdb`, so its version matches the server's.
+    public var pgDump: String {
+        URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("pg_dump").path
+    }
+}
+
+/// What an operator's backup holds: `pg_dump` of one database as plain SQL, schema and data.
+public enum DatabaseDump {
+    public static func plainSQL(_ url: DatabaseURL) throws -> String {
+        let binaries = try PostgresBinaries.locate()
+        return try ChildProcess.run(binaries.pgDump, ["--no-owner", "--dbname=\(url.urlString)"])
     }
 }

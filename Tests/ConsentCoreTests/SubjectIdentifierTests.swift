@@ -13,7 +13,7 @@ import Testing
         ("+123456789012345", "+123456789012345"),
     ])
     func phoneNumbersNormaliseToE164(raw: String, expected: String) throws {
-        for channel in [Channel.whatsapp, .sms] {
+        for channel in [MessageChannel.whatsapp, .sms] {
             #expect(try SubjectIdentifier(raw, channel: channel).value == expected)
         }
     }

@@ -15,7 +15,7 @@ func withApp<Value: Sendable>(
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     let app = ConsentApplication.make(
-        ServerDependencies(client: client, schema: try MigrationRunner.bundled()), host: "127.0.0.1", port: 0,
+        ServerDependencies(client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32())), host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)
 }

@@ -41,6 +41,22 @@ import Testing
                 "INSERT INTO tenants (name) VALUES ('other')",
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'y')",
                 "CREATE ROLE intruder",
+                // The consent lifecycle: evidence is append-only, state changes touch named columns only.
+                "UPDATE audit_events SET action = 'consent.forged'",
+                "DELETE FROM audit_events",
+                "TRUNCATE audit_events",
+                "UPDATE notices SET text = 'other words'",
+                "DELETE FROM notices",
+                "UPDATE collections SET method = 'checkbox'",
+                "DELETE FROM collections",
+                "DELETE FROM consents",
+                "UPDATE consents SET purpose = 'marketing', notice_id = gen_random_uuid()",
+                "UPDATE subjects SET blind_index = NULL",
+                "DELETE FROM subject_keys",
+                "UPDATE tenant_keys SET wrapped_key = ''",
+                "DELETE FROM interactions",
+                "UPDATE purposes SET tenant_id = NULL",
+                "DELETE FROM idempotency_keys",
             ]
             for sql in forbidden {
                 #expect(await sqlState(of: sql, on: client) == DatabaseErrors.insufficientPrivilege, "\(sql)")
@@ -93,6 +109,23 @@ import Testing
         }
     }
 
+    @Test func auditEventsRejectChangesEvenFromTheOwnerAndSuperuser() async throws {
+        let database = try await TestDatabase.fresh()
+        _ = try await database.withClient(\.owner) { client throws in
+            try await TenantStore(client: client).create(TenantName("acme")!, logger: database.logger)
+        }
+        try await database.withClient(\.superuser) { client throws in
+            #expect(try await client.query("SELECT count(*) FROM audit_events WHERE action = 'tenant.created'")
+                .collect().first!.decode(Int.self) == 1)
+            for sql in ["UPDATE audit_events SET actor = 'someone'", "DELETE FROM audit_events", "TRUNCATE audit_events"] {
+                await #expect(throws: (any Error).self, "\(sql)") {
+                    try await client.query(PostgresQuery(unsafeSQL: sql))
+                }
+            }
+            #expect(try await client.query("SELECT count(*) FROM audit_events").collect().first!.decode(Int.self) == 1)
+        }
+    }
+
     @Test func everyTenantTableHasForcedRowLevelSecurityWithAPolicy() async throws {
         let database = try await TestDatabase.fresh()
         try await database.withClient(\.superuser) { client throws in
@@ -106,7 +139,7 @@ import Testing
                        SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'))
                 """
             ).collect()
-            #expect(rows.count >= 2)
+            #expect(rows.count >= 13)
             for row in rows {
                 let (name, enabled, forced, hasPolicy) = try row.decode((String, Bool, Bool, Bool).self)
                 #expect(enabled && forced && hasPolicy, "\(name): enabled \(enabled), forced \(forced), policy \(hasPolicy)")

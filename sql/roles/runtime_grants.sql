@@ -16,3 +16,22 @@ GRANT UPDATE (revoked_at) ON api_keys TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_current_tenant() TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_operator_scope() TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_authenticate(bytea) TO {{app_role}};
+
+-- The consent lifecycle (0002). Evidence tables take INSERT and SELECT only; state changes name their columns.
+GRANT SELECT, INSERT ON purposes TO {{app_role}};
+GRANT UPDATE (name, category, updated_at) ON purposes TO {{app_role}};
+GRANT SELECT, INSERT ON tenant_keys TO {{app_role}};
+GRANT SELECT, INSERT ON notices TO {{app_role}};
+GRANT SELECT, INSERT ON subjects TO {{app_role}};
+GRANT UPDATE (last_inbound_at) ON subjects TO {{app_role}};
+GRANT SELECT, INSERT ON subject_keys TO {{app_role}};
+GRANT SELECT, INSERT ON collections TO {{app_role}};
+GRANT SELECT, INSERT ON consents TO {{app_role}};
+GRANT UPDATE (status, granted_at, revoked_at, revoke_source, revoked_by) ON consents TO {{app_role}};
+GRANT SELECT, INSERT ON consent_evidence TO {{app_role}};
+GRANT SELECT, INSERT ON interactions TO {{app_role}};
+GRANT SELECT, INSERT ON idempotency_keys TO {{app_role}};
+GRANT UPDATE (status, response) ON idempotency_keys TO {{app_role}};
+GRANT USAGE ON SEQUENCE consent_changes TO {{app_role}};
+GRANT SELECT, INSERT ON audit_events TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_consent_states(uuid, text, text, bytea[]) TO {{app_role}};

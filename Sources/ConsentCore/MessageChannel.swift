@@ -1,5 +1,5 @@
 /// Where a message goes. The raw values are the contract's channel names.
-public enum Channel: String, CaseIterable, Sendable, Codable, Hashable {
+public enum MessageChannel: String, CaseIterable, Sendable, Codable, Hashable {
     case whatsapp
     case sms
     case email

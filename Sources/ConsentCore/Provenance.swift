@@ -1,0 +1,76 @@
+import Foundation
+
+/// How an opt-in was collected.
+public enum CollectionMethod: String, Sendable, Codable, CaseIterable {
+    case checkbox
+    case doubleOptIn = "double_opt_in"
+    case verbal
+    case `import`
+    case api
+
+    /// A double opt-in is pending until the person confirms it.
+    public var startsPending: Bool { self == .doubleOptIn }
+}
+
+/// Who or what withdrew a consent.
+public enum RevocationSource: String, Sendable, Codable, CaseIterable {
+    case api
+    case stopKeyword = "stop_keyword"
+    case selfService = "self_service"
+    case dpo
+}
+
+/// Where and how an opt-in was collected, as stored (encrypted under the subject's data key) with the consent.
+public struct Provenance: Sendable, Equatable, Codable {
+    public let pageUrl: String
+    public let userAgent: String?
+    public let ipAddress: String?
+
+    public init(pageUrl: String, userAgent: String?, ipAddress: String?) {
+        self.pageUrl = pageUrl
+        self.userAgent = userAgent
+        self.ipAddress = ipAddress
+    }
+
+    public enum Invalid: Error, Equatable {
+        case pageUrl(String)
+        case userAgent(String)
+        case ipAddress(String)
+    }
+
+    public static let maxURLLength = 2048
+    public static let maxUserAgentLength = 1024
+
+    /// Checks the fields and returns them trimmed; the error names the field and what is wrong with it.
+    public static func validated(pageUrl: String, userAgent: String?, ipAddress: String?) throws(Invalid) -> Provenance {
+        let page = pageUrl.trimmingCharacters(in: .whitespaces)
+        guard page.utf8.count <= maxURLLength else { throw .pageUrl("must be at most \(maxURLLength) bytes") }
+        guard let url = URLComponents(string: page), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty
+        else { throw .pageUrl("must be an absolute http or https URL") }
+        if let userAgent, userAgent.utf8.count > maxUserAgentLength {
+            throw .userAgent("must be at most \(maxUserAgentLength) bytes")
+        }
+        var address: String?
+        if let ipAddress {
+            guard let normalised = IPAddressText.normalised(ipAddress) else {
+                throw .ipAddress("must be an IPv4 or IPv6 address")
+            }
+            address = normalised
+        }
+        return Provenance(pageUrl: page, userAgent: userAgent, ipAddress: address)
+    }
+}
+
+/// IPv4 dotted quads and IPv6 text forms, validated with the C library's parser.
+public enum IPAddressText {
+    public static func normalised(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 45 else { return nil }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 { return trimmed }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, trimmed, &v6) == 1 { return trimmed.lowercased() }
+        return nil
+    }
+}

@@ -1,0 +1,113 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+
+/// May this message be sent now? The store finds the state in one round trip; `ConsentCheck.decide` decides.
+struct CheckRoutes {
+    let lookup: ConsentLookup
+
+    static let maxBatch = 10_000
+
+    func register(on group: RouterGroup<ConsentRequestContext>) {
+        group.post("/checks") { request, context in try await check(request, context: context) }
+        group.post("/checks/batch") { request, context in try await batch(request, context: context) }
+    }
+
+    struct CheckBody: Decodable {
+        let subject: String
+        let channel: String
+        let purpose: String
+        let messageType: String?
+        let consistencyToken: String?
+    }
+
+    struct CheckView: ResponseEncodable {
+        let allowed: Bool
+        let reason: String
+        let consentId: String?
+        let grantedAt: Date?
+        let revokedAt: Date?
+        let serviceWindow: ServiceWindowView
+        let billable: Bool
+    }
+
+    func check(_ request: Request, context: ConsentRequestContext) async throws -> CheckView {
+        let caller = try context.caller(requiring: .consentCheck)
+        let body = try await request.decodeJSON(CheckBody.self, context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        let purpose = try Input.purpose(body.purpose)
+        let messageType = try Input.messageType(body.messageType)
+        // Every check reads the database after the write's commit, so any token is already reflected; the token is
+        // validated now so that clients are right when an instance-local cache honours it.
+        _ = try Input.consistencyToken(body.consistencyToken)
+        let state = try await lookup.states(
+            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId, logger: context.logger
+        ).first ?? nil
+        let now = Date()
+        let consent = state?.consent ?? .none
+        let window = state?.window ?? ServiceWindow(lastInboundAt: nil)
+        let decision = ConsentCheck.decide(consent: consent, window: window, messageType: messageType, now: now)
+        var (consentId, grantedAt, revokedAt): (UUID?, Date?, Date?) = (nil, nil, nil)
+        switch consent {
+        case .none: break
+        case .granted(let id, let at): (consentId, grantedAt) = (id, at)
+        case .pending(let id): consentId = id
+        case .withdrawn(let id, let at): (consentId, revokedAt) = (id, at)
+        }
+        return CheckView(
+            allowed: decision.allowed, reason: decision.reason.rawValue, consentId: consentId?.lowercased,
+            grantedAt: grantedAt, revokedAt: revokedAt, serviceWindow: ServiceWindowView(window, now: now),
+            billable: decision.billable)
+    }
+
+    struct BatchBody: Decodable {
+        let channel: String
+        let purpose: String
+        let subjects: [String]
+        let messageType: String?
+        let consistencyToken: String?
+    }
+
+    struct BatchResult: Encodable {
+        let subject: String
+        let allowed: Bool
+        let reason: String
+        let billable: Bool
+    }
+
+    struct BatchView: ResponseEncodable {
+        let results: [BatchResult]
+    }
+
+    func batch(_ request: Request, context: ConsentRequestContext) async throws -> BatchView {
+        let caller = try context.caller(requiring: .consentCheck)
+        let body = try await request.decodeJSON(BatchBody.self, context: context)
+        let channel = try Input.channel(body.channel)
+        let purpose = try Input.purpose(body.purpose)
+        let messageType = try Input.messageType(body.messageType)
+        _ = try Input.consistencyToken(body.consistencyToken)
+        guard !body.subjects.isEmpty else { throw APIError.invalid("subjects", "'subjects' must not be empty") }
+        guard body.subjects.count <= Self.maxBatch else {
+            throw APIError(
+                .unprocessableContent, code: "too_many_subjects",
+                message: "a batch holds at most \(Self.maxBatch) subjects; split the list", field: "subjects")
+        }
+        var subjects: [SubjectIdentifier] = []
+        subjects.reserveCapacity(body.subjects.count)
+        for (index, raw) in body.subjects.enumerated() {
+            subjects.append(try Input.subject(raw, channel: channel, field: "subjects[\(index)]"))
+        }
+        let states = try await lookup.states(
+            of: subjects, channel: channel, purpose: purpose, tenantId: caller.tenantId, logger: context.logger)
+        let now = Date()
+        let results = zip(body.subjects, states).map { raw, state in
+            let decision = ConsentCheck.decide(
+                consent: state?.consent ?? .none, window: state?.window ?? ServiceWindow(lastInboundAt: nil),
+                messageType: messageType, now: now)
+            return BatchResult(subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue, billable: decision.billable)
+        }
+        return BatchView(results: results)
+    }
+}

@@ -1,0 +1,212 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+import PostgresNIO
+
+/// The writes of the consent lifecycle: opt-ins, withdrawals and inbound interactions. Each is one transaction
+/// with its audit events and idempotency record, and answers with a consistency token.
+struct ConsentRoutes {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+
+    func register(on group: RouterGroup<ConsentRequestContext>) {
+        group.post("/consents") { request, context in try await optIn(request, context: context) }
+        group.post("/revocations") { request, context in try await revoke(request, context: context) }
+        group.post("/interactions") { request, context in try await interaction(request, context: context) }
+    }
+
+    // MARK: opt-in
+
+    struct OptInBody: Codable {
+        struct ProvenanceBody: Codable {
+            let pageUrl: String
+            let collectedAt: Date
+            let method: String
+            let userAgent: String?
+            let ipAddress: String?
+        }
+        let subject: String
+        let channel: String
+        let purposes: [String]
+        let noticeId: String
+        let provenance: ProvenanceBody
+    }
+
+    struct ConsentView: Encodable {
+        let id: String
+        let purpose: String
+        let status: String
+        let grantedAt: Date?
+    }
+
+    struct OptInView: Encodable {
+        let consents: [ConsentView]
+        let consistencyToken: String
+    }
+
+    func optIn(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .consentWrite)
+        let (body, claim) = try await request.decodeWrite(OptInBody.self, operation: "POST /v1/consents", context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        let purposes = try Input.purposes(body.purposes)
+        let noticeId = try Input.uuid(body.noticeId, field: "noticeId")
+        guard let method = CollectionMethod(rawValue: body.provenance.method) else {
+            throw APIError.invalid(
+                "provenance.method",
+                "'provenance.method' must be one of \(CollectionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let collectedAt = try Input.pastTime(body.provenance.collectedAt, field: "provenance.collectedAt")
+        let provenance: Provenance
+        do {
+            provenance = try Provenance.validated(
+                pageUrl: body.provenance.pageUrl, userAgent: body.provenance.userAgent,
+                ipAddress: body.provenance.ipAddress)
+        } catch {
+            switch error {
+            case .pageUrl(let why): throw APIError.invalid("provenance.pageUrl", "'provenance.pageUrl' \(why)")
+            case .userAgent(let why): throw APIError.invalid("provenance.userAgent", "'provenance.userAgent' \(why)")
+            case .ipAddress(let why): throw APIError.invalid("provenance.ipAddress", "'provenance.ipAddress' \(why)")
+            }
+        }
+        let optIn = OptIn(
+            subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: collectedAt,
+            provenance: provenance)
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        let outcome = try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { result in
+                try StoredResponse.json(
+                    .created,
+                    OptInView(
+                        consents: result.consents.map {
+                            ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
+                        }, consistencyToken: result.token.description))
+            }
+        ) { connection in
+            try await ConsentLedger.recordOptIn(
+                optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
+                on: connection, logger: context.logger)
+        }
+        return outcome.httpResponse
+    }
+
+    // MARK: withdrawal
+
+    struct RevocationBody: Codable {
+        let subject: String
+        let channel: String
+        let purposes: [String]?
+        let source: String?
+    }
+
+    struct RevokedView: Encodable {
+        let id: String
+        let purpose: String
+        let revokedAt: Date
+
+        init(_ consent: RevokedConsent) {
+            id = consent.id.lowercased
+            purpose = consent.purpose
+            revokedAt = consent.revokedAt
+        }
+    }
+
+    struct RevocationView: Encodable {
+        let revoked: [RevokedView]
+        let consistencyToken: String
+    }
+
+    func revoke(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .consentWrite)
+        let (body, claim) = try await request.decodeWrite(
+            RevocationBody.self, operation: "POST /v1/revocations", context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        let purposes = try body.purposes.map { try Input.purposes($0) }
+        var source = RevocationSource.api
+        if let raw = body.source {
+            guard let named = RevocationSource(rawValue: raw) else {
+                throw APIError.invalid(
+                    "source",
+                    "'source' must be one of \(RevocationSource.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            source = named
+        }
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        let outcome = try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { result in
+                try StoredResponse.json(
+                    .ok, RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
+            }
+        ) { connection in
+            try await ConsentLedger.revoke(
+                subject: blindIndex, channel: channel, purposes: purposes, source: source, tenantId: caller.tenantId,
+                caller: caller, on: connection, logger: context.logger)
+        }
+        return outcome.httpResponse
+    }
+
+    // MARK: interactions
+
+    struct InteractionBody: Codable {
+        let subject: String
+        let channel: String
+        let direction: String
+        let occurredAt: Date
+        let text: String?
+    }
+
+    struct InteractionView: Encodable {
+        let id: String
+        let serviceWindow: ServiceWindowView
+        let revoked: [RevokedView]
+        let consistencyToken: String
+    }
+
+    static let maxMessageBytes = 4096
+
+    func interaction(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .consentWrite)
+        let (body, claim) = try await request.decodeWrite(
+            InteractionBody.self, operation: "POST /v1/interactions", context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        guard body.direction == "inbound" else {
+            throw APIError.invalid("direction", "'direction' must be inbound: only the person's messages open the window")
+        }
+        let occurredAt = try Input.pastTime(body.occurredAt, field: "occurredAt")
+        if let text = body.text, text.utf8.count > Self.maxMessageBytes {
+            throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageBytes) bytes")
+        }
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        let outcome = try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { result in
+                try StoredResponse.json(
+                    .created,
+                    InteractionView(
+                        id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
+                        revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
+            }
+        ) { connection in
+            try await ConsentLedger.recordInteraction(
+                from: subject, blindIndex: blindIndex, occurredAt: occurredAt, text: body.text,
+                tenantId: caller.tenantId, caller: caller, keyring: keyring, on: connection, logger: context.logger)
+        }
+        return outcome.httpResponse
+    }
+}
+
+/// `{"open", "closesAt"?}`: `closesAt` is given whenever the person has written, even if that time has passed.
+struct ServiceWindowView: Encodable {
+    let open: Bool
+    let closesAt: Date?
+
+    init(_ window: ServiceWindow, now: Date) {
+        open = window.isOpen(at: now)
+        closesAt = window.closesAt
+    }
+}

@@ -1,0 +1,39 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+
+extension APIError {
+    /// The store's refusals in the contract's shape: invalid input is 422 and names the field.
+    init?(domain error: any Error) {
+        switch error {
+        case ConsentWriteError.noticeNotFound:
+            self = APIError(.unprocessableContent, code: "unknown_notice", message: "no notice has this 'noticeId'", field: "noticeId")
+        case ConsentWriteError.noticeForAnotherChannel(let channel):
+            self = APIError(
+                .unprocessableContent, code: "notice_channel_mismatch",
+                message: "the notice is for the \(channel.rawValue) channel, not the one named", field: "channel")
+        case ConsentWriteError.purposesNotInNotice(let purposes):
+            self = APIError(
+                .unprocessableContent, code: "purpose_not_in_notice",
+                message: "the notice does not cover \(purposes.joined(separator: ", "))", field: "purposes")
+        case ConsentWriteError.unknownPurposes(let purposes), NoticeStoreError.unknownPurposes(let purposes):
+            self = APIError(
+                .unprocessableContent, code: "unknown_purpose",
+                message: "no purpose is named \(purposes.joined(separator: ", ")); see GET /v1/purposes", field: "purposes")
+        case ConsentLookupError.unknownPurpose(let purpose):
+            self = APIError(
+                .unprocessableContent, code: "unknown_purpose",
+                message: "no purpose is named \(purpose); see GET /v1/purposes", field: "purpose")
+        case PurposeStoreError.builtIn(let key):
+            self = APIError(
+                .conflict, code: "built_in_purpose", message: "\(key) is a built-in purpose and cannot be redefined")
+        case IdempotencyError.keyReused:
+            self = APIError(
+                .unprocessableContent, code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different request; use a new key for a new request",
+                field: "Idempotency-Key")
+        default:
+            return nil
+        }
+    }
+}

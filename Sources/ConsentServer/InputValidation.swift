@@ -1,0 +1,80 @@
+import ConsentCore
+import Foundation
+
+/// Turns the raw strings of a request into domain values, or into a 422 that names the field and says what a valid
+/// value looks like.
+enum Input {
+    static func channel(_ raw: String, field: String = "channel") throws(APIError) -> MessageChannel {
+        guard let channel = MessageChannel(rawValue: raw) else {
+            throw .invalid(field, "'\(field)' must be one of \(MessageChannel.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return channel
+    }
+
+    static func subject(_ raw: String, channel: MessageChannel, field: String = "subject") throws(APIError)
+        -> SubjectIdentifier
+    {
+        do {
+            return try SubjectIdentifier(raw, channel: channel)
+        } catch {
+            // The value is personal data: the message describes the problem, never repeats the input.
+            throw .invalid(field, "'\(field)' is \(error.description)")
+        }
+    }
+
+    static func purposes(_ raw: [String], field: String = "purposes") throws(APIError) -> [String] {
+        guard !raw.isEmpty else { throw .invalid(field, "'\(field)' must name at least one purpose") }
+        guard raw.count <= 64 else { throw .invalid(field, "'\(field)' may name at most 64 purposes") }
+        for (index, key) in raw.enumerated() where !Purpose.isValidKey(key) {
+            throw .invalid("\(field)[\(index)]", "'\(field)[\(index)]' is not a purpose key (a-z, 0-9, _)")
+        }
+        guard Set(raw).count == raw.count else { throw .invalid(field, "'\(field)' names a purpose twice") }
+        return raw
+    }
+
+    static func purpose(_ raw: String, field: String = "purpose") throws(APIError) -> String {
+        guard Purpose.isValidKey(raw) else { throw .invalid(field, "'\(field)' is not a purpose key (a-z, 0-9, _)") }
+        return raw
+    }
+
+    static func uuid(_ raw: String, field: String) throws(APIError) -> UUID {
+        guard let id = UUID(uuidString: raw) else { throw .invalid(field, "'\(field)' must be a UUID") }
+        return id
+    }
+
+    /// Times from clients may lag but must not lie about the future beyond ordinary clock skew.
+    static func pastTime(_ time: Date, field: String, now: Date = Date()) throws(APIError) -> Date {
+        guard time <= now.addingTimeInterval(maxClockSkew) else {
+            throw .invalid(field, "'\(field)' is in the future; send the time it happened, in UTC")
+        }
+        guard time >= Date(timeIntervalSince1970: 946_684_800) else {
+            throw .invalid(field, "'\(field)' is before the year 2000")
+        }
+        return time
+    }
+    static let maxClockSkew: TimeInterval = 5 * 60
+
+    static func messageType(_ raw: String?) throws(APIError) -> MessageType {
+        guard let raw else { return .template }
+        guard let type = MessageType(rawValue: raw) else {
+            throw .invalid("messageType", "'messageType' must be template or session")
+        }
+        return type
+    }
+
+    static func consistencyToken(_ raw: String?) throws(APIError) -> ConsistencyToken? {
+        guard let raw else { return nil }
+        guard let token = ConsistencyToken(parsing: raw) else {
+            throw .invalid("consistencyToken", "'consistencyToken' must be a token returned by a write")
+        }
+        return token
+    }
+
+    static func text(_ raw: String, field: String, maxBytes: Int) throws(APIError) -> String {
+        guard !raw.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw .invalid(field, "'\(field)' must not be empty")
+        }
+        guard raw.utf8.count <= maxBytes else { throw .invalid(field, "'\(field)' must be at most \(maxBytes) bytes") }
+        return raw
+    }
+}

@@ -1,0 +1,48 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+
+/// The purpose catalogue: every key reads it; admins define their tenant's own purposes.
+struct PurposeRoutes {
+    let purposes: PurposeStore
+
+    func register(on group: RouterGroup<ConsentRequestContext>) {
+        group.get("/purposes") { _, context in try await list(context: context) }
+        group.put("/purposes/{key}") { request, context in try await define(request, context: context) }
+    }
+
+    struct PurposeList: ResponseEncodable {
+        let purposes: [Purpose]
+    }
+
+    struct Definition: Codable {
+        let name: String
+        let category: String
+    }
+
+    func list(context: ConsentRequestContext) async throws -> PurposeList {
+        let caller = try context.caller()
+        return PurposeList(purposes: try await purposes.list(tenantId: caller.tenantId, logger: context.logger))
+    }
+
+    func define(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .admin)
+        let key = try Input.purpose(context.parameters.get("key") ?? "", field: "key")
+        let body = try await request.decodeJSON(Definition.self, context: context)
+        let name = try Input.text(body.name, field: "name", maxBytes: 200)
+        guard let category = PurposeCategory(rawValue: body.category) else {
+            throw APIError.invalid("category", "'category' must be utility, marketing or authentication")
+        }
+        let (purpose, created) = try await purposes.define(
+            tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.keyId.lowercased,
+            logger: context.logger)
+        return try StoredResponse.json(created ? .created : .ok, purpose).plainResponse
+    }
+}
+
+extension StoredResponse {
+    var plainResponse: Response {
+        WriteOutcome.fresh(self).httpResponse
+    }
+}

@@ -1,0 +1,274 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// An opt-in as the API received it, validated and normalised.
+public struct OptIn: Sendable {
+    public let subject: SubjectIdentifier
+    public let purposes: [String]
+    public let noticeId: UUID
+    public let method: CollectionMethod
+    public let collectedAt: Date
+    public let provenance: Provenance
+
+    public init(
+        subject: SubjectIdentifier, purposes: [String], noticeId: UUID, method: CollectionMethod, collectedAt: Date,
+        provenance: Provenance
+    ) {
+        self.subject = subject
+        self.purposes = purposes
+        self.noticeId = noticeId
+        self.method = method
+        self.collectedAt = collectedAt
+        self.provenance = provenance
+    }
+}
+
+public struct RecordedConsent: Sendable, Equatable {
+    public let id: UUID
+    public let purpose: String
+    public let status: String
+    public let grantedAt: Date?
+}
+
+public struct OptInResult: Sendable {
+    public let consents: [RecordedConsent]
+    public let token: ConsistencyToken
+}
+
+public struct RevokedConsent: Sendable, Equatable {
+    public let id: UUID
+    public let purpose: String
+    public let revokedAt: Date
+}
+
+public struct RevocationResult: Sendable {
+    public let revoked: [RevokedConsent]
+    public let token: ConsistencyToken
+}
+
+public struct InteractionResult: Sendable {
+    public let interactionId: UUID
+    public let window: ServiceWindow
+    public let revoked: [RevokedConsent]
+    public let token: ConsistencyToken
+}
+
+public enum ConsentWriteError: Error, Equatable {
+    case noticeNotFound
+    case noticeForAnotherChannel(MessageChannel)
+    case purposesNotInNotice([String])
+    case unknownPurposes([String])
+}
+
+/// The consent lifecycle's writes. Each runs inside the caller's tenant transaction (see `TenantWriter`), and
+/// appends its audit events and takes its consistency position in that same transaction.
+public enum ConsentLedger {
+    public static func recordOptIn(
+        _ optIn: OptIn, blindIndex: [UInt8], tenantId: UUID, caller: CallerIdentity, keyring: TenantKeyring,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> OptInResult {
+        guard let notice = try await NoticeStore.get(optIn.noticeId, on: connection, logger: logger) else {
+            throw ConsentWriteError.noticeNotFound
+        }
+        guard notice.channel == optIn.subject.channel else {
+            throw ConsentWriteError.noticeForAnotherChannel(notice.channel)
+        }
+        let uncovered = optIn.purposes.filter { !notice.purposes.contains($0) }
+        if !uncovered.isEmpty {
+            let unknown = try await PurposeStore.unknown(uncovered, on: connection, logger: logger)
+            throw unknown.isEmpty ? ConsentWriteError.purposesNotInNotice(uncovered) : .unknownPurposes(unknown)
+        }
+
+        let subject = try await SubjectDirectory.findOrCreate(
+            optIn.subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
+        let collectionId = UUID()
+        let provenance = subject.seal(try JSONEncoder().encode(optIn.provenance), context: "collection:\(collectionId.lowercased)")
+        try await connection.query(
+            """
+            INSERT INTO collections (id, tenant_id, subject_id, notice_id, method, collected_at, received_at,
+                                     recorded_by, provenance_ciphertext)
+            VALUES (\(collectionId), \(tenantId), \(subject.id), \(notice.id), \(optIn.method.rawValue),
+                    \(optIn.collectedAt), now(), \(caller.keyId), \(ByteBuffer(bytes: provenance)))
+            """, logger: logger)
+
+        let status = optIn.method.startsPending ? "pending" : "granted"
+        let newIds = optIn.purposes.map { _ in UUID() }
+        var recorded = try await decodeConsents(
+            connection.query(
+                """
+                INSERT INTO consents (id, tenant_id, subject_id, channel, purpose, notice_id, status, created_at, granted_at)
+                SELECT w.id, \(tenantId), \(subject.id), \(notice.channel.rawValue), w.purpose, \(notice.id), \(status),
+                       now(), CASE WHEN \(status) = 'granted' THEN now() END
+                FROM unnest(\(newIds)::uuid[], \(optIn.purposes)::text[]) AS w(id, purpose)
+                ON CONFLICT (subject_id, purpose) WHERE status IN ('granted', 'pending') DO NOTHING
+                RETURNING id, purpose, status, granted_at
+                """, logger: logger))
+        let created = Set(recorded.map(\.id))
+        var events: [AuditEvent] = []
+
+        // Purposes already active keep their one consent; this collection becomes more evidence for it. A
+        // direct opt-in also confirms one that was waiting for a double opt-in.
+        let existing = optIn.purposes.filter { purpose in !recorded.contains { $0.purpose == purpose } }
+        if !existing.isEmpty {
+            let rows =
+                optIn.method.startsPending
+                ? []
+                : try await decodeConsents(
+                    connection.query(
+                        """
+                        UPDATE consents SET status = 'granted', granted_at = now()
+                        WHERE subject_id = \(subject.id) AND purpose = ANY(\(existing)::text[]) AND status = 'pending'
+                        RETURNING id, purpose, status, granted_at
+                        """, logger: logger))
+            for consent in rows {
+                events.append(consentEvent("consent.confirmed", consent, notice: notice, collectionId: collectionId, method: optIn.method, subject: subject.id, caller: caller))
+            }
+            let unchanged = try await decodeConsents(
+                connection.query(
+                    """
+                    SELECT id, purpose, status, granted_at FROM consents
+                    WHERE subject_id = \(subject.id) AND purpose = ANY(\(existing)::text[])
+                      AND status IN ('granted', 'pending') AND NOT (id = ANY(\(rows.map(\.id))::uuid[]))
+                    """, logger: logger))
+            for consent in unchanged {
+                events.append(consentEvent("consent.reconfirmed", consent, notice: notice, collectionId: collectionId, method: optIn.method, subject: subject.id, caller: caller))
+            }
+            recorded += rows + unchanged
+        }
+        for consent in recorded where created.contains(consent.id) {
+            let action = consent.status == "pending" ? "consent.pending" : "consent.granted"
+            events.insert(
+                consentEvent(action, consent, notice: notice, collectionId: collectionId, method: optIn.method, subject: subject.id, caller: caller),
+                at: events.startIndex)
+        }
+        try await connection.query(
+            """
+            INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
+            SELECT unnest(\(recorded.map(\.id))::uuid[]), \(collectionId), \(tenantId)
+            """, logger: logger)
+        try await AuditTrail.append(events, tenantId: tenantId, on: connection, logger: logger)
+        let order = Dictionary(optIn.purposes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        recorded.sort { order[$0.purpose, default: 0] < order[$1.purpose, default: 0] }
+        return OptInResult(consents: recorded, token: try await nextPosition(on: connection, logger: logger))
+    }
+
+    static func consentEvent(
+        _ action: String, _ consent: RecordedConsent, notice: Notice, collectionId: UUID, method: CollectionMethod,
+        subject: UUID, caller: CallerIdentity
+    ) -> AuditEvent {
+        AuditEvent(
+            action: action, actor: caller.keyId.lowercased, subjectRef: subject,
+            data: [
+                "consentId": .id(consent.id), "purpose": .string(consent.purpose), "channel": .string(notice.channel.rawValue),
+                "noticeId": .id(notice.id), "collectionId": .id(collectionId), "method": .string(method.rawValue),
+            ])
+    }
+
+    /// Withdraws the subject's active consents on the channel: the purposes named, or all of them.
+    public static func revoke(
+        subject blindIndex: [UInt8], channel: MessageChannel, purposes: [String]?, source: RevocationSource, tenantId: UUID,
+        caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
+    ) async throws -> RevocationResult {
+        if let purposes {
+            let unknown = try await PurposeStore.unknown(purposes, on: connection, logger: logger)
+            guard unknown.isEmpty else { throw ConsentWriteError.unknownPurposes(unknown) }
+        }
+        var revoked: [RevokedConsent] = []
+        if let subjectId = try await SubjectDirectory.find(
+            blindIndex: blindIndex, channel: channel, on: connection, logger: logger)
+        {
+            revoked = try await withdraw(
+                subjectId: subjectId, channel: channel, purposes: purposes, source: source, tenantId: tenantId,
+                caller: caller, on: connection, logger: logger)
+        }
+        return RevocationResult(revoked: revoked, token: try await nextPosition(on: connection, logger: logger))
+    }
+
+    static func withdraw(
+        subjectId: UUID, channel: MessageChannel, purposes: [String]?, source: RevocationSource, tenantId: UUID,
+        caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RevokedConsent] {
+        let everything = purposes == nil
+        let rows = try await connection.query(
+            """
+            UPDATE consents SET status = 'withdrawn', revoked_at = now(), revoke_source = \(source.rawValue),
+                   revoked_by = \(caller.keyId)
+            WHERE subject_id = \(subjectId) AND status IN ('granted', 'pending')
+              AND (\(everything) OR purpose = ANY(\(purposes ?? [])::text[]))
+            RETURNING id, purpose, revoked_at
+            """, logger: logger)
+        var revoked: [RevokedConsent] = []
+        for try await (id, purpose, revokedAt) in rows.decode((UUID, String, Date).self) {
+            revoked.append(RevokedConsent(id: id, purpose: purpose, revokedAt: revokedAt))
+        }
+        revoked.sort { ($0.purpose, $0.id.uuidString) < ($1.purpose, $1.id.uuidString) }
+        try await AuditTrail.append(
+            revoked.map { consent in
+                AuditEvent(
+                    action: "consent.withdrawn", actor: caller.keyId.lowercased, subjectRef: subjectId,
+                    data: [
+                        "consentId": .id(consent.id), "purpose": .string(consent.purpose),
+                        "channel": .string(channel.rawValue), "source": .string(source.rawValue),
+                    ])
+            }, tenantId: tenantId, on: connection, logger: logger)
+        return revoked
+    }
+
+    /// An inbound message: opens or extends the 24-hour window from its time (never moves it back), and a stop
+    /// keyword withdraws every purpose on the channel. The text is kept only as ciphertext.
+    public static func recordInteraction(
+        from subject: SubjectIdentifier, blindIndex: [UInt8], occurredAt: Date, text: String?, tenantId: UUID,
+        caller: CallerIdentity, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
+    ) async throws -> InteractionResult {
+        let handle = try await SubjectDirectory.findOrCreate(
+            subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
+        let isStop = text.map(ReplyKeywords.isStop) ?? false
+        let id = UUID()
+        let sealedText = text.map { ByteBuffer(bytes: handle.seal(Array($0.utf8), context: "interaction:\(id.lowercased)")) }
+        try await connection.query(
+            """
+            INSERT INTO interactions (id, tenant_id, subject_id, direction, kind, occurred_at, received_at, recorded_by,
+                                      text_ciphertext)
+            VALUES (\(id), \(tenantId), \(handle.id), 'inbound', \(isStop ? "stop_keyword" : "message"), \(occurredAt),
+                    now(), \(caller.keyId), \(sealedText))
+            """, logger: logger)
+        let windows = try await connection.query(
+            """
+            UPDATE subjects SET last_inbound_at = greatest(last_inbound_at, \(occurredAt))
+            WHERE id = \(handle.id) RETURNING last_inbound_at
+            """, logger: logger)
+        let lastInbound = try await windows.decode(Date.self).array().first
+        try await AuditTrail.append(
+            [AuditEvent(
+                action: "interaction.received", actor: caller.keyId.lowercased, subjectRef: handle.id,
+                data: [
+                    "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
+                    "direction": .string("inbound"), "stopKeyword": .bool(isStop),
+                ])], tenantId: tenantId, on: connection, logger: logger)
+        let revoked =
+            isStop
+            ? try await withdraw(
+                subjectId: handle.id, channel: subject.channel, purposes: nil, source: .stopKeyword,
+                tenantId: tenantId, caller: caller, on: connection, logger: logger)
+            : []
+        return InteractionResult(
+            interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked,
+            token: try await nextPosition(on: connection, logger: logger))
+    }
+
+    static func nextPosition(on connection: PostgresConnection, logger: Logger) async throws -> ConsistencyToken {
+        let rows = try await connection.query("SELECT nextval('consent_changes')", logger: logger)
+        let positions = try await rows.decode(Int64.self).array()
+        return ConsistencyToken(position: positions.first ?? 0)
+    }
+
+    static func decodeConsents(_ rows: PostgresRowSequence) async throws -> [RecordedConsent] {
+        var consents: [RecordedConsent] = []
+        for try await (id, purpose, status, grantedAt) in rows.decode((UUID, String, String, Date?).self) {
+            consents.append(RecordedConsent(id: id, purpose: purpose, status: status, grantedAt: grantedAt))
+        }
+        return consents
+    }
+}

@@ -1,0 +1,67 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+public enum PurposeStoreError: Error, Equatable {
+    /// Built-in purposes are the platform's and cannot be redefined.
+    case builtIn(String)
+}
+
+/// The purpose catalogue a tenant sees: the built-ins and its own.
+public struct PurposeStore: Sendable {
+    let client: PostgresClient
+    public init(client: PostgresClient) { self.client = client }
+
+    public func list(tenantId: UUID, logger: Logger) async throws -> [Purpose] {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            try await Self.list(on: connection, logger: logger)
+        }
+    }
+
+    static func list(on connection: PostgresConnection, logger: Logger) async throws -> [Purpose] {
+        let rows = try await connection.query(
+            """
+            SELECT key, name, category, tenant_id IS NULL FROM purposes
+            ORDER BY position, created_at, key
+            """, logger: logger)
+        var purposes: [Purpose] = []
+        for try await (key, name, category, builtIn) in rows.decode((String, String, String, Bool).self) {
+            guard let category = PurposeCategory(rawValue: category) else { continue }
+            purposes.append(Purpose(key: key, name: name, category: category, builtIn: builtIn))
+        }
+        return purposes
+    }
+
+    /// The keys among `keys` that the tenant's catalogue lacks.
+    static func unknown(_ keys: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        let rows = try await connection.query(
+            "SELECT k FROM unnest(\(keys)::text[]) AS k WHERE NOT EXISTS (SELECT 1 FROM purposes p WHERE p.key = k)",
+            logger: logger)
+        return try await rows.decode(String.self).array()
+    }
+
+    /// Defines or renames a tenant purpose; true when it was created. Audited either way.
+    public func define(
+        tenantId: UUID, key: String, name: String, category: PurposeCategory, actor: String, logger: Logger
+    ) async throws -> (purpose: Purpose, created: Bool) {
+        guard !Purpose.builtIns.contains(where: { $0.key == key }) else { throw PurposeStoreError.builtIn(key) }
+        return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO purposes (tenant_id, key, name, category) VALUES (\(tenantId), \(key), \(name), \(category.rawValue))
+                ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name, category = excluded.category,
+                    updated_at = now()
+                RETURNING (xmax = 0)
+                """, logger: logger)
+            var created = false
+            for try await inserted in rows.decode(Bool.self) { created = inserted }
+            try await AuditTrail.append(
+                [AuditEvent(
+                    action: created ? "purpose.created" : "purpose.updated", actor: actor,
+                    data: ["key": .string(key), "name": .string(name), "category": .string(category.rawValue)])],
+                tenantId: tenantId, on: connection, logger: logger)
+            return (Purpose(key: key, name: name, category: category, builtIn: false), created)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ConsentCore
+import ConsentTesting
+import PostgresNIO
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+
+/// JSON calls against the test router as a tenant's key of one scope.
+struct APIClient: Sendable {
+    let client: any TestClientProtocol
+    let tenant: SeededTenant
+
+    struct Reply: Sendable {
+        let status: HTTPResponse.Status
+        let headers: HTTPFields
+        let body: Data
+
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+        var error: ErrorBody.Detail? { try? JSONDecoder().decode(ErrorBody.self, from: body).error }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func decoded<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(T.self, from: body) }
+    }
+
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, as scope: Scope, json: String? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = tenant.bearer(scope)
+        headers.append(contentsOf: extra)
+        if json != nil { headers[.contentType] = "application/json" }
+        return try await client.execute(
+            uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
+        ) { response in
+            Reply(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+        }
+    }
+
+    func post(_ uri: String, as scope: Scope, _ body: [String: Any], idempotencyKey: String? = nil) async throws -> Reply {
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        var headers: HTTPFields = [:]
+        if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
+        return try await call(.post, uri, as: scope, json: String(decoding: data, as: UTF8.self), headers: headers)
+    }
+
+    /// A notice on `channel` covering `purposes`; returns its id.
+    func notice(_ channel: String = "whatsapp", purposes: [String], text: String = "Send me updates on WhatsApp.")
+        async throws -> String
+    {
+        let reply = try await post(
+            "/v1/notices", as: .admin, ["channel": channel, "language": "en", "text": text, "purposes": purposes])
+        guard reply.status == .created, let id = reply.json["id"] as? String else {
+            throw Unexpected(reply.text)
+        }
+        return id
+    }
+
+    static var provenance: [String: Any] {
+        [
+        "pageUrl": "https://shop.example/checkout?step=3", "collectedAt": "2026-11-20T10:00:00Z", "method": "checkbox",
+        "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "ipAddress": "203.0.113.7",
+        ]
+    }
+
+    func optIn(
+        _ subject: String, channel: String = "whatsapp", purposes: [String], noticeId: String,
+        provenance: [String: Any] = APIClient.provenance, idempotencyKey: String? = nil
+    ) async throws -> Reply {
+        try await post(
+            "/v1/consents", as: .consentWrite,
+            ["subject": subject, "channel": channel, "purposes": purposes, "noticeId": noticeId, "provenance": provenance],
+            idempotencyKey: idempotencyKey)
+    }
+
+    func check(_ subject: String, channel: String = "whatsapp", purpose: String, messageType: String? = nil)
+        async throws -> Reply
+    {
+        var body: [String: Any] = ["subject": subject, "channel": channel, "purpose": purpose]
+        if let messageType { body["messageType"] = messageType }
+        return try await post("/v1/checks", as: .consentCheck, body)
+    }
+
+    struct Unexpected: Error, CustomStringConvertible {
+        let body: String
+        init(_ body: String) { self.body = body }
+        var description: String { "unexpected reply: \(body)" }
+    }
+}
+
+/// Runs `body` with the app and one API client per tenant.
+func withTenants(
+    _ names: [String], _ body: @escaping @Sendable ([APIClient], TestDatabase) async throws -> Void
+) async throws {
+    let database = try await TestDatabase.fresh()
+    var tenants: [SeededTenant] = []
+    for name in names { tenants.append(try await SeededTenant.make(name, in: database)) }
+    let seeded = tenants
+    try await withApp(database) { client in
+        try await body(seeded.map { APIClient(client: client, tenant: $0) }, database)
+    }
+}
+
+extension TestDatabase {
+    /// A number from SQL run as the superuser, past row-level security: what is really stored.
+    func count(_ sql: String) async throws -> Int {
+        try await withClient(\.superuser) { client throws in
+            try await client.query(PostgresQuery(unsafeSQL: sql)).collect().first!.decode(Int.self)
+        }
+    }
+
+    /// Row counts of the tables a refused write must leave alone.
+    func footprint() async throws -> [Int] {
+        var counts: [Int] = []
+        for table in ["subjects", "subject_keys", "collections", "consents", "consent_evidence", "interactions",
+                      "audit_events", "notices", "idempotency_keys", "purposes"] {
+            counts.append(try await count("SELECT count(*)::int8 FROM \(table)"))
+        }
+        return counts
+    }
+}

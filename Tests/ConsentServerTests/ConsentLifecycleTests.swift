@@ -1,0 +1,181 @@
+import ConsentCore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import PostgresNIO
+import Testing
+
+@Suite struct OptInTests {
+    @Test func optInThenChecksAnswerWithReasonAndEvidence() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
+            let reply = try await acme.optIn("+39 333 123 4567", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            #expect(reply.status == .created, "\(reply.text)")
+            let consents = try #require(reply.json["consents"] as? [[String: Any]])
+            #expect(consents.map { $0["purpose"] as? String } == ["shipping_update", "marketing"])
+            #expect(consents.allSatisfy { $0["status"] as? String == "granted" && $0["grantedAt"] is String })
+            #expect((reply.json["consistencyToken"] as? String)?.hasPrefix("ct1_") == true)
+
+            // Written differently, the same person: the number is normalised before it is looked up.
+            let check = try await acme.check("0039 333-1234567", purpose: "shipping_update")
+            #expect(check.status == .ok)
+            #expect(check.json["allowed"] as? Bool == true)
+            #expect(check.json["reason"] as? String == "consent_granted")
+            #expect(check.json["consentId"] as? String == consents[0]["id"] as? String)
+            #expect(check.json["grantedAt"] as? String == consents[0]["grantedAt"] as? String)
+            #expect(check.json["billable"] as? Bool == true, "a template outside the window is paid")
+            #expect((check.json["serviceWindow"] as? [String: Any])?["open"] as? Bool == false)
+
+            let other = try await acme.check("+393331234567", purpose: "account_update")
+            #expect(other.json["allowed"] as? Bool == false && other.json["reason"] as? String == "no_consent")
+            #expect(other.json["consentId"] == nil)
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
+            #expect(session.json["allowed"] as? Bool == false && session.json["reason"] as? String == "service_window_closed")
+            let stranger = try await acme.check("+393339999999", purpose: "shipping_update")
+            #expect(stranger.json["allowed"] as? Bool == false && stranger.json["reason"] as? String == "no_consent")
+
+            // What is stored: the collection with both clocks and the key, one evidence link per consent, and the
+            // audit events without the number.
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 2)
+            #expect(try await database.count(
+                "SELECT count(*)::int8 FROM collections WHERE collected_at = '2026-11-20T10:00:00Z' AND received_at > collected_at AND method = 'checkbox' AND recorded_by = '\(acme.tenant.keys[.consentWrite]!.record.id)'") == 1)
+            #expect(try await database.count(
+                "SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.granted' AND actor = '\(acme.tenant.keys[.consentWrite]!.record.id.lowercased)' AND subject_ref IS NOT NULL") == 2)
+        }
+    }
+
+    @Test func recordingAGrantedPurposeAgainKeepsOneConsentAndAddsEvidence() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
+            let first = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice)
+            let second = try await acme.optIn("+39 333 1234567", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            #expect(second.status == .created)
+            let firstIds = (first.json["consents"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            let secondIds = (second.json["consents"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(secondIds?.first == firstIds?.first, "the granted consent is kept, not duplicated")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 2)
+            #expect(try await database.count("SELECT count(*)::int8 FROM subjects") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 2)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 3)
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.reconfirmed'") == 1)
+        }
+    }
+
+    @Test func doubleOptInStaysPendingUntilConfirmed() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            var provenance = APIClient.provenance
+            provenance["method"] = "double_opt_in"
+            let pending = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice, provenance: provenance)
+            let consent = try #require((pending.json["consents"] as? [[String: Any]])?.first)
+            #expect(consent["status"] as? String == "pending")
+            #expect(consent["grantedAt"] == nil)
+            let check = try await acme.check("+393331234567", purpose: "marketing")
+            #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "pending_confirmation")
+            // A direct opt-in by the person confirms it.
+            let direct = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
+            #expect((direct.json["consents"] as? [[String: Any]])?.first?["status"] as? String == "granted")
+            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+        }
+    }
+
+    @Test func badOptInsAreRefusedAndChangeNothing() async throws {
+        try await withTenants(["acme", "globex"]) { tenants, database in
+            let (acme, globex) = (tenants[0], tenants[1])
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            let smsNotice = try await acme.notice("sms", purposes: ["shipping_update"])
+            let foreignNotice = try await globex.notice(purposes: ["shipping_update"])
+            let good: [String: Any] = [
+                "subject": "+393331234567", "channel": "whatsapp", "purposes": ["shipping_update"], "noticeId": notice,
+                "provenance": APIClient.provenance,
+            ]
+            func with(_ key: String, _ value: Any) -> [String: Any] { good.merging([key: value]) { $1 } }
+            func provenance(_ key: String, _ value: Any) -> [String: Any] {
+                with("provenance", APIClient.provenance.merging([key: value]) { $1 })
+            }
+            let cases: [([String: Any], String, String)] = [
+                (with("subject", "333 123 4567"), "invalid_field", "subject"),
+                (with("subject", "+39 333 abc"), "invalid_field", "subject"),
+                (with("channel", "pigeon"), "invalid_field", "channel"),
+                (with("purposes", ["no_such_purpose"]), "unknown_purpose", "purposes"),
+                (with("purposes", ["marketing"]), "purpose_not_in_notice", "purposes"),
+                (with("purposes", [String]()), "invalid_field", "purposes"),
+                (with("noticeId", smsNotice), "notice_channel_mismatch", "channel"),
+                (with("noticeId", foreignNotice), "unknown_notice", "noticeId"),
+                (with("noticeId", UUID().uuidString), "unknown_notice", "noticeId"),
+                (with("noticeId", "nope"), "invalid_field", "noticeId"),
+                (provenance("method", "telepathy"), "invalid_field", "provenance.method"),
+                (provenance("collectedAt", "2999-01-01T00:00:00Z"), "invalid_field", "provenance.collectedAt"),
+                (provenance("collectedAt", "yesterday"), "invalid_field", "provenance.collectedAt"),
+                (provenance("pageUrl", "javascript:alert(1)"), "invalid_field", "provenance.pageUrl"),
+                (provenance("ipAddress", "300.1.2.3"), "invalid_field", "provenance.ipAddress"),
+                (good.filter { $0.key != "provenance" }, "invalid_field", "provenance"),
+            ]
+            let before = try await database.footprint()
+            for (body, code, field) in cases {
+                let reply = try await acme.post("/v1/consents", as: .consentWrite, body)
+                #expect(reply.status == .unprocessableContent, "\(field): \(reply.text)")
+                #expect(reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+                #expect(!reply.text.contains("3331234567"), "errors never repeat the identifier")
+            }
+            let noScope = try await acme.post("/v1/consents", as: .consentCheck, good)
+            #expect(noScope.status == .forbidden)
+            #expect(try await database.footprint() == before)
+        }
+    }
+}
+
+@Suite struct IdempotencyTests {
+    @Test func aRetryReplaysTheFirstResponseAndCreatesNothing() async throws {
+        try await withTenants(["acme", "globex"]) { tenants, database in
+            let (acme, globex) = (tenants[0], tenants[1])
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            let first = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            let retry = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            #expect(first.status == .created && retry.status == .created)
+            #expect(retry.body == first.body)
+            #expect(retry.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            #expect(first.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+            #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 1)
+
+            let before = try await database.footprint()
+            let other = try await acme.optIn("+393339999999", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            #expect(other.status == .unprocessableContent && other.error?.code == "idempotency_key_reused")
+            let elsewhere = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"], idempotencyKey: "order-1")
+            #expect(elsewhere.error?.code == "idempotency_key_reused", "a key belongs to one operation")
+            let badKey = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: String(repeating: "k", count: 256))
+            #expect(badKey.error?.field == "Idempotency-Key")
+            #expect(try await database.footprint() == before)
+
+            // Keys are scoped to the tenant: another tenant's same key is its own.
+            let theirNotice = try await globex.notice(purposes: ["shipping_update"])
+            let theirs = try await globex.optIn("+393331234567", purposes: ["shipping_update"], noticeId: theirNotice, idempotencyKey: "order-1")
+            #expect(theirs.status == .created && theirs.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+        }
+    }
+
+    @Test func concurrentRetriesCreateOneRecord() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            let bodies = try await withThrowingTaskGroup(of: Data.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        let reply = try await acme.optIn(
+                            "+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "same")
+                        #expect(reply.status == .created, "\(reply.text)")
+                        return reply.body
+                    }
+                }
+                return try await group.reduce(into: [Data]()) { $0.append($1) }
+            }
+            #expect(Set(bodies).count == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action LIKE 'consent.%'") == 1)
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import ConsentCore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import Testing
+
+@Suite struct WithdrawalTests {
+    @Test func withdrawingOnePurposeThenAllKeepsHistory() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update", "marketing", "account_update"])
+            _ = try await acme.optIn("+393331234567", purposes: ["shipping_update", "marketing", "account_update"], noticeId: notice)
+
+            let one = try await acme.post(
+                "/v1/revocations", as: .consentWrite,
+                ["subject": "+39 333 123 4567", "channel": "whatsapp", "purposes": ["marketing"]])
+            #expect(one.status == .ok, "\(one.text)")
+            let revoked = try #require(one.json["revoked"] as? [[String: Any]])
+            #expect(revoked.map { $0["purpose"] as? String } == ["marketing"])
+            #expect(revoked.first?["revokedAt"] is String)
+            #expect((one.json["consistencyToken"] as? String)?.hasPrefix("ct1_") == true)
+
+            let check = try await acme.check("+393331234567", purpose: "marketing")
+            #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "consent_withdrawn")
+            #expect(check.json["consentId"] as? String == revoked.first?["id"] as? String)
+            #expect(check.json["revokedAt"] as? String == revoked.first?["revokedAt"] as? String)
+            #expect(try await acme.check("+393331234567", purpose: "shipping_update").json["allowed"] as? Bool == true)
+
+            let rest = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp", "source": "dpo"])
+            #expect((rest.json["revoked"] as? [[String: Any]])?.compactMap { $0["purpose"] as? String } == ["account_update", "shipping_update"])
+            let nothing = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
+            #expect(nothing.status == .ok && (nothing.json["revoked"] as? [Any])?.isEmpty == true)
+            let nobody = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": "+15550000000", "channel": "sms"])
+            #expect(nobody.status == .ok && (nobody.json["revoked"] as? [Any])?.isEmpty == true)
+
+            // A later opt-in is a new consent; the withdrawn one stays as it was.
+            let again = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
+            let newId = (again.json["consents"] as? [[String: Any]])?.first?["id"] as? String
+            #expect(newId != nil && newId != revoked.first?["id"] as? String)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").json["reason"] as? String == "consent_granted")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing'") == 2)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'dpo'") == 2)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'api'") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.withdrawn'") == 3)
+        }
+    }
+
+    @Test func badWithdrawalsChangeNothing() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            _ = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
+            let cases: [([String: Any], String, String)] = [
+                (["subject": "+393331234567", "channel": "whatsapp", "purposes": ["no_such_purpose"]], "unknown_purpose", "purposes"),
+                (["subject": "+393331234567", "channel": "whatsapp", "purposes": [String]()], "invalid_field", "purposes"),
+                (["subject": "+393331234567", "channel": "whatsapp", "source": "rumour"], "invalid_field", "source"),
+                (["subject": "not a number", "channel": "whatsapp"], "invalid_field", "subject"),
+                (["channel": "whatsapp"], "invalid_field", "subject"),
+            ]
+            let before = try await database.footprint()
+            for (body, code, field) in cases {
+                let reply = try await acme.post("/v1/revocations", as: .consentWrite, body)
+                #expect(reply.status == .unprocessableContent && reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+            }
+            #expect(try await database.footprint() == before)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+        }
+    }
+}
+
+@Suite struct InteractionTests {
+    func interaction(_ acme: APIClient, _ subject: String, at time: Date, text: String? = nil, channel: String = "whatsapp")
+        async throws -> APIClient.Reply
+    {
+        var body: [String: Any] = [
+            "subject": subject, "channel": channel, "direction": "inbound", "occurredAt": RFC3339Text.format(time),
+        ]
+        if let text { body["text"] = text }
+        return try await acme.post("/v1/interactions", as: .consentWrite, body)
+    }
+
+    @Test func anInboundMessageOpensTheWindowForSessionMessages() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            _ = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice)
+            let sent = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 60).rounded(.down))
+            let reply = try await interaction(acme, "+393331234567", at: sent, text: "Where is my parcel?")
+            #expect(reply.status == .created, "\(reply.text)")
+            let window = try #require(reply.json["serviceWindow"] as? [String: Any])
+            #expect(window["open"] as? Bool == true)
+            #expect(window["closesAt"] as? String == RFC3339Text.format(sent.addingTimeInterval(24 * 3600)))
+            #expect((reply.json["revoked"] as? [Any])?.isEmpty == true)
+
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
+            #expect(session.json["allowed"] as? Bool == true && session.json["reason"] as? String == "service_window_open")
+            let template = try await acme.check("+393331234567", purpose: "shipping_update")
+            #expect(template.json["allowed"] as? Bool == true && template.json["billable"] as? Bool == false)
+            // No consent is needed to answer inside the window.
+            let unconsented = try await acme.check("+393331234567", purpose: "account_update", messageType: "session")
+            #expect(unconsented.json["allowed"] as? Bool == true)
+
+            // An older message delivered late never moves the window back.
+            let late = try await interaction(acme, "+393331234567", at: sent.addingTimeInterval(-3 * 86400))
+            #expect((late.json["serviceWindow"] as? [String: Any])?["closesAt"] as? String == window["closesAt"] as? String)
+        }
+    }
+
+    @Test func aMessageOlderThanADayLeavesTheWindowClosed() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let old = Date().addingTimeInterval(-25 * 3600)
+            let reply = try await interaction(acme, "+447700900123", at: old, text: "hello")
+            let window = try #require(reply.json["serviceWindow"] as? [String: Any])
+            #expect(window["open"] as? Bool == false)
+            let session = try await acme.check("+447700900123", purpose: "shipping_update", messageType: "session")
+            #expect(session.json["allowed"] as? Bool == false && session.json["reason"] as? String == "service_window_closed")
+        }
+    }
+
+    @Test(arguments: ["STOP", "Stop!", "arrêt", "ANNULLA", "baja", "Abmelden", "unsubscribe"])
+    func aStopKeywordWithdrawsEverythingOnThatChannel(keyword: String) async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let whatsapp = try await acme.notice(purposes: ["shipping_update", "marketing"])
+            let sms = try await acme.notice("sms", purposes: ["shipping_update"])
+            _ = try await acme.optIn("+393331234567", purposes: ["shipping_update", "marketing"], noticeId: whatsapp)
+            _ = try await acme.optIn("+393331234567", channel: "sms", purposes: ["shipping_update"], noticeId: sms)
+            let reply = try await interaction(acme, "+393331234567", at: Date(), text: keyword)
+            #expect((reply.json["revoked"] as? [[String: Any]])?.count == 2, "\(reply.text)")
+            for purpose in ["shipping_update", "marketing"] {
+                let check = try await acme.check("+393331234567", purpose: purpose)
+                #expect(check.json["reason"] as? String == "consent_withdrawn")
+                // Replying STOP opened the window, but a withdrawn purpose gets no free-form messages either.
+                let session = try await acme.check("+393331234567", purpose: purpose, messageType: "session")
+                #expect(session.json["allowed"] as? Bool == false)
+            }
+            let otherChannel = try await acme.check("+393331234567", channel: "sms", purpose: "shipping_update")
+            #expect(otherChannel.json["allowed"] as? Bool == true, "STOP on WhatsApp leaves SMS alone")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'stop_keyword'") == 2)
+            #expect(try await database.count("SELECT count(*)::int8 FROM interactions WHERE kind = 'stop_keyword'") == 1)
+        }
+    }
+
+    @Test(arguments: ["please stop sending these", "Stop by the shop tomorrow?", "non annullare", "stopper"])
+    func sentencesContainingAKeywordDoNotWithdraw(text: String) async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            _ = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
+            let reply = try await interaction(acme, "+393331234567", at: Date(), text: text)
+            #expect((reply.json["revoked"] as? [Any])?.isEmpty == true)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+        }
+    }
+
+    @Test func badInteractionsChangeNothing() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let now = RFC3339Text.format(Date())
+            let cases: [([String: Any], String)] = [
+                (["subject": "+393331234567", "channel": "whatsapp", "direction": "outbound", "occurredAt": now], "direction"),
+                (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": "2999-01-01T00:00:00Z"], "occurredAt"),
+                (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound"], "occurredAt"),
+                (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": now, "text": String(repeating: "a", count: 5000)], "text"),
+                (["subject": "anna@", "channel": "email", "direction": "inbound", "occurredAt": now], "subject"),
+            ]
+            let before = try await database.footprint()
+            for (body, field) in cases {
+                let reply = try await acme.post("/v1/interactions", as: .consentWrite, body)
+                #expect(reply.status == .unprocessableContent && reply.error?.field == field, "\(reply.text)")
+            }
+            #expect(try await database.footprint() == before)
+        }
+    }
+}
+
+/// The contract's time format, for building request bodies.
+enum RFC3339Text {
+    static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+}
