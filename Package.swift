@@ -102,6 +102,7 @@ let package = Package(
             dependencies: [
                 "ConsentCore", "ConsentStore", "ConsentTesting", "LocalPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
