@@ -16,6 +16,22 @@ struct ConsentRoutes {
         group.post("/interactions") { request, context in try await interaction(request, context: context) }
     }
 
+    /// A write about one subject: its blind index, then the change in one idempotent tenant transaction, answered
+    /// with `status` and the view of the result.
+    func write<Value, View: Encodable>(
+        for subject: SubjectIdentifier, caller: CallerIdentity, claim: IdempotencyClaim?, status: HTTPResponse.Status,
+        context: ConsentRequestContext, view: (Value) -> View,
+        change: (PostgresConnection, [UInt8]) async throws -> Value
+    ) async throws -> Response {
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        return try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { try StoredResponse.json(status, view($0)) }
+        ) { connection in
+            try await change(connection, blindIndex)
+        }.httpResponse
+    }
+
     // MARK: opt-in
 
     struct OptInBody: Codable {
@@ -73,23 +89,16 @@ struct ConsentRoutes {
         let optIn = OptIn(
             subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: collectedAt,
             provenance: provenance)
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
-            render: { result in
-                try StoredResponse.json(
-                    .created,
-                    OptInView(
-                        consents: result.consents.map {
-                            ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
-                        }, consistencyToken: result.token.description))
-            }
-        ) { connection in
+        return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
+            OptInView(
+                consents: result.consents.map {
+                    ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
+                }, consistencyToken: result.token.description)
+        } change: { connection, blindIndex in
             try await ConsentLedger.recordOptIn(
                 optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
                 on: connection, logger: context.logger)
         }
-        return outcome.httpResponse
     }
 
     // MARK: withdrawal
@@ -134,19 +143,13 @@ struct ConsentRoutes {
             }
             source = named
         }
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
-            render: { result in
-                try StoredResponse.json(
-                    .ok, RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
-            }
-        ) { connection in
+        return try await write(for: subject, caller: caller, claim: claim, status: .ok, context: context) { result in
+            RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
+        } change: { connection, blindIndex in
             try await ConsentLedger.revoke(
                 subject: blindIndex, channel: channel, purposes: purposes, source: source, tenantId: caller.tenantId,
                 caller: caller, on: connection, logger: context.logger)
         }
-        return outcome.httpResponse
     }
 
     // MARK: interactions
@@ -181,22 +184,15 @@ struct ConsentRoutes {
         if let text = body.text, text.utf8.count > Self.maxMessageBytes {
             throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageBytes) bytes")
         }
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
-            render: { result in
-                try StoredResponse.json(
-                    .created,
-                    InteractionView(
-                        id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
-                        revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
-            }
-        ) { connection in
+        return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
+            InteractionView(
+                id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
+                revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
+        } change: { connection, blindIndex in
             try await ConsentLedger.recordInteraction(
                 from: subject, blindIndex: blindIndex, occurredAt: occurredAt, text: body.text,
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, on: connection, logger: context.logger)
         }
-        return outcome.httpResponse
     }
 }
 

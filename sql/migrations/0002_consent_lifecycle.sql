@@ -16,6 +16,21 @@ BEGIN
 END
 $$;
 
+-- Row-level security for a table whose rows belong to one tenant: enabled, FORCEd (the owner too) and limited
+-- to the tenant the transaction names. Every tenant-owned table of later migrations goes through this as well.
+CREATE FUNCTION app_isolate_tenant_rows(p_table regclass) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format(
+        'CREATE POLICY %I ON %s USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant())',
+        p_table::text || '_isolation', p_table);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION app_isolate_tenant_rows(regclass) FROM PUBLIC;
+
 -- Built-in purposes have no tenant and are visible to every tenant; a tenant's own purposes only to it.
 CREATE TABLE purposes (
     tenant_id   uuid REFERENCES tenants (id),
@@ -57,10 +72,7 @@ CREATE TABLE tenant_keys (
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, purpose)
 );
-ALTER TABLE tenant_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenant_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_keys_isolation ON tenant_keys
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('tenant_keys');
 
 -- Notices: the exact wording a person was shown. Immutable; new wording is a new notice with the next version.
 CREATE TABLE notices (
@@ -77,10 +89,7 @@ CREATE TABLE notices (
     UNIQUE (tenant_id, channel, language, version)
 );
 CREATE INDEX notices_tenant ON notices (tenant_id, created_at);
-ALTER TABLE notices ENABLE ROW LEVEL SECURITY;
-ALTER TABLE notices FORCE ROW LEVEL SECURITY;
-CREATE POLICY notices_isolation ON notices
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('notices');
 CREATE TRIGGER notices_immutable BEFORE UPDATE OR DELETE ON notices
     FOR EACH ROW EXECUTE FUNCTION app_reject_change();
 CREATE TRIGGER notices_no_truncate BEFORE TRUNCATE ON notices
@@ -98,10 +107,7 @@ CREATE TABLE subjects (
     erased_at             timestamptz,
     UNIQUE (tenant_id, channel, blind_index)
 );
-ALTER TABLE subjects ENABLE ROW LEVEL SECURITY;
-ALTER TABLE subjects FORCE ROW LEVEL SECURITY;
-CREATE POLICY subjects_isolation ON subjects
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('subjects');
 
 -- Kept apart from subjects so that erasure is one DELETE and no copy of the key lingers in an updated row.
 CREATE TABLE subject_keys (
@@ -109,10 +115,7 @@ CREATE TABLE subject_keys (
     tenant_id   uuid NOT NULL REFERENCES tenants (id),
     wrapped_key bytea NOT NULL
 );
-ALTER TABLE subject_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE subject_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY subject_keys_isolation ON subject_keys
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('subject_keys');
 
 -- One opt-in as it was collected: the notice, the method, both clocks, the key, and the encrypted provenance.
 CREATE TABLE collections (
@@ -127,10 +130,7 @@ CREATE TABLE collections (
     provenance_ciphertext  bytea
 );
 CREATE INDEX collections_subject ON collections (subject_id, received_at);
-ALTER TABLE collections ENABLE ROW LEVEL SECURITY;
-ALTER TABLE collections FORCE ROW LEVEL SECURITY;
-CREATE POLICY collections_isolation ON collections
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('collections');
 
 -- A consent to one purpose on one channel. At most one is active (granted or pending) per subject and purpose;
 -- a withdrawn one keeps its history and a later opt-in is a new row.
@@ -152,10 +152,7 @@ CREATE TABLE consents (
 );
 CREATE UNIQUE INDEX consents_one_active ON consents (subject_id, purpose) WHERE status IN ('granted', 'pending');
 CREATE INDEX consents_subject ON consents (subject_id, purpose, created_at DESC);
-ALTER TABLE consents ENABLE ROW LEVEL SECURITY;
-ALTER TABLE consents FORCE ROW LEVEL SECURITY;
-CREATE POLICY consents_isolation ON consents
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('consents');
 
 -- Every collection that supports a consent: the first opt-in and each later re-confirmation.
 CREATE TABLE consent_evidence (
@@ -164,10 +161,7 @@ CREATE TABLE consent_evidence (
     tenant_id      uuid NOT NULL REFERENCES tenants (id),
     PRIMARY KEY (consent_id, collection_id)
 );
-ALTER TABLE consent_evidence ENABLE ROW LEVEL SECURITY;
-ALTER TABLE consent_evidence FORCE ROW LEVEL SECURITY;
-CREATE POLICY consent_evidence_isolation ON consent_evidence
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('consent_evidence');
 
 CREATE TABLE interactions (
     id               uuid PRIMARY KEY,
@@ -181,10 +175,7 @@ CREATE TABLE interactions (
     text_ciphertext  bytea
 );
 CREATE INDEX interactions_subject ON interactions (subject_id, occurred_at);
-ALTER TABLE interactions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE interactions FORCE ROW LEVEL SECURITY;
-CREATE POLICY interactions_isolation ON interactions
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('interactions');
 
 -- A write's first response, replayed for a retry with the same Idempotency-Key and body. Responses hold ids and
 -- times, never personal data.
@@ -199,10 +190,7 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (tenant_id, key)
 );
 CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
-ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE idempotency_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY idempotency_keys_isolation ON idempotency_keys
-    USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT app_isolate_tenant_rows('idempotency_keys');
 
 -- Positions of consent-state changes, returned as consistency tokens (docs/architecture.md).
 CREATE SEQUENCE consent_changes AS bigint;
