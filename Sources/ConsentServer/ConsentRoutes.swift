@@ -68,11 +68,7 @@ struct ConsentRoutes {
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try Input.purposes(body.purposes)
         let noticeId = try Input.uuid(body.noticeId, field: "noticeId")
-        guard let method = CollectionMethod(rawValue: body.provenance.method) else {
-            throw APIError.invalid(
-                "provenance.method",
-                "'provenance.method' must be one of \(CollectionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let method: CollectionMethod = try Input.oneOf(body.provenance.method, field: "provenance.method")
         let collectedAt = try Input.pastTime(body.provenance.collectedAt, field: "provenance.collectedAt")
         let provenance: Provenance
         do {
@@ -134,15 +130,7 @@ struct ConsentRoutes {
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try body.purposes.map { try Input.purposes($0) }
-        var source = RevocationSource.api
-        if let raw = body.source {
-            guard let named = RevocationSource(rawValue: raw) else {
-                throw APIError.invalid(
-                    "source",
-                    "'source' must be one of \(RevocationSource.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            source = named
-        }
+        let source: RevocationSource = try body.source.map { try Input.oneOf($0, field: "source") } ?? .api
         return try await write(for: subject, caller: caller, claim: claim, status: .ok, context: context) { result in
             RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
         } change: { connection, blindIndex in

@@ -4,12 +4,16 @@ import Foundation
 /// Turns the raw strings of a request into domain values, or into a 422 that names the field and says what a valid
 /// value looks like.
 enum Input {
-    static func channel(_ raw: String, field: String = "channel") throws(APIError) -> MessageChannel {
-        guard let channel = MessageChannel(rawValue: raw) else {
-            throw .invalid(field, "'\(field)' must be one of \(MessageChannel.allCases.map(\.rawValue).joined(separator: ", "))")
+    /// One of an enumeration's cases by its contract name; the error lists the names that are allowed.
+    static func oneOf<Value: RawRepresentable & CaseIterable>(_ raw: String, field: String) throws(APIError) -> Value
+    where Value.RawValue == String {
+        guard let value = Value(rawValue: raw) else {
+            throw .invalid(field, "'\(field)' must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return channel
+        return value
     }
+
+    static func channel(_ raw: String) throws(APIError) -> MessageChannel { try oneOf(raw, field: "channel") }
 
     static func subject(_ raw: String, channel: MessageChannel, field: String = "subject") throws(APIError)
         -> SubjectIdentifier
@@ -56,10 +60,7 @@ enum Input {
 
     static func messageType(_ raw: String?) throws(APIError) -> MessageType {
         guard let raw else { return .template }
-        guard let type = MessageType(rawValue: raw) else {
-            throw .invalid("messageType", "'messageType' must be template or session")
-        }
-        return type
+        return try oneOf(raw, field: "messageType")
     }
 
     static func consistencyToken(_ raw: String?) throws(APIError) -> ConsistencyToken? {

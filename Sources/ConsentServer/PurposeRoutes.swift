@@ -31,9 +31,7 @@ struct PurposeRoutes {
         let key = try Input.purpose(context.parameters.get("key") ?? "", field: "key")
         let body = try await request.decodeJSON(Definition.self, context: context)
         let name = try Input.text(body.name, field: "name", maxBytes: 200)
-        guard let category = PurposeCategory(rawValue: body.category) else {
-            throw APIError.invalid("category", "'category' must be utility, marketing or authentication")
-        }
+        let category: PurposeCategory = try Input.oneOf(body.category, field: "category")
         let (purpose, created) = try await purposes.define(
             tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.keyId.lowercased,
             logger: context.logger)

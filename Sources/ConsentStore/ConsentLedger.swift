@@ -260,9 +260,12 @@ public enum ConsentLedger {
 
     static func nextPosition(on connection: PostgresConnection, logger: Logger) async throws -> ConsistencyToken {
         let rows = try await connection.query("SELECT nextval('consent_changes')", logger: logger)
-        let positions = try await rows.decode(Int64.self).array()
-        return ConsistencyToken(position: positions.first ?? 0)
+        guard let position = try await rows.decode(Int64.self).array().first else { throw NoPosition() }
+        return ConsistencyToken(position: position)
     }
+
+    /// `nextval` answered no row: the write must not be acknowledged without its token.
+    struct NoPosition: Error {}
 
     static func decodeConsents(_ rows: PostgresRowSequence) async throws -> [RecordedConsent] {
         var consents: [RecordedConsent] = []

@@ -8,7 +8,6 @@ import PostgresNIO
 struct SubjectHandle {
     let id: UUID
     let dataKey: SymmetricKey
-    let created: Bool
 
     func seal(_ plaintext: some DataProtocol, context: String) -> [UInt8] {
         FieldCipher.seal(plaintext, key: dataKey, context: "\(id.lowercased):\(context)")
@@ -37,7 +36,7 @@ enum SubjectDirectory {
     ) async throws -> SubjectHandle {
         let id = UUID()
         let (key, wrapped) = keyring.newSubjectKey(subjectId: id)
-        let handle = SubjectHandle(id: id, dataKey: key, created: true)
+        let handle = SubjectHandle(id: id, dataKey: key)
         let identifier = handle.seal(Array(subject.value.utf8), context: "identifier")
         let inserted = try await connection.query(
             """
@@ -62,7 +61,7 @@ enum SubjectDirectory {
             """, logger: logger)
         for try await (existing, wrappedKey) in rows.decode((UUID, ByteBuffer).self) {
             let dataKey = try keyring.unwrapSubjectKey(Array(wrappedKey.readableBytesView), subjectId: existing)
-            return SubjectHandle(id: existing, dataKey: dataKey, created: false)
+            return SubjectHandle(id: existing, dataKey: dataKey)
         }
         throw TenantKeyring.KeyUnreadable(what: "subject's data key (missing)")
     }

@@ -61,7 +61,7 @@ import Testing
             return (Array(a.readableBytesView), Array(b.readableBytesView), Array(c.readableBytesView), d)
         }
         let dataKey = try keyring.unwrapSubjectKey(wrapped, subjectId: subjectId)
-        let handle = SubjectHandle(id: subjectId, dataKey: dataKey, created: false)
+        let handle = SubjectHandle(id: subjectId, dataKey: dataKey)
         let opened = try FieldCipher.open(identifier, key: dataKey, context: "\(subjectId.lowercased):identifier")
         #expect(String(decoding: opened, as: UTF8.self) == "+393331234567")
         let openedProvenance = try FieldCipher.open(
