@@ -10,10 +10,12 @@ public struct ServeConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var allowPrivilegedRole: Bool
+    /// Names this service in every tenant log's origin, `<auditOrigin>/<tenant>`; should be unique to the deployment.
+    public var auditOrigin: String
 
     public init(
         database: DatabaseURL, masterKey: SecretBytes, signingKey: SecretBytes, host: String = "127.0.0.1",
-        port: Int = 8080, allowPrivilegedRole: Bool = false
+        port: Int = 8080, allowPrivilegedRole: Bool = false, auditOrigin: String = CheckpointSigner.defaultOriginPrefix
     ) {
         self.database = database
         self.masterKey = masterKey
@@ -21,6 +23,11 @@ public struct ServeConfiguration: Sendable {
         self.host = host
         self.port = port
         self.allowPrivilegedRole = allowPrivilegedRole
+        self.auditOrigin = auditOrigin
+    }
+
+    public func checkpointSigner() throws -> CheckpointSigner {
+        try CheckpointSigner(seed: signingKey, originPrefix: auditOrigin)
     }
 
     /// Reads and validates the environment; the error names the first variable that is missing or malformed.
@@ -34,9 +41,15 @@ public struct ServeConfiguration: Sendable {
         }
         let port = try EnvironmentReader.port(environment, "CONSENTD_PORT", default: 8080)
         let allow = try EnvironmentReader.flag(environment, "CONSENTD_ALLOW_PRIVILEGED_ROLE")
+        let origin = environment["CONSENTD_AUDIT_ORIGIN"] ?? CheckpointSigner.defaultOriginPrefix
+        guard SignedNote.isValidKeyName(origin), origin.utf8.count <= 200, !origin.hasSuffix("/") else {
+            throw ConfigurationError(
+                variable: "CONSENTD_AUDIT_ORIGIN",
+                problem: "must name this deployment without spaces or '+', e.g. consent.example.com")
+        }
         return ServeConfiguration(
             database: database, masterKey: masterKey, signingKey: signingKey, host: host, port: port,
-            allowPrivilegedRole: allow)
+            allowPrivilegedRole: allow, auditOrigin: origin)
     }
 }
 

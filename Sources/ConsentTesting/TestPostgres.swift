@@ -115,4 +115,12 @@ public struct TestDatabase: Sendable {
     ) async throws -> Result {
         try await withRunningClient(self[keyPath: url], logger: logger, body)
     }
+
+    /// A number from SQL run as the superuser, past row-level security: what is really stored.
+    public func count(_ sql: String) async throws -> Int {
+        try await withClient(\.superuser) { client throws in
+            let rows = try await client.query(PostgresQuery(unsafeSQL: sql)).collect()
+            return try rows.first?.decode(Int?.self) ?? 0
+        }
+    }
 }

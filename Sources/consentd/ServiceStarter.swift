@@ -27,7 +27,10 @@ enum ServiceStarter {
         }
         let client = PostgresClient(url: configuration.database, logger: logger)
         let app = ConsentApplication.make(
-            ServerDependencies(client: client, schema: schema, keyring: TenantKeyring(masterKey: configuration.masterKey)), host: configuration.host, port: configuration.port,
+            ServerDependencies(
+                client: client, schema: schema, keyring: TenantKeyring(masterKey: configuration.masterKey),
+                checkpointSigner: try configuration.checkpointSigner()),
+            host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)
         try await app.runService()
     }

@@ -101,13 +101,6 @@ func withTenants(
 }
 
 extension TestDatabase {
-    /// A number from SQL run as the superuser, past row-level security: what is really stored.
-    func count(_ sql: String) async throws -> Int {
-        try await withClient(\.superuser) { client throws in
-            try await client.query(PostgresQuery(unsafeSQL: sql)).collect().first!.decode(Int.self)
-        }
-    }
-
     /// Row counts of the tables a refused write must leave alone.
     func footprint() async throws -> [Int] {
         var counts: [Int] = []

@@ -39,7 +39,9 @@ import Testing
         configuration.options.maximumConnections = 1
         // Building the router opens no connection; the client is never run.
         let client = PostgresClient(configuration: configuration)
-        let router = ConsentApplication.router(ServerDependencies(client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32())))
+        let router = ConsentApplication.router(ServerDependencies(
+            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32()),
+            checkpointSigner: testCheckpointSigner))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
         let documented = try Self.documentedOperations()
         #expect(!served.isEmpty)

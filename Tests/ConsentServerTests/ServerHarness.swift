@@ -15,10 +15,17 @@ func withApp<Value: Sendable>(
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     let app = ConsentApplication.make(
-        ServerDependencies(client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32())), host: "127.0.0.1", port: 0,
+        ServerDependencies(
+            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32()),
+            checkpointSigner: testCheckpointSigner),
+        host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)
 }
+
+/// A fixed key, so tests can verify checkpoints independently of the server.
+let testCheckpointSeed = SecretBytes(Array(repeating: 0x5A, count: 32))
+let testCheckpointSigner = try! CheckpointSigner(seed: testCheckpointSeed, originPrefix: "consentledger.test")
 
 /// A tenant with one key per scope, made as the operator would.
 struct SeededTenant: Sendable {

@@ -35,3 +35,9 @@ GRANT UPDATE (status, response) ON idempotency_keys TO {{app_role}};
 GRANT USAGE ON SEQUENCE consent_changes TO {{app_role}};
 GRANT SELECT, INSERT ON audit_events TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_consent_states(uuid, text, text, bytea[]) TO {{app_role}};
+
+-- The audit ledger (0003). The log tables take INSERT and SELECT only; the queue is the sequencer's to empty.
+GRANT SELECT, INSERT, DELETE ON audit_unsequenced TO {{app_role}};
+GRANT SELECT, INSERT ON audit_leaves TO {{app_role}};
+GRANT SELECT, INSERT ON audit_nodes TO {{app_role}};
+GRANT SELECT, INSERT ON audit_checkpoints TO {{app_role}};

@@ -1,0 +1,188 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The DPO's view of the tenant's tamper-evident log: events (JSON pages, or CSV / NDJSON / HTML reports),
+/// the latest signed checkpoint, the key that signs it, RFC 9162 proofs, and a full verification.
+///
+/// Reads first sequence whatever the tenant has committed but the sequencer has not reached yet, so an answer
+/// covers every event committed before the request.
+struct AuditRoutes {
+    let reader: AuditLogReader
+    let sequencer: AuditSequencer
+    let signer: CheckpointSigner
+    let verifier: AuditVerifier
+
+    static let defaultPage = 100
+    static let maxPage = 1000
+
+    func register(on group: RouterGroup<ConsentRequestContext>) {
+        group.get("/audit/events") { request, context in try await events(request, context: context) }
+        group.get("/audit/checkpoint") { _, context in try await checkpoint(context: context) }
+        group.get("/audit/key") { _, context in try await key(context: context) }
+        group.get("/audit/proofs/inclusion") { request, context in try await inclusion(request, context: context) }
+        group.get("/audit/proofs/consistency") { request, context in try await consistency(request, context: context) }
+        group.get("/audit/verification") { _, context in try await verification(context: context) }
+    }
+
+    func sequenced(_ caller: CallerIdentity, context: ConsentRequestContext) async throws -> StoredCheckpoint {
+        if try await reader.hasUnsequencedEvents(tenantId: caller.tenantId, logger: context.logger) {
+            try await sequencer.sequence(tenantId: caller.tenantId, logger: context.logger)
+        }
+        guard let checkpoint = try await reader.latestCheckpoint(tenantId: caller.tenantId, logger: context.logger) else {
+            // Every tenant's creation is an event, so a tenant always has a checkpoint once sequenced.
+            throw APIError(.serviceUnavailable, code: "no_checkpoint", message: "the audit log has no checkpoint yet")
+        }
+        return checkpoint
+    }
+
+    func events(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let query = request.uri.queryParameters
+        let from = try Query.time(query, "from")
+        let to = try Query.time(query, "to")
+        let checkpoint = try await sequenced(caller, context: context)
+        if let format = Self.reportFormat(request.headers[.accept]) {
+            let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
+            let report = AuditReport(
+                reader: reader, tenantId: caller.tenantId, tenantName: name, checkpoint: checkpoint,
+                verifierKey: try signer.signer(for: name).verifier.verifierKey, from: from, to: to)
+            let logger = context.logger
+            var headers: HTTPFields = [.contentType: format.contentType]
+            headers[HTTPField.Name("Audit-Tree-Size")!] = String(checkpoint.size)
+            headers[HTTPField.Name("Audit-Root-Hash")!] = Data(checkpoint.rootHash).base64EncodedString()
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await report.write(format, logger: logger) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
+                try await writer.finish(nil)
+            })
+        }
+        let after = try Query.integer(query, "after", minimum: 0)
+        let limit = try Query.integer(query, "limit", minimum: 1, maximum: Int64(Self.maxPage)).map(Int.init) ?? Self.defaultPage
+        let page = try await reader.events(
+            tenantId: caller.tenantId, filter: AuditEventFilter(after: after, below: checkpoint.size, from: from, to: to),
+            limit: limit, logger: context.logger)
+        var body: [String: JSONValue] = ["events": .array(page.map { $0.record.apiJSON(leafHash: $0.leafHash) })]
+        if page.count == limit, let last = page.last { body["next"] = .number(Double(last.record.seq)) }
+        return Self.json(.object(body))
+    }
+
+    func checkpoint(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let checkpoint = try await sequenced(caller, context: context)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
+    }
+
+    func key(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
+        let noteSigner = try signer.signer(for: name)
+        return Self.json(.object([
+            "origin": .string(noteSigner.name),
+            "publicKey": .string(Data(noteSigner.publicKey).base64EncodedString()),
+            "verifierKey": .string(noteSigner.verifier.verifierKey),
+        ]))
+    }
+
+    func inclusion(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let query = request.uri.queryParameters
+        guard let seq = try Query.integer(query, "seq", minimum: 0) else { throw APIError.invalid("seq", "'seq' is required") }
+        guard let size = try Query.integer(query, "treeSize", minimum: 1) else {
+            throw APIError.invalid("treeSize", "'treeSize' is required")
+        }
+        guard seq < size else { throw APIError.invalid("seq", "'seq' must be less than 'treeSize'") }
+        let hashes = try await proof(field: "treeSize") {
+            try await reader.inclusionProof(tenantId: caller.tenantId, seq: seq, treeSize: size, logger: context.logger)
+        }
+        return Self.json(.object([
+            "seq": .number(Double(seq)), "treeSize": .number(Double(size)), "hashes": Self.base64(hashes),
+        ]))
+    }
+
+    func consistency(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let query = request.uri.queryParameters
+        guard let from = try Query.integer(query, "from", minimum: 1) else { throw APIError.invalid("from", "'from' is required") }
+        guard let to = try Query.integer(query, "to", minimum: 1) else { throw APIError.invalid("to", "'to' is required") }
+        guard from <= to else { throw APIError.invalid("from", "'from' must not exceed 'to'") }
+        let hashes = try await proof(field: "to") {
+            try await reader.consistencyProof(tenantId: caller.tenantId, from: from, to: to, logger: context.logger)
+        }
+        return Self.json(.object(["from": .number(Double(from)), "to": .number(Double(to)), "hashes": Self.base64(hashes)]))
+    }
+
+    func proof(field: String, _ body: () async throws -> [[UInt8]]) async throws -> [[UInt8]] {
+        do {
+            return try await body()
+        } catch AuditProofError.beyondTree(let size) {
+            throw APIError.invalid(field, "'\(field)' exceeds the log's size, which is \(size)")
+        } catch AuditProofError.invalidRange(let message) {
+            throw APIError.invalid(field, message)
+        }
+    }
+
+    func verification(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        _ = try await sequenced(caller, context: context)
+        let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
+        let result = try await verifier.verify(tenantId: caller.tenantId, tenantName: name, logger: context.logger)
+        var body: [String: JSONValue] = [
+            "ok": .bool(result.ok), "treeSize": .number(Double(result.treeSize)),
+            "eventsChecked": .number(Double(result.eventsChecked)),
+            "checkpointsChecked": .number(Double(result.checkpointsChecked)),
+            "unsequencedEvents": .number(Double(result.unsequencedEvents)),
+            "verifiedAt": .string(RFC3339.format(Date())),
+        ]
+        if let size = result.latestCheckpointSize { body["latestCheckpointSize"] = .number(Double(size)) }
+        if let seq = result.firstBadSeq { body["firstBadSeq"] = .number(Double(seq)) }
+        if let problem = result.problem { body["problem"] = .string(problem) }
+        return Self.json(.object(body))
+    }
+
+    /// A report format when the client asks for one by `Accept`; JSON pages otherwise.
+    static func reportFormat(_ accept: String?) -> AuditReportFormat? {
+        guard let accept = accept?.lowercased() else { return nil }
+        if accept.contains("text/csv") { return .csv }
+        if accept.contains("application/x-ndjson") { return .ndjson }
+        if accept.contains("text/html") { return .html }
+        return nil
+    }
+
+    static func base64(_ hashes: [[UInt8]]) -> JSONValue {
+        .array(hashes.map { .string(Data($0).base64EncodedString()) })
+    }
+
+    /// Written by the canonical serialiser, so an event object here is byte for byte what its leaf hashes.
+    static func json(_ value: JSONValue) -> Response {
+        let bytes = (try? CanonicalJSON.serialize(value)) ?? Array("{}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Query-string parameters, refused with the contract's 422 when malformed.
+enum Query {
+    static func integer(
+        _ query: Parameters, _ name: String, minimum: Int64, maximum: Int64 = Int64.max
+    ) throws(APIError) -> Int64? {
+        guard let text = query[name[...]].map(String.init) else { return nil }
+        guard let value = Int64(text), value >= minimum, value <= maximum else {
+            let upper = maximum == Int64.max ? "" : " and at most \(maximum)"
+            throw .invalid(name, "'\(name)' must be an integer of at least \(minimum)\(upper)")
+        }
+        return value
+    }
+
+    static func time(_ query: Parameters, _ name: String) throws(APIError) -> Date? {
+        guard let text = query[name[...]].map(String.init) else { return nil }
+        guard let date = RFC3339.parse(text) else {
+            throw .invalid(name, "'\(name)' must be an RFC 3339 time such as 2026-01-31T09:30:00Z")
+        }
+        return date
+    }
+}
