@@ -49,6 +49,9 @@ public struct AuditSequencer: Sendable {
     }
 
     func sequenceBatch(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        // A pass never waits long for another: a timed-out pass changes nothing and the next one retries, and a
+        // server shutting down is not held up by a query it cannot cancel.
+        try await connection.query("SET LOCAL lock_timeout = '5s'", logger: logger)
         try await connection.query(
             "SELECT pg_advisory_xact_lock(\(Self.passLockClass), hashtext(\(tenantId.uuidString)))", logger: logger)
         let taken = try await connection.query(
