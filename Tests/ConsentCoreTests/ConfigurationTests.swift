@@ -62,6 +62,7 @@ import Testing
         #expect(configuration.host == "127.0.0.1")
         #expect(configuration.port == 8080)
         #expect(configuration.allowPrivilegedRole == false)
+        #expect(configuration.auditOrigin == "consentledger")
         #expect(configuration.masterKey.bytes == Array(repeating: 7, count: 32))
         #expect(!"\(configuration.masterKey)".contains("7, 7"))
     }
@@ -71,7 +72,9 @@ import Testing
         environment["CONSENTD_HOST"] = "0.0.0.0"
         environment["CONSENTD_PORT"] = "9000"
         environment["CONSENTD_ALLOW_PRIVILEGED_ROLE"] = "true"
+        environment["CONSENTD_AUDIT_ORIGIN"] = "consent.example.com"
         let configuration = try ServeConfiguration.parse(environment: environment)
+        #expect(try configuration.checkpointSigner().origin(for: "acme") == "consent.example.com/acme")
         #expect(configuration.host == "0.0.0.0")
         #expect(configuration.port == 9000)
         #expect(configuration.allowPrivilegedRole)
@@ -86,6 +89,8 @@ import Testing
         ("CONSENTD_PORT", "-1"), ("CONSENTD_PORT", "70000"), ("CONSENTD_PORT", "http"),
         ("CONSENTD_HOST", ""), ("CONSENTD_HOST", "a host"),
         ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "maybe"),
+        ("CONSENTD_AUDIT_ORIGIN", ""), ("CONSENTD_AUDIT_ORIGIN", "consent example"), ("CONSENTD_AUDIT_ORIGIN", "a+b"),
+        ("CONSENTD_AUDIT_ORIGIN", "consent.example/"),
     ] as [(String, String?)])
     func badVariableIsNamed(variable: String, value: String?) {
         var environment = Self.complete
