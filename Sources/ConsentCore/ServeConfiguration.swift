@@ -41,12 +41,7 @@ public struct ServeConfiguration: Sendable {
         }
         let port = try EnvironmentReader.port(environment, "CONSENTD_PORT", default: 8080)
         let allow = try EnvironmentReader.flag(environment, "CONSENTD_ALLOW_PRIVILEGED_ROLE")
-        let origin = environment["CONSENTD_AUDIT_ORIGIN"] ?? CheckpointSigner.defaultOriginPrefix
-        guard SignedNote.isValidKeyName(origin), origin.utf8.count <= 200, !origin.hasSuffix("/") else {
-            throw ConfigurationError(
-                variable: "CONSENTD_AUDIT_ORIGIN",
-                problem: "must name this deployment without spaces or '+', e.g. consent.example.com")
-        }
+        let origin = try EnvironmentReader.auditOrigin(environment)
         return ServeConfiguration(
             database: database, masterKey: masterKey, signingKey: signingKey, host: host, port: port,
             allowPrivilegedRole: allow, auditOrigin: origin)
@@ -125,6 +120,17 @@ public enum EnvironmentReader {
         case "true", "1", "yes": return true
         default: throw ConfigurationError(variable: name, problem: "must be true or false")
         }
+    }
+
+    /// The prefix of every tenant log's origin (`CONSENTD_AUDIT_ORIGIN`).
+    public static func auditOrigin(_ environment: [String: String]) throws(ConfigurationError) -> String {
+        let origin = environment["CONSENTD_AUDIT_ORIGIN"] ?? CheckpointSigner.defaultOriginPrefix
+        guard SignedNote.isValidKeyName(origin), origin.utf8.count <= 200, !origin.hasSuffix("/") else {
+            throw ConfigurationError(
+                variable: "CONSENTD_AUDIT_ORIGIN",
+                problem: "must name this deployment without spaces or '+', e.g. consent.example.com")
+        }
+        return origin
     }
 
     /// A PostgreSQL role name we create and quote ourselves: kept to a plain identifier.

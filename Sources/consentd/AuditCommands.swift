@@ -145,8 +145,7 @@ func optionalSigner() throws -> CheckpointSigner? {
     guard environment["CONSENTD_SIGNING_KEY"] != nil else { return nil }
     do {
         let seed = try EnvironmentReader.key32(environment, "CONSENTD_SIGNING_KEY", purpose: "Ed25519 seed")
-        return try CheckpointSigner(
-            seed: seed, originPrefix: environment["CONSENTD_AUDIT_ORIGIN"] ?? CheckpointSigner.defaultOriginPrefix)
+        return try CheckpointSigner(seed: seed, originPrefix: try EnvironmentReader.auditOrigin(environment))
     } catch {
         throw CommandFailure("\(error)")
     }

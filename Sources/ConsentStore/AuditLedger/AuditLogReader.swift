@@ -17,6 +17,17 @@ public struct StoredCheckpoint: Sendable, Equatable {
     public let note: String
     public let publicKey: [UInt8]
     public let issuedAt: Date
+
+    static let columns = "tree_size, root_hash, origin, note, public_key, issued_at"
+
+    /// Rows selected as `columns`.
+    static func decode(_ rows: PostgresRowSequence) async throws -> [StoredCheckpoint] {
+        try await rows.decode((Int64, ByteBuffer, String, String, ByteBuffer, Date).self).array().map {
+            StoredCheckpoint(
+                size: $0.0, rootHash: Array($0.1.readableBytesView), origin: $0.2, note: $0.3,
+                publicKey: Array($0.4.readableBytesView), issuedAt: $0.5)
+        }
+    }
 }
 
 public enum AuditProofError: Error, Equatable {
@@ -50,16 +61,11 @@ public struct AuditLogReader: Sendable {
 
     public func latestCheckpoint(tenantId: UUID, logger: Logger) async throws -> StoredCheckpoint? {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await StoredCheckpoint.decode(connection.query(
                 """
-                SELECT tree_size, root_hash, origin, note, public_key, issued_at FROM audit_checkpoints
+                SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
                 WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
-                """, logger: logger
-            ).decode((Int64, ByteBuffer, String, String, ByteBuffer, Date).self).array().first.map {
-                StoredCheckpoint(
-                    size: $0.0, rootHash: Array($0.1.readableBytesView), origin: $0.2, note: $0.3,
-                    publicKey: Array($0.4.readableBytesView), issuedAt: $0.5)
-            }
+                """, logger: logger)).first
         }
     }
 

@@ -258,18 +258,13 @@ struct CheckpointCursor {
     mutating func fill() async throws {
         let (tenantId, after, logger) = (self.tenantId, self.after, self.logger)
         let page = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await StoredCheckpoint.decode(connection.query(
                 """
-                SELECT tree_size, root_hash, origin, note, public_key, issued_at FROM audit_checkpoints
+                SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
                 WHERE tenant_id = \(tenantId) AND tree_size > \(after) ORDER BY tree_size LIMIT 1000
-                """, logger: logger
-            ).decode((Int64, ByteBuffer, String, String, ByteBuffer, Date).self).array()
+                """, logger: logger))
         }
-        buffer = page.map {
-            StoredCheckpoint(
-                size: $0.0, rootHash: Array($0.1.readableBytesView), origin: $0.2, note: $0.3,
-                publicKey: Array($0.4.readableBytesView), issuedAt: $0.5)
-        }
+        buffer = page
         exhausted = page.count < 1000
         self.after = buffer.last?.size ?? after
     }
