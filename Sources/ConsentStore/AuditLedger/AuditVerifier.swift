@@ -67,8 +67,8 @@ public struct AuditVerifier: Sendable {
         while true {
             let rows = try await leafRows(tenantId: tenantId, from: next, logger: logger)
             if rows.isEmpty { break }
+            // The perfect subtrees above the leaves that this page completes, in the order it completes them.
             var completed: [(Subtree, [UInt8])] = []
-            var recomputed: [(seq: Int64, subtrees: [(Subtree, [UInt8])])] = []
             for row in rows {
                 guard row.seq == next else { throw Failure(seq: next, problem: "seq \(next) is missing from the log") }
                 guard let record = row.record else {
@@ -81,29 +81,24 @@ public struct AuditVerifier: Sendable {
                 guard leaf == stored else {
                     throw Failure(seq: next, problem: "the event at seq \(next) was changed after it was sequenced")
                 }
-                let subtrees = frontier.append(leaf)
-                completed += subtrees.dropFirst()
-                recomputed.append((next, Array(subtrees.dropFirst())))
+                completed += frontier.append(leaf).dropFirst()
                 next += 1
             }
-            // Stored subtree hashes above the leaves, checked in the order the leaves completed them.
             let stored = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
                 try await AuditRows.nodes(completed.map(\.0), tenantId: tenantId, on: connection, logger: logger)
             }
-            for entry in recomputed {
-                for (subtree, hash) in entry.subtrees where stored[subtree] != hash {
-                    let range = subtree.leaves
-                    throw Failure(
-                        seq: range.lowerBound,
-                        problem: "the stored hash of the subtree over seq \(range.lowerBound)..<\(range.upperBound) "
-                            + (stored[subtree] == nil ? "is missing" : "does not match its leaves"))
-                }
+            for (subtree, hash) in completed where stored[subtree] != hash {
+                let range = subtree.leaves
+                throw Failure(
+                    seq: range.lowerBound,
+                    problem: "the stored hash of the subtree over seq \(range.lowerBound)..<\(range.upperBound) "
+                        + (stored[subtree] == nil ? "is missing" : "does not match its leaves"))
             }
             result.eventsChecked = next
             result.treeSize = next
             // Checkpoints whose size this page reached.
             while let checkpoint = try await checkpoints.peek(), checkpoint.size <= next {
-                let state = try await rootAt(checkpoint.size, tenantId: tenantId, reader: reader, current: frontier, logger: logger)
+                let state = try await storedFrontier(atSize: checkpoint.size, tenantId: tenantId, current: frontier, logger: logger)
                 try check(checkpoint, against: state, tenantName: tenantName)
                 if let previous, previous.size > 0 {
                     let proof = try await reader.consistencyProof(
@@ -151,8 +146,8 @@ public struct AuditVerifier: Sendable {
     }
 
     /// The frontier at a checkpoint's size: the current one, or rebuilt from stored subtrees already verified.
-    func rootAt(
-        _ size: Int64, tenantId: UUID, reader: AuditLogReader, current: MerkleFrontier, logger: Logger
+    func storedFrontier(
+        atSize size: Int64, tenantId: UUID, current: MerkleFrontier, logger: Logger
     ) async throws -> MerkleFrontier {
         if size == current.size { return current }
         let subtrees = MerkleFrontier.subtrees(forSize: size)
