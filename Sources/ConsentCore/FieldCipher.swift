@@ -50,3 +50,28 @@ public enum BlindIndex {
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 }
+
+/// The suppression list's entry for a person: HMAC-SHA256 of the channel and the normalised identifier under the
+/// tenant's suppression key. That key is not the blind-index key, so an entry matches nothing in `subjects` and
+/// erasing the blind index really does unlink the person from everything else stored.
+public enum SuppressionHash {
+    public static func compute(_ subject: SubjectIdentifier, key: SymmetricKey) -> [UInt8] {
+        var message = Array("suppression".utf8)
+        message.append(0)
+        message.append(contentsOf: subject.channel.rawValue.utf8)
+        message.append(0)
+        message.append(contentsOf: subject.value.utf8)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+    }
+}
+
+/// Names a master key without revealing it: the first 8 bytes of a domain-separated SHA-256. Stored beside each
+/// wrapped key, so a server knows which configured master opens it and rotation knows what is left to re-wrap.
+public enum MasterKeyID {
+    public static func of(_ master: SymmetricKey) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array("consentledger master key id".utf8) + [0])
+        master.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return Array(hasher.finalize().prefix(8))
+    }
+}

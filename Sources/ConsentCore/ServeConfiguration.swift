@@ -5,6 +5,10 @@ public struct ServeConfiguration: Sendable {
     public var database: DatabaseURL
     /// Wraps the per-subject data keys (AES-256).
     public var masterKey: SecretBytes
+    /// Earlier (or next) master keys that may unwrap but never wrap: what a key rotation runs with.
+    public var unwrapMasterKeys: [SecretBytes] = []
+    /// Suppression and retention (`CONSENTD_SUPPRESSION`, `CONSENTD_RETENTION_*`).
+    public var subjectRights: SubjectRightsPolicy = .default
     /// Ed25519 seed that signs audit checkpoints.
     public var signingKey: SecretBytes
     public var host: String
@@ -42,9 +46,12 @@ public struct ServeConfiguration: Sendable {
         let port = try EnvironmentReader.port(environment, "CONSENTD_PORT", default: 8080)
         let allow = try EnvironmentReader.flag(environment, "CONSENTD_ALLOW_PRIVILEGED_ROLE")
         let origin = try EnvironmentReader.auditOrigin(environment)
-        return ServeConfiguration(
+        var configuration = ServeConfiguration(
             database: database, masterKey: masterKey, signingKey: signingKey, host: host, port: port,
             allowPrivilegedRole: allow, auditOrigin: origin)
+        configuration.unwrapMasterKeys = try EnvironmentReader.unwrapMasterKeys(environment)
+        configuration.subjectRights = try EnvironmentReader.subjectRights(environment)
+        return configuration
     }
 }
 
@@ -131,6 +138,48 @@ public enum EnvironmentReader {
                 problem: "must name this deployment without spaces or '+', e.g. consent.example.com")
         }
         return origin
+    }
+
+    /// `CONSENTD_UNWRAP_MASTER_KEYS`: comma-separated base64 master keys accepted for unwrapping only.
+    public static func unwrapMasterKeys(_ environment: [String: String]) throws(ConfigurationError) -> [SecretBytes] {
+        let name = "CONSENTD_UNWRAP_MASTER_KEYS"
+        guard let text = environment[name], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
+        var keys: [SecretBytes] = []
+        for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+            guard let data = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
+                throw ConfigurationError(
+                    variable: name, problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated master keys")
+            }
+            keys.append(SecretBytes(Array(data)))
+        }
+        return keys
+    }
+
+    /// `CONSENTD_SUPPRESSION` (default true) and the `CONSENTD_RETENTION_*` periods.
+    public static func subjectRights(_ environment: [String: String]) throws(ConfigurationError) -> SubjectRightsPolicy {
+        let fallback = RetentionPolicy.default
+        // On unless switched off: the flag reader's own default is false.
+        let suppression =
+            (environment["CONSENTD_SUPPRESSION"] ?? "").isEmpty ? true : try flag(environment, "CONSENTD_SUPPRESSION")
+        return SubjectRightsPolicy(
+            suppression: suppression,
+            retention: RetentionPolicy(
+                interactionDays: try count(
+                    environment, "CONSENTD_RETENTION_INTERACTION_DAYS", default: fallback.interactionDays, range: 1...36_500),
+                withdrawnProvenanceYears: try count(
+                    environment, "CONSENTD_RETENTION_PROVENANCE_YEARS", default: fallback.withdrawnProvenanceYears, range: 1...100),
+                idempotencyDays: try count(
+                    environment, "CONSENTD_RETENTION_IDEMPOTENCY_DAYS", default: fallback.idempotencyDays, range: 1...3650)))
+    }
+
+    static func count(_ environment: [String: String], _ name: String, default fallback: Int, range: ClosedRange<Int>)
+        throws(ConfigurationError) -> Int
+    {
+        guard let text = environment[name], !text.isEmpty else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError(variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
     }
 
     /// A PostgreSQL role name we create and quote ourselves: kept to a plain identifier.
