@@ -11,15 +11,24 @@ public struct ServerDependencies: Sendable {
     public let schema: MigrationRunner
     public let keyring: TenantKeyring
     public let checkpointSigner: CheckpointSigner
+    public let subjectRights: SubjectRightsPolicy
 
-    public init(client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner) {
+    public init(
+        client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
+        subjectRights: SubjectRightsPolicy = .default
+    ) {
         self.client = client
         self.schema = schema
         self.keyring = keyring
         self.checkpointSigner = checkpointSigner
+        self.subjectRights = subjectRights
     }
 
     public var auditSequencer: AuditSequencer { AuditSequencer(client: client, signer: checkpointSigner) }
+
+    public var subjectExporter: SubjectExporter {
+        SubjectExporter(client: client, keyring: keyring, sequencer: auditSequencer, signer: checkpointSigner)
+    }
 }
 
 public enum ConsentApplication {
@@ -34,18 +43,25 @@ public enum ConsentApplication {
         KeyRoutes(keys: keys).register(on: v1)
         PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
         NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)
-        ConsentRoutes(client: dependencies.client, keyring: dependencies.keyring).register(on: v1)
+        ConsentRoutes(
+            client: dependencies.client, keyring: dependencies.keyring, suppression: dependencies.subjectRights.suppression
+        ).register(on: v1)
         CheckRoutes(lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring)).register(on: v1)
         AuditRoutes(
             reader: AuditLogReader(client: dependencies.client), sequencer: dependencies.auditSequencer,
             signer: dependencies.checkpointSigner,
             verifier: AuditVerifier(client: dependencies.client, pinnedPublicKey: dependencies.checkpointSigner.publicKey)
         ).register(on: v1)
+        let subjectRights = SubjectRightsRoutes(
+            client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
+            policy: dependencies.subjectRights)
+        subjectRights.register(on: v1)
         return router
     }
 
-    /// The server with its database pool and the audit sequencer as managed services: the pool starts before and
-    /// stops after the others, and SIGTERM/SIGINT let in-flight requests finish.
+    /// The server with its database pool, the audit sequencer and the retention job as managed services: the pool
+    /// starts before and stops after the others, and SIGTERM/SIGINT let in-flight requests finish. The sequencer
+    /// and the retention job each run in one instance at a time (`LeaderLock`).
     public static func make(
         _ dependencies: ServerDependencies, host: String, port: Int, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -55,7 +71,21 @@ public enum ConsentApplication {
             configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),
             services: [
                 dependencies.client,
-                AuditSequencerService(client: dependencies.client, sequencer: dependencies.auditSequencer, logger: logger),
+                LeaderElectedService(client: dependencies.client, lock: .auditSequencer, interval: .seconds(1), logger: logger) {
+                    [sequencer = dependencies.auditSequencer] logger in try await sequencer.sequenceAll(logger: logger)
+                },
+                LeaderElectedService(client: dependencies.client, lock: .retention, interval: .seconds(3600), logger: logger) {
+                    [purger = RetentionPurger(client: dependencies.client, policy: dependencies.subjectRights.retention)] logger in
+                    let counts = try await purger.purgeAll(logger: logger)
+                    if counts.total > 0 {
+                        logger.info(
+                            "retention: purged",
+                            metadata: [
+                                "interactions": "\(counts.interactions)", "provenance": "\(counts.provenance)",
+                                "idempotency_records": "\(counts.idempotencyRecords)",
+                            ])
+                    }
+                },
             ],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -9,6 +9,8 @@ import PostgresNIO
 struct ConsentRoutes {
     let client: PostgresClient
     let keyring: TenantKeyring
+    /// Refuse imported opt-ins for suppressed people, and keep withdrawals from unknown people as objections.
+    let suppression: Bool
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/consents") { request, context in try await optIn(request, context: context) }
@@ -93,7 +95,7 @@ struct ConsentRoutes {
         } change: { connection, blindIndex in
             try await ConsentLedger.recordOptIn(
                 optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
-                on: connection, logger: context.logger)
+                suppression: suppression, on: connection, logger: context.logger)
         }
     }
 
@@ -135,8 +137,9 @@ struct ConsentRoutes {
             RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
         } change: { connection, blindIndex in
             try await ConsentLedger.revoke(
-                subject: blindIndex, channel: channel, purposes: purposes, source: source, tenantId: caller.tenantId,
-                caller: caller, on: connection, logger: context.logger)
+                subject: blindIndex, identifier: subject, channel: channel, purposes: purposes, source: source,
+                tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression, on: connection,
+                logger: context.logger)
         }
     }
 

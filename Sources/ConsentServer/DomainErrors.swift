@@ -27,6 +27,18 @@ extension APIError {
         case PurposeStoreError.builtIn(let key):
             self = APIError(
                 .conflict, code: "built_in_purpose", message: "\(key) is a built-in purpose and cannot be redefined")
+        case ConsentWriteError.suppressed:
+            self = APIError(
+                .unprocessableContent, code: "suppressed",
+                message: "this person asked not to be messaged and was erased; an imported opt-in cannot bring them back, only one they give themselves",
+                field: "provenance.method")
+        case SubjectRightsError.subjectNotFound:
+            self = APIError(.notFound, code: "subject_not_found", message: "no data is held about this subject on this channel")
+        case SubjectRightsError.requestNotFound:
+            self = APIError(.notFound, code: "request_not_found", message: "no request has this id")
+        case SubjectRightsError.requestNotPending(let status):
+            self = APIError(
+                .conflict, code: "request_not_pending", message: "the request is already \(status.rawValue); only a pending one can change")
         case IdempotencyError.keyReused:
             self = APIError(
                 .unprocessableContent, code: "idempotency_key_reused",

@@ -60,14 +60,18 @@ public enum ConsentWriteError: Error, Equatable {
     case noticeForAnotherChannel(MessageChannel)
     case purposesNotInNotice([String])
     case unknownPurposes([String])
+    /// An imported opt-in for a person on the suppression list (erased after withdrawing or objecting).
+    case suppressed
 }
 
 /// The consent lifecycle's writes. Each runs inside the caller's tenant transaction (see `TenantWriter`), and
 /// appends its audit events and takes its consistency position in that same transaction.
 public enum ConsentLedger {
+    /// With `suppression` on, an opt-in by `import` for a person on the suppression list is refused; one the
+    /// person gave themselves (checkbox, double opt-in, verbal, api) is a fresh consent and is recorded.
     public static func recordOptIn(
         _ optIn: OptIn, blindIndex: [UInt8], tenantId: UUID, caller: CallerIdentity, keyring: TenantKeyring,
-        on connection: PostgresConnection, logger: Logger
+        suppression: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws -> OptInResult {
         guard let notice = try await NoticeStore.get(optIn.noticeId, on: connection, logger: logger) else {
             throw ConsentWriteError.noticeNotFound
@@ -83,6 +87,13 @@ public enum ConsentLedger {
 
         let subject = try await SubjectDirectory.findOrCreate(
             optIn.subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
+        // Checked after the subject is found or made: that statement waits out a concurrent erasure, so this one
+        // sees the suppression entry that erasure committed.
+        if suppression, optIn.method == .import,
+            try await SuppressionList.contains(optIn.subject, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
+        {
+            throw ConsentWriteError.suppressed
+        }
         let collectionId = UUID()
         let provenance = subject.seal(try JSONEncoder().encode(optIn.provenance), context: "collection:\(collectionId.lowercased)")
         try await connection.query(
@@ -166,10 +177,13 @@ public enum ConsentLedger {
             ])
     }
 
-    /// Withdraws the subject's active consents on the channel: the purposes named, or all of them.
+    /// Withdraws the subject's active consents on the channel: the purposes named, or all of them. A withdrawal of
+    /// everything for someone the tenant does not know (never met, or erased) is an objection to being messaged:
+    /// with `suppression` on it is kept as a suppression entry, so an old list cannot bring the person back.
     public static func revoke(
-        subject blindIndex: [UInt8], channel: MessageChannel, purposes: [String]?, source: RevocationSource, tenantId: UUID,
-        caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
+        subject blindIndex: [UInt8], identifier: SubjectIdentifier? = nil, channel: MessageChannel, purposes: [String]?,
+        source: RevocationSource, tenantId: UUID, caller: CallerIdentity, keyring: TenantKeyring? = nil,
+        suppression: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> RevocationResult {
         if let purposes {
             let unknown = try await PurposeStore.unknown(purposes, on: connection, logger: logger)
@@ -182,6 +196,10 @@ public enum ConsentLedger {
             revoked = try await withdraw(
                 subjectId: subjectId, channel: channel, purposes: purposes, source: source, tenantId: tenantId,
                 caller: caller, on: connection, logger: logger)
+        } else if suppression, purposes == nil, let identifier, let keyring {
+            try await SuppressionList.add(
+                identifier, reason: .objected, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
+                on: connection, logger: logger)
         }
         return RevocationResult(revoked: revoked, token: try await nextPosition(on: connection, logger: logger))
     }

@@ -12,6 +12,10 @@ struct SubjectHandle {
     func seal(_ plaintext: some DataProtocol, context: String) -> [UInt8] {
         FieldCipher.seal(plaintext, key: dataKey, context: "\(id.lowercased):\(context)")
     }
+
+    func open(_ sealed: [UInt8], context: String) throws -> [UInt8] {
+        try FieldCipher.open(sealed, key: dataKey, context: "\(id.lowercased):\(context)")
+    }
 }
 
 /// Finds subjects by blind index and creates them as the data-protection model stores them: the identifier is
@@ -30,38 +34,61 @@ enum SubjectDirectory {
 
     /// A concurrent first write for the same person waits on the unique blind index and then uses the row the
     /// other transaction made, so one person is one subject.
+    ///
+    /// An existing subject is taken with FOR KEY SHARE, which only an erasure (FOR UPDATE) conflicts with: a write
+    /// that found the person finishes before an erasure can start, and a write that meets an erasure in progress
+    /// waits for it, then no longer finds the person and makes a new subject. No write lands half on an erased one.
     static func findOrCreate(
         _ subject: SubjectIdentifier, blindIndex: [UInt8], tenantId: UUID, keyring: TenantKeyring,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> SubjectHandle {
-        let id = UUID()
-        let (key, wrapped) = keyring.newSubjectKey(subjectId: id)
-        let handle = SubjectHandle(id: id, dataKey: key)
-        let identifier = handle.seal(Array(subject.value.utf8), context: "identifier")
-        let inserted = try await connection.query(
-            """
-            INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
-            VALUES (\(id), \(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)),
-                    \(ByteBuffer(bytes: identifier)))
-            ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING RETURNING id
-            """, logger: logger
-        ).collect()
-        if !inserted.isEmpty {
-            try await connection.query(
+        // Each round that finds nothing saw an erasure commit in between; a third in a row means something is wrong.
+        for _ in 0..<3 {
+            let id = UUID()
+            let (key, wrapped, masterKeyId) = keyring.newSubjectKey(subjectId: id)
+            let handle = SubjectHandle(id: id, dataKey: key)
+            let identifier = handle.seal(Array(subject.value.utf8), context: "identifier")
+            let inserted = try await connection.query(
                 """
-                INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key)
-                VALUES (\(id), \(tenantId), \(ByteBuffer(bytes: wrapped)))
+                INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
+                VALUES (\(id), \(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)),
+                        \(ByteBuffer(bytes: identifier)))
+                ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING RETURNING id
+                """, logger: logger
+            ).collect()
+            if !inserted.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
+                    VALUES (\(id), \(tenantId), \(ByteBuffer(bytes: wrapped)), \(ByteBuffer(bytes: masterKeyId)))
+                    """, logger: logger)
+                return handle
+            }
+            let rows = try await connection.query(
+                """
+                SELECT s.id FROM subjects s
+                WHERE s.channel = \(subject.channel.rawValue) AND s.blind_index = \(ByteBuffer(bytes: blindIndex))
+                  AND s.erased_at IS NULL
+                FOR KEY SHARE
                 """, logger: logger)
-            return handle
+            if let existing = try await rows.decode(UUID.self).array().first {
+                return try await open(existing, keyring: keyring, on: connection, logger: logger)
+            }
         }
+        throw TenantKeyring.KeyUnreadable(what: "subject's data key (the subject kept changing under a concurrent erasure)")
+    }
+
+    /// The subject's data key, unwrapped; a subject whose key was destroyed by erasure has none.
+    static func open(_ subjectId: UUID, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger)
+        async throws -> SubjectHandle
+    {
         let rows = try await connection.query(
-            """
-            SELECT s.id, k.wrapped_key FROM subjects s JOIN subject_keys k ON k.subject_id = s.id
-            WHERE s.channel = \(subject.channel.rawValue) AND s.blind_index = \(ByteBuffer(bytes: blindIndex))
-            """, logger: logger)
-        for try await (existing, wrappedKey) in rows.decode((UUID, ByteBuffer).self) {
-            let dataKey = try keyring.unwrapSubjectKey(Array(wrappedKey.readableBytesView), subjectId: existing)
-            return SubjectHandle(id: existing, dataKey: dataKey)
+            "SELECT wrapped_key, master_key_id FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
+        for try await (wrapped, wrappedBy) in rows.decode((ByteBuffer, ByteBuffer?).self) {
+            let dataKey = try keyring.unwrapSubjectKey(
+                Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                subjectId: subjectId)
+            return SubjectHandle(id: subjectId, dataKey: dataKey)
         }
         throw TenantKeyring.KeyUnreadable(what: "subject's data key (missing)")
     }

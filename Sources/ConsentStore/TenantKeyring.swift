@@ -5,32 +5,61 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// The master key and what it unwraps: each tenant's blind-index key (made on first use, stored wrapped in
-/// `tenant_keys`, cached unwrapped for the life of the process) and each subject's data key (unwrapped per write,
-/// never cached: erasure must not leave a copy in memory).
+/// The master keys and what they unwrap: each tenant's blind-index and suppression keys (made on first use, stored
+/// wrapped in `tenant_keys`, cached unwrapped for the life of the process) and each subject's data key (unwrapped
+/// per use, never cached: erasure must not leave a copy in memory).
+///
+/// One master wraps (`CONSENTD_MASTER_KEY`); others may only unwrap (`CONSENTD_UNWRAP_MASTER_KEYS`), which is how
+/// servers keep working while `consentd keys rotate-master` moves every key from the old master to the new one.
 public final class TenantKeyring: Sendable {
     let master: SymmetricKey
-    let blindIndexKeys = Mutex<[UUID: SymmetricKey]>([:])
+    let masterId: [UInt8]
+    /// Every master this process may unwrap with, the wrapping one first.
+    let unwrapping: [(id: [UInt8], key: SymmetricKey)]
+    let tenantKeys = Mutex<[TenantKeyName: SymmetricKey]>([:])
 
-    public init(masterKey: SecretBytes) {
+    public init(masterKey: SecretBytes, unwrapOnly: [SecretBytes] = []) {
         precondition(masterKey.bytes.count == 32, "the master key is 32 bytes")
-        self.master = SymmetricKey(data: masterKey.bytes)
+        let master = SymmetricKey(data: masterKey.bytes)
+        self.master = master
+        self.masterId = MasterKeyID.of(master)
+        var keys = [(id: MasterKeyID.of(master), key: master)]
+        for extra in unwrapOnly {
+            precondition(extra.bytes.count == 32, "a master key is 32 bytes")
+            let key = SymmetricKey(data: extra.bytes)
+            let id = MasterKeyID.of(key)
+            if !keys.contains(where: { $0.id == id }) { keys.append((id, key)) }
+        }
+        self.unwrapping = keys
     }
 
     public struct KeyUnreadable: Error, CustomStringConvertible {
         public let what: String
         public var description: String {
-            "the \(what) does not open under CONSENTD_MASTER_KEY: the key differs from the one that wrapped it"
+            "the \(what) does not open under any configured master key (CONSENTD_MASTER_KEY, CONSENTD_UNWRAP_MASTER_KEYS)"
         }
+    }
+
+    /// The hex id of the wrapping master, for operators comparing configurations without seeing keys.
+    public var masterKeyId: String { masterId.hexString }
+
+    struct TenantKeyName: Hashable {
+        let tenantId: UUID
+        let purpose: TenantKeyPurpose
+    }
+
+    enum TenantKeyPurpose: String {
+        case blindIndex = "blind_index"
+        case suppression
     }
 
     /// The tenant's blind-index key, created if the tenant has none yet.
     public func blindIndexKey(tenantId: UUID, client: PostgresClient, logger: Logger) async throws -> SymmetricKey {
-        if let key = blindIndexKeys.withLock({ $0[tenantId] }) { return key }
+        let name = TenantKeyName(tenantId: tenantId, purpose: .blindIndex)
+        if let key = tenantKeys.withLock({ $0[name] }) { return key }
         let key = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             try await self.tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger)
         }
-        blindIndexKeys.withLock { $0[tenantId] = key }
         return key
     }
 
@@ -40,8 +69,11 @@ public final class TenantKeyring: Sendable {
         BlindIndex.compute(subject, key: try await blindIndexKey(tenantId: tenantId, client: client, logger: logger))
     }
 
-    enum TenantKeyPurpose: String {
-        case blindIndex = "blind_index"
+    /// The person's suppression-list hash, under the tenant's suppression key.
+    func suppressionHash(_ subject: SubjectIdentifier, tenantId: UUID, on connection: PostgresConnection, logger: Logger)
+        async throws -> [UInt8]
+    {
+        SuppressionHash.compute(subject, key: try await tenantKey(.suppression, tenantId: tenantId, on: connection, logger: logger))
     }
 
     /// Inserts a fresh wrapped key unless one exists, then reads whichever won: concurrent first uses on several
@@ -49,38 +81,57 @@ public final class TenantKeyring: Sendable {
     func tenantKey(_ purpose: TenantKeyPurpose, tenantId: UUID, on connection: PostgresConnection, logger: Logger)
         async throws -> SymmetricKey
     {
-        let context = "tenant-key:\(tenantId.lowercased):\(purpose.rawValue)"
+        let name = TenantKeyName(tenantId: tenantId, purpose: purpose)
+        if let key = tenantKeys.withLock({ $0[name] }) { return key }
+        let context = Self.tenantKeyContext(tenantId, purpose.rawValue)
         let fresh = FieldCipher.newWrappedKey(master: master, context: context)
         try await connection.query(
             """
-            INSERT INTO tenant_keys (tenant_id, purpose, wrapped_key)
-            VALUES (\(tenantId), \(purpose.rawValue), \(ByteBuffer(bytes: fresh.wrapped)))
+            INSERT INTO tenant_keys (tenant_id, purpose, wrapped_key, master_key_id)
+            VALUES (\(tenantId), \(purpose.rawValue), \(ByteBuffer(bytes: fresh.wrapped)), \(ByteBuffer(bytes: masterId)))
             ON CONFLICT (tenant_id, purpose) DO NOTHING
             """, logger: logger)
         let rows = try await connection.query(
-            "SELECT wrapped_key FROM tenant_keys WHERE tenant_id = \(tenantId) AND purpose = \(purpose.rawValue)",
-            logger: logger)
-        for try await wrapped in rows.decode(ByteBuffer.self) {
-            do {
-                return try FieldCipher.unwrapKey(Array(wrapped.readableBytesView), master: master, context: context)
-            } catch {
-                throw KeyUnreadable(what: "tenant's \(purpose.rawValue) key")
-            }
+            """
+            SELECT wrapped_key, master_key_id FROM tenant_keys
+            WHERE tenant_id = \(tenantId) AND purpose = \(purpose.rawValue)
+            """, logger: logger)
+        for try await (wrapped, wrappedBy) in rows.decode((ByteBuffer, ByteBuffer?).self) {
+            let key = try unwrap(
+                Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                context: context, what: "tenant's \(purpose.rawValue) key")
+            tenantKeys.withLock { $0[name] = key }
+            return key
         }
         throw KeyUnreadable(what: "tenant's \(purpose.rawValue) key (missing)")
     }
 
-    func newSubjectKey(subjectId: UUID) -> (key: SymmetricKey, wrapped: [UInt8]) {
-        FieldCipher.newWrappedKey(master: master, context: Self.subjectKeyContext(subjectId))
+    func newSubjectKey(subjectId: UUID) -> (key: SymmetricKey, wrapped: [UInt8], masterKeyId: [UInt8]) {
+        let (key, wrapped) = FieldCipher.newWrappedKey(master: master, context: Self.subjectKeyContext(subjectId))
+        return (key, wrapped, masterId)
     }
 
-    func unwrapSubjectKey(_ wrapped: [UInt8], subjectId: UUID) throws -> SymmetricKey {
-        do {
-            return try FieldCipher.unwrapKey(wrapped, master: master, context: Self.subjectKeyContext(subjectId))
-        } catch {
-            throw KeyUnreadable(what: "subject's data key")
+    func unwrapSubjectKey(_ wrapped: [UInt8], wrappedBy: [UInt8]? = nil, subjectId: UUID) throws -> SymmetricKey {
+        try unwrap(wrapped, wrappedBy: wrappedBy, context: Self.subjectKeyContext(subjectId), what: "subject's data key")
+    }
+
+    /// Opens with the master that `wrappedBy` names; a key from before master ids were stored is tried against each.
+    func unwrap(_ wrapped: [UInt8], wrappedBy: [UInt8]?, context: String, what: String) throws -> SymmetricKey {
+        let candidates = wrappedBy.map { id in unwrapping.filter { $0.id == id } } ?? unwrapping
+        for candidate in candidates {
+            if let key = try? FieldCipher.unwrapKey(wrapped, master: candidate.key, context: context) { return key }
         }
+        throw KeyUnreadable(what: what)
+    }
+
+    /// Re-wraps a key under the wrapping master; the key itself, and so every ciphertext under it, is unchanged.
+    func rewrap(_ wrapped: [UInt8], wrappedBy: [UInt8]?, context: String) throws -> [UInt8] {
+        let key = try unwrap(wrapped, wrappedBy: wrappedBy, context: context, what: "key")
+        return key.withUnsafeBytes { FieldCipher.seal(Array($0), key: master, context: context) }
     }
 
     static func subjectKeyContext(_ subjectId: UUID) -> String { "subject-key:\(subjectId.lowercased)" }
+    static func tenantKeyContext(_ tenantId: UUID, _ purpose: String) -> String {
+        "tenant-key:\(tenantId.lowercased):\(purpose)"
+    }
 }

@@ -28,8 +28,9 @@ enum ServiceStarter {
         let client = PostgresClient(url: configuration.database, logger: logger)
         let app = ConsentApplication.make(
             ServerDependencies(
-                client: client, schema: schema, keyring: TenantKeyring(masterKey: configuration.masterKey),
-                checkpointSigner: try configuration.checkpointSigner()),
+                client: client, schema: schema,
+                keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
+                checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights),
             host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)
         try await app.runService()

@@ -89,13 +89,14 @@ struct APIClient: Sendable {
 
 /// Runs `body` with the app and one API client per tenant.
 func withTenants(
-    _ names: [String], _ body: @escaping @Sendable ([APIClient], TestDatabase) async throws -> Void
+    _ names: [String], subjectRights: SubjectRightsPolicy = .default,
+    _ body: @escaping @Sendable ([APIClient], TestDatabase) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.fresh()
     var tenants: [SeededTenant] = []
     for name in names { tenants.append(try await SeededTenant.make(name, in: database)) }
     let seeded = tenants
-    try await withApp(database) { client in
+    try await withApp(database, subjectRights: subjectRights) { client in
         try await body(seeded.map { APIClient(client: client, tenant: $0) }, database)
     }
 }
@@ -105,7 +106,7 @@ extension TestDatabase {
     func footprint() async throws -> [Int] {
         var counts: [Int] = []
         for table in ["subjects", "subject_keys", "collections", "consents", "consent_evidence", "interactions",
-                      "audit_events", "notices", "idempotency_keys", "purposes"] {
+                      "audit_events", "notices", "idempotency_keys", "purposes", "suppressions", "subject_requests"] {
             counts.append(try await count("SELECT count(*)::int8 FROM \(table)"))
         }
         return counts

@@ -11,13 +11,14 @@ import PostgresNIO
 
 /// The real application on a test database, connected as the runtime role, driven through the real router.
 func withApp<Value: Sendable>(
-    _ database: TestDatabase, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
+    _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default,
+    _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     let app = ConsentApplication.make(
         ServerDependencies(
             client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32()),
-            checkpointSigner: testCheckpointSigner),
+            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights),
         host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)

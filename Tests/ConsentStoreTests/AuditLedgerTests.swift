@@ -214,19 +214,24 @@ struct AuditFixture: Sendable {
         }
     }
 
-    @Test func oneInstanceLeadsAtATime() async throws {
+    @Test(arguments: [LeaderLock.auditSequencer, LeaderLock.retention])
+    func oneInstanceLeadsAtATime(lock: LeaderLock) async throws {
         let database = try await TestDatabase.fresh()
         let logger = database.logger
+        let other = lock == .auditSequencer ? LeaderLock.retention : .auditSequencer
         try await database.withClient(\.app) { first throws in
             try await database.withClient(\.app) { second throws in
                 try await first.withConnection { a in
                     try await second.withConnection { b in
-                        #expect(try await AuditSequencer.tryAcquireLeadership(on: a, logger: logger))
-                        #expect(try await !AuditSequencer.tryAcquireLeadership(on: b, logger: logger))
-                        try await AuditSequencer.releaseLeadership(on: a, logger: logger)
-                        #expect(try await AuditSequencer.tryAcquireLeadership(on: b, logger: logger))
-                        #expect(try await !AuditSequencer.tryAcquireLeadership(on: a, logger: logger))
-                        try await AuditSequencer.releaseLeadership(on: b, logger: logger)
+                        #expect(try await lock.tryAcquire(on: a, logger: logger))
+                        #expect(try await !lock.tryAcquire(on: b, logger: logger))
+                        // Each role is elected on its own: another instance may lead the other one.
+                        #expect(try await other.tryAcquire(on: b, logger: logger))
+                        try await other.release(on: b, logger: logger)
+                        try await lock.release(on: a, logger: logger)
+                        #expect(try await lock.tryAcquire(on: b, logger: logger))
+                        #expect(try await !lock.tryAcquire(on: a, logger: logger))
+                        try await lock.release(on: b, logger: logger)
                     }
                 }
             }

@@ -41,3 +41,17 @@ GRANT SELECT, INSERT, DELETE ON audit_unsequenced TO {{app_role}};
 GRANT SELECT, INSERT ON audit_leaves TO {{app_role}};
 GRANT SELECT, INSERT ON audit_nodes TO {{app_role}};
 GRANT SELECT, INSERT ON audit_checkpoints TO {{app_role}};
+
+-- Data-subject rights (0004). Erasure empties a subject's row, deletes its data key and its interactions, and
+-- clears the provenance of its collections; retention deletes old interactions and idempotency records and clears
+-- old provenance; rotation re-wraps keys. Nothing here can touch the audit log.
+GRANT UPDATE (blind_index, identifier_ciphertext, last_inbound_at, erased_at) ON subjects TO {{app_role}};
+GRANT DELETE ON subject_keys TO {{app_role}};
+GRANT UPDATE (wrapped_key, master_key_id) ON subject_keys TO {{app_role}};
+GRANT UPDATE (wrapped_key, master_key_id) ON tenant_keys TO {{app_role}};
+GRANT UPDATE (provenance_ciphertext) ON collections TO {{app_role}};
+GRANT DELETE ON interactions TO {{app_role}};
+GRANT DELETE ON idempotency_keys TO {{app_role}};
+GRANT SELECT, INSERT ON subject_requests TO {{app_role}};
+GRANT UPDATE (status, closed_at, closed_by) ON subject_requests TO {{app_role}};
+GRANT SELECT, INSERT ON suppressions TO {{app_role}};

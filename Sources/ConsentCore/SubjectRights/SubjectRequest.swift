@@ -21,17 +21,18 @@ public enum SubjectRequestStatus: String, Sendable, CaseIterable, Codable {
 /// time of day.
 public enum RequestDeadline {
     public static func dueAt(receivedAt: Date) -> Date {
-        let seconds = receivedAt.timeIntervalSince1970
-        let wholeSeconds = seconds.rounded(.down)
-        let fraction = seconds - wholeSeconds
-        let days = Int64(wholeSeconds) >= 0 ? Int64(wholeSeconds) / 86_400 : (Int64(wholeSeconds) - 86_399) / 86_400
-        let secondOfDay = Int64(wholeSeconds) - days * 86_400
+        // Whole milliseconds, as times are stored and written: exact integer arithmetic from here on.
+        let milliseconds = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())
+        let days = milliseconds >= 0 ? milliseconds / msPerDay : (milliseconds - msPerDay + 1) / msPerDay
+        let timeOfDay = milliseconds - days * msPerDay
         let (year, month, day) = CivilDate.from(daysSinceEpoch: days)
-        let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
+        let (nextYear, nextMonth) = month == 12 ? (year + 1, Int64(1)) : (year, month + 1)
         let dueDay = min(day, CivilDate.daysIn(month: nextMonth, year: nextYear))
         let dueDays = CivilDate.daysSinceEpoch(year: nextYear, month: nextMonth, day: dueDay)
-        return Date(timeIntervalSince1970: Double(dueDays * 86_400 + secondOfDay) + fraction)
+        return Date(timeIntervalSince1970: Double(dueDays * msPerDay + timeOfDay) / 1000)
     }
+
+    static let msPerDay: Int64 = 86_400_000
 
     /// A pending request past its due time; a closed one is never overdue.
     public static func isOverdue(status: SubjectRequestStatus, dueAt: Date, now: Date) -> Bool {

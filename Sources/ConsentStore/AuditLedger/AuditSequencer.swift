@@ -168,17 +168,3 @@ public struct AuditLogDamaged: Error, CustomStringConvertible {
     public let problem: String
     public var description: String { "the audit log is damaged: \(problem); run `consentd audit verify`" }
 }
-
-/// Leadership of the periodic sequencer: a session-level advisory lock, held by one connection per database.
-extension AuditSequencer {
-    static let leaderLock: Int64 = 0x636F_6E73_6571_7565  // "conseque"
-
-    public static func tryAcquireLeadership(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT pg_try_advisory_lock(\(leaderLock))", logger: logger)
-            .decode(Bool.self).array().first ?? false
-    }
-
-    public static func releaseLeadership(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_unlock(\(leaderLock))", logger: logger)
-    }
-}

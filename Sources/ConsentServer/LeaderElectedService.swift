@@ -1,0 +1,75 @@
+import ConsentStore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs a periodic pass in the one instance that holds its `LeaderLock`, so several instances can serve the same
+/// database: the audit sequencer (every second) and the retention job (hourly). The lock lives on one pooled
+/// connection for as long as the instance leads; if that connection dies, PostgreSQL releases it and another
+/// instance takes over at its next attempt, within about one interval (see docs/architecture.md).
+public struct LeaderElectedService: Service {
+    let client: PostgresClient
+    let lock: LeaderLock
+    let interval: Duration
+    let logger: Logger
+    let pass: @Sendable (Logger) async throws -> Void
+
+    public init(
+        client: PostgresClient, lock: LeaderLock, interval: Duration, logger: Logger,
+        pass: @escaping @Sendable (Logger) async throws -> Void
+    ) {
+        self.client = client
+        self.lock = lock
+        self.interval = interval
+        self.logger = logger
+        self.pass = pass
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await leadWhenPossible()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning(
+                        "\(lock.role): lost its database connection; retrying",
+                        metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                }
+                // Followers retry at most every few seconds, so a long interval does not delay a take-over.
+                try? await Task.sleep(for: min(interval, .seconds(5)))
+            }
+        }
+    }
+
+    /// Takes the lock if free and runs a pass every interval while holding it; returns (after releasing it) only
+    /// when the lock connection fails or the service is cancelled.
+    func leadWhenPossible() async throws {
+        try await client.withConnection { connection in
+            guard try await lock.tryAcquire(on: connection, logger: logger) else { return }
+            logger.info("\(lock.role): this instance leads")
+            do {
+                while !Task.isCancelled {
+                    do {
+                        try await pass(logger)
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        // A failed pass changes nothing (its transactions roll back); the next one retries.
+                        logger.error("\(lock.role): a pass failed", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                    try await Task.sleep(for: interval)
+                    // Still connected, so still holding the lock.
+                    try await connection.query("SELECT 1", logger: logger)
+                }
+            } catch {
+                // Give the lock back before the connection returns to the pool; a dead connection has lost it anyway.
+                try? await lock.release(on: connection, logger: logger)
+                throw error
+            }
+            try? await lock.release(on: connection, logger: logger)
+        }
+    }
+}

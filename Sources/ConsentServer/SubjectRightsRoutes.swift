@@ -1,0 +1,213 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresNIO
+
+/// The DPO's data-subject rights: export (Art. 15, 20), erasure (Art. 17), and the requests that track them with
+/// their one-month due dates (Art. 12(3)). Personal data travels only in bodies; bundles are never stored for
+/// idempotent replay (the replay table holds ids and times only), so completing a request is guarded by its
+/// status instead.
+struct SubjectRightsRoutes {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let exporter: SubjectExporter
+    let policy: SubjectRightsPolicy
+
+    func register(on group: RouterGroup<ConsentRequestContext>) {
+        group.post("/subjects/export") { request, context in try await export(request, context: context) }
+        group.post("/subjects/erase") { request, context in try await erase(request, context: context) }
+        group.post("/requests") { request, context in try await createRequest(request, context: context) }
+        group.get("/requests") { request, context in try await listRequests(request, context: context) }
+        group.get("/requests/{id}") { _, context in try await getRequest(context: context) }
+        group.post("/requests/{id}/complete") { _, context in try await completeRequest(context: context) }
+        group.post("/requests/{id}/cancel") { _, context in try await cancelRequest(context: context) }
+    }
+
+    struct SubjectBody: Codable {
+        let subject: String
+        let channel: String
+    }
+
+    func subject(_ body: SubjectBody) throws -> SubjectIdentifier {
+        try Input.subject(body.subject, channel: try Input.channel(body.channel))
+    }
+
+    // MARK: export and erasure
+
+    func export(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let identifier = try subject(try await request.decodeJSON(SubjectBody.self, context: context))
+        guard let export = try await exporter.export(identifier, tenantId: caller.tenantId, logger: context.logger) else {
+            throw SubjectRightsError.subjectNotFound
+        }
+        return Self.json(.ok, SubjectExportDocument.json(export))
+    }
+
+    struct EraseBody: Codable {
+        let subject: String
+        let channel: String
+        /// The person objects to being messaged (Art. 21): keep them on the suppression list even if they never
+        /// withdrew a consent.
+        let objection: Bool?
+    }
+
+    func erase(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let (body, claim) = try await request.decodeWrite(EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
+        let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
+        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: context.logger)
+        return try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) }
+        ) { connection in
+            try await SubjectErasure.erase(
+                identifier, blindIndex: blindIndex, objection: body.objection ?? false, tenantId: caller.tenantId,
+                caller: caller, keyring: keyring, suppression: policy.suppression, on: connection, logger: context.logger)
+        }.httpResponse
+    }
+
+    static func erasureJSON(_ result: ErasureResult) -> JSONValue {
+        .object([
+            "erased": .bool(true), "erasedAt": .string(RFC3339.format(result.erasedAt)),
+            "subjectFound": .bool(result.subjectRef != nil), "suppressed": .bool(result.suppressed),
+        ])
+    }
+
+    // MARK: requests
+
+    struct RequestBody: Codable {
+        let type: String
+        let subject: String
+        let channel: String
+        /// When the request reached the controller, if earlier than now (a letter, an e-mail to the DPO).
+        let receivedAt: Date?
+    }
+
+    func createRequest(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let (body, claim) = try await request.decodeWrite(RequestBody.self, operation: "POST /v1/requests", context: context)
+        let type: SubjectRequestType = try Input.oneOf(body.type, field: "type")
+        let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
+        let receivedAt = Self.milliseconds(try body.receivedAt.map { try Input.pastTime($0, field: "receivedAt") } ?? Date())
+        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: context.logger)
+        return try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { StoredResponse(status: 201, body: Self.canonical(Self.requestJSON($0, now: Date()))) }
+        ) { connection in
+            try await SubjectRequests.create(
+                type: type, blindIndex: blindIndex, channel: identifier.channel, receivedAt: receivedAt,
+                tenantId: caller.tenantId, caller: caller, on: connection, logger: context.logger)
+        }.httpResponse
+    }
+
+    func listRequests(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let status: SubjectRequestStatus? = try request.uri.queryParameters["status"].map {
+            try Input.oneOf(String($0), field: "status")
+        }
+        let records = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+            try await SubjectRequests.list(status: status, on: connection, logger: context.logger)
+        }
+        let now = Date()
+        return Self.json(.ok, .object(["requests": .array(records.map { Self.requestJSON($0, now: now) })]))
+    }
+
+    func getRequest(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let id = try Self.requestId(context)
+        let record = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+            try await SubjectRequests.get(id, on: connection, logger: context.logger)
+        }
+        guard let record else { throw SubjectRightsError.requestNotFound }
+        return Self.json(.ok, Self.requestJSON(record, now: Date()))
+    }
+
+    /// Carries the request out and closes it in one transaction: the export bundle for access and portability
+    /// (nothing is held once the person is erased, and the answer says so), the erasure for erasure.
+    func completeRequest(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let id = try Self.requestId(context)
+        try await exporter.prepare(tenantId: caller.tenantId, logger: context.logger)
+        let body = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: context.logger)
+            var body: [String: JSONValue] = [:]
+            let outcome: String
+            switch pending.type {
+            case .access, .portability:
+                if let export = try await exporter.gather(
+                    subjectId: pending.subjectRef, tenantId: caller.tenantId, answering: pending.id, on: connection,
+                    logger: context.logger)
+                {
+                    body["export"] = SubjectExportDocument.json(export)
+                    outcome = "exported"
+                } else {
+                    body["export"] = .null
+                    outcome = "nothing_held"
+                }
+            case .erasure:
+                let result = try await SubjectErasure.erase(
+                    subjectId: pending.subjectRef, objection: false, requestId: pending.id, tenantId: caller.tenantId,
+                    caller: caller, keyring: keyring, suppression: policy.suppression, on: connection,
+                    logger: context.logger)
+                body["erasure"] = Self.erasureJSON(result)
+                outcome = result.erasedNow ? "erased" : "already_erased"
+            }
+            let closed = try await SubjectRequests.close(
+                pending, as: .completed, outcome: outcome, tenantId: caller.tenantId, caller: caller, on: connection,
+                logger: context.logger)
+            body["request"] = Self.requestJSON(closed, now: Date())
+            body["outcome"] = .string(outcome)
+            return body
+        }
+        return Self.json(.ok, .object(body))
+    }
+
+    func cancelRequest(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .dpo)
+        let id = try Self.requestId(context)
+        let closed = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: context.logger)
+            return try await SubjectRequests.close(
+                pending, as: .cancelled, outcome: "cancelled", tenantId: caller.tenantId, caller: caller, on: connection,
+                logger: context.logger)
+        }
+        return Self.json(.ok, .object(["request": Self.requestJSON(closed, now: Date())]))
+    }
+
+    static func requestId(_ context: ConsentRequestContext) throws -> UUID {
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw SubjectRightsError.requestNotFound
+        }
+        return id
+    }
+
+    static func requestJSON(_ record: SubjectRequestRecord, now: Date) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "id": .string(record.id.lowercased), "type": .string(record.type.rawValue),
+            "status": .string(record.status.rawValue), "receivedAt": .string(RFC3339.format(record.receivedAt)),
+            "dueAt": .string(RFC3339.format(record.dueAt)), "overdue": .bool(record.isOverdue(at: now)),
+            "subjectRef": .string(record.subjectRef.lowercased),
+        ]
+        if let closedAt = record.closedAt {
+            members[record.status == .cancelled ? "cancelledAt" : "completedAt"] = .string(RFC3339.format(closedAt))
+        }
+        return .object(members)
+    }
+
+    static func milliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+
+    static func canonical(_ value: JSONValue) -> [UInt8] {
+        (try? CanonicalJSON.serialize(value)) ?? Array("{}".utf8)
+    }
+
+    /// Bundles hold personal data: no cache may keep a copy.
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: canonical(value))))
+    }
+}

@@ -1,0 +1,213 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Gathers and decrypts everything held about one subject, with the person's audit events proven against the
+/// latest signed checkpoint.
+public struct SubjectExporter: Sendable {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let sequencer: AuditSequencer
+    let signer: CheckpointSigner
+
+    public init(client: PostgresClient, keyring: TenantKeyring, sequencer: AuditSequencer, signer: CheckpointSigner) {
+        self.client = client
+        self.keyring = keyring
+        self.sequencer = sequencer
+        self.signer = signer
+    }
+
+    /// Sequences what the tenant has committed, so the person's events so far are in the checkpoint the export
+    /// proves against. Call before the export's transaction.
+    public func prepare(tenantId: UUID, logger: Logger) async throws {
+        try await sequencer.sequence(tenantId: tenantId, logger: logger)
+    }
+
+    /// The export for the person with this identifier, or nil when the tenant holds nobody by it.
+    public func export(_ identifier: SubjectIdentifier, tenantId: UUID, logger: Logger) async throws -> SubjectExport? {
+        let blindIndex = try await keyring.blindIndex(identifier, tenantId: tenantId, client: client, logger: logger)
+        try await prepare(tenantId: tenantId, logger: logger)
+        return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            guard let subjectId = try await SubjectDirectory.find(
+                blindIndex: blindIndex, channel: identifier.channel, on: connection, logger: logger)
+            else { return nil }
+            return try await gather(subjectId: subjectId, tenantId: tenantId, on: connection, logger: logger)
+        }
+    }
+
+    /// Everything about one subject as of this transaction; nil when the subject has been erased. The request
+    /// being answered, if any, is not listed among the pending ones.
+    public func gather(
+        subjectId: UUID, tenantId: UUID, answering requestId: UUID? = nil, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SubjectExport? {
+        let subjectRows = try await connection.query(
+            """
+            SELECT channel, identifier_ciphertext, created_at, last_inbound_at, now() FROM subjects
+            WHERE id = \(subjectId) AND erased_at IS NULL
+            """, logger: logger)
+        guard let (channelText, sealedIdentifier, firstSeenAt, lastInboundAt, now) = try await subjectRows.decode(
+            (String, ByteBuffer, Date, Date?, Date).self).array().first,
+            let channel = MessageChannel(rawValue: channelText)
+        else { return nil }
+        let handle = try await SubjectDirectory.open(subjectId, keyring: keyring, on: connection, logger: logger)
+        let identifier = try SubjectIdentifier(
+            String(decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self),
+            channel: channel)
+
+        let notices = try await notices(subjectId: subjectId, on: connection, logger: logger)
+        let evidence = try await evidence(subjectId: subjectId, handle: handle, notices: notices, on: connection, logger: logger)
+        let consents = try await consents(subjectId: subjectId, notices: notices, evidence: evidence, on: connection, logger: logger)
+        let interactions = try await interactions(subjectId: subjectId, handle: handle, on: connection, logger: logger)
+        let requests = try await SubjectRequests.list(
+            subjectId: subjectId, status: .pending, on: connection, logger: logger
+        ).filter { $0.id != requestId }.map {
+            SubjectExport.Request(id: $0.id, type: $0.type, status: $0.status, receivedAt: $0.receivedAt, dueAt: $0.dueAt)
+        }
+
+        guard let checkpoint = try await StoredCheckpoint.decode(connection.query(
+            """
+            SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
+            WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
+            """, logger: logger)).first
+        else { throw AuditLogDamaged(problem: "the tenant has no signed checkpoint to prove the export against") }
+        let events = try await provenEvents(subjectId: subjectId, tenantId: tenantId, treeSize: checkpoint.size, on: connection, logger: logger)
+        let tenantName = try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+            .decode(String.self).array().first ?? ""
+        return SubjectExport(
+            subject: identifier, subjectRef: subjectId, controller: tenantName, firstSeenAt: firstSeenAt, exportedAt: now,
+            window: ServiceWindow(lastInboundAt: lastInboundAt), consents: consents, interactions: interactions,
+            pendingRequests: requests, auditEvents: events,
+            checkpoint: SubjectExport.CheckpointReference(
+                treeSize: checkpoint.size, rootHash: checkpoint.rootHash, note: checkpoint.note,
+                verifierKey: try signer.signer(for: tenantName).verifier.verifierKey))
+    }
+
+    func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: SubjectExport.Notice] {
+        let rows = try await connection.query(
+            """
+            SELECT id, channel, language, version, text, text_sha256 FROM notices
+            WHERE id IN (SELECT notice_id FROM collections WHERE subject_id = \(subjectId)
+                         UNION SELECT notice_id FROM consents WHERE subject_id = \(subjectId))
+            """, logger: logger)
+        var notices: [UUID: SubjectExport.Notice] = [:]
+        for try await (id, channel, language, version, text, sha) in rows.decode((UUID, String, String, Int, String, ByteBuffer).self) {
+            guard let channel = MessageChannel(rawValue: channel) else { continue }
+            notices[id] = SubjectExport.Notice(
+                id: id, channel: channel, language: language, version: version, text: text,
+                textSha256: Array(sha.readableBytesView))
+        }
+        return notices
+    }
+
+    /// Each consent's collections, oldest first, with provenance decrypted.
+    func evidence(
+        subjectId: UUID, handle: SubjectHandle, notices: [UUID: SubjectExport.Notice], on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [UUID: [SubjectExport.Collection]] {
+        let rows = try await connection.query(
+            """
+            SELECT e.consent_id, k.id, k.notice_id, k.method, k.collected_at, k.received_at, k.provenance_ciphertext
+            FROM collections k JOIN consent_evidence e ON e.collection_id = k.id
+            WHERE k.subject_id = \(subjectId)
+            ORDER BY k.received_at, k.id
+            """, logger: logger)
+        var evidence: [UUID: [SubjectExport.Collection]] = [:]
+        for try await (consentId, id, noticeId, method, collectedAt, receivedAt, sealed) in rows.decode(
+            (UUID, UUID, UUID, String, Date, Date, ByteBuffer?).self)
+        {
+            guard let notice = notices[noticeId], let method = CollectionMethod(rawValue: method) else { continue }
+            let provenance = try sealed.map {
+                try JSONDecoder().decode(
+                    Provenance.self,
+                    from: Data(try handle.open(Array($0.readableBytesView), context: "collection:\(id.lowercased)")))
+            }
+            evidence[consentId, default: []].append(SubjectExport.Collection(
+                id: id, notice: notice, method: method, collectedAt: collectedAt, receivedAt: receivedAt,
+                provenance: provenance))
+        }
+        return evidence
+    }
+
+    func consents(
+        subjectId: UUID, notices: [UUID: SubjectExport.Notice], evidence: [UUID: [SubjectExport.Collection]],
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> [SubjectExport.Consent] {
+        let rows = try await connection.query(
+            """
+            SELECT c.id, c.purpose, coalesce(p.name, c.purpose), coalesce(p.category, 'utility'), p.tenant_id IS NULL,
+                   c.status, c.created_at, c.granted_at, c.revoked_at, c.revoke_source, c.notice_id
+            FROM consents c LEFT JOIN purposes p ON p.key = c.purpose
+            WHERE c.subject_id = \(subjectId)
+            ORDER BY c.created_at, c.purpose, c.id
+            """, logger: logger)
+        var consents: [SubjectExport.Consent] = []
+        for try await (id, key, name, category, builtIn, status, createdAt, grantedAt, revokedAt, source, noticeId) in rows.decode(
+            (UUID, String, String, String, Bool, String, Date, Date?, Date?, String?, UUID).self)
+        {
+            guard let notice = notices[noticeId] else { continue }
+            consents.append(SubjectExport.Consent(
+                id: id,
+                purpose: Purpose(key: key, name: name, category: PurposeCategory(rawValue: category) ?? .utility, builtIn: builtIn),
+                status: status, createdAt: createdAt, grantedAt: grantedAt, revokedAt: revokedAt,
+                revokeSource: source.flatMap(RevocationSource.init(rawValue:)), notice: notice, evidence: evidence[id] ?? []))
+        }
+        return consents
+    }
+
+    func interactions(subjectId: UUID, handle: SubjectHandle, on connection: PostgresConnection, logger: Logger)
+        async throws -> [SubjectExport.Interaction]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT id, kind, occurred_at, received_at, text_ciphertext FROM interactions
+            WHERE subject_id = \(subjectId) ORDER BY occurred_at, id
+            """, logger: logger)
+        var interactions: [SubjectExport.Interaction] = []
+        for try await (id, kind, occurredAt, receivedAt, sealed) in rows.decode((UUID, String, Date, Date, ByteBuffer?).self) {
+            let text = try sealed.map {
+                String(decoding: try handle.open(Array($0.readableBytesView), context: "interaction:\(id.lowercased)"), as: UTF8.self)
+            }
+            interactions.append(SubjectExport.Interaction(id: id, kind: kind, occurredAt: occurredAt, receivedAt: receivedAt, text: text))
+        }
+        return interactions
+    }
+
+    /// The subject's sequenced events below `treeSize`, each with PATH(seq, D[treeSize]) built from the stored
+    /// subtrees fetched in one query for all of them.
+    func provenEvents(subjectId: UUID, tenantId: UUID, treeSize: Int64, on connection: PostgresConnection, logger: Logger)
+        async throws -> [SubjectExport.ProvenEvent]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT l.seq, \(unescaped: AuditRows.atText), e.action, e.actor, e.subject_ref, e.data::text, n.hash
+            FROM audit_events e
+            JOIN audit_leaves l ON l.event_id = e.id
+            JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
+            WHERE e.tenant_id = \(tenantId) AND e.subject_ref = \(subjectId) AND l.seq < \(treeSize)
+            ORDER BY l.seq
+            """, logger: logger)
+        var events: [(AuditRecord, [UInt8])] = []
+        for try await (seq, at, action, actor, ref, data, hash) in rows.decode(
+            (Int64, String, String, String, UUID?, String, ByteBuffer).self)
+        {
+            events.append((
+                AuditRecord(seq: seq, at: at, action: action, actor: actor, subjectRef: ref, data: try AuditRows.data(data)),
+                Array(hash.readableBytesView)))
+        }
+        let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.0.seq, size: treeSize) }
+        let nodes = try await AuditRows.nodes(
+            Set(ranges.flatMap { MerkleTree.subtrees(for: $0) }), tenantId: tenantId, on: connection, logger: logger)
+        return try zip(events, ranges).map { event, ranges in
+            let proof = try ranges.map { range in
+                try MerkleTree.hash(of: range) { (subtree) throws(AuditLogDamaged) in
+                    guard let hash = nodes[subtree] else {
+                        throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing")
+                    }
+                    return hash
+                }
+            }
+            return SubjectExport.ProvenEvent(record: event.0, leafHash: event.1, inclusionProof: proof)
+        }
+    }
+}
