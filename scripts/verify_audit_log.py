@@ -9,6 +9,9 @@ Written from the standards, not from the service's code:
   - C2SP signed-note and tlog-checkpoint for the checkpoint and its Ed25519 signature.
 
 Usage: verify_audit_log.py --url http://127.0.0.1:8080 --key <dpo API key> [--previous saved.note] [--save out.note]
+       verify_audit_log.py --bundle export.json --pin <verifier key>
+The second form checks a data-subject export offline: its checkpoint's signature, and that every audit event in it
+hashes to a leaf that its inclusion proof places under the signed root.
 Exits 0 when everything holds, 1 with the reason otherwise.
 """
 import argparse
@@ -199,10 +202,47 @@ def self_test():
     print("self-test ok")
 
 
+def verify_bundle(path, pin):
+    """A subject export proves its own record: no request to the service is needed."""
+    bundle = json.load(open(path))
+    checkpoint = bundle["checkpoint"]
+    if pin and checkpoint["verifierKey"] != pin:
+        raise Failure("the bundle's verifier key is not the pinned one")
+    name, key_hash, public_key = parse_verifier_key(pin or checkpoint["verifierKey"])
+    size, root = open_checkpoint(checkpoint["note"], name, key_hash, public_key)
+    if size != checkpoint["treeSize"] or base64.b64encode(root).decode() != checkpoint["rootHash"]:
+        raise Failure("the bundle's tree size or root is not the signed one")
+    events = bundle["auditEvents"]
+    if not events:
+        raise Failure("the bundle holds no audit events")
+    for event in events:
+        proof = event.pop("inclusionProof")
+        claimed = base64.b64decode(event.pop("leafHash"))
+        leaf = leaf_hash(jcs(event))
+        if leaf != claimed:
+            raise Failure(f"seq {event['seq']}: leafHash is not the hash of the event")
+        if proof["leafIndex"] != event["seq"] or proof["treeSize"] != size:
+            raise Failure(f"seq {event['seq']}: the proof is for another leaf or tree")
+        if not verify_inclusion(leaf, event["seq"], size, [base64.b64decode(h) for h in proof["hashes"]], root):
+            raise Failure(f"seq {event['seq']}: the inclusion proof does not verify")
+    print(f"ok: {name}: {len(events)} events of the subject's export are in the signed tree of size {size}")
+
+
 def main():
     if sys.argv[1:] == ["--self-test"]:
         self_test()
         return 0
+    if sys.argv[1:2] == ["--bundle"]:
+        parser = argparse.ArgumentParser(description="Verify a data-subject export bundle offline")
+        parser.add_argument("--bundle", required=True)
+        parser.add_argument("--pin", help="the verifier key the operator gave you out of band")
+        args = parser.parse_args()
+        try:
+            verify_bundle(args.bundle, args.pin)
+            return 0
+        except Failure as failure:
+            print(f"FAILED: {failure}", file=sys.stderr)
+            return 1
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True, help="an API key with the dpo scope")

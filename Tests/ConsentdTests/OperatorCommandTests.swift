@@ -81,3 +81,35 @@ import Testing
         #expect(outcome.stderr.contains("use the owner's DATABASE_URL"), "\(outcome.stderr)")
     }
 }
+
+@Suite struct RotateMasterCommandTests {
+    @Test func rotateMasterRewrapsStoredKeysAndSaysWhenTheOldKeyCanGo() async throws {
+        let database = try await TestDatabase.fresh()
+        let logger = database.logger
+        let (old, new) = (SecretBytes.random32(), SecretBytes.random32())
+        let (tenantId, before) = try await database.withClient(\.owner) { client in
+            let tenant = try await TenantStore(client: client).create(TenantName("acme")!, logger: logger)
+            let key = try await TenantKeyring(masterKey: old).blindIndexKey(tenantId: tenant.id, client: client, logger: logger)
+            return (tenant.id, key.withUnsafeBytes { Array($0) })
+        }
+        let env = ["DATABASE_URL": database.app.urlString, "CONSENTD_MASTER_KEY": new.base64]
+
+        let unnamed = try await ConsentdProcess.run(["keys", "rotate-master"], environment: env)
+        #expect(unnamed.status != 0 && unnamed.stderr.contains("CONSENTD_UNWRAP_MASTER_KEYS"), "\(unnamed.stderr)")
+        let wrongOld = try await ConsentdProcess.run(
+            ["keys", "rotate-master"], environment: env.merging(["CONSENTD_UNWRAP_MASTER_KEYS": SecretBytes.random32().base64]) { $1 })
+        #expect(wrongOld.status != 0 && wrongOld.stderr.contains("keep the old key"), "\(wrongOld.stdout) \(wrongOld.stderr)")
+        #expect(!wrongOld.stdout.contains(new.base64) && !wrongOld.stderr.contains(new.base64))
+
+        let rotated = try await ConsentdProcess.run(
+            ["keys", "rotate-master"], environment: env.merging(["CONSENTD_UNWRAP_MASTER_KEYS": old.base64]) { $1 })
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains("re-wrapped 1 tenant keys and 0 subject keys"), "\(rotated.stdout)")
+        #expect(rotated.stdout.contains("the old master key can be retired"))
+        let after = try await database.withClient(\.app) { client in
+            try await TenantKeyring(masterKey: new).blindIndexKey(tenantId: tenantId, client: client, logger: logger)
+                .withUnsafeBytes { Array($0) }
+        }
+        #expect(after == before, "the key is the same, only its wrapping changed")
+    }
+}
