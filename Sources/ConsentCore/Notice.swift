@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// The wording a person is shown when asked to consent. Immutable once stored: its hash is the proof of what was
 /// shown.
@@ -19,5 +20,31 @@ public enum NoticeText {
         return parts.dropFirst().allSatisfy { part in
             (2...8).contains(part.count) && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
         }
+    }
+}
+
+/// A stored notice: the exact wording, its hash (hex SHA-256), and the purposes it covers.
+public struct Notice: Sendable, Equatable {
+    public let id: UUID
+    public let channel: MessageChannel
+    public let language: String
+    public let version: Int
+    public let text: String
+    public let textSha256: String
+    public let purposes: [String]
+    public let createdAt: Date
+
+    public init(
+        id: UUID, channel: MessageChannel, language: String, version: Int, text: String, textSha256: String,
+        purposes: [String], createdAt: Date
+    ) {
+        self.id = id
+        self.channel = channel
+        self.language = language
+        self.version = version
+        self.text = text
+        self.textSha256 = textSha256
+        self.purposes = purposes
+        self.createdAt = createdAt
     }
 }

@@ -4,17 +4,6 @@ import Foundation
 import Logging
 import PostgresNIO
 
-public struct Notice: Sendable, Equatable {
-    public let id: UUID
-    public let channel: MessageChannel
-    public let language: String
-    public let version: Int
-    public let text: String
-    public let textSha256: String
-    public let purposes: [String]
-    public let createdAt: Date
-}
-
 public enum NoticeStoreError: Error, Equatable {
     case unknownPurposes([String])
 }

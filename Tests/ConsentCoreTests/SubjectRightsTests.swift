@@ -65,9 +65,9 @@ import Testing
 }
 
 @Suite struct SubjectExportDocumentTests {
-    static let notice = SubjectExport.Notice(
+    static let notice = Notice(
         id: UUID(), channel: .whatsapp, language: "it", version: 2, text: "Sì, voglio gli aggiornamenti.",
-        textSha256: Array(SHA256.hash(data: Array("Sì, voglio gli aggiornamenti.".utf8))))
+        textSha256: NoticeText.sha256Hex("Sì, voglio gli aggiornamenti."), purposes: ["marketing"], createdAt: Date())
 
     static func export(consents: [SubjectExport.Consent], events: [SubjectExport.ProvenEvent] = []) throws -> SubjectExport {
         SubjectExport(
@@ -104,7 +104,7 @@ import Testing
         #expect(bundle["exportedAt"] == .string("2026-11-24T12:00:00.000Z"))
         #expect(consent["purpose"] == .string("marketing") && consent["status"] == .string("withdrawn"))
         #expect(consent["revokedAt"] == .string("2026-06-01T10:00:00.000Z") && consent["revokeSource"] == .string("stop_keyword"))
-        #expect(notice["text"] == .string("Sì, voglio gli aggiornamenti.") && notice["textSha256"] == .string(Self.notice.textSha256.hexString))
+        #expect(notice["text"] == .string("Sì, voglio gli aggiornamenti.") && notice["textSha256"] == .string(Self.notice.textSha256))
         #expect(provenance["pageUrl"] == .string("https://shop.example/checkout"))
         #expect(provenance["userAgent"] == .string("UA/1") && provenance["ipAddress"] == .string("203.0.113.7"))
         #expect(provenance["method"] == .string("checkbox") && provenance["collectedAt"] == .string("2026-03-01T09:59:00.000Z"))

@@ -2,24 +2,6 @@ import Foundation
 
 /// Everything held about one person on one channel, decrypted, as the export bundle presents it (Art. 15, 20).
 public struct SubjectExport: Sendable {
-    public struct Notice: Sendable, Equatable {
-        public let id: UUID
-        public let channel: MessageChannel
-        public let language: String
-        public let version: Int
-        public let text: String
-        public let textSha256: [UInt8]
-
-        public init(id: UUID, channel: MessageChannel, language: String, version: Int, text: String, textSha256: [UInt8]) {
-            self.id = id
-            self.channel = channel
-            self.language = language
-            self.version = version
-            self.text = text
-            self.textSha256 = textSha256
-        }
-    }
-
     /// One opt-in as collected. `provenance` is nil once retention has purged it.
     public struct Collection: Sendable {
         public let id: UUID
@@ -193,10 +175,10 @@ public enum SubjectExportDocument {
 
     static func time(_ date: Date) -> JSONValue { .string(RFC3339.format(date)) }
 
-    static func notice(_ notice: SubjectExport.Notice) -> JSONValue {
+    static func notice(_ notice: Notice) -> JSONValue {
         .object([
             "id": .string(notice.id.lowercased), "text": .string(notice.text),
-            "textSha256": .string(notice.textSha256.hexString), "language": .string(notice.language),
+            "textSha256": .string(notice.textSha256), "language": .string(notice.language),
             "version": .number(Double(notice.version)), "channel": .string(notice.channel.rawValue),
         ])
     }
@@ -322,7 +304,7 @@ public enum ConsentRecord27560 {
                 "presented_notice": .object([
                     "notice_id": .string(consent.notice.id.lowercased),
                     "notice_version": .number(Double(consent.notice.version)),
-                    "notice_text_sha256": .string(consent.notice.textSha256.hexString),
+                    "notice_text_sha256": .string(consent.notice.textSha256),
                 ]),
                 "purposes": .array([.object([
                     "purpose_id": .string(consent.purpose.key),

@@ -106,7 +106,7 @@ public struct AuditLogReader: Sendable {
     ) async throws -> [SequencedEvent] {
         let rows = try await connection.query(
             """
-            SELECT l.seq, \(unescaped: AuditRows.atText), e.action, e.actor, e.subject_ref, e.data::text, n.hash
+            SELECT \(unescaped: AuditRows.sequencedEventColumns)
             FROM audit_leaves l
             JOIN audit_events e ON e.id = l.event_id
             JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
@@ -116,15 +116,7 @@ public struct AuditLogReader: Sendable {
             ORDER BY l.seq
             LIMIT \(limit)
             """, logger: logger)
-        var events: [SequencedEvent] = []
-        for try await (seq, at, action, actor, subjectRef, data, hash) in rows.decode(
-            (Int64, String, String, String, UUID?, String, ByteBuffer).self)
-        {
-            let record = AuditRecord(
-                seq: seq, at: at, action: action, actor: actor, subjectRef: subjectRef, data: try AuditRows.data(data))
-            events.append(SequencedEvent(record: record, leafHash: Array(hash.readableBytesView)))
-        }
-        return events
+        return try await AuditRows.sequencedEvents(rows)
     }
 
     /// RFC 9162 PATH(seq, D[treeSize]) from stored subtree hashes.
@@ -150,14 +142,7 @@ public struct AuditLogReader: Sendable {
             guard size <= current else { throw AuditProofError.beyondTree(current) }
             let nodes = try await AuditRows.nodes(
                 MerkleTree.subtrees(for: ranges), tenantId: tenantId, on: connection, logger: logger)
-            return try ranges.map { range in
-                try MerkleTree.hash(of: range) { (subtree) throws(AuditLogDamaged) in
-                    guard let hash = nodes[subtree] else {
-                        throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing")
-                    }
-                    return hash
-                }
-            }
+            return try AuditRows.proof(ranges, nodes: nodes)
         }
     }
 

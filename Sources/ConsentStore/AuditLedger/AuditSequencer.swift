@@ -132,6 +132,31 @@ enum AuditRows {
         ).decode(Int64.self).array().first ?? 0
     }
 
+    /// A sequenced event with its stored leaf hash, from `audit_leaves l`, `audit_events e` and `audit_nodes n`
+    /// (level 0) joined on the leaf.
+    static let sequencedEventColumns = "l.seq, \(atText), e.action, e.actor, e.subject_ref, e.data::text, n.hash"
+
+    static func sequencedEvents(_ rows: PostgresRowSequence) async throws -> [SequencedEvent] {
+        var events: [SequencedEvent] = []
+        for try await (seq, at, action, actor, subjectRef, data, hash) in rows.decode(
+            (Int64, String, String, String, UUID?, String, ByteBuffer).self)
+        {
+            let record = AuditRecord(seq: seq, at: at, action: action, actor: actor, subjectRef: subjectRef, data: try Self.data(data))
+            events.append(SequencedEvent(record: record, leafHash: Array(hash.readableBytesView)))
+        }
+        return events
+    }
+
+    /// A proof's hashes, one per range, each composed from the stored perfect subtrees that cover it.
+    static func proof(_ ranges: [Range<Int64>], nodes: [Subtree: [UInt8]]) throws -> [[UInt8]] {
+        try ranges.map { range in
+            try MerkleTree.hash(of: range) { (subtree) throws(AuditLogDamaged) in
+                guard let hash = nodes[subtree] else { throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing") }
+                return hash
+            }
+        }
+    }
+
     /// The stored perfect subtrees asked for, by subtree.
     static func nodes(
         _ subtrees: some Collection<Subtree>, tenantId: UUID, on connection: PostgresConnection, logger: Logger

@@ -83,26 +83,19 @@ public struct SubjectExporter: Sendable {
                 verifierKey: try signer.signer(for: tenantName).verifier.verifierKey))
     }
 
-    func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: SubjectExport.Notice] {
-        let rows = try await connection.query(
+    func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Notice] {
+        let notices = try await NoticeStore.notices(connection.query(
             """
-            SELECT id, channel, language, version, text, text_sha256 FROM notices
+            SELECT \(unescaped: NoticeStore.columns) FROM notices
             WHERE id IN (SELECT notice_id FROM collections WHERE subject_id = \(subjectId)
                          UNION SELECT notice_id FROM consents WHERE subject_id = \(subjectId))
-            """, logger: logger)
-        var notices: [UUID: SubjectExport.Notice] = [:]
-        for try await (id, channel, language, version, text, sha) in rows.decode((UUID, String, String, Int, String, ByteBuffer).self) {
-            guard let channel = MessageChannel(rawValue: channel) else { continue }
-            notices[id] = SubjectExport.Notice(
-                id: id, channel: channel, language: language, version: version, text: text,
-                textSha256: Array(sha.readableBytesView))
-        }
-        return notices
+            """, logger: logger))
+        return Dictionary(notices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Each consent's collections, oldest first, with provenance decrypted.
     func evidence(
-        subjectId: UUID, handle: SubjectHandle, notices: [UUID: SubjectExport.Notice], on connection: PostgresConnection,
+        subjectId: UUID, handle: SubjectHandle, notices: [UUID: Notice], on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [UUID: [SubjectExport.Collection]] {
         let rows = try await connection.query(
@@ -130,7 +123,7 @@ public struct SubjectExporter: Sendable {
     }
 
     func consents(
-        subjectId: UUID, notices: [UUID: SubjectExport.Notice], evidence: [UUID: [SubjectExport.Collection]],
+        subjectId: UUID, notices: [UUID: Notice], evidence: [UUID: [SubjectExport.Collection]],
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [SubjectExport.Consent] {
         let rows = try await connection.query(
@@ -178,36 +171,21 @@ public struct SubjectExporter: Sendable {
     func provenEvents(subjectId: UUID, tenantId: UUID, treeSize: Int64, on connection: PostgresConnection, logger: Logger)
         async throws -> [SubjectExport.ProvenEvent]
     {
-        let rows = try await connection.query(
+        let events = try await AuditRows.sequencedEvents(connection.query(
             """
-            SELECT l.seq, \(unescaped: AuditRows.atText), e.action, e.actor, e.subject_ref, e.data::text, n.hash
+            SELECT \(unescaped: AuditRows.sequencedEventColumns)
             FROM audit_events e
             JOIN audit_leaves l ON l.event_id = e.id
             JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
             WHERE e.tenant_id = \(tenantId) AND e.subject_ref = \(subjectId) AND l.seq < \(treeSize)
             ORDER BY l.seq
-            """, logger: logger)
-        var events: [(AuditRecord, [UInt8])] = []
-        for try await (seq, at, action, actor, ref, data, hash) in rows.decode(
-            (Int64, String, String, String, UUID?, String, ByteBuffer).self)
-        {
-            events.append((
-                AuditRecord(seq: seq, at: at, action: action, actor: actor, subjectRef: ref, data: try AuditRows.data(data)),
-                Array(hash.readableBytesView)))
-        }
-        let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.0.seq, size: treeSize) }
+            """, logger: logger))
+        let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.record.seq, size: treeSize) }
         let nodes = try await AuditRows.nodes(
             Set(ranges.flatMap { MerkleTree.subtrees(for: $0) }), tenantId: tenantId, on: connection, logger: logger)
         return try zip(events, ranges).map { event, ranges in
-            let proof = try ranges.map { range in
-                try MerkleTree.hash(of: range) { (subtree) throws(AuditLogDamaged) in
-                    guard let hash = nodes[subtree] else {
-                        throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing")
-                    }
-                    return hash
-                }
-            }
-            return SubjectExport.ProvenEvent(record: event.0, leafHash: event.1, inclusionProof: proof)
+            let proof = try AuditRows.proof(ranges, nodes: nodes)
+            return SubjectExport.ProvenEvent(record: event.record, leafHash: event.leafHash, inclusionProof: proof)
         }
     }
 }
