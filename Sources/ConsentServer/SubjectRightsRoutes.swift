@@ -193,6 +193,9 @@ struct SubjectRightsRoutes {
         if let closedAt = record.closedAt {
             members[record.status == .cancelled ? "cancelledAt" : "completedAt"] = .string(RFC3339.format(closedAt))
         }
+        if let closedBy = record.closedBy {
+            members[record.status == .cancelled ? "cancelledBy" : "completedBy"] = .string(closedBy.lowercased)
+        }
         return .object(members)
     }
 

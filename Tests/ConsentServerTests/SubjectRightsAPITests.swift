@@ -307,11 +307,13 @@ extension APIClient {
             #expect((bundle["pendingRequests"] as? [[String: Any]])?.count == 2, "the other two are still pending while this one completes")
             #expect((exported.json["request"] as? [String: Any])?["status"] as? String == "completed")
             #expect((exported.json["request"] as? [String: Any])?["completedAt"] is String)
+            #expect((exported.json["request"] as? [String: Any])?["completedBy"] as? String == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
             let twice = try await acme.post("/v1/requests/\(access)/complete", as: .dpo, [:])
             #expect(twice.status == .conflict && twice.error?.code == "request_not_pending")
 
             let cancel = try await acme.post("/v1/requests/\(cancelled)/cancel", as: .dpo, [:])
             #expect(cancel.status == .ok && (cancel.json["request"] as? [String: Any])?["status"] as? String == "cancelled")
+            #expect((cancel.json["request"] as? [String: Any])?["cancelledBy"] as? String == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
             #expect(try await acme.post("/v1/requests/\(cancelled)/complete", as: .dpo, [:]).status == .conflict)
 
             let erased = try await acme.post("/v1/requests/\(erasure)/complete", as: .dpo, [:])

@@ -12,6 +12,8 @@ public struct SubjectRequestRecord: Sendable, Equatable {
     public let receivedAt: Date
     public let dueAt: Date
     public let closedAt: Date?
+    /// The API key that completed or cancelled it.
+    public let closedBy: UUID?
 
     public func isOverdue(at now: Date) -> Bool {
         RequestDeadline.isOverdue(status: status, dueAt: dueAt, now: now)
@@ -20,7 +22,7 @@ public struct SubjectRequestRecord: Sendable, Equatable {
 
 /// Requests are rows in the caller's tenant transaction; every transition appends its audit event there too.
 public enum SubjectRequests {
-    static let columns = "id, type, status, subject_id, received_at, due_at, closed_at"
+    static let columns = "id, type, status, subject_id, received_at, due_at, closed_at, closed_by"
 
     /// Records a request received at `receivedAt` (now, or earlier when it came by letter or e-mail); due one
     /// calendar month later.
@@ -108,15 +110,15 @@ public enum SubjectRequests {
 
     static func decode(_ rows: PostgresRowSequence) async throws -> [SubjectRequestRecord] {
         var records: [SubjectRequestRecord] = []
-        for try await (id, type, status, subjectId, receivedAt, dueAt, closedAt) in rows.decode(
-            (UUID, String, String, UUID, Date, Date, Date?).self)
+        for try await (id, type, status, subjectId, receivedAt, dueAt, closedAt, closedBy) in rows.decode(
+            (UUID, String, String, UUID, Date, Date, Date?, UUID?).self)
         {
             guard let type = SubjectRequestType(rawValue: type), let status = SubjectRequestStatus(rawValue: status) else {
                 continue
             }
             records.append(SubjectRequestRecord(
                 id: id, type: type, status: status, subjectRef: subjectId, receivedAt: receivedAt, dueAt: dueAt,
-                closedAt: closedAt))
+                closedAt: closedAt, closedBy: closedBy))
         }
         return records
     }
