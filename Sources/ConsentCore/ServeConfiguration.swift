@@ -9,6 +9,9 @@ public struct ServeConfiguration: Sendable {
     public var unwrapMasterKeys: [SecretBytes] = []
     /// Suppression and retention (`CONSENTD_SUPPRESSION`, `CONSENTD_RETENTION_*`).
     public var subjectRights: SubjectRightsPolicy = .default
+    /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
+    public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
+    public static let defaultCheckCacheEntries = 100_000
     /// Ed25519 seed that signs audit checkpoints.
     public var signingKey: SecretBytes
     public var host: String
@@ -51,6 +54,8 @@ public struct ServeConfiguration: Sendable {
             allowPrivilegedRole: allow, auditOrigin: origin)
         configuration.unwrapMasterKeys = try EnvironmentReader.unwrapMasterKeys(environment)
         configuration.subjectRights = try EnvironmentReader.subjectRights(environment)
+        configuration.checkCacheEntries = try EnvironmentReader.count(
+            environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: defaultCheckCacheEntries, range: 0...50_000_000)
         return configuration
     }
 }

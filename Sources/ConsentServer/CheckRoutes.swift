@@ -39,11 +39,12 @@ struct CheckRoutes {
         let subject = try Input.subject(body.subject, channel: channel)
         let purpose = try Input.purpose(body.purpose)
         let messageType = try Input.messageType(body.messageType)
-        // Every check reads the database after the write's commit, so any token is already reflected; the token is
-        // validated now so that clients are right when an instance-local cache honours it.
-        _ = try Input.consistencyToken(body.consistencyToken)
+        // A token newer than what the cache holds for the subject reads through to the database, which has the
+        // write: the client only has the token once the write committed.
+        let token = try Input.consistencyToken(body.consistencyToken)
         let state = try await lookup.states(
-            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId, logger: context.logger
+            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
+            minimumPosition: token?.position ?? 0, logger: context.logger
         ).first ?? nil
         let now = Date()
         let consent = state?.consent ?? .none

@@ -3,6 +3,7 @@ import ConsentStore
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// What the HTTP layer needs from the outside: a database pool (run as a service beside the server), the
 /// schema this build expects, the keyring that the master key opens, and the key that signs checkpoints.
@@ -12,11 +13,14 @@ public struct ServerDependencies: Sendable {
     public let keyring: TenantKeyring
     public let checkpointSigner: CheckpointSigner
     public let subjectRights: SubjectRightsPolicy
+    /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
+    public let checkCache: ConsentStateCache?
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
-        subjectRights: SubjectRightsPolicy = .default
+        subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil
     ) {
+        self.checkCache = checkCache
         self.client = client
         self.schema = schema
         self.keyring = keyring
@@ -44,9 +48,12 @@ public enum ConsentApplication {
         PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
         NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)
         ConsentRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, suppression: dependencies.subjectRights.suppression
+            client: dependencies.client, keyring: dependencies.keyring, suppression: dependencies.subjectRights.suppression,
+            cache: dependencies.checkCache
         ).register(on: v1)
-        CheckRoutes(lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring)).register(on: v1)
+        CheckRoutes(
+            lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache)
+        ).register(on: v1)
         AuditRoutes(
             reader: AuditLogReader(client: dependencies.client), sequencer: dependencies.auditSequencer,
             signer: dependencies.checkpointSigner,
@@ -54,7 +61,7 @@ public enum ConsentApplication {
         ).register(on: v1)
         let subjectRights = SubjectRightsRoutes(
             client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
-            policy: dependencies.subjectRights)
+            policy: dependencies.subjectRights, cache: dependencies.checkCache)
         subjectRights.register(on: v1)
         return router
     }
@@ -66,10 +73,7 @@ public enum ConsentApplication {
         _ dependencies: ServerDependencies, host: String, port: Int, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: router(dependencies),
-            configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),
-            services: [
+        var services: [any Service] = [
                 dependencies.client,
                 LeaderElectedService(client: dependencies.client, lock: .auditSequencer, interval: .seconds(1), logger: logger) {
                     [sequencer = dependencies.auditSequencer] logger in try await sequencer.sequenceAll(logger: logger)
@@ -86,8 +90,27 @@ public enum ConsentApplication {
                             ])
                     }
                 },
-            ],
+        ]
+        if let cache = dependencies.checkCache {
+            services.append(ConsentChangeListenerService(
+                listener: ConsentChangeListener(client: dependencies.client, cache: cache), logger: logger))
+        }
+        return Application(
+            router: router(dependencies),
+            configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),
+            services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+}
+
+/// The cache's notification connection as a managed service: it stops listening (and the cache stops answering)
+/// on graceful shutdown.
+struct ConsentChangeListenerService: Service {
+    let listener: ConsentChangeListener
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await listener.run(logger: logger) }
     }
 }

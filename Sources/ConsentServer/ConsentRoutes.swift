@@ -11,6 +11,7 @@ struct ConsentRoutes {
     let keyring: TenantKeyring
     /// Refuse imported opt-ins for suppressed people, and keep withdrawals from unknown people as objections.
     let suppression: Bool
+    let cache: ConsentStateCache?
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/consents") { request, context in try await optIn(request, context: context) }
@@ -19,19 +20,29 @@ struct ConsentRoutes {
     }
 
     /// A write about one subject: its blind index, then the change in one idempotent tenant transaction, answered
-    /// with `status` and the view of the result.
-    func write<Value, View: Encodable>(
+    /// with `status` and the view of the result. The subject's cached state is dropped after the commit and before
+    /// the answer, so no check on this instance answers from before the write once the client knows of it.
+    func write<Value: ConsentChangeResult, View: Encodable>(
         for subject: SubjectIdentifier, caller: CallerIdentity, claim: IdempotencyClaim?, status: HTTPResponse.Status,
         context: ConsentRequestContext, view: (Value) -> View,
         change: (PostgresConnection, [UInt8]) async throws -> Value
     ) async throws -> Response {
         let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        return try await TenantWriter(client: client).write(
+        var position: Int64?
+        let outcome = try await TenantWriter(client: client).write(
             tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
             render: { try StoredResponse.json(status, view($0)) }
         ) { connection in
-            try await change(connection, blindIndex)
-        }.httpResponse
+            let value = try await change(connection, blindIndex)
+            position = value.token.position
+            return value
+        }
+        if let position {
+            cache?.invalidate(
+                ConsentStateCache.Key(tenantId: caller.tenantId, channel: subject.channel, blindIndex: blindIndex),
+                position: position)
+        }
+        return outcome.httpResponse
     }
 
     // MARK: opt-in

@@ -14,6 +14,7 @@ struct SubjectRightsRoutes {
     let keyring: TenantKeyring
     let exporter: SubjectExporter
     let policy: SubjectRightsPolicy
+    let cache: ConsentStateCache?
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/subjects/export") { request, context in try await export(request, context: context) }
@@ -58,14 +59,19 @@ struct SubjectRightsRoutes {
         let (body, claim) = try await request.decodeWrite(EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
         let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: context.logger)
-        return try await TenantWriter(client: client).write(
+        var change: ConsentChange?
+        let outcome = try await TenantWriter(client: client).write(
             tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
             render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) }
         ) { connection in
-            try await SubjectErasure.erase(
+            let result = try await SubjectErasure.erase(
                 identifier, blindIndex: blindIndex, objection: body.objection ?? false, tenantId: caller.tenantId,
                 caller: caller, keyring: keyring, suppression: policy.suppression, on: connection, logger: context.logger)
-        }.httpResponse
+            change = result.change
+            return result
+        }
+        if let change { cache?.invalidate(change.key, position: change.position) }
+        return outcome.httpResponse
     }
 
     static func erasureJSON(_ result: ErasureResult) -> JSONValue {
@@ -130,9 +136,10 @@ struct SubjectRightsRoutes {
         let caller = try context.caller(requiring: .dpo)
         let id = try Self.requestId(context)
         try await exporter.prepare(tenantId: caller.tenantId, logger: context.logger)
-        let body = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+        let (body, change) = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
             let pending = try await SubjectRequests.lockPending(id, on: connection, logger: context.logger)
             var body: [String: JSONValue] = [:]
+            var change: ConsentChange?
             let outcome: String
             switch pending.type {
             case .access, .portability:
@@ -152,6 +159,7 @@ struct SubjectRightsRoutes {
                     caller: caller, keyring: keyring, suppression: policy.suppression, on: connection,
                     logger: context.logger)
                 body["erasure"] = Self.erasureJSON(result)
+                change = result.change
                 outcome = result.erasedNow ? "erased" : "already_erased"
             }
             let closed = try await SubjectRequests.close(
@@ -159,8 +167,9 @@ struct SubjectRightsRoutes {
                 logger: context.logger)
             body["request"] = Self.requestJSON(closed, now: Date())
             body["outcome"] = .string(outcome)
-            return body
+            return (body, change)
         }
+        if let change { cache?.invalidate(change.key, position: change.position) }
         return Self.json(.ok, .object(body))
     }
 

@@ -32,7 +32,12 @@ public struct RecordedConsent: Sendable, Equatable {
     public let grantedAt: Date?
 }
 
-public struct OptInResult: Sendable {
+/// A write's result that carries the position of its change.
+public protocol ConsentChangeResult {
+    var token: ConsistencyToken { get }
+}
+
+public struct OptInResult: Sendable, ConsentChangeResult {
     public let consents: [RecordedConsent]
     public let token: ConsistencyToken
 }
@@ -43,12 +48,12 @@ public struct RevokedConsent: Sendable, Equatable {
     public let revokedAt: Date
 }
 
-public struct RevocationResult: Sendable {
+public struct RevocationResult: Sendable, ConsentChangeResult {
     public let revoked: [RevokedConsent]
     public let token: ConsistencyToken
 }
 
-public struct InteractionResult: Sendable {
+public struct InteractionResult: Sendable, ConsentChangeResult {
     public let interactionId: UUID
     public let window: ServiceWindow
     public let revoked: [RevokedConsent]
@@ -162,7 +167,10 @@ public enum ConsentLedger {
         try await AuditTrail.append(events, tenantId: tenantId, on: connection, logger: logger)
         let order = Dictionary(optIn.purposes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         recorded.sort { order[$0.purpose, default: 0] < order[$1.purpose, default: 0] }
-        return OptInResult(consents: recorded, token: try await nextPosition(on: connection, logger: logger))
+        return OptInResult(
+            consents: recorded,
+            token: try await changePosition(
+                tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
     }
 
     static func consentEvent(
@@ -201,7 +209,10 @@ public enum ConsentLedger {
                 identifier, reason: .objected, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
                 on: connection, logger: logger)
         }
-        return RevocationResult(revoked: revoked, token: try await nextPosition(on: connection, logger: logger))
+        return RevocationResult(
+            revoked: revoked,
+            token: try await changePosition(
+                tenantId: tenantId, channel: channel, blindIndex: blindIndex, on: connection, logger: logger))
     }
 
     static func withdraw(
@@ -273,7 +284,19 @@ public enum ConsentLedger {
             : []
         return InteractionResult(
             interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked,
-            token: try await nextPosition(on: connection, logger: logger))
+            token: try await changePosition(
+                tenantId: tenantId, channel: subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
+    }
+
+    /// The change's position, announced to every instance's check cache when the transaction commits.
+    static func changePosition(
+        tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
+    ) async throws -> ConsistencyToken {
+        let token = try await nextPosition(on: connection, logger: logger)
+        try await ConsentChange.announce(
+            tenantId: tenantId, channel: channel, blindIndex: blindIndex, position: token.position, on: connection,
+            logger: logger)
+        return token
     }
 
     static func nextPosition(on connection: PostgresConnection, logger: Logger) async throws -> ConsistencyToken {

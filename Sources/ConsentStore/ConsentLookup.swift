@@ -14,24 +14,53 @@ public enum ConsentLookupError: Error, Equatable {
     case unknownPurpose(String)
 }
 
-/// The read side of checks: one round trip for one subject or ten thousand.
+/// The read side of checks: from the cache, else one round trip for one subject or ten thousand.
 public struct ConsentLookup: Sendable {
     let client: PostgresClient
     let keyring: TenantKeyring
+    let cache: ConsentStateCache?
 
-    public init(client: PostgresClient, keyring: TenantKeyring) {
+    public init(client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil) {
         self.client = client
         self.keyring = keyring
+        self.cache = cache
     }
 
     /// The state of each subject the tenant knows, keyed by position in `subjects`; unknown subjects are absent.
-    /// Duplicates are looked up once and answered for each position.
+    /// Duplicates are looked up once and answered for each position. With `minimumPosition` (a consistency token),
+    /// cached answers older than that change are read again.
     public func states(
-        of subjects: [SubjectIdentifier], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger
+        of subjects: [SubjectIdentifier], channel: MessageChannel, purpose: String, tenantId: UUID,
+        minimumPosition: Int64 = 0, logger: Logger
     ) async throws -> [SubjectConsentState?] {
         let key = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
         let indexes = subjects.map { BlindIndex.compute($0, key: key) }
-        let distinct = Array(Set(indexes))
+        let keys = Set(indexes).map { ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: $0) }
+        guard let cache else {
+            let found = try await read(keys.map(\.blindIndex), channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+            return indexes.map { found[$0] }
+        }
+        let lookup = cache.lookup(keys, purpose: purpose, minimumPosition: minimumPosition)
+        var answers: [[UInt8]: SubjectConsentState?] = [:]
+        for (key, value) in lookup.found { answers[key.blindIndex] = value }
+        let missing = keys.filter { lookup.found[$0] == nil }
+        if !missing.isEmpty {
+            let found = try await read(missing.map(\.blindIndex), channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+            var fills: [ConsentStateCache.Key: SubjectConsentState?] = [:]
+            for key in missing {
+                let value = found[key.blindIndex]
+                fills[key] = value
+                answers[key.blindIndex] = value
+            }
+            cache.fill(fills, purpose: purpose, ticket: lookup.ticket, covered: minimumPosition)
+        }
+        return indexes.map { answers[$0] ?? nil }
+    }
+
+    /// The database's answer for these blind indexes; those absent belong to nobody the tenant knows.
+    func read(_ distinct: [[UInt8]], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
+        async throws -> [[UInt8]: SubjectConsentState]
+    {
         let rows: PostgresRowSequence
         do {
             rows = try await client.query(
@@ -49,7 +78,7 @@ public struct ConsentLookup: Sendable {
                     consent: Self.consentState(id: consentId, status: status, grantedAt: grantedAt, revokedAt: revokedAt),
                     window: ServiceWindow(lastInboundAt: lastInbound))
             }
-            return indexes.map { found[$0] }
+            return found
         } catch where DatabaseErrors.sqlState(error) == "CL001" {
             throw ConsentLookupError.unknownPurpose(purpose)
         }

@@ -30,7 +30,8 @@ enum ServiceStarter {
             ServerDependencies(
                 client: client, schema: schema,
                 keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
-                checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights),
+                checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights,
+                checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil),
             host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)
         try await app.runService()

@@ -11,14 +11,15 @@ import PostgresNIO
 
 /// The real application on a test database, connected as the runtime role, driven through the real router.
 func withApp<Value: Sendable>(
-    _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default,
+    _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
+    masterKey: SecretBytes = .random32(),
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     let app = ConsentApplication.make(
         ServerDependencies(
-            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32()),
-            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights),
+            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: masterKey),
+            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache),
         host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)

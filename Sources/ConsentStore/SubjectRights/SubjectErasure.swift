@@ -10,6 +10,8 @@ public struct ErasureResult: Sendable, Equatable {
     /// Whether this erasure ran now, rather than finding the subject already erased.
     public let erasedNow: Bool
     public let suppressed: Bool
+    /// The change's position and the subject's former cache key, when this erasure ran now.
+    public let change: ConsentChange?
 }
 
 /// Art. 17 by crypto-shredding, in the caller's transaction: the subject's data key and blind index are destroyed,
@@ -38,7 +40,7 @@ public enum SubjectErasure {
                     identifier, reason: .objected, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
                     on: connection, logger: logger)
                 : false
-            return ErasureResult(subjectRef: nil, erasedAt: Date(), erasedNow: false, suppressed: suppressed)
+            return ErasureResult(subjectRef: nil, erasedAt: Date(), erasedNow: false, suppressed: suppressed, change: nil)
         }
         return try await erase(
             subjectId: subjectId, objection: objection, requestId: nil, tenantId: tenantId, caller: caller,
@@ -54,13 +56,14 @@ public enum SubjectErasure {
         // ones wait for this transaction, so the person's data is erased as a whole or not at all.
         let rows = try await connection.query(
             """
-            SELECT channel, identifier_ciphertext, erased_at FROM subjects WHERE id = \(subjectId) FOR UPDATE
+            SELECT channel, identifier_ciphertext, erased_at, blind_index FROM subjects WHERE id = \(subjectId) FOR UPDATE
             """, logger: logger)
-        guard let (channelText, identifierCiphertext, erasedAt) = try await rows.decode((String, ByteBuffer?, Date?).self).array().first,
+        guard let (channelText, identifierCiphertext, erasedAt, blindIndex) = try await rows.decode(
+            (String, ByteBuffer?, Date?, ByteBuffer?).self).array().first,
             let channel = MessageChannel(rawValue: channelText)
         else { throw SubjectRightsError.subjectNotFound }
         if let erasedAt {
-            return ErasureResult(subjectRef: subjectId, erasedAt: erasedAt, erasedNow: false, suppressed: false)
+            return ErasureResult(subjectRef: subjectId, erasedAt: erasedAt, erasedNow: false, suppressed: false, change: nil)
         }
 
         let reason = try await suppressionReason(subjectId: subjectId, objection: objection, on: connection, logger: logger)
@@ -104,7 +107,16 @@ public enum SubjectErasure {
         try await AuditTrail.append(
             [AuditEvent(action: "subject.erased", actor: caller.keyId.lowercased, subjectRef: subjectId, data: data)],
             tenantId: tenantId, on: connection, logger: logger)
-        return ErasureResult(subjectRef: subjectId, erasedAt: erased, erasedNow: true, suppressed: suppressed)
+        var change: ConsentChange?
+        if let blindIndex {
+            let index = Array(blindIndex.readableBytesView)
+            let token = try await ConsentLedger.changePosition(
+                tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger)
+            change = ConsentChange(
+                key: ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: index), position: token.position)
+        }
+        return ErasureResult(
+            subjectRef: subjectId, erasedAt: erased, erasedNow: true, suppressed: suppressed, change: change)
     }
 
     /// An objection (said now, or a STOP reply before) outranks a plain withdrawal; a person who never withdrew

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Keeps a cache in step with every instance's writes: LISTENs on one pooled connection for as long as it lives,
+/// and turns the cache on only while listening. A lost connection turns it off (and empties it) until LISTEN is
+/// back, because notifications sent meanwhile are gone.
+public struct ConsentChangeListener: Sendable {
+    let client: PostgresClient
+    let cache: ConsentStateCache
+
+    public init(client: PostgresClient, cache: ConsentStateCache) {
+        self.client = client
+        self.cache = cache
+    }
+
+    /// Listens until cancelled, reconnecting after `retry` when the connection fails.
+    public func run(retry: Duration = .seconds(1), logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: ConsentChange.channel) { notifications in
+                        cache.setListening(true)
+                        defer { cache.setListening(false) }
+                        for try await notification in notifications {
+                            guard let change = ConsentChange(payload: notification.payload) else {
+                                logger.warning("check cache: ignored a malformed change notification")
+                                continue
+                            }
+                            cache.invalidate(change.key, position: change.position)
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning(
+                    "check cache: notification connection lost; checks read the database until it is back",
+                    metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            }
+            cache.setListening(false)
+            try? await Task.sleep(for: retry)
+        }
+        cache.setListening(false)
+    }
+}

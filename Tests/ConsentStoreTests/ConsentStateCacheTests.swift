@@ -1,0 +1,139 @@
+import ConsentCore
+import Foundation
+import Testing
+
+@testable import ConsentStore
+
+@Suite struct ConsentStateCacheTests {
+    static func key(_ n: UInt8, tenant: UUID = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!) -> ConsentStateCache.Key {
+        ConsentStateCache.Key(tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: n, count: 32))
+    }
+
+    static func granted(_ n: Int) -> SubjectConsentState {
+        SubjectConsentState(
+            subjectId: UUID(), consent: .granted(id: UUID(), grantedAt: Date(timeIntervalSince1970: Double(n))),
+            window: ServiceWindow(lastInboundAt: nil))
+    }
+
+    static func listening(_ capacity: Int = 8) -> ConsentStateCache {
+        let cache = ConsentStateCache(capacity: capacity)
+        cache.setListening(true)
+        return cache
+    }
+
+    @Test func answersWhatWasFilledPerPurposeIncludingUnknownSubjects() {
+        let cache = Self.listening()
+        let (a, b) = (Self.key(1), Self.key(2))
+        let first = cache.lookup([a, b], purpose: "marketing")
+        #expect(first.found.isEmpty)
+        let state = Self.granted(1)
+        cache.fill([a: state, b: nil], purpose: "marketing", ticket: first.ticket, covered: 0)
+        let second = cache.lookup([a, b], purpose: "marketing")
+        #expect(second.found.count == 2)
+        #expect(second.found[a] == .some(state))
+        #expect(second.found[b] == .some(nil), "an unknown subject is cached as unknown")
+        #expect(cache.lookup([a], purpose: "shipping_update").found.isEmpty, "another purpose is a miss")
+        #expect(cache.statistics.hits == 2 && cache.statistics.misses == 3)
+    }
+
+    @Test func answersNothingUntilListeningAndForgetsOnEveryChangeOfConnection() {
+        let cache = ConsentStateCache(capacity: 8)
+        let a = Self.key(1)
+        let before = cache.lookup([a], purpose: "marketing")
+        cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: before.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing").found.isEmpty, "not listening: no answers, no fills")
+        cache.setListening(true)
+        let ticket = cache.lookup([a], purpose: "marketing").ticket
+        cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing").found.count == 1)
+        cache.setListening(false)
+        cache.setListening(true)
+        #expect(cache.lookup([a], purpose: "marketing").found.isEmpty, "reconnected: emptied")
+        // A read that began before the reconnection may not fill after it.
+        cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing").found.isEmpty)
+    }
+
+    @Test func aReadThatRacedAWriteNeverReinsertsTheOldState() {
+        let cache = Self.listening()
+        let a = Self.key(1)
+        let stale = cache.lookup([a], purpose: "marketing")  // the read begins
+        cache.invalidate(a, position: 7)  // a withdrawal commits meanwhile
+        cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: stale.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing").found.isEmpty, "the raced fill was refused")
+        let fresh = cache.lookup([a], purpose: "marketing")
+        cache.fill([a: nil], purpose: "marketing", ticket: fresh.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing").found[a] == .some(nil))
+        // The same for a second purpose added to an existing entry by a read older than its invalidation.
+        let old = cache.lookup([a], purpose: "shipping_update")
+        cache.invalidate(a, position: 8)
+        let newer = cache.lookup([a], purpose: "marketing")
+        cache.fill([a: nil], purpose: "marketing", ticket: newer.ticket, covered: 0)
+        cache.fill([a: Self.granted(2)], purpose: "shipping_update", ticket: old.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "shipping_update").found.isEmpty)
+    }
+
+    @Test func aTokenNewerThanTheEntryReadsThrough() {
+        let cache = Self.listening()
+        let a = Self.key(1)
+        let t = cache.lookup([a], purpose: "marketing").ticket
+        cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: t, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing", minimumPosition: 5).found.isEmpty)
+        // After the change's notification, a fill covers its position.
+        cache.invalidate(a, position: 5)
+        let after = cache.lookup([a], purpose: "marketing", minimumPosition: 5)
+        cache.fill([a: nil], purpose: "marketing", ticket: after.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "marketing", minimumPosition: 5).found.count == 1)
+        #expect(cache.lookup([a], purpose: "marketing", minimumPosition: 6).found.isEmpty)
+        // A read-through with a token covers that token.
+        let through = cache.lookup([a], purpose: "marketing", minimumPosition: 9)
+        cache.invalidate(a, position: 9)
+        let again = cache.lookup([a], purpose: "marketing", minimumPosition: 9)
+        cache.fill([a: nil], purpose: "marketing", ticket: again.ticket, covered: 9)
+        #expect(cache.lookup([a], purpose: "marketing", minimumPosition: 9).found.count == 1)
+        _ = through
+    }
+
+    @Test func staysWithinItsCapacityEvictingTheLeastRecentlyReferenced() {
+        let cache = Self.listening(4)
+        for n: UInt8 in 1...4 {
+            let t = cache.lookup([Self.key(n)], purpose: "p").ticket
+            cache.fill([Self.key(n): nil], purpose: "p", ticket: t, covered: 0)
+        }
+        #expect(cache.lookup([Self.key(1), Self.key(2)], purpose: "p").found.count == 2)  // 1 and 2 referenced
+        let t = cache.lookup([Self.key(5)], purpose: "p").ticket
+        cache.fill([Self.key(5): nil], purpose: "p", ticket: t, covered: 0)
+        #expect(cache.statistics.entries == 4 && cache.statistics.evictions == 1)
+        #expect(cache.lookup([Self.key(3)], purpose: "p").found.isEmpty, "3 was neither referenced nor recent")
+        #expect(cache.lookup([Self.key(1), Self.key(2), Self.key(4), Self.key(5)], purpose: "p").found.count == 4)
+        for n: UInt8 in 6...40 {
+            let t = cache.lookup([Self.key(n)], purpose: "p").ticket
+            cache.fill([Self.key(n): nil], purpose: "p", ticket: t, covered: 0)
+        }
+        #expect(cache.statistics.entries == 4)
+    }
+
+    @Test func anEvictedTombstoneStillStopsTheReadItRaced() {
+        let cache = Self.listening(2)
+        let a = Self.key(1)
+        let stale = cache.lookup([a], purpose: "p")
+        cache.invalidate(a, position: 3)
+        // Two other subjects push a's tombstone out.
+        for n: UInt8 in 2...4 {
+            let t = cache.lookup([Self.key(n)], purpose: "p").ticket
+            cache.fill([Self.key(n): nil], purpose: "p", ticket: t, covered: 0)
+        }
+        cache.fill([a: Self.granted(1)], purpose: "p", ticket: stale.ticket, covered: 0)
+        #expect(cache.lookup([a], purpose: "p").found.isEmpty)
+    }
+
+    @Test func changeNotificationsRoundTripAndRefuseGarbage() {
+        let change = ConsentChange(key: Self.key(0xAB), position: 42)
+        #expect(ConsentChange(payload: change.payload) == change)
+        #expect(!change.payload.contains("+"), "a blind index and ids, nothing personal")
+        for bad in ["", "x whatsapp ab 1", "\(UUID().uuidString) pigeon \(String(repeating: "ab", count: 32)) 1",
+                    "\(UUID().uuidString) sms abcd 1", "\(UUID().uuidString) sms \(String(repeating: "ab", count: 32)) x"] {
+            #expect(ConsentChange(payload: bad) == nil, "\(bad)")
+        }
+    }
+}
