@@ -6,6 +6,7 @@ import Hummingbird
 /// May this message be sent now? The store finds the state in one round trip; `ConsentCheck.decide` decides.
 struct CheckRoutes {
     let lookup: ConsentLookup
+    let metrics: ServiceMetrics
 
     static let maxBatch = 10_000
 
@@ -50,6 +51,7 @@ struct CheckRoutes {
         let consent = state?.consent ?? .none
         let window = state?.window ?? ServiceWindow(lastInboundAt: nil)
         let decision = ConsentCheck.decide(consent: consent, window: window, messageType: messageType, now: now)
+        metrics.recordDecision(decision.reason)
         var (consentId, grantedAt, revokedAt): (UUID?, Date?, Date?) = (nil, nil, nil)
         switch consent {
         case .none: break
@@ -107,8 +109,11 @@ struct CheckRoutes {
             let decision = ConsentCheck.decide(
                 consent: state?.consent ?? .none, window: state?.window ?? ServiceWindow(lastInboundAt: nil),
                 messageType: messageType, now: now)
-            return BatchResult(subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue, billable: decision.billable)
+            return (decision.reason, BatchResult(subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue, billable: decision.billable))
         }
-        return BatchView(results: results)
+        for (reason, count) in Dictionary(results.map { ($0.0, 1) }, uniquingKeysWith: +) {
+            metrics.recordDecision(reason, count: count)
+        }
+        return BatchView(results: results.map(\.1))
     }
 }

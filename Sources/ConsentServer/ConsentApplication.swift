@@ -15,12 +15,15 @@ public struct ServerDependencies: Sendable {
     public let subjectRights: SubjectRightsPolicy
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
+    public let metrics: ServiceMetrics
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
-        subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil
+        subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
+        metrics: ServiceMetrics = ServiceMetrics()
     ) {
         self.checkCache = checkCache
+        self.metrics = metrics
         self.client = client
         self.schema = schema
         self.keyring = keyring
@@ -39,8 +42,12 @@ public enum ConsentApplication {
     /// Every route of the service. Route → store function → SQL → response, nothing in between.
     public static func router(_ dependencies: ServerDependencies) -> Router<ConsentRequestContext> {
         let router = Router(context: ConsentRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
         router.add(middleware: ErrorShapingMiddleware())
         HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
+        MetricsRoutes(
+            metrics: dependencies.metrics, cache: dependencies.checkCache, reader: AuditLogReader(client: dependencies.client)
+        ).register(on: router)
 
         let keys = APIKeyStore(client: dependencies.client)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
@@ -52,7 +59,8 @@ public enum ConsentApplication {
             cache: dependencies.checkCache
         ).register(on: v1)
         CheckRoutes(
-            lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache)
+            lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache),
+            metrics: dependencies.metrics
         ).register(on: v1)
         AuditRoutes(
             reader: AuditLogReader(client: dependencies.client), sequencer: dependencies.auditSequencer,

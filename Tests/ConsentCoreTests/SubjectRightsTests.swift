@@ -208,6 +208,11 @@ import Testing
         #expect(defaults.subjectRights == .default && defaults.subjectRights.suppression)
         #expect(defaults.subjectRights.retention == RetentionPolicy(interactionDays: 90, withdrawnProvenanceYears: 3, idempotencyDays: 7))
         #expect(defaults.unwrapMasterKeys.isEmpty)
+        #expect(defaults.checkCacheEntries == 100_000)
+        #expect(try ServeConfiguration.parse(environment: base.merging(["CONSENTD_CHECK_CACHE_ENTRIES": "0"]) { $1 }).checkCacheEntries == 0)
+        #expect(throws: ConfigurationError.self) {
+            try ServeConfiguration.parse(environment: base.merging(["CONSENTD_CHECK_CACHE_ENTRIES": "lots"]) { $1 })
+        }
 
         let old1 = Data(repeating: 1, count: 32).base64EncodedString()
         let old2 = Data(repeating: 2, count: 32).base64EncodedString()

@@ -96,3 +96,33 @@ import Testing
         }
     }
 }
+
+@Suite struct MetricsEndpointTests {
+    @Test func metricsCountRoutesDecisionsAndTheCacheWithoutPersonalData() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await SeededTenant.make("acme", in: database)
+        let cache = ConsentStateCache(capacity: 100)
+        try await withApp(database, checkCache: cache) { client in
+            try await CheckCacheTests.untilListening(cache)
+            let api = APIClient(client: client, tenant: tenant)
+            let notice = try await api.notice(purposes: ["marketing"])
+            _ = try await api.optIn("+393331239999", purposes: ["marketing"], noticeId: notice)
+            for _ in 0..<3 { _ = try await api.check("+393331239999", purpose: "marketing") }
+            _ = try await api.check("+393331238888", purpose: "marketing")
+            _ = try await api.post("/v1/checks/batch", as: .consentCheck, ["channel": "whatsapp", "purpose": "marketing", "subjects": ["+393331239999", "+393331238888"]])
+            let reply = try await api.call(.get, "/metrics", as: .consentCheck)
+            #expect(reply.status == .ok)
+            let text = reply.text
+            #expect(text.contains(#"consentd_http_requests_total{method="POST",route="/v1/checks",status="200"} 4"#), "\(text)")
+            #expect(text.contains(#"consentd_check_decisions_total{reason="consent_granted"} 4"#))
+            #expect(text.contains(#"consentd_check_decisions_total{reason="no_consent"} 2"#))
+            #expect(text.contains("consentd_http_request_duration_seconds_bucket"))
+            #expect(text.contains(#"le="0.0005""#), "sub-millisecond buckets")
+            // Each subject's first check reads the database (the unknown one too); the rest come from the cache.
+            #expect(text.contains("consentd_check_cache_hits_total 4") && text.contains("consentd_check_cache_misses_total 2"))
+            #expect(text.contains("consentd_check_cache_listening 1"))
+            #expect(text.contains("consentd_audit_sequencer_lag_seconds"))
+            #expect(!text.contains("3331239999") && !text.contains("393331238888"))
+        }
+    }
+}

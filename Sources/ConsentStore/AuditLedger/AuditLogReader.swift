@@ -200,3 +200,17 @@ extension AuditLogReader {
         }
     }
 }
+
+extension AuditLogReader {
+    /// Seconds since the oldest event still waiting for the sequencer was committed, across tenants; 0 when none.
+    public func sequencerLag(logger: Logger) async throws -> Double {
+        try await client.withOperatorTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT coalesce(extract(epoch FROM clock_timestamp() - min(e.at)), 0)::float8
+                FROM audit_unsequenced q JOIN audit_events e ON e.id = q.event_id
+                """, logger: logger
+            ).decode(Double.self).array().first ?? 0
+        }
+    }
+}
