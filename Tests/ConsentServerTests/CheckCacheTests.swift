@@ -8,8 +8,9 @@ import Testing
 /// No check may answer "allowed" after an acknowledged withdrawal: on the instance that took it, and on another
 /// instance when the check carries the withdrawal's consistency token.
 @Suite struct CheckCacheTests {
+    /// The listener's connection comes from the pool; on a machine busy with the whole suite that can take a while.
     static func untilListening(_ cache: ConsentStateCache) async throws {
-        for _ in 0..<200 where !cache.isListening { try await Task.sleep(for: .milliseconds(25)) }
+        for _ in 0..<1200 where !cache.isListening { try await Task.sleep(for: .milliseconds(25)) }
         #expect(cache.isListening)
     }
 
