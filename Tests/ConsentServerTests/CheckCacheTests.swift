@@ -119,8 +119,12 @@ import Testing
             #expect(text.contains(#"consentd_check_decisions_total{reason="no_consent"} 2"#))
             #expect(text.contains("consentd_http_request_duration_seconds_bucket"))
             #expect(text.contains(#"le="0.0005""#), "sub-millisecond buckets")
-            // Each subject's first check reads the database (the unknown one too); the rest come from the cache.
-            #expect(text.contains("consentd_check_cache_hits_total 4") && text.contains("consentd_check_cache_misses_total 2"))
+            // Six subject lookups: each subject's first reads the database (the unknown one too), and most of the rest
+            // come from the cache. Not all for certain: the opt-in's own notification may arrive after a check began,
+            // and then that check's answer is not kept (the race rule), so the next one reads again.
+            let statistics = cache.statistics
+            #expect(statistics.hits + statistics.misses == 6 && statistics.hits >= 1, "\(statistics)")
+            #expect(text.contains("consentd_check_cache_hits_total \(statistics.hits)"))
             #expect(text.contains("consentd_check_cache_listening 1"))
             #expect(text.contains("consentd_audit_sequencer_lag_seconds"))
             #expect(!text.contains("3331239999") && !text.contains("393331238888"))
