@@ -111,7 +111,8 @@ import Testing
                 if pending == 0 && leaves == expected { return ContinuousClock.now - started }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            Issue.record("events were not sequenced within 30 s")
+            let logs = [first.2, second.2].map { (try? String(contentsOf: $0, encoding: .utf8))?.suffix(3000) ?? "" }
+            Issue.record("events were not sequenced within 30 s; the servers said:\n\(logs[0])\n---\n\(logs[1])")
             return .seconds(30)
         }
         _ = try await waitUntilSequenced(4)
