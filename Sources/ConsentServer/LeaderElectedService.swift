@@ -26,8 +26,8 @@ public struct LeaderElectedService: Service {
         self.pass = pass
     }
 
-    public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+    public func run() async {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await leadWhenPossible()

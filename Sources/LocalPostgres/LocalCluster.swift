@@ -79,6 +79,9 @@ public struct LocalCluster: Sendable {
         var options = ["-c listen_addresses=''", "-k \(socketDirectory)", "-p \(Self.port)"]
         if durability == .throwaway {
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            // The test suite runs many databases at once, each served by pools that keep connections for the check
+            // cache's listener and the leader roles; the default 100 slots ran out under a loaded CI run.
+            options += ["-c max_connections=400"]
         }
         logger.info("starting PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
         do {
