@@ -28,9 +28,7 @@ struct AuditRoutes {
     }
 
     func sequenced(_ caller: CallerIdentity, context: ConsentRequestContext) async throws -> StoredCheckpoint {
-        if try await reader.hasUnsequencedEvents(tenantId: caller.tenantId, logger: context.logger) {
-            try await sequencer.sequence(tenantId: caller.tenantId, logger: context.logger)
-        }
+        try await sequencer.catchUp(tenantId: caller.tenantId, logger: context.logger)
         guard let checkpoint = try await reader.latestCheckpoint(tenantId: caller.tenantId, logger: context.logger) else {
             // Every tenant's creation is an event, so a tenant always has a checkpoint once sequenced.
             throw APIError(.serviceUnavailable, code: "no_checkpoint", message: "the audit log has no checkpoint yet")

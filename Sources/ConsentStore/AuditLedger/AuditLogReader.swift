@@ -69,15 +69,6 @@ public struct AuditLogReader: Sendable {
         }
     }
 
-    /// Whether events are waiting for the sequencer.
-    public func hasUnsequencedEvents(tenantId: UUID, logger: Logger) async throws -> Bool {
-        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query(
-                "SELECT EXISTS (SELECT 1 FROM audit_unsequenced WHERE tenant_id = \(tenantId))", logger: logger
-            ).decode(Bool.self).array().first ?? false
-        }
-    }
-
     /// Up to `limit` events in seq order.
     public func events(
         tenantId: UUID, filter: AuditEventFilter, limit: Int, logger: Logger

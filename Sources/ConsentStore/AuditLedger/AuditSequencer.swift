@@ -48,6 +48,17 @@ public struct AuditSequencer: Sendable {
         }
     }
 
+    /// For a read that must cover everything the tenant committed before it: sequences only when events are
+    /// queued, so a read on a current log never waits for the per-tenant lock.
+    public func catchUp(tenantId: UUID, logger: Logger) async throws {
+        let queued = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM audit_unsequenced WHERE tenant_id = \(tenantId))", logger: logger
+            ).decode(Bool.self).array().first ?? false
+        }
+        if queued { try await sequence(tenantId: tenantId, logger: logger) }
+    }
+
     func sequenceBatch(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         // A pass never waits long for another: a timed-out pass changes nothing and the next one retries, and a
         // server shutting down is not held up by a query it cannot cancel.

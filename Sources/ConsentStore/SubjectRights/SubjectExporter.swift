@@ -21,7 +21,7 @@ public struct SubjectExporter: Sendable {
     /// Sequences what the tenant has committed, so the person's events so far are in the checkpoint the export
     /// proves against. Call before the export's transaction.
     public func prepare(tenantId: UUID, logger: Logger) async throws {
-        try await sequencer.sequence(tenantId: tenantId, logger: logger)
+        try await sequencer.catchUp(tenantId: tenantId, logger: logger)
     }
 
     /// The export for the person with this identifier, or nil when the tenant holds nobody by it.
