@@ -53,6 +53,33 @@ import Testing
         }
     }
 
+    /// Erasure is a change like any other: a cached "granted" must not outlive it, by the route or by a request.
+    @Test func erasureDropsTheCachedState() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await SeededTenant.make("acme", in: database)
+        let cache = ConsentStateCache(capacity: 100)
+        try await withApp(database, checkCache: cache) { client in
+            try await Self.untilListening(cache)
+            let api = APIClient(client: client, tenant: tenant)
+            let notice = try await api.notice(purposes: ["marketing"])
+            for (n, byRequest) in [(1, false), (2, true)] {
+                let subject = "+39333777000\(n)"
+                _ = try await api.optIn(subject, purposes: ["marketing"], noticeId: notice)
+                for _ in 0..<2 { #expect(try await allowed(api, subject)) }
+                let hits = cache.statistics.hits
+                if byRequest {
+                    let id = try #require(try await api.post(
+                        "/v1/requests", as: .dpo, ["type": "erasure", "subject": subject, "channel": "whatsapp"]).json["id"] as? String)
+                    #expect(try await api.post("/v1/requests/\(id)/complete", as: .dpo, [:]).status == .ok)
+                } else {
+                    #expect(try await api.erase(subject).status == .ok)
+                }
+                #expect(try await !allowed(api, subject), byRequest ? "after a completed erasure request" : "after erasure")
+                #expect(cache.statistics.hits >= hits)
+            }
+        }
+    }
+
     @Test func anotherInstanceHonoursTheTokenAndCatchesUpWithoutIt() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
