@@ -90,7 +90,7 @@ struct CheckRoutes {
         let channel = try Input.channel(body.channel)
         let purpose = try Input.purpose(body.purpose)
         let messageType = try Input.messageType(body.messageType)
-        _ = try Input.consistencyToken(body.consistencyToken)
+        let token = try Input.consistencyToken(body.consistencyToken)
         guard !body.subjects.isEmpty else { throw APIError.invalid("subjects", "'subjects' must not be empty") }
         guard body.subjects.count <= Self.maxBatch else {
             throw APIError(
@@ -103,7 +103,8 @@ struct CheckRoutes {
             subjects.append(try Input.subject(raw, channel: channel, field: "subjects[\(index)]"))
         }
         let states = try await lookup.states(
-            of: subjects, channel: channel, purpose: purpose, tenantId: caller.tenantId, logger: context.logger)
+            of: subjects, channel: channel, purpose: purpose, tenantId: caller.tenantId,
+            minimumPosition: token?.position ?? 0, logger: context.logger)
         let now = Date()
         let results = zip(body.subjects, states).map { raw, state in
             let decision = ConsentCheck.decide(

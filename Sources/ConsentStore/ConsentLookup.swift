@@ -61,22 +61,16 @@ public struct ConsentLookup: Sendable {
     func read(_ distinct: [[UInt8]], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
         async throws -> [[UInt8]: SubjectConsentState]
     {
-        let rows: PostgresRowSequence
         do {
-            rows = try await client.query(
-                """
-                SELECT blind_index, subject_id, last_inbound_at, consent_id, status, granted_at, revoked_at
-                FROM app_consent_states(\(tenantId), \(channel.rawValue), \(purpose),
-                                        \(distinct.map { ByteBuffer(bytes: $0) })::bytea[])
-                """, logger: logger)
+            let statement = ConsentStatesStatement(
+                tenantId: tenantId, channel: channel.rawValue, purpose: purpose,
+                blindIndexes: distinct.map { ByteBuffer(bytes: $0) })
             var found: [[UInt8]: SubjectConsentState] = [:]
-            for try await (index, subjectId, lastInbound, consentId, status, grantedAt, revokedAt) in rows.decode(
-                (ByteBuffer, UUID, Date?, UUID?, String?, Date?, Date?).self)
-            {
-                found[Array(index.readableBytesView)] = SubjectConsentState(
-                    subjectId: subjectId,
-                    consent: Self.consentState(id: consentId, status: status, grantedAt: grantedAt, revokedAt: revokedAt),
-                    window: ServiceWindow(lastInboundAt: lastInbound))
+            for try await row in try await client.execute(statement, logger: logger) {
+                found[Array(row.blindIndex.readableBytesView)] = SubjectConsentState(
+                    subjectId: row.subjectId,
+                    consent: Self.consentState(id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
+                    window: ServiceWindow(lastInboundAt: row.lastInboundAt))
             }
             return found
         } catch where DatabaseErrors.sqlState(error) == "CL001" {
@@ -92,5 +86,41 @@ public struct ConsentLookup: Sendable {
         case "withdrawn": return revokedAt.map { .withdrawn(id: id, revokedAt: $0) } ?? .none
         default: return .none
         }
+    }
+}
+
+/// The check path's one query, prepared once per connection: the server parses and plans it once, and each check
+/// sends only its bindings.
+struct ConsentStatesStatement: PostgresPreparedStatement {
+    static let name = "consentd_consent_states"
+    static let sql = """
+        SELECT blind_index, subject_id, last_inbound_at, consent_id, status, granted_at, revoked_at
+        FROM app_consent_states($1, $2, $3, $4)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .text, .byteaArray]
+
+    typealias Row = (
+        blindIndex: ByteBuffer, subjectId: UUID, lastInboundAt: Date?, consentId: UUID?, status: String?,
+        grantedAt: Date?, revokedAt: Date?
+    )
+
+    let tenantId: UUID
+    let channel: String
+    let purpose: String
+    let blindIndexes: [ByteBuffer]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(tenantId)
+        bindings.append(channel)
+        bindings.append(purpose)
+        bindings.append(blindIndexes)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (index, subject, inbound, consent, status, granted, revoked) = try row.decode(
+            (ByteBuffer, UUID, Date?, UUID?, String?, Date?, Date?).self)
+        return (index, subject, inbound, consent, status, granted, revoked)
     }
 }
