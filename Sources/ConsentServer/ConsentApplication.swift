@@ -15,6 +15,8 @@ public struct ServerDependencies: Sendable {
     public let subjectRights: SubjectRightsPolicy
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
+    /// Live API keys, kept by the same listener as the check cache, and only when there is one.
+    public let keyCache: APIKeyCache?
     public let metrics: ServiceMetrics
 
     public init(
@@ -23,6 +25,7 @@ public struct ServerDependencies: Sendable {
         metrics: ServiceMetrics = ServiceMetrics()
     ) {
         self.checkCache = checkCache
+        self.keyCache = checkCache.map { _ in APIKeyCache(capacity: 10_000) }
         self.metrics = metrics
         self.client = client
         self.schema = schema
@@ -49,7 +52,7 @@ public enum ConsentApplication {
             metrics: dependencies.metrics, cache: dependencies.checkCache, reader: AuditLogReader(client: dependencies.client)
         ).register(on: router)
 
-        let keys = APIKeyStore(client: dependencies.client)
+        let keys = APIKeyStore(client: dependencies.client, cache: dependencies.keyCache)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
         KeyRoutes(keys: keys).register(on: v1)
         PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
@@ -101,7 +104,7 @@ public enum ConsentApplication {
         ]
         if let cache = dependencies.checkCache {
             services.append(ConsentChangeListenerService(
-                listener: ConsentChangeListener(client: dependencies.client, cache: cache), logger: logger))
+                listener: ConsentChangeListener(client: dependencies.client, cache: cache, keys: dependencies.keyCache), logger: logger))
         }
         return Application(
             router: router(dependencies),

@@ -22,7 +22,12 @@ public struct IssuedAPIKey: Sendable {
 /// API keys: created and revoked within a tenant, resolved from a presented token on every request.
 public struct APIKeyStore: Sendable {
     let client: PostgresClient
-    public init(client: PostgresClient) { self.client = client }
+    let cache: APIKeyCache?
+
+    public init(client: PostgresClient, cache: APIKeyCache? = nil) {
+        self.client = client
+        self.cache = cache
+    }
 
     /// `actor` is recorded in the audit log: the operator for `consentd keys create`, else the admin key's id.
     public func create(
@@ -63,7 +68,7 @@ public struct APIKeyStore: Sendable {
     public func revoke(tenantId: UUID, keyId: UUID, actor: String = AuditEvent.operatorActor, logger: Logger)
         async throws -> Bool
     {
-        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+        let revoked = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let revoked = try await connection.query(
                 """
                 UPDATE api_keys SET revoked_at = now()
@@ -71,20 +76,33 @@ public struct APIKeyStore: Sendable {
                 """, logger: logger
             ).collect().isEmpty == false
             if revoked {
+                try await connection.query(
+                    "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger)
                 try await AuditTrail.append(
                     [AuditEvent(action: "key.revoked", actor: actor, data: ["keyId": .id(keyId)])],
                     tenantId: tenantId, on: connection, logger: logger)
             }
             return revoked
         }
+        if revoked { cache?.revoke(keyId: keyId) }
+        return revoked
     }
 
-    /// The identity behind a presented token, or nil when it is unknown or revoked. One round trip.
+    /// The identity behind a presented token, or nil when it is unknown or revoked: from the cache, else one round
+    /// trip.
     public func authenticate(_ token: APIKeyToken, logger: Logger) async throws -> CallerIdentity? {
-        let rows = try await client.query(
-            "SELECT key_id, tenant_id, scopes FROM app_authenticate(\(ByteBuffer(bytes: token.storedHash)))",
-            logger: logger)
-        for try await (keyId, tenantId, scopeNames) in rows.decode((UUID, UUID, [String]).self) {
+        let storedHash = token.storedHash
+        guard let cache else { return try await read(storedHash, logger: logger) }
+        let (cached, generation) = cache.lookup(storedHash)
+        if let cached { return cached }
+        let identity = try await read(storedHash, logger: logger)
+        if let identity { cache.fill(storedHash, identity: identity, generation: generation) }
+        return identity
+    }
+
+    func read(_ storedHash: [UInt8], logger: Logger) async throws -> CallerIdentity? {
+        let rows = try await client.execute(AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)
+        for try await (keyId, tenantId, scopeNames) in rows {
             let scopes = Set(scopeNames.compactMap(Scope.init(rawValue:)))
             return CallerIdentity(keyId: keyId, tenantId: tenantId, scopes: scopes)
         }
@@ -110,4 +128,24 @@ public struct APIKeyStore: Sendable {
 enum APIKeyStoreError: Error {
     /// INSERT … RETURNING gave no row: only possible if a policy silently filtered it.
     case notCreated
+}
+
+/// Every request's first query, prepared once per connection.
+struct AuthenticateStatement: PostgresPreparedStatement {
+    static let name = "consentd_authenticate"
+    static let sql = "SELECT key_id, tenant_id, scopes FROM app_authenticate($1)"
+    static let bindingDataTypes: [PostgresDataType] = [.bytea]
+    typealias Row = (UUID, UUID, [String])
+
+    let keyHash: ByteBuffer
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(keyHash)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode((UUID, UUID, [String]).self)
+    }
 }

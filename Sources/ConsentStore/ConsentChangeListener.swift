@@ -8,10 +8,17 @@ import PostgresNIO
 public struct ConsentChangeListener: Sendable {
     let client: PostgresClient
     let cache: ConsentStateCache
+    let keys: APIKeyCache?
 
-    public init(client: PostgresClient, cache: ConsentStateCache) {
+    public init(client: PostgresClient, cache: ConsentStateCache, keys: APIKeyCache? = nil) {
         self.client = client
         self.cache = cache
+        self.keys = keys
+    }
+
+    func setListening(_ listening: Bool) {
+        cache.setListening(listening)
+        keys?.setListening(listening)
     }
 
     /// Listens until cancelled, reconnecting after `retry` when the connection fails.
@@ -20,14 +27,16 @@ public struct ConsentChangeListener: Sendable {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: ConsentChange.channel) { notifications in
-                        cache.setListening(true)
-                        defer { cache.setListening(false) }
+                        setListening(true)
+                        defer { setListening(false) }
                         for try await notification in notifications {
-                            guard let change = ConsentChange(payload: notification.payload) else {
+                            if let change = ConsentChange(payload: notification.payload) {
+                                cache.invalidate(change.key, position: change.position)
+                            } else if let revocation = KeyRevocation(payload: notification.payload) {
+                                keys?.revoke(keyId: revocation.keyId)
+                            } else {
                                 logger.warning("check cache: ignored a malformed change notification")
-                                continue
                             }
-                            cache.invalidate(change.key, position: change.position)
                         }
                     }
                 }
@@ -38,9 +47,9 @@ public struct ConsentChangeListener: Sendable {
                     "check cache: notification connection lost; checks read the database until it is back",
                     metadata: ["error": "\(String(reflecting: type(of: error)))"])
             }
-            cache.setListening(false)
+            setListening(false)
             try? await Task.sleep(for: retry)
         }
-        cache.setListening(false)
+        setListening(false)
     }
 }

@@ -3,6 +3,8 @@ import ConsentStore
 import ConsentTesting
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// No check may answer "allowed" after an acknowledged withdrawal: on the instance that took it, and on another
@@ -25,6 +27,16 @@ import Testing
         if let token { body["consistencyToken"] = token }
         let reply = try await api.post("/v1/checks", as: .consentCheck, body)
         guard reply.status == .ok, let allowed = reply.json["allowed"] as? Bool else { throw APIClient.Unexpected(reply.text) }
+        return allowed
+    }
+
+    func batchAllowed(_ api: APIClient, _ subject: String, token: String) async throws -> Bool {
+        let reply = try await api.post(
+            "/v1/checks/batch", as: .consentCheck,
+            ["subjects": [subject], "channel": "whatsapp", "purpose": "marketing", "consistencyToken": token])
+        guard reply.status == .ok, let results = reply.json["results"] as? [[String: Any]],
+            let allowed = results.first?["allowed"] as? Bool
+        else { throw APIClient.Unexpected(reply.text) }
         return allowed
     }
 
@@ -103,8 +115,10 @@ import Testing
                     #expect(granted)
                     #expect(try await allowed(b, subject))  // from B's cache
                     let token = try await withdraw(a, subject)
-                    if n % 2 == 0 {
+                    if n % 4 == 0 {
                         if try await allowed(b, subject, token: token) { staleWithToken += 1 }
+                    } else if n % 4 == 2 {
+                        if try await batchAllowed(b, subject, token: token) { staleWithToken += 1 }
                     } else {
                         let withdrawn = ContinuousClock.now
                         if try await allowed(b, subject) {
@@ -120,6 +134,58 @@ import Testing
                 // Not an assertion on time: the figure is stated in docs/architecture.md from runs like this one.
                 print("check cache: without a token, \(staleWithout) of 250 checks on the other instance were stale; the longest until fresh was \(longestDelay)")
                 #expect(cacheB.statistics.hits > 0 && cacheB.statistics.invalidations > 0)
+            }
+        }
+    }
+}
+
+/// Live keys are cached beside the check cache; a revoked key must stop working on every instance.
+@Suite struct APIKeyCacheTests {
+    func status(_ client: some TestClientProtocol, _ token: String) async throws -> HTTPResponse.Status {
+        try await client.execute(uri: "/v1/keys", method: .get, headers: [.authorization: "Bearer \(token)"]).status
+    }
+
+    @Test func revocationStopsTheKeyHereAtOnceAndOnAnotherInstanceByNotification() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await SeededTenant.make("acme", in: database)
+        let master = SecretBytes.random32()
+        let (cacheA, cacheB) = (ConsentStateCache(capacity: 100), ConsentStateCache(capacity: 100))
+        try await withApp(database, checkCache: cacheA, masterKey: master) { clientA in
+            try await withApp(database, checkCache: cacheB, masterKey: master) { clientB in
+                try await CheckCacheTests.untilListening(cacheA)
+                try await CheckCacheTests.untilListening(cacheB)
+                let admin = try #require(tenant.keys[.admin]).token.value
+                for round in 0..<20 {
+                    let issued = try await database.withClient(\.owner) { client throws in
+                        try await APIKeyStore(client: client).create(
+                            tenantId: tenant.tenant.id, scopes: [.admin], label: "round \(round)", logger: database.logger)
+                    }
+                    let (id, token) = (issued.record.id.lowercased, issued.token.value)
+                    // Twice on each instance: the second answer comes from the key cache.
+                    for client in [clientA as any TestClientProtocol, clientB] {
+                        for _ in 0..<2 { #expect(try await status(client, token) == .ok) }
+                    }
+                    if round % 2 == 0 {
+                        // Revoked through instance A: A refuses the key from the next request on.
+                        let revoked = try await clientA.execute(
+                            uri: "/v1/keys/\(id)/revoke", method: .post, headers: [.authorization: "Bearer \(admin)"])
+                        #expect(revoked.status == .ok)
+                        #expect(try await status(clientA, token) == .unauthorized, "round \(round): the revoking instance")
+                    } else {
+                        // Revoked by the operator's command (no server's cache involved): only the notification tells.
+                        try await database.withClient(\.owner) { client throws in
+                            _ = try await APIKeyStore(client: client).revoke(
+                                tenantId: tenant.tenant.id, keyId: issued.record.id, logger: database.logger)
+                        }
+                    }
+                    var refused = false
+                    for _ in 0..<400 where !refused {
+                        refused = try await status(clientB, token) == .unauthorized
+                        if !refused { try await Task.sleep(for: .milliseconds(5)) }
+                    }
+                    #expect(refused, "round \(round): instance B still accepts the revoked key")
+                    #expect(try await status(clientA, token) == .unauthorized)
+                }
             }
         }
     }

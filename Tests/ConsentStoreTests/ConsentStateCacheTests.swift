@@ -137,3 +137,50 @@ import Testing
         }
     }
 }
+
+@Suite struct APIKeyCacheRuleTests {
+    let alice = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.consentCheck])
+    let hash = Array(repeating: UInt8(7), count: 32)
+
+    @Test func answersOnlyWhileListening() {
+        let cache = APIKeyCache(capacity: 4)
+        cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
+        #expect(cache.lookup(hash).identity == nil, "not listening: nothing kept")
+        cache.setListening(true)
+        cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
+        #expect(cache.lookup(hash).identity == alice)
+        cache.setListening(false)
+        #expect(cache.lookup(hash).identity == nil, "a lost connection empties the cache")
+    }
+
+    /// A read that began before a revocation may have seen the key live; its answer must not be kept.
+    @Test func aReadOlderThanARevocationIsNotKept() {
+        let cache = APIKeyCache(capacity: 4)
+        cache.setListening(true)
+        let before = cache.lookup(hash).generation
+        cache.revoke(keyId: alice.keyId)
+        cache.fill(hash, identity: alice, generation: before)
+        #expect(cache.lookup(hash).identity == nil)
+        cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
+        #expect(cache.lookup(hash).identity == alice)
+        cache.revoke(keyId: alice.keyId)
+        #expect(cache.lookup(hash).identity == nil)
+    }
+
+    @Test func staysWithinCapacity() {
+        let cache = APIKeyCache(capacity: 3)
+        cache.setListening(true)
+        for n in 0..<10 {
+            let identity = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.admin])
+            cache.fill(Array(repeating: UInt8(n), count: 32), identity: identity, generation: cache.lookup([]).generation)
+        }
+        #expect(cache.count == 3)
+    }
+
+    @Test func revocationPayloadsRoundTripAndAreNotConsentChanges() {
+        let revocation = KeyRevocation(keyId: alice.keyId)
+        #expect(KeyRevocation(payload: revocation.payload) == revocation)
+        #expect(ConsentChange(payload: revocation.payload) == nil)
+        #expect(KeyRevocation(payload: "key not-a-uuid") == nil)
+    }
+}
