@@ -12,6 +12,9 @@ public struct ServeConfiguration: Sendable {
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
+    /// The most connections one instance opens (`CONSENTD_DB_POOL_SIZE`), the change listener's included.
+    public var databasePoolSize: Int = ServeConfiguration.defaultDatabasePoolSize
+    public static let defaultDatabasePoolSize = 20
     /// Ed25519 seed that signs audit checkpoints.
     public var signingKey: SecretBytes
     public var host: String
@@ -56,6 +59,8 @@ public struct ServeConfiguration: Sendable {
         configuration.subjectRights = try EnvironmentReader.subjectRights(environment)
         configuration.checkCacheEntries = try EnvironmentReader.count(
             environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: defaultCheckCacheEntries, range: 0...50_000_000)
+        configuration.databasePoolSize = try EnvironmentReader.count(
+            environment, "CONSENTD_DB_POOL_SIZE", default: defaultDatabasePoolSize, range: 2...1000)
         return configuration
     }
 }

@@ -49,7 +49,8 @@ public enum ConsentApplication {
         router.add(middleware: ErrorShapingMiddleware())
         HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
         MetricsRoutes(
-            metrics: dependencies.metrics, cache: dependencies.checkCache, reader: AuditLogReader(client: dependencies.client)
+            metrics: dependencies.metrics, cache: dependencies.checkCache, keys: dependencies.keyCache,
+            reader: AuditLogReader(client: dependencies.client), client: dependencies.client
         ).register(on: router)
 
         let keys = APIKeyStore(client: dependencies.client, cache: dependencies.keyCache)

@@ -73,7 +73,7 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// The registry's metrics, then the gauges and counters read at scrape time.
-    func exposition(cache: ConsentStateCache?, sequencerLag: Double?) -> String {
+    func exposition(cache: ConsentStateCache?, sequencerLag: Double?, pool: PoolUsage? = nil, keys: APIKeyCache? = nil) -> String {
         var text = registry.emitToString()
         if let cache {
             let statistics = cache.statistics
@@ -89,6 +89,17 @@ public final class ServiceMetrics: Sendable {
             text += "consentd_check_cache_entries \(statistics.entries)\n"
             text += "# HELP consentd_check_cache_listening 1 while change notifications arrive (the cache answers)\n"
             text += "# TYPE consentd_check_cache_listening gauge\nconsentd_check_cache_listening \(cache.isListening ? 1 : 0)\n"
+        }
+        if let keys {
+            text += "# HELP consentd_key_cache_entries live API keys held\n# TYPE consentd_key_cache_entries gauge\n"
+            text += "consentd_key_cache_entries \(keys.count)\n"
+        }
+        if let pool {
+            text += "# HELP consentd_db_connections this instance's pooled connections by state, as pg_stat_activity shows them (the scrape's own query is one active)\n"
+            text += "# TYPE consentd_db_connections gauge\n"
+            text += "consentd_db_connections{state=\"active\"} \(pool.active)\n"
+            text += "consentd_db_connections{state=\"idle\"} \(pool.idle)\n"
+            text += "consentd_db_connections{state=\"idle_in_transaction\"} \(pool.idleInTransaction)\n"
         }
         if let sequencerLag {
             text += "# HELP consentd_audit_sequencer_lag_seconds age of the oldest event not yet in a signed checkpoint\n"
@@ -128,14 +139,18 @@ struct RequestMetricsMiddleware: RouterMiddleware {
 struct MetricsRoutes {
     let metrics: ServiceMetrics
     let cache: ConsentStateCache?
+    let keys: APIKeyCache?
     let reader: AuditLogReader
+    let client: PostgresClient
 
     func register(on router: Router<ConsentRequestContext>) {
         router.get("/metrics") { _, context in
             let lag = try? await reader.sequencerLag(logger: context.logger)
+            let pool = try? await PoolUsage.read(client, logger: context.logger)
+            let text = metrics.exposition(cache: cache, sequencerLag: lag, pool: pool, keys: keys)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(cache: cache, sequencerLag: lag))))
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }

@@ -21,12 +21,50 @@ extension PostgresClient.Configuration {
                 tls: tls)
         }
         self.options.maximumConnections = maximumConnections
+        // Each pool names its connections uniquely, so `pg_stat_activity` tells one instance's pool from another's
+        // (the pool usage in `/metrics`) and an operator can see which instance holds a connection.
+        self.options.additionalStartupParameters = [("application_name", Self.uniqueApplicationName())]
+    }
+
+    static func uniqueApplicationName() -> String {
+        "consentd-\(ProcessInfo.processInfo.processIdentifier)-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
 }
 
 extension PostgresClient {
     public convenience init(url: DatabaseURL, maximumConnections: Int = 20, logger: Logger) {
         self.init(configuration: .init(url, maximumConnections: maximumConnections), backgroundLogger: logger)
+    }
+}
+
+/// One pool's connections as the database sees them, by state: what `/metrics` calls pool usage.
+public struct PoolUsage: Sendable, Equatable {
+    /// Running a statement; the query that asks is one of them.
+    public var active = 0
+    public var idle = 0
+    /// Inside a transaction between statements.
+    public var idleInTransaction = 0
+
+    public var open: Int { active + idle + idleInTransaction }
+
+    /// Counts this pool's connections (those sharing the asking connection's unique application name).
+    public static func read(_ client: PostgresClient, logger: Logger) async throws -> PoolUsage {
+        var usage = PoolUsage()
+        let rows = try await client.query(
+            """
+            SELECT coalesce(state, ''), count(*)::int FROM pg_stat_activity
+            WHERE application_name = current_setting('application_name') AND usename = current_user
+            GROUP BY 1
+            """, logger: logger)
+        for try await (state, count) in rows.decode((String, Int).self) {
+            switch state {
+            case "active": usage.active += count
+            case "idle": usage.idle += count
+            case "idle in transaction", "idle in transaction (aborted)": usage.idleInTransaction += count
+            default: usage.active += count
+            }
+        }
+        return usage
     }
 }
 

@@ -25,7 +25,8 @@ enum ServiceStarter {
         guard refusals.isEmpty else {
             throw CommandFailure("refusing to serve:\n  - " + refusals.joined(separator: "\n  - "))
         }
-        let client = PostgresClient(url: configuration.database, logger: logger)
+        let client = PostgresClient(
+            url: configuration.database, maximumConnections: configuration.databasePoolSize, logger: logger)
         let app = ConsentApplication.make(
             ServerDependencies(
                 client: client, schema: schema,

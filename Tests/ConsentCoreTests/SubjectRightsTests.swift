@@ -213,6 +213,11 @@ import Testing
         #expect(throws: ConfigurationError.self) {
             try ServeConfiguration.parse(environment: base.merging(["CONSENTD_CHECK_CACHE_ENTRIES": "lots"]) { $1 })
         }
+        #expect(defaults.databasePoolSize == 20)
+        #expect(try ServeConfiguration.parse(environment: base.merging(["CONSENTD_DB_POOL_SIZE": "64"]) { $1 }).databasePoolSize == 64)
+        #expect(throws: ConfigurationError.self) {
+            try ServeConfiguration.parse(environment: base.merging(["CONSENTD_DB_POOL_SIZE": "1"]) { $1 })
+        }
 
         let old1 = Data(repeating: 1, count: 32).base64EncodedString()
         let old2 = Data(repeating: 2, count: 32).base64EncodedString()

@@ -220,6 +220,11 @@ import Testing
             #expect(text.contains("consentd_check_cache_hits_total \(statistics.hits)"))
             #expect(text.contains("consentd_check_cache_listening 1"))
             #expect(text.contains("consentd_audit_sequencer_lag_seconds"))
+            // The scrape's own query is one active connection of this pool; the listener holds another.
+            let active = text.split(separator: "\n").first { $0.hasPrefix(#"consentd_db_connections{state="active"}"#) }
+            #expect(active.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(text)")
+            #expect(text.contains(#"consentd_db_connections{state="idle"}"#))
+            #expect(text.contains("consentd_key_cache_entries 3"), "the keys that made the notice, the opt-in and the checks")
             #expect(!text.contains("3331239999") && !text.contains("393331238888"))
         }
     }
