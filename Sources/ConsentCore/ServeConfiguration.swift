@@ -182,7 +182,7 @@ public enum EnvironmentReader {
                     environment, "CONSENTD_RETENTION_IDEMPOTENCY_DAYS", default: fallback.idempotencyDays, range: 1...3650)))
     }
 
-    static func count(_ environment: [String: String], _ name: String, default fallback: Int, range: ClosedRange<Int>)
+    public static func count(_ environment: [String: String], _ name: String, default fallback: Int, range: ClosedRange<Int>)
         throws(ConfigurationError) -> Int
     {
         guard let text = environment[name], !text.isEmpty else { return fallback }

@@ -15,8 +15,9 @@ public struct ServerDependencies: Sendable {
     public let subjectRights: SubjectRightsPolicy
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
-    /// Live API keys, kept by the same listener as the check cache, and only when there is one.
-    public let keyCache: APIKeyCache?
+    /// Live API keys, kept by the same listener as the check cache; on even when the check cache is off, so that
+    /// an uncached check costs one round trip, not two.
+    public let keyCache: APIKeyCache
     public let metrics: ServiceMetrics
 
     public init(
@@ -25,7 +26,7 @@ public struct ServerDependencies: Sendable {
         metrics: ServiceMetrics = ServiceMetrics()
     ) {
         self.checkCache = checkCache
-        self.keyCache = checkCache.map { _ in APIKeyCache(capacity: 10_000) }
+        self.keyCache = APIKeyCache(capacity: 10_000)
         self.metrics = metrics
         self.client = client
         self.schema = schema
@@ -103,10 +104,9 @@ public enum ConsentApplication {
                     }
                 },
         ]
-        if let cache = dependencies.checkCache {
-            services.append(ConsentChangeListenerService(
-                listener: ConsentChangeListener(client: dependencies.client, cache: cache, keys: dependencies.keyCache), logger: logger))
-        }
+        services.append(ConsentChangeListenerService(
+            listener: ConsentChangeListener(client: dependencies.client, cache: dependencies.checkCache, keys: dependencies.keyCache),
+            logger: logger))
         return Application(
             router: router(dependencies),
             configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),

@@ -2,22 +2,22 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Keeps a cache in step with every instance's writes: LISTENs on one pooled connection for as long as it lives,
-/// and turns the cache on only while listening. A lost connection turns it off (and empties it) until LISTEN is
+/// Keeps the caches (consent states, live API keys) in step with every instance's writes: LISTENs on one pooled
+/// connection for as long as it lives, and turns the caches on only while listening. A lost connection turns it off (and empties it) until LISTEN is
 /// back, because notifications sent meanwhile are gone.
 public struct ConsentChangeListener: Sendable {
     let client: PostgresClient
-    let cache: ConsentStateCache
+    let cache: ConsentStateCache?
     let keys: APIKeyCache?
 
-    public init(client: PostgresClient, cache: ConsentStateCache, keys: APIKeyCache? = nil) {
+    public init(client: PostgresClient, cache: ConsentStateCache?, keys: APIKeyCache? = nil) {
         self.client = client
         self.cache = cache
         self.keys = keys
     }
 
     func setListening(_ listening: Bool) {
-        cache.setListening(listening)
+        cache?.setListening(listening)
         keys?.setListening(listening)
     }
 
@@ -31,7 +31,7 @@ public struct ConsentChangeListener: Sendable {
                         defer { setListening(false) }
                         for try await notification in notifications {
                             if let change = ConsentChange(payload: notification.payload) {
-                                cache.invalidate(change.key, position: change.position)
+                                cache?.invalidate(change.key, position: change.position)
                             } else if let revocation = KeyRevocation(payload: notification.payload) {
                                 keys?.revoke(keyId: revocation.keyId)
                             } else {

@@ -23,12 +23,57 @@ public final class ConsentStateCache: Sendable {
     public struct Key: Hashable, Sendable {
         public let tenantId: UUID
         public let channel: MessageChannel
-        public let blindIndex: [UInt8]
+        /// The 32-byte blind index held inline: a million keys then cost no million heap arrays, and hashing takes
+        /// four words instead of 32 bytes one by one.
+        let index: (UInt64, UInt64, UInt64, UInt64)
 
         public init(tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8]) {
+            precondition(blindIndex.count == 32, "a blind index has 32 bytes")
             self.tenantId = tenantId
             self.channel = channel
-            self.blindIndex = blindIndex
+            func word(_ at: Int) -> UInt64 {
+                (0..<8).reduce(0) { $0 << 8 | UInt64(blindIndex[at * 8 + $1]) }
+            }
+            index = (word(0), word(1), word(2), word(3))
+        }
+
+        public var blindIndex: [UInt8] {
+            [index.0, index.1, index.2, index.3].flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (56 - 8 * $0)) } }
+        }
+
+        public static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.index == rhs.index && lhs.tenantId == rhs.tenantId && lhs.channel == rhs.channel
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(index.0)
+            hasher.combine(index.1)
+            hasher.combine(index.2)
+            hasher.combine(index.3)
+            hasher.combine(tenantId)
+            hasher.combine(channel)
+        }
+    }
+
+    /// One subject's states by purpose. Nearly every sender asks about one purpose, so the first is held inline and
+    /// only further purposes take a dictionary.
+    struct PurposeStates {
+        let first: String
+        var firstState: SubjectConsentState?
+        var others: [String: SubjectConsentState?]?
+
+        init(_ purpose: String, _ state: SubjectConsentState?) {
+            first = purpose
+            firstState = state
+        }
+
+        /// nil when this purpose was never read; `.some(nil)` when the tenant does not know the subject.
+        subscript(purpose: String) -> SubjectConsentState?? {
+            get { purpose == first ? .some(firstState) : others?[purpose] }
+            set {
+                guard let newValue else { return }
+                if purpose == first { firstState = newValue } else { others = (others ?? [:]).merging([purpose: newValue]) { $1 } }
+            }
         }
     }
 
@@ -43,7 +88,7 @@ public final class ConsentStateCache: Sendable {
     enum Slot {
         /// Per purpose: the subject's state, or nil when the tenant does not know the subject. `since` is the
         /// ticket of the last invalidation before these were read: an older read may not add to them.
-        case states([String: SubjectConsentState?], covered: Int64, since: UInt64)
+        case states(PurposeStates, covered: Int64, since: UInt64)
         case tombstone(ticket: UInt64, position: Int64)
     }
 
@@ -55,7 +100,7 @@ public final class ConsentStateCache: Sendable {
 
     struct State {
         var entries: [Key: Entry] = [:]
-        /// The CLOCK ring: second-chance eviction, close to LRU at O(1) per insertion.
+        /// The CLOCK ring: second-chance eviction, close to LRU at O(1) per insertion. Grows up to the capacity.
         var ring: [Key?] = []
         var hand = 0
         var ticket: UInt64 = 0
@@ -72,9 +117,7 @@ public final class ConsentStateCache: Sendable {
     public init(capacity: Int) {
         precondition(capacity > 0, "a cache holds at least one subject")
         self.capacity = capacity
-        var initial = State()
-        initial.ring = Array(repeating: nil, count: capacity)
-        self.state = Mutex(initial)
+        self.state = Mutex(State())
     }
 
     /// What a lookup found: the states of the subjects that were cached, and a ticket for filling the rest.
@@ -117,7 +160,7 @@ public final class ConsentStateCache: Sendable {
                     switch entry.slot {
                     case .tombstone(let invalidated, let position):
                         guard invalidated < ticket else { continue }
-                        entry.slot = .states([purpose: value], covered: max(covered, position), since: invalidated)
+                        entry.slot = .states(PurposeStates(purpose, value), covered: max(covered, position), since: invalidated)
                     case .states(var states, let previous, let since):
                         // Purposes read at different times share an entry only when no change came between: both
                         // reads began after the last invalidation.
@@ -131,7 +174,7 @@ public final class ConsentStateCache: Sendable {
                     let index = Self.freeSlot(&state, capacity: capacity)
                     state.ring[index] = key
                     state.entries[key] = Entry(
-                        slot: .states([purpose: value], covered: covered, since: state.floor), referenced: false,
+                        slot: .states(PurposeStates(purpose, value), covered: covered, since: state.floor), referenced: false,
                         clockIndex: index)
                 }
             }
@@ -167,7 +210,7 @@ public final class ConsentStateCache: Sendable {
             state.ticket += 1
             state.floor = state.ticket
             state.entries.removeAll(keepingCapacity: true)
-            state.ring = Array(repeating: nil, count: capacity)
+            state.ring = []
             state.hand = 0
             state.enabled = listening
             state.statistics.entries = 0
@@ -181,6 +224,11 @@ public final class ConsentStateCache: Sendable {
 
     /// A free ring slot, evicting by CLOCK when full. An evicted tombstone raises the floor.
     static func freeSlot(_ state: inout State, capacity: Int) -> Int {
+        // The ring grows with the cache, so a large capacity costs nothing until it is used.
+        if state.ring.count < capacity {
+            state.ring.append(nil)
+            return state.ring.count - 1
+        }
         while true {
             let index = state.hand
             state.hand = (state.hand + 1) % capacity

@@ -57,11 +57,22 @@ struct Dev: AsyncParsableCommand {
             return try await Self.demoTenantWithFreshKeys(client: client, logger: logger)
         }
 
-        let configuration = ServeConfiguration(
+        var configuration = ServeConfiguration(
             database: ownerURL.with(username: Self.appRole),
             masterKey: try workspace.key(named: "master"),
             signingKey: try workspace.key(named: "signing"),
             host: "127.0.0.1", port: port)
+        // The tuning variables of `serve` apply here too, so `scripts/bench` can measure both cache settings.
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            configuration.checkCacheEntries = try EnvironmentReader.count(
+                environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: ServeConfiguration.defaultCheckCacheEntries,
+                range: 0...50_000_000)
+            configuration.databasePoolSize = try EnvironmentReader.count(
+                environment, "CONSENTD_DB_POOL_SIZE", default: ServeConfiguration.defaultDatabasePoolSize, range: 2...1000)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
         try await ServiceStarter.run(configuration, logger: logger) { port in
             Self.printBanner(port: port, tenant: tenant, keys: keys, ownerURL: ownerURL)
         }

@@ -94,6 +94,34 @@ import Testing
         _ = through
     }
 
+    @Test func keysHoldTheBlindIndexInlineAndGiveItBack() {
+        let bytes = (0..<32).map { UInt8($0 * 7 + 3) }
+        let tenant = UUID()
+        let key = ConsentStateCache.Key(tenantId: tenant, channel: .sms, blindIndex: bytes)
+        #expect(key.blindIndex == bytes)
+        #expect(key == ConsentStateCache.Key(tenantId: tenant, channel: .sms, blindIndex: bytes))
+        var other = bytes
+        other[31] ^= 1
+        #expect(key != ConsentStateCache.Key(tenantId: tenant, channel: .sms, blindIndex: other))
+        #expect(key != ConsentStateCache.Key(tenantId: tenant, channel: .email, blindIndex: bytes))
+        #expect(key != ConsentStateCache.Key(tenantId: UUID(), channel: .sms, blindIndex: bytes))
+    }
+
+    /// Purposes read by different checks share the subject's entry; each answers for itself.
+    @Test func severalPurposesOfOneSubject() {
+        let cache = Self.listening()
+        let state = Self.granted(1)
+        for (purpose, value) in [("marketing", state as SubjectConsentState?), ("surveys", nil), ("offers", state)] {
+            let t = cache.lookup([Self.key(1)], purpose: purpose).ticket
+            cache.fill([Self.key(1): value], purpose: purpose, ticket: t, covered: 0)
+        }
+        #expect(cache.lookup([Self.key(1)], purpose: "marketing").found[Self.key(1)] == .some(state))
+        #expect(cache.lookup([Self.key(1)], purpose: "surveys").found[Self.key(1)] == .some(nil))
+        #expect(cache.lookup([Self.key(1)], purpose: "offers").found[Self.key(1)] == .some(state))
+        #expect(cache.lookup([Self.key(1)], purpose: "billing").found.isEmpty, "never read")
+        #expect(cache.statistics.entries == 1)
+    }
+
     @Test func staysWithinItsCapacityEvictingTheLeastRecentlyReferenced() {
         let cache = Self.listening(4)
         for n: UInt8 in 1...4 {
