@@ -49,6 +49,18 @@ public enum BlindIndex {
         message.append(contentsOf: subject.value.utf8)
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
+
+    /// The same for many subjects under one key: the key is absorbed once and the keyed state copied for each.
+    public static func compute(_ subjects: [SubjectIdentifier], key: SymmetricKey) -> [[UInt8]] {
+        let keyed = HMAC<SHA256>(key: key)
+        return subjects.map { subject in
+            var hmac = keyed
+            hmac.update(data: Array(subject.channel.rawValue.utf8))
+            hmac.update(data: [0])
+            hmac.update(data: Array(subject.value.utf8))
+            return Array(hmac.finalize())
+        }
+    }
 }
 
 /// The suppression list's entry for a person: HMAC-SHA256 of the channel and the normalised identifier under the

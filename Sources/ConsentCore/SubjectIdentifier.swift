@@ -27,15 +27,26 @@ public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
     /// Strips spaces, dots, dashes and brackets; `00` becomes `+`; then `+` and 8 to 15 digits, the first not 0.
     /// A number without an international prefix is refused: guessing a country would merge different people.
     static func phone(_ raw: String) throws(Invalid) -> String {
-        let separators: Set<Character> = [" ", ".", "-", "(", ")", "[", "]", "\u{00A0}", "\t"]
-        var text = String(raw.filter { !separators.contains($0) })
-        if text.hasPrefix("00") { text = "+" + text.dropFirst(2) }
-        guard text.hasPrefix("+") else { throw .phone("it must start with + or 00 and the country code") }
-        let digits = text.dropFirst()
-        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw .phone("only digits may follow the +") }
+        // Scalars, not Characters: a batch validates ten thousand of these, and grapheme breaking dominated it.
+        var text = String.UnicodeScalarView()
+        for scalar in raw.unicodeScalars {
+            switch scalar {
+            case " ", ".", "-", "(", ")", "[", "]", "\u{00A0}", "\t": continue
+            default: text.append(scalar)
+            }
+        }
+        var digits = Substring.UnicodeScalarView(text)
+        if digits.starts(with: "00".unicodeScalars) {
+            digits = digits.dropFirst(2)
+        } else if digits.first == "+" {
+            digits = digits.dropFirst()
+        } else {
+            throw .phone("it must start with + or 00 and the country code")
+        }
+        guard digits.allSatisfy({ ("0"..."9").contains($0) }) else { throw .phone("only digits may follow the +") }
         guard (8...15).contains(digits.count) else { throw .phone("it must have 8 to 15 digits") }
         guard digits.first != "0" else { throw .phone("a country code never starts with 0") }
-        return text
+        return "+" + String(digits)
     }
 
     /// Trims, keeps the local part as given (it may be case-sensitive), lower-cases the domain.

@@ -73,15 +73,61 @@ struct CheckRoutes {
         let consistencyToken: String?
     }
 
-    struct BatchResult: Encodable {
+    struct BatchResult {
         let subject: String
         let allowed: Bool
         let reason: String
         let billable: Bool
     }
 
-    struct BatchView: ResponseEncodable {
+    /// Written by hand, in the shared encoder's form (sorted keys, slashes unescaped): the generic JSONEncoder spent
+    /// a fifth of a 10,000-subject batch's time on this one flat shape.
+    struct BatchView: ResponseGenerator {
         let results: [BatchResult]
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json()))
+        }
+
+        func json() -> ByteBuffer {
+            var json = ByteBuffer()
+            json.reserveCapacity(32 + results.count * 96)
+            json.writeStaticString(#"{"results":["#)
+            for (n, result) in results.enumerated() {
+                if n > 0 { json.writeStaticString(",") }
+                json.writeStaticString(result.allowed ? #"{"allowed":true,"billable":"# : #"{"allowed":false,"billable":"#)
+                json.writeStaticString(result.billable ? #"true,"reason":"# : #"false,"reason":"#)
+                Self.writeString(result.reason, to: &json)
+                json.writeStaticString(#","subject":"#)
+                Self.writeString(result.subject, to: &json)
+                json.writeStaticString("}")
+            }
+            json.writeStaticString("]}")
+            return json
+        }
+
+        /// A JSON string: quotes, backslashes and control characters escaped, everything else as UTF-8.
+        static func writeString(_ text: String, to json: inout ByteBuffer) {
+            json.writeInteger(UInt8(ascii: "\""))
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): json.writeStaticString(#"\""#)
+                case UInt8(ascii: "\\"): json.writeStaticString(#"\\"#)
+                case 0x0A: json.writeStaticString(#"\n"#)
+                case 0x0D: json.writeStaticString(#"\r"#)
+                case 0x09: json.writeStaticString(#"\t"#)
+                case 0x08: json.writeStaticString(#"\b"#)
+                case 0x0C: json.writeStaticString(#"\f"#)
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    json.writeStaticString(#"\u00"#)
+                    json.writeInteger(hex[Int(byte >> 4)])
+                    json.writeInteger(hex[Int(byte & 0x0F)])
+                default: json.writeInteger(byte)
+                }
+            }
+            json.writeInteger(UInt8(ascii: "\""))
+        }
     }
 
     func batch(_ request: Request, context: ConsentRequestContext) async throws -> BatchView {

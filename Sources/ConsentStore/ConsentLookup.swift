@@ -34,7 +34,7 @@ public struct ConsentLookup: Sendable {
         minimumPosition: Int64 = 0, logger: Logger
     ) async throws -> [SubjectConsentState?] {
         let key = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
-        let indexes = subjects.map { BlindIndex.compute($0, key: key) }
+        let indexes = BlindIndex.compute(subjects, key: key)
         let keys = Set(indexes).map { ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: $0) }
         guard let cache else {
             let found = try await read(keys.map(\.blindIndex), channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)

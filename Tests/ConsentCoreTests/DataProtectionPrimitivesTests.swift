@@ -53,6 +53,17 @@ import Testing
     }
 
     static let expected = "8ba255d3af055afb64bf35c6aa95d0fcd516e8d8a55de7cd7f3c9c938724be1a"
+
+    /// The batch form copies one keyed state; each copy must start from the key alone.
+    @Test func theBatchFormAgreesWithOneAtATime() throws {
+        let key = SymmetricKey(data: [UInt8](repeating: 7, count: 32))
+        let subjects = try ["+393331234567", "+393331234568", "+441632960001", "+393331234567"].map {
+            try SubjectIdentifier($0, channel: .whatsapp)
+        } + [try SubjectIdentifier("a@example.org", channel: .email)]
+        let batch = BlindIndex.compute(subjects, key: key)
+        #expect(batch == subjects.map { BlindIndex.compute($0, key: key) })
+        #expect(batch[0].hexString == Self.expected && batch[0] == batch[3] && batch[0] != batch[1])
+    }
 }
 
 @Suite struct ConsistencyTokenTests {

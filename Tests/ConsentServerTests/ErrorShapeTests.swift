@@ -98,3 +98,26 @@ import Testing
         }
     }
 }
+
+/// The batch answer is written by hand for speed; it must be byte for byte what the shared encoder writes.
+@Suite struct BatchAnswerEncodingTests {
+    struct Mirror: Encodable {
+        struct Result: Encodable { let subject: String; let allowed: Bool; let reason: String; let billable: Bool }
+        let results: [Result]
+    }
+
+    @Test func matchesTheSharedEncoderForAwkwardStrings() throws {
+        let subjects = [
+            "+39 333 123 4567", "+39\t333\u{00A0}1234567", #""quoted\back"@example.org"#, "a/b@example.org",
+            "ctl\u{01}\u{1F}\n\r\u{08}\u{0C}@example.org", "àccent@exämple.org", "😀@example.org", "",
+        ]
+        let results = subjects.enumerated().map { n, subject in
+            CheckRoutes.BatchResult(subject: subject, allowed: n % 2 == 0, reason: n % 3 == 0 ? "consent_granted" : "no_consent", billable: n % 4 == 0)
+        }
+        let body = CheckRoutes.BatchView(results: results).json()
+        let expected = try ConsentJSON.encoder.encode(Mirror(results: results.map {
+            .init(subject: $0.subject, allowed: $0.allowed, reason: $0.reason, billable: $0.billable)
+        }))
+        #expect(String(buffer: body) == String(decoding: expected, as: UTF8.self))
+    }
+}
