@@ -34,40 +34,43 @@ public struct ConsentLookup: Sendable {
         minimumPosition: Int64 = 0, logger: Logger
     ) async throws -> [SubjectConsentState?] {
         let key = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
-        let indexes = BlindIndex.compute(subjects, key: key)
-        let keys = Set(indexes).map { ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: $0) }
-        guard let cache else {
-            let found = try await read(keys.map(\.blindIndex), channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
-            return indexes.map { found[$0] }
+        let keys = BlindIndex.compute(subjects, key: key).map {
+            ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: $0)
         }
-        let lookup = cache.lookup(keys, purpose: purpose, minimumPosition: minimumPosition)
-        var answers: [[UInt8]: SubjectConsentState?] = [:]
-        for (key, value) in lookup.found { answers[key.blindIndex] = value }
-        let missing = keys.filter { lookup.found[$0] == nil }
+        let distinct = Array(Set(keys))
+        guard let cache else {
+            let found = try await read(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+            return keys.map { found[$0] }
+        }
+        let lookup = cache.lookup(distinct, purpose: purpose, minimumPosition: minimumPosition)
+        var answers = lookup.found
+        let missing = distinct.filter { lookup.found[$0] == nil }
         if !missing.isEmpty {
-            let found = try await read(missing.map(\.blindIndex), channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+            let found = try await read(missing, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
             var fills: [ConsentStateCache.Key: SubjectConsentState?] = [:]
+            fills.reserveCapacity(missing.count)
             for key in missing {
-                let value = found[key.blindIndex]
+                let value = found[key]
                 fills[key] = value
-                answers[key.blindIndex] = value
+                answers[key] = value
             }
             cache.fill(fills, purpose: purpose, ticket: lookup.ticket, covered: minimumPosition)
         }
-        return indexes.map { answers[$0] ?? nil }
+        return keys.map { answers[$0] ?? nil }
     }
 
     /// The database's answer for these blind indexes; those absent belong to nobody the tenant knows.
-    func read(_ distinct: [[UInt8]], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
-        async throws -> [[UInt8]: SubjectConsentState]
+    func read(_ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
+        async throws -> [ConsentStateCache.Key: SubjectConsentState]
     {
         do {
             let statement = ConsentStatesStatement(
                 tenantId: tenantId, channel: channel.rawValue, purpose: purpose,
-                blindIndexes: distinct.map { ByteBuffer(bytes: $0) })
-            var found: [[UInt8]: SubjectConsentState] = [:]
+                blindIndexes: distinct.map { ByteBuffer(bytes: $0.blindIndex) })
+            var found: [ConsentStateCache.Key: SubjectConsentState] = [:]
             for try await row in try await client.execute(statement, logger: logger) {
-                found[Array(row.blindIndex.readableBytesView)] = SubjectConsentState(
+                let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: Array(row.blindIndex.readableBytesView))
+                found[key] = SubjectConsentState(
                     subjectId: row.subjectId,
                     consent: Self.consentState(id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
                     window: ServiceWindow(lastInboundAt: row.lastInboundAt))

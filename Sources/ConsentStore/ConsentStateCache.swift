@@ -31,14 +31,25 @@ public final class ConsentStateCache: Sendable {
             precondition(blindIndex.count == 32, "a blind index has 32 bytes")
             self.tenantId = tenantId
             self.channel = channel
-            func word(_ at: Int) -> UInt64 {
-                (0..<8).reduce(0) { $0 << 8 | UInt64(blindIndex[at * 8 + $1]) }
+            index = blindIndex.withUnsafeBytes { raw in
+                (
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+                )
             }
-            index = (word(0), word(1), word(2), word(3))
         }
 
         public var blindIndex: [UInt8] {
-            [index.0, index.1, index.2, index.3].flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (56 - 8 * $0)) } }
+            var bytes = [UInt8](repeating: 0, count: 32)
+            bytes.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: index.0.bigEndian, toByteOffset: 0, as: UInt64.self)
+                raw.storeBytes(of: index.1.bigEndian, toByteOffset: 8, as: UInt64.self)
+                raw.storeBytes(of: index.2.bigEndian, toByteOffset: 16, as: UInt64.self)
+                raw.storeBytes(of: index.3.bigEndian, toByteOffset: 24, as: UInt64.self)
+            }
+            return bytes
         }
 
         public static func == (lhs: Key, rhs: Key) -> Bool {
