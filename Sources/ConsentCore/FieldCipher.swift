@@ -53,11 +53,14 @@ public enum BlindIndex {
     /// The same for many subjects under one key: the key is absorbed once and the keyed state copied for each.
     public static func compute(_ subjects: [SubjectIdentifier], key: SymmetricKey) -> [[UInt8]] {
         let keyed = HMAC<SHA256>(key: key)
+        var message: [UInt8] = []
         return subjects.map { subject in
+            message.removeAll(keepingCapacity: true)
+            message.append(contentsOf: subject.channel.rawValue.utf8)
+            message.append(0)
+            message.append(contentsOf: subject.value.utf8)
             var hmac = keyed
-            hmac.update(data: Array(subject.channel.rawValue.utf8))
-            hmac.update(data: [0])
-            hmac.update(data: Array(subject.value.utf8))
+            hmac.update(data: message)
             return Array(hmac.finalize())
         }
     }

@@ -27,26 +27,29 @@ public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
     /// Strips spaces, dots, dashes and brackets; `00` becomes `+`; then `+` and 8 to 15 digits, the first not 0.
     /// A number without an international prefix is refused: guessing a country would merge different people.
     static func phone(_ raw: String) throws(Invalid) -> String {
-        // Scalars, not Characters: a batch validates ten thousand of these, and grapheme breaking dominated it.
-        var text = String.UnicodeScalarView()
+        // Bytes, not Characters: a batch validates ten thousand of these, and grapheme breaking dominated it.
+        // Any scalar beyond ASCII that is not a separator becomes 0xFF, which no check below accepts.
+        var text: [UInt8] = []
+        text.reserveCapacity(raw.utf8.count)
         for scalar in raw.unicodeScalars {
-            switch scalar {
-            case " ", ".", "-", "(", ")", "[", "]", "\u{00A0}", "\t": continue
-            default: text.append(scalar)
+            switch scalar.value {
+            case 0x20, 0x2E, 0x2D, 0x28, 0x29, 0x5B, 0x5D, 0xA0, 0x09: continue  // space . - ( ) [ ] NBSP tab
+            case 0..<0x80: text.append(UInt8(scalar.value))
+            default: text.append(0xFF)
             }
         }
-        var digits = Substring.UnicodeScalarView(text)
-        if digits.starts(with: "00".unicodeScalars) {
-            digits = digits.dropFirst(2)
-        } else if digits.first == "+" {
-            digits = digits.dropFirst()
+        let digits: ArraySlice<UInt8>
+        if text.starts(with: [0x30, 0x30]) {
+            digits = text.dropFirst(2)
+        } else if text.first == UInt8(ascii: "+") {
+            digits = text.dropFirst()
         } else {
             throw .phone("it must start with + or 00 and the country code")
         }
-        guard digits.allSatisfy({ ("0"..."9").contains($0) }) else { throw .phone("only digits may follow the +") }
+        guard digits.allSatisfy({ (0x30...0x39).contains($0) }) else { throw .phone("only digits may follow the +") }
         guard (8...15).contains(digits.count) else { throw .phone("it must have 8 to 15 digits") }
-        guard digits.first != "0" else { throw .phone("a country code never starts with 0") }
-        return "+" + String(digits)
+        guard digits.first != 0x30 else { throw .phone("a country code never starts with 0") }
+        return "+" + String(decoding: digits, as: UTF8.self)
     }
 
     /// Trims, keeps the local part as given (it may be case-sensitive), lower-cases the domain.

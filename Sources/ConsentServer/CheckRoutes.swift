@@ -109,6 +109,11 @@ struct CheckRoutes {
         /// A JSON string: quotes, backslashes and control characters escaped, everything else as UTF-8.
         static func writeString(_ text: String, to json: inout ByteBuffer) {
             json.writeInteger(UInt8(ascii: "\""))
+            defer { json.writeInteger(UInt8(ascii: "\"")) }
+            if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+                json.writeString(text)
+                return
+            }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): json.writeStaticString(#"\""#)
@@ -126,7 +131,6 @@ struct CheckRoutes {
                 default: json.writeInteger(byte)
                 }
             }
-            json.writeInteger(UInt8(ascii: "\""))
         }
     }
 

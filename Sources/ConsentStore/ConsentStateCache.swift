@@ -142,6 +142,7 @@ public final class ConsentStateCache: Sendable {
         state.withLock { state in
             state.ticket += 1
             var found: [Key: SubjectConsentState?] = [:]
+            found.reserveCapacity(keys.count)
             guard state.enabled else {
                 state.statistics.misses += keys.count
                 return Lookup(found: [:], ticket: state.ticket)

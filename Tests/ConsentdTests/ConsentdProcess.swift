@@ -7,6 +7,11 @@ import FoundationNetworking
 
 /// The built `consentd` binary, run as an operator would run it.
 struct ConsentdProcess {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     struct Outcome {
         let status: Int32
         let stdout: String
