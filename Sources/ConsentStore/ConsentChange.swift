@@ -18,8 +18,11 @@ public struct ConsentChange: Sendable, Equatable {
         self.position = position
     }
 
-    public var payload: String {
-        "\(key.tenantId.lowercased) \(key.channel.rawValue) \(key.blindIndex.hexString) \(position)"
+    public var payload: String { Self.payloadPrefix(key) + String(position) }
+
+    /// Everything before the position, so that SQL can append the position it has just taken.
+    public static func payloadPrefix(_ key: ConsentStateCache.Key) -> String {
+        "\(key.tenantId.lowercased) \(key.channel.rawValue) \(key.blindIndex.hexString) "
     }
 
     public init?(payload: String) {
@@ -29,15 +32,5 @@ public struct ConsentChange: Sendable, Equatable {
             index.count == 32, let position = Int64(parts[3])
         else { return nil }
         self.init(key: ConsentStateCache.Key(tenantId: tenant, channel: channel, blindIndex: index), position: position)
-    }
-
-    /// Queues the notification in the caller's transaction.
-    public static func announce(
-        tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], position: Int64, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        let change = ConsentChange(
-            key: ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex), position: position)
-        try await connection.query("SELECT pg_notify(\(Self.channel), \(change.payload))", logger: logger)
     }
 }

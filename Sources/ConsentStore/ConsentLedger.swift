@@ -288,20 +288,19 @@ public enum ConsentLedger {
                 tenantId: tenantId, channel: subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
     }
 
-    /// The change's position, announced to every instance's check cache when the transaction commits.
+    /// The change's position, announced to every instance's check cache when the transaction commits. One round
+    /// trip: the position is taken and the notification queued by the same statement.
     static func changePosition(
         tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
     ) async throws -> ConsistencyToken {
-        let token = try await nextPosition(on: connection, logger: logger)
-        try await ConsentChange.announce(
-            tenantId: tenantId, channel: channel, blindIndex: blindIndex, position: token.position, on: connection,
-            logger: logger)
-        return token
-    }
-
-    static func nextPosition(on connection: PostgresConnection, logger: Logger) async throws -> ConsistencyToken {
-        let rows = try await connection.query("SELECT nextval('consent_changes')", logger: logger)
-        guard let position = try await rows.decode(Int64.self).array().first else { throw NoPosition() }
+        let prefix = ConsentChange.payloadPrefix(
+            ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex))
+        let rows = try await connection.query(
+            """
+            SELECT position, pg_notify(\(ConsentChange.channel), \(prefix) || position::text)::text
+            FROM nextval('consent_changes') AS position
+            """, logger: logger)
+        guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
         return ConsistencyToken(position: position)
     }
 
