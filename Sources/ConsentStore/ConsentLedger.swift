@@ -101,19 +101,18 @@ public enum ConsentLedger {
         }
         let collectionId = UUID()
         let provenance = subject.seal(try JSONEncoder().encode(optIn.provenance), context: "collection:\(collectionId.lowercased)")
-        try await connection.query(
-            """
-            INSERT INTO collections (id, tenant_id, subject_id, notice_id, method, collected_at, received_at,
-                                     recorded_by, provenance_ciphertext)
-            VALUES (\(collectionId), \(tenantId), \(subject.id), \(notice.id), \(optIn.method.rawValue),
-                    \(optIn.collectedAt), now(), \(caller.keyId), \(ByteBuffer(bytes: provenance)))
-            """, logger: logger)
-
         let status = optIn.method.startsPending ? "pending" : "granted"
         let newIds = optIn.purposes.map { _ in UUID() }
+        // The collection and the new consents in one statement (one round trip).
         var recorded = try await decodeConsents(
             connection.query(
                 """
+                WITH collection AS (
+                    INSERT INTO collections (id, tenant_id, subject_id, notice_id, method, collected_at, received_at,
+                                             recorded_by, provenance_ciphertext)
+                    VALUES (\(collectionId), \(tenantId), \(subject.id), \(notice.id), \(optIn.method.rawValue),
+                            \(optIn.collectedAt), now(), \(caller.keyId), \(ByteBuffer(bytes: provenance)))
+                )
                 INSERT INTO consents (id, tenant_id, subject_id, channel, purpose, notice_id, status, created_at, granted_at)
                 SELECT w.id, \(tenantId), \(subject.id), \(notice.channel.rawValue), w.purpose, \(notice.id), \(status),
                        now(), CASE WHEN \(status) = 'granted' THEN now() END
@@ -159,18 +158,30 @@ public enum ConsentLedger {
                 consentEvent(action, consent, notice: notice, collectionId: collectionId, method: optIn.method, subject: subject.id, caller: caller),
                 at: events.startIndex)
         }
-        try await connection.query(
+        // Evidence, audit events, and the change position with its notification: one statement, one round trip.
+        // unnest keeps the events' order, so their ids follow the order given.
+        let (actions, actors, refs, data) = try AuditTrail.columns(events)
+        let change = ConsentChange.payloadPrefix(
+            ConsentStateCache.Key(tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex))
+        let rows = try await connection.query(
             """
-            INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
-            SELECT unnest(\(recorded.map(\.id))::uuid[]), \(collectionId), \(tenantId)
+            WITH evidence AS (
+                INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
+                SELECT unnest(\(recorded.map(\.id))::uuid[]), \(collectionId), \(tenantId)
+            ), events AS (
+                INSERT INTO audit_events (tenant_id, action, actor, subject_ref, data)
+                SELECT \(tenantId), e.action, e.actor, nullif(e.ref, '')::uuid, e.data::jsonb
+                FROM unnest(\(actions)::text[], \(actors)::text[], \(refs)::text[], \(data)::text[])
+                     WITH ORDINALITY AS e(action, actor, ref, data, n)
+                ORDER BY e.n
+            )
+            SELECT position, pg_notify(\(ConsentChange.channel), \(change) || position::text)::text
+            FROM nextval('consent_changes') AS position
             """, logger: logger)
-        try await AuditTrail.append(events, tenantId: tenantId, on: connection, logger: logger)
+        guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
         let order = Dictionary(optIn.purposes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         recorded.sort { order[$0.purpose, default: 0] < order[$1.purpose, default: 0] }
-        return OptInResult(
-            consents: recorded,
-            token: try await changePosition(
-                tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
+        return OptInResult(consents: recorded, token: ConsistencyToken(position: position))
     }
 
     static func consentEvent(

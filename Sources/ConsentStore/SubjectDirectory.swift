@@ -48,22 +48,23 @@ enum SubjectDirectory {
             let (key, wrapped, masterKeyId) = keyring.newSubjectKey(subjectId: id)
             let handle = SubjectHandle(id: id, dataKey: key)
             let identifier = handle.seal(Array(subject.value.utf8), context: "identifier")
+            // The subject and its wrapped key in one statement (one round trip); the key's foreign key is checked
+            // at the statement's end, when the subject row exists.
             let inserted = try await connection.query(
                 """
-                INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
-                VALUES (\(id), \(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)),
-                        \(ByteBuffer(bytes: identifier)))
-                ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING RETURNING id
+                WITH subject AS (
+                    INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
+                    VALUES (\(id), \(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)),
+                            \(ByteBuffer(bytes: identifier)))
+                    ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING RETURNING id
+                ), key AS (
+                    INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
+                    SELECT id, \(tenantId), \(ByteBuffer(bytes: wrapped)), \(ByteBuffer(bytes: masterKeyId)) FROM subject
+                )
+                SELECT id FROM subject
                 """, logger: logger
             ).collect()
-            if !inserted.isEmpty {
-                try await connection.query(
-                    """
-                    INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
-                    VALUES (\(id), \(tenantId), \(ByteBuffer(bytes: wrapped)), \(ByteBuffer(bytes: masterKeyId)))
-                    """, logger: logger)
-                return handle
-            }
+            if !inserted.isEmpty { return handle }
             let rows = try await connection.query(
                 """
                 SELECT s.id FROM subjects s

@@ -10,12 +10,7 @@ public enum AuditTrail {
         _ events: [AuditEvent], tenantId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !events.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let actions = events.map(\.action)
-        let actors = events.map(\.actor)
-        let refs = events.map { $0.subjectRef?.lowercased ?? "" }
-        let data = try events.map { String(decoding: try encoder.encode($0.data), as: UTF8.self) }
+        let (actions, actors, refs, data) = try columns(events)
         // unnest keeps the events' order, so ids (insertion order) follow the order given.
         try await connection.query(
             """
@@ -25,5 +20,16 @@ public enum AuditTrail {
                  WITH ORDINALITY AS e(action, actor, ref, data, n)
             ORDER BY e.n
             """, logger: logger)
+    }
+
+    /// The events as the four text arrays that `INSERT INTO audit_events ... FROM unnest(...)` takes, for writes that
+    /// append their events inside a larger statement.
+    static func columns(_ events: [AuditEvent]) throws -> (actions: [String], actors: [String], refs: [String], data: [String]) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (
+            events.map(\.action), events.map(\.actor), events.map { $0.subjectRef?.lowercased ?? "" },
+            try events.map { String(decoding: try encoder.encode($0.data), as: UTF8.self) }
+        )
     }
 }
