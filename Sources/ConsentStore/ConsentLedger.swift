@@ -159,25 +159,27 @@ public enum ConsentLedger {
                 at: events.startIndex)
         }
         // Evidence, audit events, and the change position with its notification: one statement, one round trip.
-        // unnest keeps the events' order, so their ids follow the order given.
-        let (actions, actors, refs, data) = try AuditTrail.columns(events)
-        let change = ConsentChange.payloadPrefix(
-            ConsentStateCache.Key(tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex))
+        var binds = PostgresBindings()
+        binds.append(recorded.map(\.id))
+        binds.append(collectionId)
+        binds.append(tenantId)
+        let appendEvents = try AuditTrail.insertion(events, tenantId: tenantId, binds: &binds)
+        binds.append(ConsentChange.channel)
+        binds.append(ConsentChange.payloadPrefix(
+            ConsentStateCache.Key(tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex)))
+        let (channel, prefix) = (binds.count - 1, binds.count)
         let rows = try await connection.query(
-            """
-            WITH evidence AS (
-                INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
-                SELECT unnest(\(recorded.map(\.id))::uuid[]), \(collectionId), \(tenantId)
-            ), events AS (
-                INSERT INTO audit_events (tenant_id, action, actor, subject_ref, data)
-                SELECT \(tenantId), e.action, e.actor, nullif(e.ref, '')::uuid, e.data::jsonb
-                FROM unnest(\(actions)::text[], \(actors)::text[], \(refs)::text[], \(data)::text[])
-                     WITH ORDINALITY AS e(action, actor, ref, data, n)
-                ORDER BY e.n
-            )
-            SELECT position, pg_notify(\(ConsentChange.channel), \(change) || position::text)::text
-            FROM nextval('consent_changes') AS position
-            """, logger: logger)
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH evidence AS (
+                        INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
+                        SELECT unnest($1::uuid[]), $2, $3
+                    ), events AS (
+                    \(appendEvents)
+                    )
+                    SELECT position, pg_notify($\(channel), $\(prefix) || position::text)::text
+                    FROM nextval('consent_changes') AS position
+                    """, binds: binds), logger: logger)
         guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
         let order = Dictionary(optIn.purposes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         recorded.sort { order[$0.purpose, default: 0] < order[$1.purpose, default: 0] }
