@@ -75,6 +75,10 @@ public final class ServiceMetrics: Sendable {
     /// The registry's metrics, then the gauges and counters read at scrape time.
     func exposition(cache: ConsentStateCache?, sequencerLag: Double?, pool: PoolUsage? = nil, keys: APIKeyCache? = nil) -> String {
         var text = registry.emitToString()
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { text += "\(name)\(labels) \(value)\n" }
+        }
         if let cache {
             let statistics = cache.statistics
             for (name, value, help) in [
@@ -83,27 +87,29 @@ public final class ServiceMetrics: Sendable {
                 ("consentd_check_cache_evictions_total", statistics.evictions, "subjects evicted to stay within capacity"),
                 ("consentd_check_cache_invalidations_total", statistics.invalidations, "changes applied, local and notified"),
             ] {
-                text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
+                family(name, "counter", help, [("", "\(value)")])
             }
-            text += "# HELP consentd_check_cache_entries subjects held\n# TYPE consentd_check_cache_entries gauge\n"
-            text += "consentd_check_cache_entries \(statistics.entries)\n"
-            text += "# HELP consentd_check_cache_listening 1 while change notifications arrive (the cache answers)\n"
-            text += "# TYPE consentd_check_cache_listening gauge\nconsentd_check_cache_listening \(cache.isListening ? 1 : 0)\n"
+            family("consentd_check_cache_entries", "gauge", "subjects held", [("", "\(statistics.entries)")])
+            family(
+                "consentd_check_cache_listening", "gauge", "1 while change notifications arrive (the cache answers)",
+                [("", cache.isListening ? "1" : "0")])
         }
         if let keys {
-            text += "# HELP consentd_key_cache_entries live API keys held\n# TYPE consentd_key_cache_entries gauge\n"
-            text += "consentd_key_cache_entries \(keys.count)\n"
+            family("consentd_key_cache_entries", "gauge", "live API keys held", [("", "\(keys.count)")])
         }
         if let pool {
-            text += "# HELP consentd_db_connections this instance's pooled connections by state, as pg_stat_activity shows them (the scrape's own query is one active)\n"
-            text += "# TYPE consentd_db_connections gauge\n"
-            text += "consentd_db_connections{state=\"active\"} \(pool.active)\n"
-            text += "consentd_db_connections{state=\"idle\"} \(pool.idle)\n"
-            text += "consentd_db_connections{state=\"idle_in_transaction\"} \(pool.idleInTransaction)\n"
+            family(
+                "consentd_db_connections", "gauge",
+                "this instance's pooled connections by state, as pg_stat_activity shows them (the scrape's own query is one active)",
+                [
+                    (#"{state="active"}"#, "\(pool.active)"), (#"{state="idle"}"#, "\(pool.idle)"),
+                    (#"{state="idle_in_transaction"}"#, "\(pool.idleInTransaction)"),
+                ])
         }
         if let sequencerLag {
-            text += "# HELP consentd_audit_sequencer_lag_seconds age of the oldest event not yet in a signed checkpoint\n"
-            text += "# TYPE consentd_audit_sequencer_lag_seconds gauge\nconsentd_audit_sequencer_lag_seconds \(sequencerLag)\n"
+            family(
+                "consentd_audit_sequencer_lag_seconds", "gauge",
+                "age of the oldest event not yet in a signed checkpoint", [("", "\(sequencerLag)")])
         }
         return text
     }

@@ -1,7 +1,5 @@
 import ConsentCore
 import Foundation
-import Logging
-import PostgresNIO
 
 /// A committed change to one subject's consent state, as PostgreSQL NOTIFY carries it to every instance's cache.
 /// The payload names the subject by tenant, channel and blind index (a keyed hash, never the identifier) and gives
