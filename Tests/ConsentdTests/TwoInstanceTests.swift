@@ -60,7 +60,7 @@ import FoundationNetworking
 
     @Test func aWithdrawalOnOneInstanceIsHonouredByTheOther() async throws {
         let database = try await TestDatabase.fresh()
-        let (tenant, keys) = try await database.withClient(\.owner) { client throws in
+        let keys = try await database.withClient(\.owner) { client throws in
             let tenant = try await TenantStore(client: client).create(TenantName("acme")!, logger: database.logger)
             var keys: [Scope: String] = [:]
             for scope in [Scope.admin, .consentWrite, .consentCheck] {
@@ -68,9 +68,8 @@ import FoundationNetworking
                     tenantId: tenant.id, scopes: [scope], label: scope.rawValue, logger: database.logger
                 ).token.value
             }
-            return (tenant, keys)
+            return keys
         }
-        _ = tenant
         let (admin, write, check) = (try #require(keys[.admin]), try #require(keys[.consentWrite]), try #require(keys[.consentCheck]))
         let a = try await Self.launch(database)
         defer { if a.process.isRunning { a.process.terminate() } }
