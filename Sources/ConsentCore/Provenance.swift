@@ -18,6 +18,8 @@ public enum RevocationSource: String, Sendable, Codable, CaseIterable {
     case stopKeyword = "stop_keyword"
     case selfService = "self_service"
     case dpo
+    /// The channel's own opt-out, on the person's behalf: WhatsApp's "stop marketing messages".
+    case channelPreference = "channel_preference"
 }
 
 /// Where and how an opt-in was collected, as stored (encrypted under the subject's data key) with the consent.

@@ -33,7 +33,7 @@ struct PurposeRoutes {
         let name = try Input.text(body.name, field: "name", maxBytes: 200)
         let category: PurposeCategory = try Input.oneOf(body.category, field: "category")
         let (purpose, created) = try await purposes.define(
-            tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.keyId.lowercased,
+            tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.actor,
             logger: context.logger)
         return try StoredResponse.json(created ? .created : .ok, purpose).plainResponse
     }

@@ -39,6 +39,8 @@ public protocol ConsentChangeResult {
 
 public struct OptInResult: Sendable, ConsentChangeResult {
     public let consents: [RecordedConsent]
+    /// The collection this opt-in recorded: its notice, method and provenance.
+    public let collectionId: UUID
     public let token: ConsistencyToken
 }
 
@@ -57,6 +59,8 @@ public struct InteractionResult: Sendable, ConsentChangeResult {
     public let interactionId: UUID
     public let window: ServiceWindow
     public let revoked: [RevokedConsent]
+    /// Double opt-ins that this reply confirmed.
+    public let confirmed: [RecordedConsent]
     public let token: ConsistencyToken
 }
 
@@ -76,7 +80,8 @@ public enum ConsentLedger {
     /// person gave themselves (checkbox, double opt-in, verbal, api) is a fresh consent and is recorded.
     public static func recordOptIn(
         _ optIn: OptIn, blindIndex: [UInt8], tenantId: UUID, caller: CallerIdentity, keyring: TenantKeyring,
-        suppression: Bool = true, on connection: PostgresConnection, logger: Logger
+        suppression: Bool = true, pendingLifetime: TimeInterval = CollectionPolicy.default.pendingConsentLifetime,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> OptInResult {
         guard let notice = try await NoticeStore.get(optIn.noticeId, on: connection, logger: logger) else {
             throw ConsentWriteError.noticeNotFound
@@ -120,12 +125,34 @@ public enum ConsentLedger {
                 ON CONFLICT (subject_id, purpose) WHERE status IN ('granted', 'pending') DO NOTHING
                 RETURNING id, purpose, status, granted_at
                 """, logger: logger))
-        let created = Set(recorded.map(\.id))
+        var created = Set(recorded.map(\.id))
         var events: [AuditEvent] = []
+        var expiredEvents: [AuditEvent] = []
 
         // Purposes already active keep their one consent; this collection becomes more evidence for it. A
-        // direct opt-in also confirms one that was waiting for a double opt-in.
-        let existing = optIn.purposes.filter { purpose in !recorded.contains { $0.purpose == purpose } }
+        // direct opt-in also confirms one that was waiting for a double opt-in. One that waited too long
+        // expires here (if the expiry job has not reached it yet), and this opt-in starts a new consent.
+        var existing = optIn.purposes.filter { purpose in !recorded.contains { $0.purpose == purpose } }
+        if !existing.isEmpty {
+            let stale = try await expire(
+                subjectId: subject.id, purposes: existing, olderThan: pendingLifetime, channel: notice.channel,
+                actor: caller.actor, on: connection, logger: logger)
+            expiredEvents = stale.events
+            if !stale.purposes.isEmpty {
+                let fresh = try await decodeConsents(
+                    connection.query(
+                        """
+                        INSERT INTO consents (id, tenant_id, subject_id, channel, purpose, notice_id, status, created_at, granted_at)
+                        SELECT gen_random_uuid(), \(tenantId), \(subject.id), \(notice.channel.rawValue), w.purpose, \(notice.id),
+                               \(status), now(), CASE WHEN \(status) = 'granted' THEN now() END
+                        FROM unnest(\(stale.purposes)::text[]) AS w(purpose)
+                        RETURNING id, purpose, status, granted_at
+                        """, logger: logger))
+                recorded += fresh
+                created.formUnion(fresh.map(\.id))
+                existing.removeAll { stale.purposes.contains($0) }
+            }
+        }
         if !existing.isEmpty {
             let rows =
                 optIn.method.startsPending
@@ -158,6 +185,7 @@ public enum ConsentLedger {
                 consentEvent(action, consent, notice: notice, collectionId: collectionId, method: optIn.method, subject: subject.id, caller: caller),
                 at: events.startIndex)
         }
+        events = expiredEvents + events
         // Evidence, audit events, and the change position with its notification: one statement, one round trip.
         var binds = PostgresBindings()
         binds.append(recorded.map(\.id))
@@ -183,7 +211,7 @@ public enum ConsentLedger {
         guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
         let order = Dictionary(optIn.purposes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         recorded.sort { order[$0.purpose, default: 0] < order[$1.purpose, default: 0] }
-        return OptInResult(consents: recorded, token: ConsistencyToken(position: position))
+        return OptInResult(consents: recorded, collectionId: collectionId, token: ConsistencyToken(position: position))
     }
 
     static func consentEvent(
@@ -191,7 +219,7 @@ public enum ConsentLedger {
         subject: UUID, caller: CallerIdentity
     ) -> AuditEvent {
         AuditEvent(
-            action: action, actor: caller.keyId.lowercased, subjectRef: subject,
+            action: action, actor: caller.actor, subjectRef: subject,
             data: [
                 "consentId": .id(consent.id), "purpose": .string(consent.purpose), "channel": .string(notice.channel.rawValue),
                 "noticeId": .id(notice.id), "collectionId": .id(collectionId), "method": .string(method.rawValue),
@@ -219,7 +247,7 @@ public enum ConsentLedger {
                 caller: caller, on: connection, logger: logger)
         } else if suppression, purposes == nil, let identifier, let keyring {
             try await SuppressionList.add(
-                identifier, reason: .objected, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
+                identifier, reason: .objected, tenantId: tenantId, actor: caller.actor, keyring: keyring,
                 on: connection, logger: logger)
         }
         return RevocationResult(
@@ -249,7 +277,7 @@ public enum ConsentLedger {
         try await AuditTrail.append(
             revoked.map { consent in
                 AuditEvent(
-                    action: "consent.withdrawn", actor: caller.keyId.lowercased, subjectRef: subjectId,
+                    action: "consent.withdrawn", actor: caller.actor, subjectRef: subjectId,
                     data: [
                         "consentId": .id(consent.id), "purpose": .string(consent.purpose),
                         "channel": .string(channel.rawValue), "source": .string(source.rawValue),
@@ -262,12 +290,14 @@ public enum ConsentLedger {
     /// keyword withdraws every purpose on the channel. The text is kept only as ciphertext.
     public static func recordInteraction(
         from subject: SubjectIdentifier, blindIndex: [UInt8], occurredAt: Date, text: String?, tenantId: UUID,
-        caller: CallerIdentity, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
+        caller: CallerIdentity, keyring: TenantKeyring, interactionId id: UUID = UUID(),
+        pendingLifetime: TimeInterval = CollectionPolicy.default.pendingConsentLifetime,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> InteractionResult {
         let handle = try await SubjectDirectory.findOrCreate(
             subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
         let isStop = text.map(ReplyKeywords.isStop) ?? false
-        let id = UUID()
+        let isConfirmation = !isStop && (text.map(ReplyKeywords.isConfirmation) ?? false)
         let sealedText = text.map { ByteBuffer(bytes: handle.seal(Array($0.utf8), context: "interaction:\(id.lowercased)")) }
         try await connection.query(
             """
@@ -284,7 +314,7 @@ public enum ConsentLedger {
         let lastInbound = try await windows.decode(Date.self).array().first
         try await AuditTrail.append(
             [AuditEvent(
-                action: "interaction.received", actor: caller.keyId.lowercased, subjectRef: handle.id,
+                action: "interaction.received", actor: caller.actor, subjectRef: handle.id,
                 data: [
                     "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
                     "direction": .string("inbound"), "stopKeyword": .bool(isStop),
@@ -295,10 +325,126 @@ public enum ConsentLedger {
                 subjectId: handle.id, channel: subject.channel, purposes: nil, source: .stopKeyword,
                 tenantId: tenantId, caller: caller, on: connection, logger: logger)
             : []
+        let confirmed =
+            isConfirmation
+            ? try await confirmPending(
+                subjectId: handle.id, consentId: nil, channel: subject.channel, via: .reply(interactionId: id),
+                lifetime: pendingLifetime, caller: caller, tenantId: tenantId, on: connection, logger: logger)
+            : []
         return InteractionResult(
-            interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked,
+            interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked, confirmed: confirmed,
             token: try await changePosition(
                 tenantId: tenantId, channel: subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
+    }
+
+    /// How a double opt-in was confirmed: the audit event says which.
+    public enum Confirmation: Sendable, Equatable {
+        case api
+        case reply(interactionId: UUID)
+    }
+
+    /// Confirms the subject's pending consents on the channel that are younger than `lifetime`: one of them
+    /// (`consentId`) or all of them (a "YES" reply confirms what the person was asked).
+    static func confirmPending(
+        subjectId: UUID, consentId: UUID?, channel: MessageChannel, via: Confirmation, lifetime: TimeInterval,
+        caller: CallerIdentity, tenantId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RecordedConsent] {
+        let confirmed = try await decodeConsents(
+            connection.query(
+                """
+                UPDATE consents SET status = 'granted', granted_at = now()
+                WHERE subject_id = \(subjectId) AND status = 'pending'
+                  AND (\(consentId)::uuid IS NULL OR id = \(consentId))
+                  AND created_at > now() - make_interval(secs => \(lifetime))
+                RETURNING id, purpose, status, granted_at
+                """, logger: logger)
+        ).sorted { ($0.purpose, $0.id.uuidString) < ($1.purpose, $1.id.uuidString) }
+        var data: [String: AuditValue] = ["channel": .string(channel.rawValue)]
+        switch via {
+        case .api: data["via"] = .string("api")
+        case .reply(let interactionId):
+            data["via"] = .string("reply")
+            data["interactionId"] = .id(interactionId)
+        }
+        try await AuditTrail.append(
+            confirmed.map { consent in
+                var fields = data
+                fields["consentId"] = .id(consent.id)
+                fields["purpose"] = .string(consent.purpose)
+                return AuditEvent(action: "consent.confirmed", actor: caller.actor, subjectRef: subjectId, data: fields)
+            }, tenantId: tenantId, on: connection, logger: logger)
+        return confirmed
+    }
+
+    public enum ConfirmOutcome: Sendable, Equatable {
+        case confirmed(RecordedConsent, ConsistencyToken, blindIndex: [UInt8], channel: MessageChannel)
+        /// Already granted: confirming again changes nothing.
+        case alreadyGranted(RecordedConsent)
+        case withdrawn
+        case expired
+        case notFound
+    }
+
+    /// `POST /v1/consents/{id}/confirm`: the shop confirmed the person's double opt-in by its own means (a link
+    /// in an e-mail, a code typed back).
+    public static func confirm(
+        consentId: UUID, lifetime: TimeInterval, tenantId: UUID, caller: CallerIdentity,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> ConfirmOutcome {
+        let rows = try await connection.query(
+            """
+            SELECT c.subject_id, c.channel, c.purpose, c.status, c.granted_at,
+                   c.created_at <= now() - make_interval(secs => \(lifetime)), s.blind_index
+            FROM consents c JOIN subjects s ON s.id = c.subject_id
+            WHERE c.id = \(consentId) AND s.erased_at IS NULL
+            FOR UPDATE OF c
+            """, logger: logger)
+        guard
+            let (subjectId, channelText, purpose, status, grantedAt, stale, blindIndex) = try await rows.decode(
+                (UUID, String, String, String, Date?, Bool, ByteBuffer?).self
+            ).array().first, let channel = MessageChannel(rawValue: channelText), let blindIndex
+        else { return .notFound }
+        switch status {
+        case "granted":
+            return .alreadyGranted(RecordedConsent(id: consentId, purpose: purpose, status: status, grantedAt: grantedAt))
+        case "withdrawn": return .withdrawn
+        case "expired": return .expired
+        default:
+            if stale { return .expired }
+        }
+        let index = Array(blindIndex.readableBytesView)
+        guard
+            let consent = try await confirmPending(
+                subjectId: subjectId, consentId: consentId, channel: channel, via: .api, lifetime: lifetime,
+                caller: caller, tenantId: tenantId, on: connection, logger: logger
+            ).first
+        else { return .expired }
+        let token = try await changePosition(tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger)
+        return .confirmed(consent, token, blindIndex: index, channel: channel)
+    }
+
+    /// Marks the subject's pending consents for `purposes` that are at least `lifetime` old as expired, with an
+    /// audit event each.
+    static func expire(
+        subjectId: UUID, purposes: [String], olderThan lifetime: TimeInterval, channel: MessageChannel, actor: String,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (purposes: [String], events: [AuditEvent]) {
+        let rows = try await connection.query(
+            """
+            UPDATE consents SET status = 'expired', expired_at = now()
+            WHERE subject_id = \(subjectId) AND purpose = ANY(\(purposes)::text[]) AND status = 'pending'
+              AND created_at <= now() - make_interval(secs => \(lifetime))
+            RETURNING id, purpose
+            """, logger: logger)
+        var expired: [String] = []
+        var events: [AuditEvent] = []
+        for try await (id, purpose) in rows.decode((UUID, String).self) {
+            expired.append(purpose)
+            events.append(AuditEvent(
+                action: "consent.expired", actor: actor, subjectRef: subjectId,
+                data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channel.rawValue)]))
+        }
+        return (expired, events)
     }
 
     /// The change's position, announced to every instance's check cache when the transaction commits. One round

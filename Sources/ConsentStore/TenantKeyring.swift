@@ -51,6 +51,10 @@ public final class TenantKeyring: Sendable {
     enum TenantKeyPurpose: String {
         case blindIndex = "blind_index"
         case suppression
+        /// Signs self-service links.
+        case selfServiceLink = "self_service_link"
+        /// Seals the tenant's settings secrets (the WhatsApp app secret).
+        case settings
     }
 
     /// The tenant's blind-index key, created if the tenant has none yet.

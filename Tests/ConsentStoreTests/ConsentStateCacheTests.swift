@@ -167,7 +167,9 @@ import Testing
 }
 
 @Suite struct APIKeyCacheRuleTests {
-    let alice = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.consentCheck])
+    let aliceKey = UUID()
+    var alice: CallerIdentity { CallerIdentity(keyId: aliceKey, tenantId: tenant, scopes: [.consentCheck]) }
+    let tenant = UUID()
     let hash = Array(repeating: UInt8(7), count: 32)
 
     @Test func answersOnlyWhileListening() {
@@ -186,12 +188,12 @@ import Testing
         let cache = APIKeyCache(capacity: 4)
         cache.setListening(true)
         let before = cache.lookup(hash).generation
-        cache.revoke(keyId: alice.keyId)
+        cache.revoke(keyId: aliceKey)
         cache.fill(hash, identity: alice, generation: before)
         #expect(cache.lookup(hash).identity == nil)
         cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
         #expect(cache.lookup(hash).identity == alice)
-        cache.revoke(keyId: alice.keyId)
+        cache.revoke(keyId: aliceKey)
         #expect(cache.lookup(hash).identity == nil)
     }
 
@@ -206,7 +208,7 @@ import Testing
     }
 
     @Test func revocationPayloadsRoundTripAndAreNotConsentChanges() {
-        let revocation = KeyRevocation(keyId: alice.keyId)
+        let revocation = KeyRevocation(keyId: aliceKey)
         #expect(KeyRevocation(payload: revocation.payload) == revocation)
         #expect(ConsentChange(payload: revocation.payload) == nil)
         #expect(KeyRevocation(payload: "key not-a-uuid") == nil)

@@ -55,3 +55,13 @@ GRANT DELETE ON idempotency_keys TO {{app_role}};
 GRANT SELECT, INSERT ON subject_requests TO {{app_role}};
 GRANT UPDATE (status, closed_at, closed_by) ON subject_requests TO {{app_role}};
 GRANT SELECT, INSERT ON suppressions TO {{app_role}};
+
+-- Collecting consent where people are (0005). Sessions change only by their decision; settings by admins.
+GRANT UPDATE (status, expired_at) ON consents TO {{app_role}};
+GRANT SELECT, INSERT ON tenant_settings TO {{app_role}};
+GRANT UPDATE (allowed_origins, whatsapp_app_secret_ciphertext, whatsapp_verify_token_sha256, updated_at)
+    ON tenant_settings TO {{app_role}};
+GRANT SELECT, INSERT ON consent_sessions TO {{app_role}};
+GRANT UPDATE (decided_at, decision, collection_id) ON consent_sessions TO {{app_role}};
+GRANT DELETE ON consent_sessions TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON whatsapp_messages_seen TO {{app_role}};

@@ -288,6 +288,7 @@ public enum ConsentRecord27560 {
             switch consent.status {
             case "granted": "active"
             case "pending": "pending_confirmation"
+            case "expired": "expired"
             default: "withdrawn"
             }
         let method = consent.evidence.first?.method.rawValue ?? "unknown"

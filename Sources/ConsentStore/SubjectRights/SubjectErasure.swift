@@ -37,7 +37,7 @@ public enum SubjectErasure {
             let suppressed =
                 suppression && objection
                 ? try await SuppressionList.add(
-                    identifier, reason: .objected, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
+                    identifier, reason: .objected, tenantId: tenantId, actor: caller.actor, keyring: keyring,
                     on: connection, logger: logger)
                 : false
             return ErasureResult(subjectRef: nil, erasedAt: Date(), erasedNow: false, suppressed: suppressed, change: nil)
@@ -73,7 +73,7 @@ public enum SubjectErasure {
             let text = String(decoding: try handle.open(Array(identifierCiphertext.readableBytesView), context: "identifier"), as: UTF8.self)
             let identifier = try SubjectIdentifier(text, channel: channel)
             suppressed = try await SuppressionList.add(
-                identifier, reason: reason, tenantId: tenantId, actor: caller.keyId.lowercased, keyring: keyring,
+                identifier, reason: reason, tenantId: tenantId, actor: caller.actor, keyring: keyring,
                 on: connection, logger: logger)
         }
 
@@ -105,7 +105,7 @@ public enum SubjectErasure {
         ]
         if let requestId { data["requestId"] = .id(requestId) }
         try await AuditTrail.append(
-            [AuditEvent(action: "subject.erased", actor: caller.keyId.lowercased, subjectRef: subjectId, data: data)],
+            [AuditEvent(action: "subject.erased", actor: caller.actor, subjectRef: subjectId, data: data)],
             tenantId: tenantId, on: connection, logger: logger)
         var change: ConsentChange?
         if let blindIndex {

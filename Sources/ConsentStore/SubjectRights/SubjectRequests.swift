@@ -45,7 +45,7 @@ public enum SubjectRequests {
         guard let record = try await decode(rows).first else { throw SubjectRightsError.requestNotFound }
         try await AuditTrail.append(
             [AuditEvent(
-                action: "request.received", actor: caller.keyId.lowercased, subjectRef: subjectId,
+                action: "request.received", actor: caller.actor, subjectRef: subjectId,
                 data: [
                     "requestId": .id(id), "type": .string(type.rawValue), "receivedAt": .string(RFC3339.format(receivedAt)),
                     "dueAt": .string(RFC3339.format(dueAt)),
@@ -99,7 +99,7 @@ public enum SubjectRequests {
         guard let closed = try await decode(rows).first else { throw SubjectRightsError.requestNotPending(record.status) }
         try await AuditTrail.append(
             [AuditEvent(
-                action: status == .cancelled ? "request.cancelled" : "request.completed", actor: caller.keyId.lowercased,
+                action: status == .cancelled ? "request.cancelled" : "request.completed", actor: caller.actor,
                 subjectRef: record.subjectRef,
                 data: [
                     "requestId": .id(record.id), "type": .string(record.type.rawValue), "outcome": .string(outcome),

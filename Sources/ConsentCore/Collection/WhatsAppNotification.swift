@@ -1,0 +1,124 @@
+import Foundation
+
+/// The WhatsApp Cloud API webhook body as Meta sends it: `{"object": "whatsapp_business_account", "entry": [{"id",
+/// "changes": [{"field", "value": {"messaging_product", "metadata", "contacts"?, "messages"?, "statuses"?,
+/// "user_preferences"?}}]}]}`. Only what consent needs is decoded; every other field is ignored, so new fields
+/// that Meta adds do not break delivery.
+public struct WhatsAppNotification: Decodable, Sendable {
+    public let object: String
+    public let entry: [Entry]
+
+    public struct Entry: Decodable, Sendable {
+        public let id: String?
+        public let changes: [Change]
+    }
+
+    public struct Change: Decodable, Sendable {
+        public let field: String
+        public let value: Value
+    }
+
+    public struct Value: Decodable, Sendable {
+        public let messages: [Message]?
+        public let statuses: [Status]?
+        public let userPreferences: [UserPreference]?
+
+        enum CodingKeys: String, CodingKey {
+            case messages, statuses
+            case userPreferences = "user_preferences"
+        }
+    }
+
+    public struct Message: Decodable, Sendable {
+        public let from: String
+        public let id: String
+        /// Unix seconds, as a string.
+        public let timestamp: String
+        public let type: String
+        public let text: Text?
+        public let button: Button?
+        public let interactive: Interactive?
+
+        public struct Text: Decodable, Sendable { public let body: String }
+        /// A quick-reply button of a template.
+        public struct Button: Decodable, Sendable { public let text: String? }
+        public struct Interactive: Decodable, Sendable {
+            public let buttonReply: Reply?
+            public let listReply: Reply?
+            public struct Reply: Decodable, Sendable { public let title: String? }
+            enum CodingKeys: String, CodingKey {
+                case buttonReply = "button_reply"
+                case listReply = "list_reply"
+            }
+        }
+    }
+
+    /// Delivery receipts for messages the business sent: not consent, counted and otherwise ignored.
+    public struct Status: Decodable, Sendable {
+        public let id: String?
+        public let status: String?
+    }
+
+    public struct UserPreference: Decodable, Sendable {
+        public let waId: String
+        public let category: String
+        public let value: String
+        /// Unix seconds; Meta sends a number here.
+        public let timestamp: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case waId = "wa_id"
+            case category, value, timestamp
+        }
+    }
+}
+
+/// What a notification asks of the consent ledger, in the order Meta listed it.
+public enum WhatsAppEvent: Sendable, Equatable {
+    /// A message from the person: opens the window; a stop keyword withdraws, a confirmation keyword confirms.
+    case inbound(messageId: String, from: String, at: Date, text: String?)
+    /// The person stopped marketing messages in WhatsApp itself.
+    case marketingStopped(waId: String, at: Date?)
+    /// The person resumed marketing messages: not consent to anything (consent is given on a notice), only noted.
+    case marketingResumed(waId: String, at: Date?)
+
+    public enum Invalid: Error, Equatable {
+        case notWhatsApp(String)
+        case timestamp(messageId: String)
+    }
+
+    /// The events of a notification; `statuses` carry none. The text of a message is its body, or the label of the
+    /// button or list item the person tapped: "Stop promotions" buttons are how templates offer opting out.
+    public static func events(in notification: WhatsAppNotification) throws(Invalid) -> [WhatsAppEvent] {
+        guard notification.object == "whatsapp_business_account" else { throw .notWhatsApp(notification.object) }
+        var events: [WhatsAppEvent] = []
+        for entry in notification.entry {
+            for change in entry.changes {
+                for message in change.value.messages ?? [] {
+                    guard let seconds = Int64(message.timestamp), seconds >= 0 else {
+                        throw .timestamp(messageId: message.id)
+                    }
+                    let text =
+                        message.text?.body ?? message.button?.text ?? message.interactive?.buttonReply?.title
+                        ?? message.interactive?.listReply?.title
+                    events.append(
+                        .inbound(
+                            messageId: message.id, from: message.from,
+                            at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text))
+                }
+                for preference in change.value.userPreferences ?? [] where preference.category == "marketing_messages" {
+                    let at = preference.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+                    switch preference.value {
+                    case "stop": events.append(.marketingStopped(waId: preference.waId, at: at))
+                    case "resume": events.append(.marketingResumed(waId: preference.waId, at: at))
+                    default: continue
+                    }
+                }
+            }
+        }
+        return events
+    }
+
+    /// A WhatsApp id is the number in international form without its `+`.
+    public static func phoneNumber(waId: String) -> String { waId.hasPrefix("+") ? waId : "+" + waId }
+}

@@ -1,0 +1,184 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+public enum ConsentSessionError: Error, Equatable {
+    /// No session has this token (or it was made for another tenant).
+    case notFound
+    /// Decided already, or expired: the token can never be used again.
+    case gone
+}
+
+/// A checkout's consent session, as the widget sees it: the notice to show and how long the token lives.
+public struct ConsentSessionView: Sendable, Equatable {
+    public let notice: Notice
+    public let expiresAt: Date
+    /// The tenant's allowed origins: the widget's routes answer cross-origin requests only from these.
+    public let allowedOrigins: [AllowedOrigin]
+}
+
+public struct ConsentSessionDecision: Sendable {
+    public let accepted: Bool
+    /// The opt-in that acceptance recorded; nil for a decline, which records nothing.
+    public let optIn: OptInResult?
+    /// For dropping the subject's cached state after the commit.
+    public let channel: MessageChannel
+    public let blindIndex: [UInt8]
+}
+
+/// Consent sessions bind a checkout's subject and notice to a single-use token, so that a page can accept or
+/// decline that notice for that person and nothing else. The shop's backend opens them with its key; the widget
+/// uses the token alone.
+public struct ConsentSessionStore: Sendable {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+
+    public init(client: PostgresClient, keyring: TenantKeyring) {
+        self.client = client
+        self.keyring = keyring
+    }
+
+    public struct Opened: Sendable {
+        public let token: ConsentSessionToken
+        public let expiresAt: Date
+    }
+
+    /// Inside the caller's write transaction. The page URL is checked like provenance and sealed under the
+    /// subject's data key.
+    public static func open(
+        subject: SubjectIdentifier, blindIndex: [UInt8], noticeId: UUID, pageUrl: String, lifetime: TimeInterval,
+        caller: CallerIdentity, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Opened {
+        guard let notice = try await NoticeStore.get(noticeId, on: connection, logger: logger) else {
+            throw ConsentWriteError.noticeNotFound
+        }
+        guard notice.channel == subject.channel else { throw ConsentWriteError.noticeForAnotherChannel(notice.channel) }
+        let handle = try await SubjectDirectory.findOrCreate(
+            subject, blindIndex: blindIndex, tenantId: caller.tenantId, keyring: keyring, on: connection, logger: logger)
+        let id = UUID()
+        let token = ConsentSessionToken.generate(tenantId: caller.tenantId)
+        let sealedPage = handle.seal(Array(pageUrl.utf8), context: "consent-session:\(id.lowercased)")
+        let rows = try await connection.query(
+            """
+            INSERT INTO consent_sessions (id, tenant_id, token_sha256, subject_id, notice_id, page_url_ciphertext,
+                                          created_by, expires_at)
+            VALUES (\(id), \(caller.tenantId), \(ByteBuffer(bytes: token.sha256)), \(handle.id), \(notice.id),
+                    \(ByteBuffer(bytes: sealedPage)), \(caller.keyId), now() + make_interval(secs => \(lifetime)))
+            RETURNING expires_at
+            """, logger: logger)
+        guard let expiresAt = try await rows.decode(Date.self).array().first else { throw ConsentSessionError.notFound }
+        return Opened(token: token, expiresAt: expiresAt)
+    }
+
+    struct Row {
+        let id: UUID
+        let subjectId: UUID
+        let noticeId: UUID
+        let pageUrl: [UInt8]
+        let createdBy: UUID
+        let expiresAt: Date
+        let usable: Bool
+    }
+
+    static func row(_ token: ConsentSessionToken, forUpdate: Bool, on connection: PostgresConnection, logger: Logger)
+        async throws -> Row
+    {
+        let rows = try await connection.query(
+            """
+            SELECT s.id, s.subject_id, s.notice_id, s.page_url_ciphertext, s.created_by, s.expires_at,
+                   s.decided_at IS NULL AND s.expires_at > now() AND subj.erased_at IS NULL
+            FROM consent_sessions s JOIN subjects subj ON subj.id = s.subject_id
+            WHERE s.token_sha256 = \(ByteBuffer(bytes: token.sha256))
+            \(unescaped: forUpdate ? "FOR UPDATE OF s" : "")
+            """, logger: logger)
+        guard
+            let (id, subjectId, noticeId, page, createdBy, expiresAt, usable) = try await rows.decode(
+                (UUID, UUID, UUID, ByteBuffer, UUID, Date, Bool).self
+            ).array().first
+        else { throw ConsentSessionError.notFound }
+        return Row(
+            id: id, subjectId: subjectId, noticeId: noticeId, pageUrl: Array(page.readableBytesView),
+            createdBy: createdBy, expiresAt: expiresAt, usable: usable)
+    }
+
+    /// The notice the widget shows. A used or expired token is `gone`; its tenant's origins come along, so the
+    /// route can answer CORS in the same round trips.
+    public func describe(_ token: ConsentSessionToken, logger: Logger) async throws -> ConsentSessionView {
+        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
+            let session = try await Self.row(token, forUpdate: false, on: connection, logger: logger)
+            guard session.usable else { throw ConsentSessionError.gone }
+            guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
+                throw ConsentSessionError.notFound
+            }
+            return ConsentSessionView(
+                notice: notice, expiresAt: session.expiresAt,
+                allowedOrigins: try await TenantSettingsStore.origins(on: connection, logger: logger))
+        }
+    }
+
+    /// The tenant's allowed origins, for a preflight that has only the token.
+    public func allowedOrigins(_ token: ConsentSessionToken, logger: Logger) async throws -> [AllowedOrigin] {
+        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
+            try await TenantSettingsStore.origins(on: connection, logger: logger)
+        }
+    }
+
+    /// Uses the token once. Acceptance records the notice's purposes for the bound subject by `checkbox`, with
+    /// the session's page and the request's user agent and address as provenance; a decline records nothing but
+    /// the session's end. `origin` is checked against the tenant's allowed origins in the same transaction.
+    public func decide(
+        _ token: ConsentSessionToken, accepted: Bool, userAgent: String?, ipAddress: String?,
+        originAllowed: @Sendable ([AllowedOrigin]) -> Bool, logger: Logger
+    ) async throws -> ConsentSessionDecision {
+        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
+            guard originAllowed(try await TenantSettingsStore.origins(on: connection, logger: logger)) else {
+                throw ConsentSessionOriginRefused()
+            }
+            let session = try await Self.row(token, forUpdate: true, on: connection, logger: logger)
+            guard session.usable else { throw ConsentSessionError.gone }
+            let handle = try await SubjectDirectory.open(session.subjectId, keyring: keyring, on: connection, logger: logger)
+            let identifierRows = try await connection.query(
+                "SELECT channel, identifier_ciphertext FROM subjects WHERE id = \(session.subjectId)", logger: logger)
+            guard let (channelText, sealedIdentifier) = try await identifierRows.decode((String, ByteBuffer?).self).array().first,
+                let channel = MessageChannel(rawValue: channelText), let sealedIdentifier
+            else { throw ConsentSessionError.gone }
+            let identifier = String(
+                decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
+            let subject = try SubjectIdentifier(identifier, channel: channel)
+            let blindKey = try await keyring.tenantKey(.blindIndex, tenantId: token.tenantId, on: connection, logger: logger)
+            let blindIndex = BlindIndex.compute(subject, key: blindKey)
+            var result: OptInResult?
+            if accepted {
+                guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
+                    throw ConsentSessionError.gone
+                }
+                let pageUrl = String(
+                    decoding: try handle.open(session.pageUrl, context: "consent-session:\(session.id.lowercased)"),
+                    as: UTF8.self)
+                let provenance = Provenance(
+                    pageUrl: pageUrl,
+                    userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },
+                    ipAddress: ipAddress.flatMap(IPAddressText.normalised))
+                let caller = CallerIdentity.channel(
+                    "consent_session:\(session.id.lowercased)", tenantId: token.tenantId, vouchedBy: session.createdBy)
+                result = try await ConsentLedger.recordOptIn(
+                    OptIn(
+                        subject: subject, purposes: notice.purposes, noticeId: notice.id, method: .checkbox,
+                        collectedAt: Date(), provenance: provenance),
+                    blindIndex: blindIndex, tenantId: token.tenantId, caller: caller, keyring: keyring,
+                    suppression: false, on: connection, logger: logger)
+            }
+            try await connection.query(
+                """
+                UPDATE consent_sessions SET decided_at = now(), decision = \(accepted ? "accepted" : "declined"),
+                       collection_id = \(result?.collectionId)
+                WHERE id = \(session.id)
+                """, logger: logger)
+            return ConsentSessionDecision(accepted: accepted, optIn: result, channel: channel, blindIndex: blindIndex)
+        }
+    }
+}
+
+/// The request came from a page whose origin the tenant has not allowed.
+public struct ConsentSessionOriginRefused: Error {}

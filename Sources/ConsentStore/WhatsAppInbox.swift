@@ -1,0 +1,108 @@
+import ConsentCore
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What one webhook delivery did, for the response and the logs (counts only).
+public struct WhatsAppDeliveryOutcome: Sendable, Equatable {
+    public var messagesRecorded = 0
+    /// Message ids seen before: the platform retried.
+    public var duplicates = 0
+    public var withdrawals = 0
+    public var confirmations = 0
+    public var preferencesNoted = 0
+    /// Events about numbers that are not valid subjects (never expected from Meta): skipped, not fatal.
+    public var skipped = 0
+    /// Consent-state changes to drop from the check cache after the commits.
+    public var changes: [(channel: MessageChannel, blindIndex: [UInt8], position: Int64)] = []
+
+    public init() {}
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.messagesRecorded, lhs.duplicates, lhs.withdrawals, lhs.confirmations, lhs.preferencesNoted, lhs.skipped)
+            == (rhs.messagesRecorded, rhs.duplicates, rhs.withdrawals, rhs.confirmations, rhs.preferencesNoted, rhs.skipped)
+    }
+}
+
+/// Records what Meta's WhatsApp webhook reports, each event in its own transaction: inbound messages as
+/// interactions (once per message id, however often the platform retries), stop keywords and WhatsApp's own
+/// "stop marketing" preference as withdrawals, confirmation keywords as double opt-in confirmations.
+public struct WhatsAppInbox: Sendable {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let pendingLifetime: TimeInterval
+
+    public init(client: PostgresClient, keyring: TenantKeyring, pendingLifetime: TimeInterval) {
+        self.client = client
+        self.keyring = keyring
+        self.pendingLifetime = pendingLifetime
+    }
+
+    public static let actor = "whatsapp_webhook"
+
+    public func record(_ events: [WhatsAppEvent], tenantId: UUID, logger: Logger) async throws -> WhatsAppDeliveryOutcome {
+        var outcome = WhatsAppDeliveryOutcome()
+        let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: nil)
+        let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
+        for event in events {
+            switch event {
+            case .inbound(let messageId, let from, let at, let text):
+                guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: from), channel: .whatsapp) else {
+                    outcome.skipped += 1
+                    continue
+                }
+                let blindIndex = BlindIndex.compute(subject, key: blindKey)
+                let interactionId = UUID()
+                let messageHash = Array(SHA256.hash(data: Array(messageId.utf8)))
+                let result: InteractionResult? = try await client.withTenantTransaction(tenantId, logger: logger) {
+                    connection in
+                    // Claimed first: a concurrent retry of the same message waits here for this transaction and
+                    // then finds the id taken.
+                    let claimed = try await connection.query(
+                        """
+                        INSERT INTO whatsapp_messages_seen (tenant_id, message_sha256, interaction_id)
+                        VALUES (\(tenantId), \(ByteBuffer(bytes: messageHash)), \(interactionId))
+                        ON CONFLICT (tenant_id, message_sha256) DO NOTHING RETURNING interaction_id
+                        """, logger: logger
+                    ).collect()
+                    guard !claimed.isEmpty else { return nil }
+                    return try await ConsentLedger.recordInteraction(
+                        from: subject, blindIndex: blindIndex, occurredAt: min(at, Date()), text: text.map(Self.bounded),
+                        tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
+                        pendingLifetime: pendingLifetime, on: connection, logger: logger)
+                }
+                guard let result else {
+                    outcome.duplicates += 1
+                    continue
+                }
+                outcome.messagesRecorded += 1
+                outcome.withdrawals += result.revoked.count
+                outcome.confirmations += result.confirmed.count
+                outcome.changes.append((.whatsapp, blindIndex, result.token.position))
+            case .marketingStopped(let waId, _):
+                guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: waId), channel: .whatsapp) else {
+                    outcome.skipped += 1
+                    continue
+                }
+                let blindIndex = BlindIndex.compute(subject, key: blindKey)
+                let result = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+                    try await ConsentLedger.revoke(
+                        subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
+                        source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+                }
+                outcome.withdrawals += result.revoked.count
+                outcome.changes.append((.whatsapp, blindIndex, result.token.position))
+            case .marketingResumed:
+                // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again.
+                outcome.preferencesNoted += 1
+            }
+        }
+        return outcome
+    }
+
+    /// Message texts are kept (sealed) up to the API's own limit for interactions.
+    static func bounded(_ text: String) -> String {
+        text.utf8.count <= 4096 ? text : String(decoding: Array(text.utf8.prefix(4096)), as: UTF8.self)
+    }
+}
