@@ -9,6 +9,8 @@ public struct ServeConfiguration: Sendable {
     public var unwrapMasterKeys: [SecretBytes] = []
     /// Suppression and retention (`CONSENTD_SUPPRESSION`, `CONSENTD_RETENTION_*`).
     public var subjectRights: SubjectRightsPolicy = .default
+    /// Consent sessions, double opt-in expiry, self-service links (`CONSENTD_PENDING_CONSENT_HOURS`, …).
+    public var collection: CollectionPolicy = .default
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
@@ -61,6 +63,7 @@ public struct ServeConfiguration: Sendable {
             environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: defaultCheckCacheEntries, range: 0...50_000_000)
         configuration.databasePoolSize = try EnvironmentReader.count(
             environment, "CONSENTD_DB_POOL_SIZE", default: defaultDatabasePoolSize, range: 2...1000)
+        configuration.collection = try EnvironmentReader.collection(environment)
         return configuration
     }
 }

@@ -19,12 +19,16 @@ public struct ServerDependencies: Sendable {
     /// an uncached check costs one round trip, not two.
     public let keyCache: APIKeyCache
     public let metrics: ServiceMetrics
+    public let collection: CollectionPolicy
+    /// `consentd dev`'s demo shop: `/demo/checkout` opens consent sessions with this tenant's key. Nil in production.
+    public var demoShop: DemoShop?
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
         subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
-        metrics: ServiceMetrics = ServiceMetrics()
+        metrics: ServiceMetrics = ServiceMetrics(), collection: CollectionPolicy = .default
     ) {
+        self.collection = collection
         self.checkCache = checkCache
         self.keyCache = APIKeyCache(capacity: 10_000)
         self.metrics = metrics
@@ -61,7 +65,7 @@ public enum ConsentApplication {
         NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)
         ConsentRoutes(
             client: dependencies.client, keyring: dependencies.keyring, suppression: dependencies.subjectRights.suppression,
-            cache: dependencies.checkCache
+            cache: dependencies.checkCache, pendingLifetime: dependencies.collection.pendingConsentLifetime
         ).register(on: v1)
         CheckRoutes(
             lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache),
@@ -76,6 +80,31 @@ public enum ConsentApplication {
             client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
             policy: dependencies.subjectRights, cache: dependencies.checkCache)
         subjectRights.register(on: v1)
+
+        // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp
+        // webhook take no API key; each authenticates by its own token or signature.
+        let settings = TenantSettingsStore(client: dependencies.client, keyring: dependencies.keyring)
+        SettingsRoutes(settings: settings).register(on: v1)
+        ConsentSessionRoutes(
+            client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection,
+            cache: dependencies.checkCache
+        ).register(keyed: v1, open: router)
+        SelfServiceRoutes(
+            client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection,
+            cache: dependencies.checkCache
+        ).register(keyed: v1, open: router)
+        WhatsAppWebhookRoutes(
+            settings: settings,
+            inbox: WhatsAppInbox(
+                client: dependencies.client, keyring: dependencies.keyring,
+                pendingLifetime: dependencies.collection.pendingConsentLifetime),
+            cache: dependencies.checkCache
+        ).register(on: router)
+        if let shop = dependencies.demoShop {
+            DemoCheckoutRoutes(
+                shop: shop, client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection
+            ).register(on: router)
+        }
         return router
     }
 
@@ -91,8 +120,15 @@ public enum ConsentApplication {
                 LeaderElectedService(client: dependencies.client, lock: .auditSequencer, interval: .seconds(1), logger: logger) {
                     [sequencer = dependencies.auditSequencer] logger in try await sequencer.sequenceAll(logger: logger)
                 },
-                LeaderElectedService(client: dependencies.client, lock: .retention, interval: .seconds(3600), logger: logger) {
-                    [purger = RetentionPurger(client: dependencies.client, policy: dependencies.subjectRights.retention)] logger in
+                // Retention and double opt-in expiry, every ten minutes. A confirmation checks the age itself, so an
+                // expiry that runs late never lets a stale opt-in be confirmed.
+                LeaderElectedService(client: dependencies.client, lock: .retention, interval: .seconds(600), logger: logger) {
+                    [
+                        purger = RetentionPurger(client: dependencies.client, policy: dependencies.subjectRights.retention),
+                        expiry = PendingConsentExpiry(client: dependencies.client, lifetime: dependencies.collection.pendingConsentLifetime)
+                    ] logger in
+                    let expired = try await expiry.expireAll(logger: logger)
+                    if expired > 0 { logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"]) }
                     let counts = try await purger.purgeAll(logger: logger)
                     if counts.total > 0 {
                         logger.info(

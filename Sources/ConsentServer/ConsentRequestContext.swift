@@ -6,10 +6,13 @@ import Hummingbird
 public struct ConsentRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: CallerIdentity?
+    /// The peer's address, which consent provenance records for the widget's decisions.
+    public let remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Request bodies above this are refused with 413 before they are read in full. A batch check of 10,000

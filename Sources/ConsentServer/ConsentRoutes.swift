@@ -12,9 +12,12 @@ struct ConsentRoutes {
     /// Refuse imported opt-ins for suppressed people, and keep withdrawals from unknown people as objections.
     let suppression: Bool
     let cache: ConsentStateCache?
+    /// How long a double opt-in waits for its confirmation.
+    var pendingLifetime: TimeInterval = CollectionPolicy.default.pendingConsentLifetime
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/consents") { request, context in try await optIn(request, context: context) }
+        group.post("/consents/{id}/confirm") { _, context in try await confirm(context: context) }
         group.post("/revocations") { request, context in try await revoke(request, context: context) }
         group.post("/interactions") { request, context in try await interaction(request, context: context) }
     }
@@ -106,7 +109,7 @@ struct ConsentRoutes {
         } change: { connection, blindIndex in
             try await ConsentLedger.recordOptIn(
                 optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
-                suppression: suppression, on: connection, logger: context.logger)
+                suppression: suppression, pendingLifetime: pendingLifetime, on: connection, logger: context.logger)
         }
     }
 
@@ -168,6 +171,8 @@ struct ConsentRoutes {
         let id: String
         let serviceWindow: ServiceWindowView
         let revoked: [RevokedView]
+        /// Double opt-ins that a confirmation reply ("YES", "SÌ", "JA", …) confirmed.
+        let confirmed: [ConsentView]
         let consistencyToken: String
     }
 
@@ -189,11 +194,64 @@ struct ConsentRoutes {
         return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
             InteractionView(
                 id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
-                revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
+                revoked: result.revoked.map(RevokedView.init),
+                confirmed: result.confirmed.map {
+                    ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
+                }, consistencyToken: result.token.description)
         } change: { connection, blindIndex in
             try await ConsentLedger.recordInteraction(
                 from: subject, blindIndex: blindIndex, occurredAt: occurredAt, text: body.text,
-                tenantId: caller.tenantId, caller: caller, keyring: keyring, on: connection, logger: context.logger)
+                tenantId: caller.tenantId, caller: caller, keyring: keyring, pendingLifetime: pendingLifetime,
+                on: connection, logger: context.logger)
+        }
+    }
+
+    // MARK: double opt-in confirmation
+
+    struct ConfirmedView: Encodable {
+        let id: String
+        let purpose: String
+        let status: String
+        let grantedAt: Date?
+        let consistencyToken: String?
+    }
+
+    /// Confirms a pending double opt-in. Confirming a granted one again answers it unchanged; a withdrawn one is
+    /// 409 and one past its confirmation time is 410 (the person must be asked again).
+    func confirm(context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .consentWrite)
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw APIError(.notFound, code: "consent_not_found", message: "no consent has this id")
+        }
+        let outcome = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
+            try await ConsentLedger.confirm(
+                consentId: id, lifetime: pendingLifetime, tenantId: caller.tenantId, caller: caller, on: connection,
+                logger: context.logger)
+        }
+        switch outcome {
+        case .confirmed(let consent, let token, let blindIndex, let channel):
+            cache?.invalidate(
+                ConsentStateCache.Key(tenantId: caller.tenantId, channel: channel, blindIndex: blindIndex),
+                position: token.position)
+            return try jsonResponse(
+                .ok,
+                ConfirmedView(
+                    id: consent.id.lowercased, purpose: consent.purpose, status: consent.status,
+                    grantedAt: consent.grantedAt, consistencyToken: token.description))
+        case .alreadyGranted(let consent):
+            return try jsonResponse(
+                .ok,
+                ConfirmedView(
+                    id: consent.id.lowercased, purpose: consent.purpose, status: consent.status,
+                    grantedAt: consent.grantedAt, consistencyToken: nil))
+        case .withdrawn:
+            throw APIError(.conflict, code: "consent_withdrawn", message: "this consent was withdrawn; it cannot be confirmed")
+        case .expired:
+            throw APIError(
+                .gone, code: "confirmation_expired",
+                message: "this double opt-in was not confirmed in time; the person must be asked again")
+        case .notFound:
+            throw APIError(.notFound, code: "consent_not_found", message: "no consent has this id")
         }
     }
 }

@@ -44,6 +44,16 @@ extension APIError {
                 .unprocessableContent, code: "idempotency_key_reused",
                 message: "this Idempotency-Key was used for a different request; use a new key for a new request",
                 field: "Idempotency-Key")
+        case ConsentSessionError.notFound:
+            self = APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
+        case ConsentSessionError.gone:
+            self = APIError(
+                .gone, code: "consent_session_gone",
+                message: "this consent session was used or has expired; the shop must open a new one")
+        case is ConsentSessionOriginRefused:
+            self = APIError(
+                .forbidden, code: "origin_not_allowed",
+                message: "this page's origin is not among the tenant's allowed origins (PUT /v1/settings/origins)")
         default:
             return nil
         }

@@ -181,4 +181,6 @@ public struct ConsentSessionStore: Sendable {
 }
 
 /// The request came from a page whose origin the tenant has not allowed.
-public struct ConsentSessionOriginRefused: Error {}
+public struct ConsentSessionOriginRefused: Error {
+    public init() {}
+}

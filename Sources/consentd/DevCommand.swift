@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConsentCore
+import ConsentServer
 import ConsentStore
 import Foundation
 import LocalPostgres
@@ -52,9 +53,11 @@ struct Dev: AsyncParsableCommand {
             try await DatabaseProvisioner.ensureDatabase(Self.databaseName, superuser: client, logger: logger)
         }
         let ownerURL = superuser.with(username: DatabaseProvisioner.ownerRole, database: Self.databaseName)
-        let (tenant, keys) = try await withRunningClient(ownerURL, logger: logger) { client in
+        let (tenant, keys, shop) = try await withRunningClient(ownerURL, logger: logger) { client in
             try await MigrationRunner.bundled().migrate(client: client, appRole: Self.appRole, logger: logger)
-            return try await Self.demoTenantWithFreshKeys(client: client, logger: logger)
+            let (tenant, keys) = try await Self.demoTenantWithFreshKeys(client: client, logger: logger)
+            let shop = try await Self.demoShop(tenant: tenant, keys: keys, client: client, logger: logger)
+            return (tenant, keys, shop)
         }
 
         var configuration = ServeConfiguration(
@@ -70,10 +73,11 @@ struct Dev: AsyncParsableCommand {
                 range: 0...50_000_000)
             configuration.databasePoolSize = try EnvironmentReader.count(
                 environment, "CONSENTD_DB_POOL_SIZE", default: ServeConfiguration.defaultDatabasePoolSize, range: 2...1000)
+            configuration.collection = try EnvironmentReader.collection(environment)
         } catch {
             throw CommandFailure("\(error)")
         }
-        try await ServiceStarter.run(configuration, logger: logger) { port in
+        try await ServiceStarter.run(configuration, demoShop: shop, logger: logger) { port in
             Self.printBanner(port: port, tenant: tenant, keys: keys, ownerURL: ownerURL)
         }
     }
@@ -100,6 +104,28 @@ struct Dev: AsyncParsableCommand {
         return (tenant, issued)
     }
 
+    /// The demo checkout's notice (made once) and the `consent:write` key its "shop backend" uses.
+    static func demoShop(tenant: Tenant, keys: [IssuedAPIKey], client: PostgresClient, logger: Logger) async throws -> DemoShop {
+        guard let write = keys.first(where: { $0.record.scopes.contains(.consentWrite) }),
+            let admin = keys.first(where: { $0.record.scopes.contains(.admin) })
+        else { throw CommandFailure("the demo tenant has no consent:write or admin key") }
+        let noticeId = try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id FROM notices WHERE channel = 'whatsapp' AND language = 'en' AND text = \(DemoShop.noticeText)
+                ORDER BY version DESC LIMIT 1
+                """, logger: logger)
+            for try await id in rows.decode(UUID.self) { return id }
+            return try await NoticeStore.create(
+                tenantId: tenant.id, channel: .whatsapp, language: "en", text: DemoShop.noticeText,
+                purposes: ["shipping_update"],
+                actor: CallerIdentity(keyId: admin.record.id, tenantId: tenant.id, scopes: [.admin]), on: connection,
+                logger: logger
+            ).id
+        }
+        return DemoShop(tenantId: tenant.id, writeKeyId: write.record.id, noticeId: noticeId)
+    }
+
     static func printBanner(port: Int, tenant: Tenant, keys: [IssuedAPIKey], ownerURL: DatabaseURL) {
         let base = "http://127.0.0.1:\(port)"
         var lines = [
@@ -107,6 +133,7 @@ struct Dev: AsyncParsableCommand {
             "ConsentLedger is running (dev).",
             "  API        \(base)/v1",
             "  health     \(base)/healthz   readiness \(base)/readyz",
+            "  demo       \(base)/demo/checkout (the checkout widget, end to end)",
             "  database   psql '\(ownerURL.urlString)'",
             "  tenant     \(tenant.name) (\(tenant.id.lowercased))",
             "  API keys (new each run; the previous run's are revoked):",

@@ -9,7 +9,7 @@ import PostgresNIO
 /// What `serve` and `dev` share: refuse a database that is not fit to serve, then serve until SIGTERM/SIGINT.
 enum ServiceStarter {
     static func run(
-        _ configuration: ServeConfiguration, logger: Logger,
+        _ configuration: ServeConfiguration, demoShop: DemoShop? = nil, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let schema = try MigrationRunner.bundled()
@@ -27,12 +27,15 @@ enum ServiceStarter {
         }
         let client = PostgresClient(
             url: configuration.database, maximumConnections: configuration.databasePoolSize, logger: logger)
+        var dependencies = ServerDependencies(
+            client: client, schema: schema,
+            keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
+            checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights,
+            checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil,
+            collection: configuration.collection)
+        dependencies.demoShop = demoShop
         let app = ConsentApplication.make(
-            ServerDependencies(
-                client: client, schema: schema,
-                keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
-                checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights,
-                checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil),
+            dependencies,
             host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)
         try await app.runService()

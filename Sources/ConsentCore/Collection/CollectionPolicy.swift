@@ -11,6 +11,9 @@ public struct CollectionPolicy: Sendable, Equatable {
     /// The origin people's browsers reach this service at (`CONSENTD_PUBLIC_URL`), for the links it hands out.
     /// Nil: `http://<host>:<port>` of the server itself.
     public var publicBaseURL: String?
+    /// Take the client's address from the last `X-Forwarded-For` entry (`CONSENTD_TRUST_FORWARDED_FOR`): only
+    /// behind a proxy that sets it, or anyone could write their own into the provenance.
+    public var trustForwardedFor = false
 
     public static let `default` = CollectionPolicy(
         pendingConsentLifetime: 7 * 86_400, consentSessionLifetime: 15 * 60, selfServiceLinkLifetime: 30 * 86_400,
@@ -26,12 +29,6 @@ public struct CollectionPolicy: Sendable, Equatable {
         self.publicBaseURL = publicBaseURL
     }
 
-    /// The base URL with no trailing slash, falling back to the server's own address.
-    public func baseURL(host: String, port: Int) -> String {
-        if let publicBaseURL { return publicBaseURL }
-        let shown = host.contains(":") ? "[\(host)]" : (host == "0.0.0.0" ? "127.0.0.1" : host)
-        return "http://\(shown):\(port)"
-    }
 }
 
 extension EnvironmentReader {
@@ -54,6 +51,7 @@ extension EnvironmentReader {
             }
             policy.publicBaseURL = origin.text
         }
+        policy.trustForwardedFor = try flag(environment, "CONSENTD_TRUST_FORWARDED_FOR")
         return policy
     }
 }

@@ -1,0 +1,180 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+import PostgresNIO
+import Synchronization
+
+/// Checkout consent sessions: the shop's backend opens one with its key (`POST /v1/consent-sessions`); the widget
+/// on the checkout page reads the notice and posts the person's decision with the token alone.
+struct ConsentSessionRoutes {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let collection: CollectionPolicy
+    let cache: ConsentStateCache?
+    var sessions: ConsentSessionStore { ConsentSessionStore(client: client, keyring: keyring) }
+
+    func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
+        v1.post("/consent-sessions") { request, context in try await open(request, context: context) }
+        router.get("/v1/consent-sessions/{token}") { request, context in try await describe(request, context: context) }
+        router.post("/v1/consent-sessions/{token}/decision") { request, context in
+            try await decide(request, context: context)
+        }
+        for path in ["/v1/consent-sessions/{token}", "/v1/consent-sessions/{token}/decision"] {
+            router.on(RouterPath(path), method: .options) { request, context in try await preflight(request, context: context) }
+        }
+        router.get("/widget.js") { _, _ in WidgetScript.response() }
+    }
+
+    // MARK: the shop's backend
+
+    struct OpenBody: Codable {
+        let subject: String
+        let channel: String
+        let noticeId: String
+        let pageUrl: String
+    }
+
+    struct OpenedView: Encodable {
+        let token: String
+        let expiresAt: Date
+    }
+
+    func open(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller(requiring: .consentWrite)
+        let (body, claim) = try await request.decodeWrite(OpenBody.self, operation: "POST /v1/consent-sessions", context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        let noticeId = try Input.uuid(body.noticeId, field: "noticeId")
+        let pageUrl: String
+        do {
+            pageUrl = try Provenance.validated(pageUrl: body.pageUrl, userAgent: nil, ipAddress: nil).pageUrl
+        } catch {
+            throw APIError.invalid("pageUrl", "'pageUrl' must be an absolute http or https URL of at most \(Provenance.maxURLLength) bytes")
+        }
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        let outcome = try await TenantWriter(client: client).write(
+            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            render: { try StoredResponse.json(.created, OpenedView(token: $0.token.text, expiresAt: $0.expiresAt)) }
+        ) { connection in
+            try await ConsentSessionStore.open(
+                subject: subject, blindIndex: blindIndex, noticeId: noticeId, pageUrl: pageUrl,
+                lifetime: collection.consentSessionLifetime, caller: caller, keyring: keyring, on: connection,
+                logger: context.logger)
+        }
+        return outcome.httpResponse
+    }
+
+    // MARK: the widget (no key)
+
+    struct NoticeView: Encodable {
+        let id: String
+        let text: String
+        let language: String
+        let purposes: [String]
+    }
+
+    struct SessionView: Encodable {
+        let notice: NoticeView
+        let channel: String
+        let expiresAt: Date
+    }
+
+    func token(_ context: ConsentRequestContext) throws -> ConsentSessionToken {
+        guard let token = context.parameters.get("token").flatMap(ConsentSessionToken.init) else {
+            throw APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
+        }
+        return token
+    }
+
+    func describe(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let token = try token(context)
+        let view = try await sessions.describe(token, logger: context.logger)
+        let verdict = CrossOrigin.verdict(request, allowed: view.allowedOrigins, publicBaseURL: collection.publicBaseURL)
+        guard verdict != .refused else { throw APIError(domain: ConsentSessionOriginRefused())! }
+        let notice = view.notice
+        return try jsonResponse(
+            .ok,
+            SessionView(
+                notice: NoticeView(
+                    id: notice.id.lowercased, text: notice.text, language: notice.language, purposes: notice.purposes),
+                channel: notice.channel.rawValue, expiresAt: view.expiresAt),
+            headers: CrossOrigin.headers(verdict).merging([.cacheControl: "no-store"]))
+    }
+
+    struct DecisionBody: Codable {
+        let accepted: Bool
+    }
+
+    struct DecisionView: Encodable {
+        let accepted: Bool
+        let consents: [ConsentRoutes.ConsentView]
+    }
+
+    func decide(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let token = try token(context)
+        let body = try await request.decodeJSON(DecisionBody.self, context: context)
+        let publicBaseURL = collection.publicBaseURL
+        let verdictBox = VerdictBox()
+        let decision = try await sessions.decide(
+            token, accepted: body.accepted, userAgent: request.headers[.userAgent],
+            ipAddress: clientAddress(request, context: context),
+            originAllowed: { allowed in
+                let verdict = CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: publicBaseURL)
+                verdictBox.set(verdict)
+                return verdict != .refused
+            }, logger: context.logger)
+        if let result = decision.optIn {
+            cache?.invalidate(
+                ConsentStateCache.Key(tenantId: token.tenantId, channel: decision.channel, blindIndex: decision.blindIndex),
+                position: result.token.position)
+        }
+        let consents = (decision.optIn?.consents ?? []).map {
+            ConsentRoutes.ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
+        }
+        return try jsonResponse(
+            decision.accepted ? .created : .ok, DecisionView(accepted: decision.accepted, consents: consents),
+            headers: CrossOrigin.headers(verdictBox.get()))
+    }
+
+    func preflight(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        guard let token = context.parameters.get("token").flatMap(ConsentSessionToken.init) else {
+            return CrossOrigin.preflight(.refused)
+        }
+        let allowed = try await sessions.allowedOrigins(token, logger: context.logger)
+        return CrossOrigin.preflight(CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: collection.publicBaseURL))
+    }
+
+    /// The socket's peer, or the last `X-Forwarded-For` hop when the operator says a proxy sets it.
+    func clientAddress(_ request: Request, context: ConsentRequestContext) -> String? {
+        if collection.trustForwardedFor, let forwarded = request.headers[.forwardedFor],
+            let last = forwarded.split(separator: ",").last.map({ $0.trimmingCharacters(in: .whitespaces) }),
+            let address = IPAddressText.normalised(last)
+        {
+            return address
+        }
+        return context.remoteAddress
+    }
+}
+
+/// The verdict reached inside the decision's transaction, carried out to the response headers.
+final class VerdictBox: Sendable {
+    let value = Mutex<CrossOrigin.Verdict>(.noOrigin)
+    func set(_ verdict: CrossOrigin.Verdict) { value.withLock { $0 = verdict } }
+    func get() -> CrossOrigin.Verdict { value.withLock { $0 } }
+}
+
+func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    return Response(
+        status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try ConsentJSON.encoder.encode(value))))
+}
+
+extension HTTPFields {
+    func merging(_ other: HTTPFields) -> HTTPFields {
+        var merged = self
+        for field in other { merged[field.name] = field.value }
+        return merged
+    }
+}

@@ -1,0 +1,59 @@
+import ConsentCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// CORS for the widget's routes, per tenant: a page may call them from the tenant's allowed origins or from this
+/// service's own origin (the demo checkout, the self-service page). A request with no `Origin` is not from a
+/// browser page on another site and needs no permission.
+enum CrossOrigin {
+    enum Verdict: Equatable {
+        case noOrigin
+        case allowed(String)
+        case refused
+    }
+
+    static func verdict(_ request: Request, allowed: [AllowedOrigin], publicBaseURL: String?) -> Verdict {
+        guard let header = request.headers[.origin] else { return .noOrigin }
+        guard let origin = AllowedOrigin(header) else { return .refused }
+        if allowed.contains(origin) || ownOrigins(request, publicBaseURL: publicBaseURL).contains(origin) {
+            return .allowed(header)
+        }
+        return .refused
+    }
+
+    static func ownOrigins(_ request: Request, publicBaseURL: String?) -> [AllowedOrigin] {
+        if let publicBaseURL { return AllowedOrigin(publicBaseURL).map { [$0] } ?? [] }
+        guard let authority = request.head.authority else { return [] }
+        return ["http://\(authority)", "https://\(authority)"].compactMap(AllowedOrigin.init)
+    }
+
+    /// The headers that let the page read the answer.
+    static func headers(_ verdict: Verdict) -> HTTPFields {
+        var fields: HTTPFields = [.vary: "Origin"]
+        if case .allowed(let origin) = verdict { fields[.accessControlAllowOrigin] = origin }
+        return fields
+    }
+
+    /// The answer to a preflight: permission for GET and POST with a JSON body, cached by the browser for ten
+    /// minutes, or no permission at all.
+    static func preflight(_ verdict: Verdict) -> Response {
+        var fields = headers(verdict)
+        if case .allowed = verdict {
+            fields[.accessControlAllowMethods] = "GET, POST"
+            fields[.accessControlAllowHeaders] = "Content-Type"
+            fields[.accessControlMaxAge] = "600"
+        }
+        return Response(status: .noContent, headers: fields)
+    }
+}
+
+extension HTTPField.Name {
+    static let origin = HTTPField.Name("Origin")!
+    static let vary = HTTPField.Name("Vary")!
+    static let accessControlAllowOrigin = HTTPField.Name("Access-Control-Allow-Origin")!
+    static let accessControlAllowMethods = HTTPField.Name("Access-Control-Allow-Methods")!
+    static let accessControlAllowHeaders = HTTPField.Name("Access-Control-Allow-Headers")!
+    static let accessControlMaxAge = HTTPField.Name("Access-Control-Max-Age")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+}

@@ -1,0 +1,101 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+import HTTPTypes
+import PostgresNIO
+
+/// The demo shop that `consentd dev` runs: which tenant, which of its `consent:write` keys the "shop backend"
+/// opens sessions with, and which notice its checkout shows.
+public struct DemoShop: Sendable {
+    public let tenantId: UUID
+    public let writeKeyId: UUID
+    public let noticeId: UUID
+
+    public init(tenantId: UUID, writeKeyId: UUID, noticeId: UUID) {
+        self.tenantId = tenantId
+        self.writeKeyId = writeKeyId
+        self.noticeId = noticeId
+    }
+
+    public static let noticeText =
+        "Yes, send me updates about my order (shipping and delivery) on WhatsApp. I can withdraw at any time by replying STOP."
+}
+
+/// `/demo/checkout`: a checkout page that uses the widget for real. Its server side plays the shop's backend: it
+/// takes the phone number from the order form and opens a consent session for it, as a shop would with its key.
+struct DemoCheckoutRoutes {
+    let shop: DemoShop
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let collection: CollectionPolicy
+
+    func register(on router: Router<ConsentRequestContext>) {
+        router.get("/demo/checkout") { _, _ in orderForm(error: nil) }
+        router.post("/demo/checkout") { request, context in try await checkout(request, context: context) }
+        router.get("/demo/checkout.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Self.pageScript)))
+        }
+    }
+
+    func orderForm(error: String?) -> Response {
+        let problem = error.map { "<p class=\"notice\" role=\"alert\">\(HTMLPage.escape($0))</p>" } ?? ""
+        return HTMLPage.response(
+            status: error == nil ? .ok : .unprocessableContent, title: "Demo shop: checkout", language: "en",
+            body: """
+                <h1>Demo shop: checkout</h1>
+                <p class="muted">This page is served by <code>consentd dev</code> to show the consent widget end to end.</p>
+                \(problem)
+                <form method="post" action="/demo/checkout">
+                <label for="phone">Mobile number for delivery updates</label>
+                <input type="tel" id="phone" name="phone" autocomplete="tel" placeholder="+39 333 123 4567" required>
+                <p><button type="submit" id="continue">Continue to payment</button></p>
+                </form>
+                """)
+    }
+
+    func checkout(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
+        guard let subject = try? SubjectIdentifier(form["phone"] ?? "", channel: .whatsapp) else {
+            return orderForm(error: "That is not a mobile number in international form, such as +39 333 123 4567.")
+        }
+        let caller = CallerIdentity(keyId: shop.writeKeyId, tenantId: shop.tenantId, scopes: [.consentWrite])
+        let pageUrl = collection.publicBaseURL.map { "\($0)/demo/checkout" }
+            ?? "http://\(request.head.authority ?? "127.0.0.1")/demo/checkout"
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: shop.tenantId, client: client, logger: context.logger)
+        let opened = try await client.withTenantTransaction(shop.tenantId, logger: context.logger) { connection in
+            try await ConsentSessionStore.open(
+                subject: subject, blindIndex: blindIndex, noticeId: shop.noticeId, pageUrl: pageUrl,
+                lifetime: collection.consentSessionLifetime, caller: caller, keyring: keyring, on: connection,
+                logger: context.logger)
+        }
+        return HTMLPage.response(
+            title: "Demo shop: payment", language: "en",
+            body: """
+                <h1>Demo shop: payment</h1>
+                <p>Order #1001 · 2 items · €42.00</p>
+                <div id="consent"></div>
+                <p id="outcome" role="status" data-outcome="pending"></p>
+                """,
+            scripts: [
+                .init(src: "/widget.js", data: ["token": opened.token.text, "target": "consent"]),
+                .init(src: "/demo/checkout.js"),
+            ])
+    }
+
+    /// Reports the widget's events on the page: what a shop's own script would do with them.
+    static let pageScript = """
+        (function () {
+          var outcome = document.getElementById("outcome");
+          function show(state, text) { outcome.setAttribute("data-outcome", state); outcome.textContent = text; }
+          document.addEventListener("consentledger:accepted", function (e) {
+            show("accepted", "Consent recorded for: " + e.detail.consents.map(function (c) { return c.purpose; }).join(", "));
+          });
+          document.addEventListener("consentledger:declined", function () { show("declined", "No consent recorded."); });
+          document.addEventListener("consentledger:error", function (e) { show("error", "Error: " + e.detail.code); });
+          document.addEventListener("consentledger:ready", function () { outcome.setAttribute("data-outcome", "ready"); });
+        })();
+        """
+}

@@ -1,0 +1,211 @@
+import ConsentCore
+import ConsentStore
+import Foundation
+import Hummingbird
+import PostgresNIO
+
+/// Self-service links: `POST /v1/subjects/links` (consent:write or dpo) signs one; `/self-service/{token}` is the
+/// person's page, plain HTML forms that work without JavaScript, one button per purpose and one for all.
+struct SelfServiceRoutes {
+    let client: PostgresClient
+    let keyring: TenantKeyring
+    let collection: CollectionPolicy
+    let cache: ConsentStateCache?
+    var store: SelfServiceStore { SelfServiceStore(client: client, keyring: keyring) }
+
+    func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
+        v1.post("/subjects/links") { request, context in try await issue(request, context: context) }
+        router.get("/self-service/{token}") { request, context in try await page(request, context: context) }
+        router.post("/self-service/{token}/withdraw") { request, context in try await withdraw(request, context: context) }
+        router.get("/assets/pages.css") { _, _ in HTMLPage.stylesheet() }
+    }
+
+    struct LinkBody: Codable {
+        let subject: String
+        let channel: String
+    }
+
+    struct LinkView: Encodable {
+        let url: String
+        let expiresAt: Date
+    }
+
+    func issue(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        guard caller.has(.consentWrite) || caller.has(.dpo) else { throw APIError.forbidden(.consentWrite) }
+        let body = try await request.decodeJSON(LinkBody.self, context: context)
+        let channel = try Input.channel(body.channel)
+        let subject = try Input.subject(body.subject, channel: channel)
+        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
+        guard
+            let (token, expiresAt) = try await store.issue(
+                subject: subject, blindIndex: blindIndex, lifetime: collection.selfServiceLinkLifetime, caller: caller,
+                logger: context.logger)
+        else { throw APIError(domain: SubjectRightsError.subjectNotFound)! }
+        let base = collection.publicBaseURL ?? request.head.authority.map { "http://\($0)" } ?? ""
+        return try jsonResponse(.created, LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt))
+    }
+
+    func page(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let token = context.parameters.get("token") ?? ""
+        let page: SelfServicePage
+        do {
+            page = try await store.page(token, logger: context.logger)
+        } catch let error as SelfServiceError {
+            return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
+        }
+        let withdrawn = request.uri.queryParameters.get("withdrawn").flatMap { Int($0) }
+        return SelfServiceText.page(page, token: token, withdrawn: withdrawn)
+    }
+
+    func withdraw(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let token = context.parameters.get("token") ?? ""
+        let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
+        let purposes: [String]?
+        if form["all"] != nil {
+            purposes = nil
+        } else if let purpose = form["purpose"], let key = try? Input.purpose(purpose) {
+            purposes = [key]
+        } else {
+            throw APIError(.badRequest, code: "bad_request", message: "name a 'purpose' to withdraw, or 'all'")
+        }
+        let result: SelfServiceWithdrawal
+        do {
+            result = try await store.withdraw(token, purposes: purposes, logger: context.logger)
+        } catch let error as SelfServiceError {
+            return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
+        }
+        cache?.invalidate(
+            ConsentStateCache.Key(tenantId: result.tenantId, channel: result.channel, blindIndex: result.blindIndex),
+            position: result.token.position)
+        // Post/redirect/get: reloading the page does not post again.
+        return Response(
+            status: .seeOther,
+            headers: HTMLPage.headers(allowingScripts: false).merging([
+                .location: "/self-service/\(token)?withdrawn=\(result.revoked.count)"
+            ]))
+    }
+}
+
+/// The page's words in the languages the reply keywords cover; English for any other.
+enum SelfServiceText {
+    struct Words {
+        let title: String
+        let intro: String
+        let withdraw: String
+        let withdrawAll: String
+        let none: String
+        let withdrawn: String
+        let pending: String
+        let granted: String
+        let expired: String
+        let invalid: String
+    }
+
+    static let english = Words(
+            title: "Your messaging choices", intro: "You agreed to receive these messages from us on %@. Withdrawing takes effect at once.",
+            withdraw: "Withdraw", withdrawAll: "Withdraw all", none: "You have no active consents on this channel.",
+            withdrawn: "Done: %d withdrawn.", pending: "waiting for your confirmation", granted: "since %@",
+            expired: "This link has expired or is no longer valid. Ask the sender for a new one.",
+            invalid: "This link is not valid.")
+
+    static let words: [String: Words] = [
+        "en": english,
+        "it": Words(
+            title: "Le tue scelte sui messaggi", intro: "Hai accettato di ricevere questi messaggi da noi su %@. La revoca ha effetto subito.",
+            withdraw: "Revoca", withdrawAll: "Revoca tutto", none: "Non hai consensi attivi su questo canale.",
+            withdrawn: "Fatto: %d revocati.", pending: "in attesa della tua conferma", granted: "dal %@",
+            expired: "Questo link è scaduto o non è più valido. Chiedine uno nuovo al mittente.",
+            invalid: "Questo link non è valido."),
+        "de": Words(
+            title: "Ihre Nachrichten-Einstellungen", intro: "Sie haben zugestimmt, diese Nachrichten von uns über %@ zu erhalten. Ein Widerruf gilt sofort.",
+            withdraw: "Widerrufen", withdrawAll: "Alle widerrufen", none: "Sie haben auf diesem Kanal keine aktiven Einwilligungen.",
+            withdrawn: "Erledigt: %d widerrufen.", pending: "wartet auf Ihre Bestätigung", granted: "seit %@",
+            expired: "Dieser Link ist abgelaufen oder nicht mehr gültig. Bitten Sie den Absender um einen neuen.",
+            invalid: "Dieser Link ist ungültig."),
+        "fr": Words(
+            title: "Vos choix de messages", intro: "Vous avez accepté de recevoir ces messages de notre part sur %@. Le retrait prend effet immédiatement.",
+            withdraw: "Retirer", withdrawAll: "Tout retirer", none: "Vous n'avez aucun consentement actif sur ce canal.",
+            withdrawn: "C'est fait : %d retiré(s).", pending: "en attente de votre confirmation", granted: "depuis le %@",
+            expired: "Ce lien a expiré ou n'est plus valide. Demandez-en un nouveau à l'expéditeur.",
+            invalid: "Ce lien n'est pas valide."),
+        "es": Words(
+            title: "Tus preferencias de mensajes", intro: "Aceptaste recibir estos mensajes nuestros por %@. La retirada tiene efecto inmediato.",
+            withdraw: "Retirar", withdrawAll: "Retirar todo", none: "No tienes consentimientos activos en este canal.",
+            withdrawn: "Hecho: %d retirados.", pending: "pendiente de tu confirmación", granted: "desde el %@",
+            expired: "Este enlace ha caducado o ya no es válido. Pide uno nuevo al remitente.",
+            invalid: "Este enlace no es válido."),
+        "pt": Words(
+            title: "As suas escolhas de mensagens", intro: "Aceitou receber estas mensagens nossas por %@. A retirada tem efeito imediato.",
+            withdraw: "Retirar", withdrawAll: "Retirar tudo", none: "Não tem consentimentos ativos neste canal.",
+            withdrawn: "Feito: %d retirados.", pending: "a aguardar a sua confirmação", granted: "desde %@",
+            expired: "Esta ligação expirou ou já não é válida. Peça uma nova ao remetente.",
+            invalid: "Esta ligação não é válida."),
+    ]
+
+    /// The primary subtag if we have words for it, else English.
+    static func resolve(_ language: String?) -> (code: String, words: Words) {
+        let primary = (language ?? "en").lowercased().split(separator: "-").first.map(String.init) ?? "en"
+        if let words = words[primary] { return (primary, words) }
+        return ("en", english)
+    }
+
+    /// For pages with no notice to go by: the browser's first language we have.
+    static func preferred(_ request: Request) -> String? {
+        let header = request.headers[.acceptLanguage] ?? ""
+        return header.split(separator: ",").lazy.map {
+            $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        }.first { words[$0.lowercased().split(separator: "-").first.map(String.init) ?? ""] != nil }
+    }
+
+    static func channelName(_ channel: MessageChannel) -> String {
+        switch channel {
+        case .whatsapp: "WhatsApp"
+        case .sms: "SMS"
+        case .email: "e-mail"
+        }
+    }
+
+    static func page(_ page: SelfServicePage, token: String, withdrawn: Int?) -> Response {
+        let (code, words) = resolve(page.language)
+        let action = "/self-service/\(HTMLPage.escape(token))/withdraw"
+        var body = "<h1>\(HTMLPage.escape(words.title))</h1>\n"
+        if let withdrawn {
+            body += "<p class=\"notice\" role=\"status\">\(HTMLPage.escape(String(format: words.withdrawn, withdrawn)))</p>\n"
+        }
+        body += "<p>\(HTMLPage.escape(String(format: words.intro, channelName(page.channel))))</p>\n"
+        if page.consents.isEmpty {
+            body += "<p id=\"no-consents\">\(HTMLPage.escape(words.none))</p>\n"
+        } else {
+            body += "<ul class=\"consents\">\n"
+            for consent in page.consents {
+                let detail =
+                    consent.status == "pending"
+                    ? words.pending
+                    : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) } ?? ""
+                body += """
+                    <li data-purpose="\(HTMLPage.escape(consent.purpose))"><span>\(HTMLPage.escape(consent.purposeName))<br>\
+                    <span class="muted">\(HTMLPage.escape(detail))</span></span>\
+                    <form method="post" action="\(action)"><input type="hidden" name="purpose" value="\(HTMLPage.escape(consent.purpose))">\
+                    <button type="submit" name="withdraw" value="\(HTMLPage.escape(consent.purpose))">\(HTMLPage.escape(words.withdraw))</button></form></li>
+
+                    """
+            }
+            body += "</ul>\n"
+            body += """
+                <form method="post" action="\(action)"><input type="hidden" name="all" value="1">\
+                <button type="submit" class="danger" id="withdraw-all">\(HTMLPage.escape(words.withdrawAll))</button></form>
+
+                """
+        }
+        return HTMLPage.response(title: words.title, language: code, body: body)
+    }
+
+    static func unusable(_ error: SelfServiceError, language: String?) -> Response {
+        let (code, words) = resolve(language)
+        let expired = error == .expired
+        return HTMLPage.response(
+            status: expired ? .gone : .notFound, title: words.title, language: code,
+            body: "<h1>\(HTMLPage.escape(words.title))</h1>\n<p>\(HTMLPage.escape(expired ? words.expired : words.invalid))</p>")
+    }
+}
