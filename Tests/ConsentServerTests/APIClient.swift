@@ -36,11 +36,21 @@ struct APIClient: Sendable {
         }
     }
 
-    func post(_ uri: String, as scope: Scope, _ body: [String: Any], idempotencyKey: String? = nil) async throws -> Reply {
+    func post(
+        _ uri: String, as scope: Scope, _ body: [String: Any], idempotencyKey: String? = nil,
+        method: HTTPRequest.Method = .post
+    ) async throws -> Reply {
         let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
         var headers: HTTPFields = [:]
         if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
-        return try await call(.post, uri, as: scope, json: String(decoding: data, as: UTF8.self), headers: headers)
+        return try await call(method, uri, as: scope, json: String(decoding: data, as: UTF8.self), headers: headers)
+    }
+
+    /// A request with no API key: the widget's, the self-service page's and the webhook's routes.
+    func raw(_ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws -> Reply {
+        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+            response in Reply(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+        }
     }
 
     /// A notice on `channel` covering `purposes`; returns its id.
@@ -89,14 +99,14 @@ struct APIClient: Sendable {
 
 /// Runs `body` with the app and one API client per tenant.
 func withTenants(
-    _ names: [String], subjectRights: SubjectRightsPolicy = .default,
+    _ names: [String], subjectRights: SubjectRightsPolicy = .default, collection: CollectionPolicy = .default,
     _ body: @escaping @Sendable ([APIClient], TestDatabase) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.fresh()
     var tenants: [SeededTenant] = []
     for name in names { tenants.append(try await SeededTenant.make(name, in: database)) }
     let seeded = tenants
-    try await withApp(database, subjectRights: subjectRights) { client in
+    try await withApp(database, subjectRights: subjectRights, collection: collection) { client in
         try await body(seeded.map { APIClient(client: client, tenant: $0) }, database)
     }
 }
@@ -106,7 +116,8 @@ extension TestDatabase {
     func footprint() async throws -> [Int] {
         var counts: [Int] = []
         for table in ["subjects", "subject_keys", "collections", "consents", "consent_evidence", "interactions",
-                      "audit_events", "notices", "idempotency_keys", "purposes", "suppressions", "subject_requests"] {
+                      "audit_events", "notices", "idempotency_keys", "purposes", "suppressions", "subject_requests",
+                      "consent_sessions", "whatsapp_messages_seen", "tenant_settings"] {
             counts.append(try await count("SELECT count(*)::int8 FROM \(table)"))
         }
         return counts

@@ -12,14 +12,15 @@ import PostgresNIO
 /// The real application on a test database, connected as the runtime role, driven through the real router.
 func withApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
-    masterKey: SecretBytes = .random32(),
+    masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     let app = ConsentApplication.make(
         ServerDependencies(
             client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: masterKey),
-            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache),
+            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache,
+            collection: collection),
         host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)
