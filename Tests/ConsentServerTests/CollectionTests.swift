@@ -1,0 +1,369 @@
+import ConsentCore
+import ConsentStore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+extension APIClient {
+    /// Opens a consent session for `subject` on a new notice covering `purposes`; returns the token.
+    func session(_ subject: String, purposes: [String] = ["shipping_update"], pageUrl: String = "https://shop.example/checkout")
+        async throws -> String
+    {
+        let notice = try await notice(purposes: purposes, text: "Updates about my order on WhatsApp, please.")
+        let reply = try await post(
+            "/v1/consent-sessions", as: .consentWrite,
+            ["subject": subject, "channel": "whatsapp", "noticeId": notice, "pageUrl": pageUrl])
+        guard reply.status == .created, let token = reply.json["token"] as? String else { throw Unexpected(reply.text) }
+        return token
+    }
+
+    func decide(_ token: String, _ body: String, origin: String? = nil, userAgent: String = "Mozilla/5.0 Test") async throws -> Reply {
+        var headers: HTTPFields = [.contentType: "application/json", .userAgent: userAgent]
+        if let origin { headers[HTTPField.Name("Origin")!] = origin }
+        return try await raw(.post, "/v1/consent-sessions/\(token)/decision", headers: headers, body: body)
+    }
+}
+
+@Suite struct ConsentSessionTests {
+    @Test func acceptanceRecordsTheBoundNoticeForTheBoundSubjectOnce() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let token = try await acme.session("+39 333 200 0001", purposes: ["shipping_update", "account_update"])
+            let described = try await acme.raw(.get, "/v1/consent-sessions/\(token)")
+            #expect(described.status == .ok, "\(described.text)")
+            let notice = try #require(described.json["notice"] as? [String: Any])
+            #expect(notice["text"] as? String == "Updates about my order on WhatsApp, please.")
+            #expect(notice["language"] as? String == "en" && notice["purposes"] as? [String] == ["shipping_update", "account_update"])
+            #expect(described.json["expiresAt"] is String)
+            #expect(!described.text.contains("393332000001"), "the widget never sees the number")
+
+            // Fields other than the decision are ignored: the page cannot name another person or purpose.
+            let accepted = try await acme.decide(
+                token, #"{"accepted": true, "subject": "+393339999999", "purposes": ["marketing"]}"#)
+            #expect(accepted.status == .created, "\(accepted.text)")
+            #expect((accepted.json["consents"] as? [[String: Any]])?.compactMap { $0["purpose"] as? String } == ["shipping_update", "account_update"])
+            #expect(try await acme.check("+393332000001", purpose: "shipping_update").json["reason"] as? String == "consent_granted")
+            #expect(try await acme.check("+393339999999", purpose: "shipping_update").json["reason"] as? String == "no_consent")
+            #expect(try await acme.check("+393332000001", purpose: "marketing").json["reason"] as? String == "no_consent")
+
+            // The token is single-use: a second decision, or reading it again, is 410 and changes nothing.
+            let before = try await database.footprint()
+            let reused = try await acme.decide(token, #"{"accepted": true}"#)
+            #expect(reused.status == .gone && reused.error?.code == "consent_session_gone")
+            #expect(try await acme.raw(.get, "/v1/consent-sessions/\(token)").status == .gone)
+            #expect(try await database.footprint() == before)
+
+            // Provenance: the session's page, the request's user agent; method checkbox; actor the session.
+            let export = try await acme.post("/v1/subjects/export", as: .dpo, ["subject": "+393332000001", "channel": "whatsapp"])
+            let consent = try #require((export.json["consents"] as? [[String: Any]])?.first)
+            let provenance = try #require(consent["provenance"] as? [String: Any])
+            #expect(provenance["pageUrl"] as? String == "https://shop.example/checkout")
+            #expect(provenance["userAgent"] as? String == "Mozilla/5.0 Test")
+            #expect(provenance["method"] as? String == "checkbox")
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE actor LIKE 'consent_session:%'") == 2)
+        }
+    }
+
+    @Test func declineRecordsNothingButUsesTheToken() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let token = try await acme.session("+393332000002")
+            let consentsBefore = try await database.count("SELECT count(*)::int8 FROM consents")
+            let declined = try await acme.decide(token, #"{"accepted": false}"#)
+            #expect(declined.status == .ok && declined.json["accepted"] as? Bool == false, "\(declined.text)")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents") == consentsBefore)
+            #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 0)
+            #expect(try await acme.check("+393332000002", purpose: "shipping_update").json["reason"] as? String == "no_consent")
+            #expect(try await acme.decide(token, #"{"accepted": true}"#).status == .gone)
+        }
+    }
+
+    @Test func anExpiredTokenIs410() async throws {
+        var policy = CollectionPolicy.default
+        policy.consentSessionLifetime = 1
+        try await withTenants(["acme"], collection: policy) { tenants, _ in
+            let acme = tenants[0]
+            let token = try await acme.session("+393332000003")
+            try await Task.sleep(for: .milliseconds(1_300))
+            #expect(try await acme.raw(.get, "/v1/consent-sessions/\(token)").status == .gone)
+            #expect(try await acme.decide(token, #"{"accepted": true}"#).status == .gone)
+            #expect(try await acme.check("+393332000003", purpose: "shipping_update").json["reason"] as? String == "no_consent")
+        }
+    }
+
+    @Test func tokensAreBoundToTheirTenantAndUnknownOnesAre404() async throws {
+        try await withTenants(["acme", "globex"]) { tenants, _ in
+            let acme = tenants[0]
+            let token = try await acme.session("+393332000004")
+            // A token that names another tenant (its first 16 bytes) with the same secret finds nothing.
+            var bytes = try #require(Base64URL.decode(token))
+            bytes.replaceSubrange(0..<16, with: tenants[1].tenant.tenant.id.bytes)
+            let moved = Base64URL.encode(bytes)
+            #expect(try await acme.raw(.get, "/v1/consent-sessions/\(moved)").status == .notFound)
+            #expect(try await acme.raw(.get, "/v1/consent-sessions/not-a-token").status == .notFound)
+            #expect(try await acme.decide("AAAA", #"{"accepted": true}"#).status == .notFound)
+        }
+    }
+
+    @Test func openingRefusesBadInputAndChangesNothing() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            let smsNotice = try await acme.notice("sms", purposes: ["shipping_update"])
+            let before = try await database.footprint()
+            let cases: [([String: Any], String)] = [
+                (["subject": "12", "channel": "whatsapp", "noticeId": notice, "pageUrl": "https://shop.example"], "subject"),
+                (["subject": "+393332000005", "channel": "whatsapp", "noticeId": notice, "pageUrl": "javascript:alert(1)"], "pageUrl"),
+                (["subject": "+393332000005", "channel": "whatsapp", "noticeId": smsNotice, "pageUrl": "https://shop.example"], "channel"),
+                (["subject": "+393332000005", "channel": "whatsapp", "noticeId": UUID().uuidString, "pageUrl": "https://shop.example"], "noticeId"),
+            ]
+            for (body, field) in cases {
+                let reply = try await acme.post("/v1/consent-sessions", as: .consentWrite, body)
+                #expect(reply.status == .unprocessableContent && reply.error?.field == field, "\(reply.text)")
+            }
+            let wrongScope = try await acme.post(
+                "/v1/consent-sessions", as: .consentCheck,
+                ["subject": "+393332000005", "channel": "whatsapp", "noticeId": notice, "pageUrl": "https://shop.example"])
+            #expect(wrongScope.status == .forbidden)
+            #expect(try await database.footprint() == before)
+        }
+    }
+
+    @Test func crossOriginCallsNeedTheTenantsPermission() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let token = try await acme.session("+393332000006")
+            let origin = "https://shop.example"
+            let preflightHeaders: HTTPFields = [
+                HTTPField.Name("Origin")!: origin, HTTPField.Name("Access-Control-Request-Method")!: "POST",
+            ]
+            let refusedPreflight = try await acme.raw(.options, "/v1/consent-sessions/\(token)/decision", headers: preflightHeaders)
+            #expect(refusedPreflight.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == nil)
+            let before = try await database.footprint()
+            let refused = try await acme.decide(token, #"{"accepted": true}"#, origin: origin)
+            #expect(refused.status == .forbidden && refused.error?.code == "origin_not_allowed")
+            #expect(try await database.footprint() == before, "a refused origin changes nothing and leaves the token usable")
+
+            let set = try await acme.post("/v1/settings/origins", as: .admin, ["origins": ["HTTPS://Shop.Example:443", "http://localhost:3000"]], method: .put)
+            #expect(set.status == .ok && set.json["origins"] as? [String] == ["http://localhost:3000", "https://shop.example"], "\(set.text)")
+            let preflight = try await acme.raw(.options, "/v1/consent-sessions/\(token)/decision", headers: preflightHeaders)
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == origin)
+            #expect(preflight.headers[HTTPField.Name("Access-Control-Allow-Methods")!] == "GET, POST")
+            let allowed = try await acme.decide(token, #"{"accepted": true}"#, origin: origin)
+            #expect(allowed.status == .created && allowed.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == origin)
+            #expect(try await acme.raw(.get, "/v1/settings/origins", headers: acme.tenant.bearer(.admin)).json["origins"] as? [String] == ["http://localhost:3000", "https://shop.example"])
+        }
+    }
+
+    @Test func originSettingsRefuseWhatIsNotAnOrigin() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let before = try await database.footprint()
+            for (origins, field) in [
+                (["https://shop.example/checkout"], "origins[0]"), (["https://ok.example", "ftp://files.example"], "origins[1]"),
+                (["*"], "origins[0]"), (["https://user@shop.example"], "origins[0]"),
+            ] {
+                let reply = try await acme.post("/v1/settings/origins", as: .admin, ["origins": origins], method: .put)
+                #expect(reply.status == .unprocessableContent && reply.error?.field == field, "\(reply.text)")
+            }
+            let tooMany = (0...50).map { "https://s\($0).example" }
+            #expect(try await acme.post("/v1/settings/origins", as: .admin, ["origins": tooMany], method: .put).status == .unprocessableContent)
+            #expect(try await acme.post("/v1/settings/origins", as: .consentWrite, ["origins": []], method: .put).status == .forbidden)
+            #expect(try await acme.post("/v1/settings/whatsapp", as: .admin, ["appSecret": "short", "verifyToken": "t"], method: .put).error?.field == "appSecret")
+            #expect(try await database.footprint() == before)
+        }
+    }
+
+    @Test func theWidgetIsSmallSelfContainedAndCSPFriendly() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let reply = try await tenants[0].raw(.get, "/widget.js")
+            #expect(reply.status == .ok && reply.headers[.contentType]?.hasPrefix("text/javascript") == true)
+            #expect(reply.body.count < 10 * 1024, "\(reply.body.count) bytes")
+            for forbidden in ["eval(", "new Function", "innerHTML", "document.write", "setAttribute(\"style\"", "import "] {
+                #expect(!reply.text.contains(forbidden), "\(forbidden)")
+            }
+            #expect(reply.text.contains("box.checked = false"), "the box starts unticked")
+            #expect(reply.text.contains("textContent"), "the notice is written as text, exactly as stored")
+        }
+    }
+}
+
+@Suite struct DoubleOptInTests {
+    static var doubleOptIn: [String: Any] {
+        var provenance = APIClient.provenance
+        provenance["method"] = "double_opt_in"
+        return provenance
+    }
+
+    @Test func aConfirmationReplyInAnyLanguageGrantsWhatWasPending() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
+            for (index, reply) in ["YES", "Sì", "ja!", "Oui.", "sim", "SI"].enumerated() {
+                let subject = "+39333300000\(index)"
+                let pending = try await acme.optIn(subject, purposes: ["shipping_update", "marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+                #expect((pending.json["consents"] as? [[String: Any]])?.allSatisfy { $0["status"] as? String == "pending" } == true)
+                #expect(try await acme.check(subject, purpose: "marketing").json["reason"] as? String == "pending_confirmation")
+                let answer = try await acme.post(
+                    "/v1/interactions", as: .consentWrite,
+                    ["subject": subject, "channel": "whatsapp", "direction": "inbound", "occurredAt": RFC3339.format(Date()), "text": reply])
+                #expect((answer.json["confirmed"] as? [[String: Any]])?.count == 2, "\(reply): \(answer.text)")
+                #expect(try await acme.check(subject, purpose: "marketing").json["reason"] as? String == "consent_granted")
+            }
+            // A longer message that merely contains "yes" confirms nothing.
+            _ = try await acme.optIn("+393333000099", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+            let chatter = try await acme.post(
+                "/v1/interactions", as: .consentWrite,
+                ["subject": "+393333000099", "channel": "whatsapp", "direction": "inbound", "occurredAt": RFC3339.format(Date()), "text": "yes but later"])
+            #expect((chatter.json["confirmed"] as? [Any])?.isEmpty == true)
+            #expect(try await acme.check("+393333000099", purpose: "marketing").json["reason"] as? String == "pending_confirmation")
+        }
+    }
+
+    @Test func confirmationByAPI() async throws {
+        try await withTenants(["acme", "globex"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            let pending = try await acme.optIn("+393333000100", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+            let id = try #require((pending.json["consents"] as? [[String: Any]])?.first?["id"] as? String)
+            #expect(try await tenants[1].post("/v1/consents/\(id)/confirm", as: .consentWrite, [:]).status == .notFound, "another tenant's consent is unknown")
+            #expect(try await acme.post("/v1/consents/\(id)/confirm", as: .consentCheck, [:]).status == .forbidden)
+            let confirmed = try await acme.post("/v1/consents/\(id)/confirm", as: .consentWrite, [:])
+            #expect(confirmed.status == .ok && confirmed.json["status"] as? String == "granted", "\(confirmed.text)")
+            #expect(confirmed.json["consistencyToken"] is String)
+            #expect(try await acme.check("+393333000100", purpose: "marketing").json["reason"] as? String == "consent_granted")
+            let again = try await acme.post("/v1/consents/\(id)/confirm", as: .consentWrite, [:])
+            #expect(again.status == .ok && again.json["grantedAt"] as? String == confirmed.json["grantedAt"] as? String)
+            _ = try await acme.post("/v1/revocations", as: .consentWrite, ["subject": "+393333000100", "channel": "whatsapp"])
+            #expect(try await acme.post("/v1/consents/\(id)/confirm", as: .consentWrite, [:]).error?.code == "consent_withdrawn")
+            #expect(try await acme.post("/v1/consents/\(UUID().uuidString)/confirm", as: .consentWrite, [:]).status == .notFound)
+        }
+    }
+
+    @Test func anUnconfirmedOptInExpiresAndALateYesConfirmsNothing() async throws {
+        var policy = CollectionPolicy.default
+        policy.pendingConsentLifetime = 1
+        try await withTenants(["acme"], collection: policy) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            let pending = try await acme.optIn("+393333000200", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+            let id = try #require((pending.json["consents"] as? [[String: Any]])?.first?["id"] as? String)
+            try await Task.sleep(for: .milliseconds(1_300))
+            // Before the expiry job runs, the age alone refuses the confirmation.
+            let late = try await acme.post(
+                "/v1/interactions", as: .consentWrite,
+                ["subject": "+393333000200", "channel": "whatsapp", "direction": "inbound", "occurredAt": RFC3339.format(Date()), "text": "YES"])
+            #expect((late.json["confirmed"] as? [Any])?.isEmpty == true)
+            #expect(try await acme.post("/v1/consents/\(id)/confirm", as: .consentWrite, [:]).error?.code == "confirmation_expired")
+
+            let expired = try await database.withClient { client in
+                try await PendingConsentExpiry(client: client, lifetime: 1).expireAll(logger: database.logger)
+            }
+            #expect(expired == 1)
+            #expect(try await acme.check("+393333000200", purpose: "marketing").json["reason"] as? String == "no_consent")
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.expired'") == 1)
+
+            // Asking again starts a new consent.
+            let fresh = try await acme.optIn("+393333000200", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+            #expect((fresh.json["consents"] as? [[String: Any]])?.first?["id"] as? String != id)
+            #expect(try await acme.check("+393333000200", purpose: "marketing").json["reason"] as? String == "pending_confirmation")
+        }
+    }
+
+    @Test func aStalePendingOptInMetByANewOptInExpiresThere() async throws {
+        var policy = CollectionPolicy.default
+        policy.pendingConsentLifetime = 1
+        try await withTenants(["acme"], collection: policy) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            let first = try await acme.optIn("+393333000300", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
+            let firstId = (first.json["consents"] as? [[String: Any]])?.first?["id"] as? String
+            try await Task.sleep(for: .milliseconds(1_300))
+            let direct = try await acme.optIn("+393333000300", purposes: ["marketing"], noticeId: notice)
+            let consent = try #require((direct.json["consents"] as? [[String: Any]])?.first)
+            #expect(consent["id"] as? String != firstId && consent["status"] as? String == "granted", "\(direct.text)")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE status = 'expired'") == 1)
+        }
+    }
+}
+
+@Suite struct SelfServiceTests {
+    @Test func theLinkListsConsentsAndWithdrawsOneOrAll() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
+            _ = try await acme.optIn("+393334000001", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            let link = try await acme.post("/v1/subjects/links", as: .consentWrite, ["subject": "+39 333 400 0001", "channel": "whatsapp"])
+            #expect(link.status == .created, "\(link.text)")
+            let url = try #require(link.json["url"] as? String)
+            #expect(!url.contains("3334000001"))
+            let path = try #require(URLComponents(string: url)?.path)
+            #expect(try await acme.post("/v1/subjects/links", as: .dpo, ["subject": "+393334000001", "channel": "whatsapp"]).status == .created)
+            #expect(try await acme.post("/v1/subjects/links", as: .consentCheck, ["subject": "+393334000001", "channel": "whatsapp"]).status == .forbidden)
+            #expect(try await acme.post("/v1/subjects/links", as: .dpo, ["subject": "+393334000999", "channel": "whatsapp"]).status == .notFound)
+
+            let page = try await acme.raw(.get, path)
+            #expect(page.status == .ok && page.text.contains("data-purpose=\"marketing\"") && page.text.contains("data-purpose=\"shipping_update\""))
+            #expect(page.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+            #expect(page.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
+            #expect(!page.text.contains("3334000001"), "the page shows no number")
+
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            let one = try await acme.raw(.post, path + "/withdraw", headers: form, body: "purpose=marketing")
+            #expect(one.status == .seeOther && one.headers[.location] == path + "?withdrawn=1")
+            #expect(try await acme.check("+393334000001", purpose: "marketing").json["reason"] as? String == "consent_withdrawn")
+            #expect(try await acme.check("+393334000001", purpose: "shipping_update").json["reason"] as? String == "consent_granted")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'self_service'") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.withdrawn' AND actor = 'self_service'") == 1)
+
+            let all = try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1")
+            #expect(all.status == .seeOther)
+            #expect(try await acme.check("+393334000001", purpose: "shipping_update").json["reason"] as? String == "consent_withdrawn")
+            #expect(try await acme.raw(.get, path).text.contains("id=\"no-consents\""))
+        }
+    }
+
+    @Test func thePageSpeaksTheNoticesLanguage() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let reply = try await acme.post(
+                "/v1/notices", as: .admin,
+                ["channel": "whatsapp", "language": "it-IT", "text": "Aggiornamenti sull'ordine su WhatsApp.", "purposes": ["shipping_update"]])
+            let notice = try #require(reply.json["id"] as? String)
+            _ = try await acme.optIn("+393334000002", purposes: ["shipping_update"], noticeId: notice)
+            let link = try await acme.post("/v1/subjects/links", as: .consentWrite, ["subject": "+393334000002", "channel": "whatsapp"])
+            let url = try #require(link.json["url"] as? String)
+            let path = try #require(URLComponents(string: url)?.path)
+            let page = try await acme.raw(.get, path)
+            #expect(page.text.contains("<html lang=\"it\">") && page.text.contains("Revoca"), "\(page.text)")
+        }
+    }
+
+    @Test func aTamperedExpiredOrErasedLinkWithdrawsNothing() async throws {
+        var policy = CollectionPolicy.default
+        policy.selfServiceLinkLifetime = 1
+        try await withTenants(["acme"], collection: policy) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            _ = try await acme.optIn("+393334000003", purposes: ["marketing"], noticeId: notice)
+            let link = try await acme.post("/v1/subjects/links", as: .consentWrite, ["subject": "+393334000003", "channel": "whatsapp"])
+            let url = try #require(link.json["url"] as? String)
+            let path = try #require(URLComponents(string: url)?.path)
+            let token = String(path.dropFirst("/self-service/".count))
+            var bytes = try #require(Base64URL.decode(token))
+            bytes[bytes.count - 1] ^= 1
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            let before = try await database.footprint()
+            #expect(try await acme.raw(.post, "/self-service/\(Base64URL.encode(bytes))/withdraw", headers: form, body: "all=1").status == .notFound)
+            #expect(try await acme.raw(.get, "/self-service/garbage").status == .notFound)
+            try await Task.sleep(for: .milliseconds(1_300))
+            #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1").status == .gone)
+            #expect(try await database.footprint() == before)
+            #expect(try await acme.check("+393334000003", purpose: "marketing").json["reason"] as? String == "consent_granted")
+        }
+    }
+}
