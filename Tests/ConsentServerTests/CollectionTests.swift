@@ -367,3 +367,30 @@ extension APIClient {
         }
     }
 }
+
+@Suite struct CollectionRetentionTests {
+    @Test func unusedSessionsAndOldMessageIdsArePurgedAcceptedSessionsStay() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let accepted = try await acme.session("+393335000001")
+            _ = try await acme.session("+393335000002")
+            let declined = try await acme.session("+393335000003")
+            #expect(try await acme.decide(accepted, #"{"accepted": true}"#).status == .created)
+            #expect(try await acme.decide(declined, #"{"accepted": false}"#).status == .ok)
+            try await WhatsAppWebhookTests.configure(acme)
+            _ = try await WhatsAppWebhookTests.deliver(try WhatsAppWebhookTests.fixture("text-message"), to: acme)
+
+            let soon = try await database.withClient { client in
+                try await RetentionPurger(client: client, policy: .default).purgeAll(now: Date().addingTimeInterval(86_400), logger: database.logger)
+            }
+            #expect(soon.sessionsAndMessageIds == 0, "nothing is purged within the retry period")
+            let later = try await database.withClient { client in
+                try await RetentionPurger(client: client, policy: .default).purgeAll(now: Date().addingTimeInterval(8 * 86_400), logger: database.logger)
+            }
+            #expect(later.sessionsAndMessageIds == 3, "the unused and the declined session, and the message id")
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_sessions WHERE decision = 'accepted'") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_sessions") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM whatsapp_messages_seen") == 0)
+        }
+    }
+}

@@ -7,7 +7,9 @@ public struct PurgeCounts: Sendable, Equatable {
     public var interactions: Int = 0
     public var provenance: Int = 0
     public var idempotencyRecords: Int = 0
-    public var total: Int { interactions + provenance + idempotencyRecords }
+    /// Consent sessions that ended without a consent, and WhatsApp message ids, past the idempotency period.
+    public var sessionsAndMessageIds: Int = 0
+    public var total: Int { interactions + provenance + idempotencyRecords + sessionsAndMessageIds }
     public init() {}
 }
 
@@ -34,6 +36,7 @@ public struct RetentionPurger: Sendable {
             total.interactions += counts.interactions
             total.provenance += counts.provenance
             total.idempotencyRecords += counts.idempotencyRecords
+            total.sessionsAndMessageIds += counts.sessionsAndMessageIds
         }
         return total
     }
@@ -71,6 +74,21 @@ public struct RetentionPurger: Sendable {
                 DELETE FROM idempotency_keys WHERE tenant_id = \(tenantId) AND created_at < \(idempotencyCutoff) RETURNING key
                 """, logger: logger
             ).collect().count
+            // A session that recorded a consent stays with its collection as evidence; the others only point at a
+            // person and have no use once the retry period is over. Message ids only guard against Meta's retries.
+            counts.sessionsAndMessageIds = try await connection.query(
+                """
+                DELETE FROM consent_sessions
+                WHERE tenant_id = \(tenantId) AND collection_id IS NULL AND expires_at < \(idempotencyCutoff)
+                RETURNING id
+                """, logger: logger
+            ).collect().count
+            counts.sessionsAndMessageIds += try await connection.query(
+                """
+                DELETE FROM whatsapp_messages_seen WHERE tenant_id = \(tenantId) AND received_at < \(idempotencyCutoff)
+                RETURNING interaction_id
+                """, logger: logger
+            ).collect().count
             if counts.total > 0 {
                 try await AuditTrail.append(
                     [AuditEvent(
@@ -81,6 +99,7 @@ public struct RetentionPurger: Sendable {
                             "provenanceCleared": .int(Int64(counts.provenance)),
                             "withdrawnBefore": .string(RFC3339.format(provenanceCutoff)),
                             "idempotencyRecordsDeleted": .int(Int64(counts.idempotencyRecords)),
+                            "sessionsAndMessageIdsDeleted": .int(Int64(counts.sessionsAndMessageIds)),
                         ])], tenantId: tenantId, on: connection, logger: logger)
             }
             return counts
