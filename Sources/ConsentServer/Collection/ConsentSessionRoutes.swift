@@ -91,7 +91,7 @@ struct ConsentSessionRoutes {
         let token = try token(context)
         let view = try await sessions.describe(token, logger: context.logger)
         let verdict = CrossOrigin.verdict(request, allowed: view.allowedOrigins, publicBaseURL: collection.publicBaseURL)
-        guard verdict != .refused else { throw APIError(domain: ConsentSessionOriginRefused())! }
+        guard verdict != .refused else { throw ConsentSessionOriginRefused() }
         let notice = view.notice
         return try jsonResponse(
             .ok,

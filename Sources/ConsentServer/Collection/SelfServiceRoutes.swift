@@ -41,7 +41,7 @@ struct SelfServiceRoutes {
             let (token, expiresAt) = try await store.issue(
                 subject: subject, blindIndex: blindIndex, lifetime: collection.selfServiceLinkLifetime, caller: caller,
                 logger: context.logger)
-        else { throw APIError(domain: SubjectRightsError.subjectNotFound)! }
+        else { throw SubjectRightsError.subjectNotFound }
         let base = collection.publicBaseURL ?? request.head.authority.map { "http://\($0)" } ?? ""
         return try jsonResponse(.created, LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt))
     }
