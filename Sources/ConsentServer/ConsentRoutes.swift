@@ -70,6 +70,13 @@ struct ConsentRoutes {
         let purpose: String
         let status: String
         let grantedAt: Date?
+
+        init(_ consent: RecordedConsent) {
+            id = consent.id.lowercased
+            purpose = consent.purpose
+            status = consent.status
+            grantedAt = consent.grantedAt
+        }
     }
 
     struct OptInView: Encodable {
@@ -103,9 +110,7 @@ struct ConsentRoutes {
             provenance: provenance)
         return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
             OptInView(
-                consents: result.consents.map {
-                    ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
-                }, consistencyToken: result.token.description)
+                consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description)
         } change: { connection, blindIndex in
             try await ConsentLedger.recordOptIn(
                 optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
@@ -195,9 +200,7 @@ struct ConsentRoutes {
             InteractionView(
                 id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
                 revoked: result.revoked.map(RevokedView.init),
-                confirmed: result.confirmed.map {
-                    ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
-                }, consistencyToken: result.token.description)
+                confirmed: result.confirmed.map(ConsentView.init), consistencyToken: result.token.description)
         } change: { connection, blindIndex in
             try await ConsentLedger.recordInteraction(
                 from: subject, blindIndex: blindIndex, occurredAt: occurredAt, text: body.text,
@@ -208,12 +211,18 @@ struct ConsentRoutes {
 
     // MARK: double opt-in confirmation
 
+    /// The consent as `ConsentView`, with the token of the change when this call made one.
     struct ConfirmedView: Encodable {
-        let id: String
-        let purpose: String
-        let status: String
-        let grantedAt: Date?
+        let consent: ConsentView
         let consistencyToken: String?
+
+        func encode(to encoder: any Encoder) throws {
+            try consent.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encodeIfPresent(consistencyToken, forKey: .consistencyToken)
+        }
+
+        enum Key: CodingKey { case consistencyToken }
     }
 
     /// Confirms a pending double opt-in. Confirming a granted one again answers it unchanged; a withdrawn one is
@@ -235,15 +244,11 @@ struct ConsentRoutes {
                 position: token.position)
             return try jsonResponse(
                 .ok,
-                ConfirmedView(
-                    id: consent.id.lowercased, purpose: consent.purpose, status: consent.status,
-                    grantedAt: consent.grantedAt, consistencyToken: token.description))
+                ConfirmedView(consent: ConsentView(consent), consistencyToken: token.description))
         case .alreadyGranted(let consent):
             return try jsonResponse(
                 .ok,
-                ConfirmedView(
-                    id: consent.id.lowercased, purpose: consent.purpose, status: consent.status,
-                    grantedAt: consent.grantedAt, consistencyToken: nil))
+                ConfirmedView(consent: ConsentView(consent), consistencyToken: nil))
         case .withdrawn:
             throw APIError(.conflict, code: "consent_withdrawn", message: "this consent was withdrawn; it cannot be confirmed")
         case .expired:

@@ -129,9 +129,7 @@ struct ConsentSessionRoutes {
                 ConsentStateCache.Key(tenantId: token.tenantId, channel: decision.channel, blindIndex: decision.blindIndex),
                 position: result.token.position)
         }
-        let consents = (decision.optIn?.consents ?? []).map {
-            ConsentRoutes.ConsentView(id: $0.id.lowercased, purpose: $0.purpose, status: $0.status, grantedAt: $0.grantedAt)
-        }
+        let consents = (decision.optIn?.consents ?? []).map(ConsentRoutes.ConsentView.init)
         return try jsonResponse(
             decision.accepted ? .created : .ok, DecisionView(accepted: decision.accepted, consents: consents),
             headers: CrossOrigin.headers(verdictBox.get()))
