@@ -138,16 +138,19 @@ public struct ConsentSessionStore: Sendable {
             let session = try await Self.row(token, forUpdate: true, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
             let handle = try await SubjectDirectory.open(session.subjectId, keyring: keyring, on: connection, logger: logger)
-            let identifierRows = try await connection.query(
-                "SELECT channel, identifier_ciphertext FROM subjects WHERE id = \(session.subjectId)", logger: logger)
-            guard let (channelText, sealedIdentifier) = try await identifierRows.decode((String, ByteBuffer?).self).array().first,
-                let channel = MessageChannel(rawValue: channelText), let sealedIdentifier
+            let subjectRows = try await connection.query(
+                "SELECT channel, identifier_ciphertext, blind_index FROM subjects WHERE id = \(session.subjectId)",
+                logger: logger)
+            guard
+                let (channelText, sealedIdentifier, storedIndex) = try await subjectRows.decode(
+                    (String, ByteBuffer?, ByteBuffer?).self
+                ).array().first,
+                let channel = MessageChannel(rawValue: channelText), let sealedIdentifier, let storedIndex
             else { throw ConsentSessionError.gone }
             let identifier = String(
                 decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
             let subject = try SubjectIdentifier(identifier, channel: channel)
-            let blindKey = try await keyring.tenantKey(.blindIndex, tenantId: token.tenantId, on: connection, logger: logger)
-            let blindIndex = BlindIndex.compute(subject, key: blindKey)
+            let blindIndex = Array(storedIndex.readableBytesView)
             var result: OptInResult?
             if accepted {
                 guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {

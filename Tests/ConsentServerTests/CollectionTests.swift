@@ -394,3 +394,26 @@ extension APIClient {
         }
     }
 }
+
+@Suite struct ClientAddressTests {
+    /// The address in a widget consent's provenance: `X-Forwarded-For` counts only when the operator says a proxy
+    /// writes it; otherwise anyone could put any address into the evidence.
+    @Test func forwardedForIsTrustedOnlyWhenConfigured() async throws {
+        for trust in [false, true] {
+            var policy = CollectionPolicy.default
+            policy.trustForwardedFor = trust
+            try await withTenants(["acme"], collection: policy) { tenants, _ in
+                let acme = tenants[0]
+                let token = try await acme.session("+393336000001")
+                let reply = try await acme.raw(
+                    .post, "/v1/consent-sessions/\(token)/decision",
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9, 198.51.100.7"],
+                    body: #"{"accepted": true}"#)
+                #expect(reply.status == .created)
+                let export = try await acme.post("/v1/subjects/export", as: .dpo, ["subject": "+393336000001", "channel": "whatsapp"])
+                let provenance = (export.json["consents"] as? [[String: Any]])?.first?["provenance"] as? [String: Any]
+                #expect((provenance?["ipAddress"] as? String == "198.51.100.7") == trust, "trust=\(trust): \(String(describing: provenance))")
+            }
+        }
+    }
+}
