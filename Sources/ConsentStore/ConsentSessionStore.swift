@@ -40,7 +40,7 @@ public struct ConsentSessionStore: Sendable {
     }
 
     public struct Opened: Sendable {
-        public let token: ConsentSessionToken
+        public let token: TenantToken
         public let expiresAt: Date
     }
 
@@ -57,7 +57,7 @@ public struct ConsentSessionStore: Sendable {
         let handle = try await SubjectDirectory.findOrCreate(
             subject, blindIndex: blindIndex, tenantId: caller.tenantId, keyring: keyring, on: connection, logger: logger)
         let id = UUID()
-        let token = ConsentSessionToken.generate(tenantId: caller.tenantId)
+        let token = TenantToken.generate(tenantId: caller.tenantId)
         let sealedPage = handle.seal(Array(pageUrl.utf8), context: "consent-session:\(id.lowercased)")
         let rows = try await connection.query(
             """
@@ -81,7 +81,7 @@ public struct ConsentSessionStore: Sendable {
         let usable: Bool
     }
 
-    static func row(_ token: ConsentSessionToken, forUpdate: Bool, on connection: PostgresConnection, logger: Logger)
+    static func row(_ token: TenantToken, forUpdate: Bool, on connection: PostgresConnection, logger: Logger)
         async throws -> Row
     {
         let rows = try await connection.query(
@@ -104,7 +104,7 @@ public struct ConsentSessionStore: Sendable {
 
     /// The notice the widget shows. A used or expired token is `gone`; its tenant's origins come along, so the
     /// route can answer CORS in the same round trips.
-    public func describe(_ token: ConsentSessionToken, logger: Logger) async throws -> ConsentSessionView {
+    public func describe(_ token: TenantToken, logger: Logger) async throws -> ConsentSessionView {
         try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
             let session = try await Self.row(token, forUpdate: false, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
@@ -118,7 +118,7 @@ public struct ConsentSessionStore: Sendable {
     }
 
     /// The tenant's allowed origins, for a preflight that has only the token.
-    public func allowedOrigins(_ token: ConsentSessionToken, logger: Logger) async throws -> [AllowedOrigin] {
+    public func allowedOrigins(_ token: TenantToken, logger: Logger) async throws -> [AllowedOrigin] {
         try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
             try await TenantSettingsStore.origins(on: connection, logger: logger)
         }
@@ -128,7 +128,7 @@ public struct ConsentSessionStore: Sendable {
     /// the session's page and the request's user agent and address as provenance; a decline records nothing but
     /// the session's end. `origin` is checked against the tenant's allowed origins in the same transaction.
     public func decide(
-        _ token: ConsentSessionToken, accepted: Bool, userAgent: String?, ipAddress: String?,
+        _ token: TenantToken, accepted: Bool, userAgent: String?, ipAddress: String?,
         originAllowed: @Sendable ([AllowedOrigin]) -> Bool, logger: Logger
     ) async throws -> ConsentSessionDecision {
         try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in

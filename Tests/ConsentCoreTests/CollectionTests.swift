@@ -147,10 +147,10 @@ import Testing
 
     @Test func sessionTokensCarryTheirTenantAndNothingElseReadable() throws {
         let tenant = UUID()
-        let token = ConsentSessionToken.generate(tenantId: tenant)
-        #expect(ConsentSessionToken(token.text) == token && token.tenantId == tenant)
-        #expect(token.sha256.count == 32 && token.sha256 != ConsentSessionToken.generate(tenantId: tenant).sha256)
-        #expect(ConsentSessionToken("short") == nil && ConsentSessionToken(token.text + "A") == nil)
+        let token = TenantToken.generate(tenantId: tenant)
+        #expect(TenantToken(token.text) == token && token.tenantId == tenant)
+        #expect(token.sha256.count == 32 && token.sha256 != TenantToken.generate(tenantId: tenant).sha256)
+        #expect(TenantToken("short") == nil && TenantToken(token.text + "A") == nil)
     }
 }
 

@@ -92,17 +92,17 @@ public enum Base64URL {
     }
 }
 
-/// A checkout consent session's token: the tenant (so the server knows whose rows to read) and 32 random bytes.
-/// Only its SHA-256 is stored.
-public struct ConsentSessionToken: Sendable, Equatable {
+/// A bearer token bound to a tenant: the tenant's id (so a keyless request knows whose rows to read under row-level
+/// security) and 32 random bytes. Checkout consent sessions and console sign-ins use it; only its SHA-256 is stored.
+public struct TenantToken: Sendable, Equatable {
     public let tenantId: UUID
     public let text: String
 
-    public static func generate(tenantId: UUID) -> ConsentSessionToken {
+    public static func generate(tenantId: UUID) -> TenantToken {
         var random = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in random.indices { random[index] = generator.next() }
-        return ConsentSessionToken(tenantId: tenantId, text: Base64URL.encode(tenantId.bytes + random))
+        return TenantToken(tenantId: tenantId, text: Base64URL.encode(tenantId.bytes + random))
     }
 
     /// Nil for anything that is not a token of this shape.

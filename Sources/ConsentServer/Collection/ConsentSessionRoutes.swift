@@ -80,8 +80,8 @@ struct ConsentSessionRoutes {
         let expiresAt: Date
     }
 
-    func token(_ context: ConsentRequestContext) throws -> ConsentSessionToken {
-        guard let token = context.parameters.get("token").flatMap(ConsentSessionToken.init) else {
+    func token(_ context: ConsentRequestContext) throws -> TenantToken {
+        guard let token = context.parameters.get("token").flatMap(TenantToken.init) else {
             throw APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
         }
         return token
@@ -136,7 +136,7 @@ struct ConsentSessionRoutes {
     }
 
     func preflight(_ request: Request, context: ConsentRequestContext) async throws -> Response {
-        guard let token = context.parameters.get("token").flatMap(ConsentSessionToken.init) else {
+        guard let token = context.parameters.get("token").flatMap(TenantToken.init) else {
             return CrossOrigin.preflight(.refused)
         }
         let allowed = try await sessions.allowedOrigins(token, logger: context.logger)
