@@ -80,6 +80,7 @@ public enum ConsentApplication {
             client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
             policy: dependencies.subjectRights, cache: dependencies.checkCache)
         subjectRights.register(on: v1)
+        ReportRoutes(reports: ConsentReports(client: dependencies.client)).register(on: v1)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp
         // webhook take no API key; each authenticates by its own token or signature.
