@@ -11,6 +11,8 @@ public struct ServeConfiguration: Sendable {
     public var subjectRights: SubjectRightsPolicy = .default
     /// Consent sessions, double opt-in expiry, self-service links (`CONSENTD_PENDING_CONSENT_HOURS`, …).
     public var collection: CollectionPolicy = .default
+    /// Minutes without a request after which a console session ends (`CONSENTD_CONSOLE_IDLE_MINUTES`).
+    public var consoleIdleMinutes: Int = 30
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
@@ -64,6 +66,8 @@ public struct ServeConfiguration: Sendable {
         configuration.databasePoolSize = try EnvironmentReader.count(
             environment, "CONSENTD_DB_POOL_SIZE", default: defaultDatabasePoolSize, range: 2...1000)
         configuration.collection = try EnvironmentReader.collection(environment)
+        configuration.consoleIdleMinutes = try EnvironmentReader.count(
+            environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
         return configuration
     }
 }

@@ -1,5 +1,6 @@
 import ConsentCore
 import ConsentStore
+import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -22,6 +23,8 @@ public struct ServerDependencies: Sendable {
     public let collection: CollectionPolicy
     /// `consentd dev`'s demo shop: `/demo/checkout` opens consent sessions with this tenant's key. Nil in production.
     public var demoShop: DemoShop?
+    /// A console session ends after this long without a request (`CONSENTD_CONSOLE_IDLE_MINUTES`).
+    public var consoleIdleTimeout: TimeInterval = 30 * 60
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
@@ -71,16 +74,23 @@ public enum ConsentApplication {
             lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache),
             metrics: dependencies.metrics
         ).register(on: v1)
-        AuditRoutes(
+        let audit = AuditRoutes(
             reader: AuditLogReader(client: dependencies.client), sequencer: dependencies.auditSequencer,
             signer: dependencies.checkpointSigner,
-            verifier: AuditVerifier(client: dependencies.client, pinnedPublicKey: dependencies.checkpointSigner.publicKey)
-        ).register(on: v1)
+            verifier: AuditVerifier(client: dependencies.client, pinnedPublicKey: dependencies.checkpointSigner.publicKey))
+        audit.register(on: v1)
         let subjectRights = SubjectRightsRoutes(
             client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
             policy: dependencies.subjectRights, cache: dependencies.checkCache)
         subjectRights.register(on: v1)
         ReportRoutes(reports: ConsentReports(client: dependencies.client)).register(on: v1)
+        ConsoleRoutes(
+            client: dependencies.client, keyring: dependencies.keyring, keys: keys,
+            sessions: ConsoleSessionStore(client: dependencies.client, idleTimeout: dependencies.consoleIdleTimeout),
+            subjectRights: subjectRights, exporter: dependencies.subjectExporter,
+            reports: ConsentReports(client: dependencies.client), audit: audit, collection: dependencies.collection,
+            cache: dependencies.checkCache
+        ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp
         // webhook take no API key; each authenticates by its own token or signature.

@@ -58,20 +58,29 @@ struct SubjectRightsRoutes {
         let caller = try context.caller(requiring: .dpo)
         let (body, claim) = try await request.decodeWrite(EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
-        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: context.logger)
+        return try await erase(
+            identifier, objection: body.objection ?? false, caller: caller, claim: claim, logger: context.logger
+        ).httpResponse
+    }
+
+    /// The erasure as the API and the console both carry it out: one idempotent transaction, then the cache.
+    func erase(
+        _ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity, claim: IdempotencyClaim?, logger: Logger
+    ) async throws -> WriteOutcome {
+        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: logger)
         var change: ConsentChange?
         let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+            tenantId: caller.tenantId, idempotency: claim, logger: logger,
             render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) }
         ) { connection in
             let result = try await SubjectErasure.erase(
-                identifier, blindIndex: blindIndex, objection: body.objection ?? false, tenantId: caller.tenantId,
-                caller: caller, keyring: keyring, suppression: policy.suppression, on: connection, logger: context.logger)
+                identifier, blindIndex: blindIndex, objection: objection, tenantId: caller.tenantId,
+                caller: caller, keyring: keyring, suppression: policy.suppression, on: connection, logger: logger)
             change = result.change
             return result
         }
         if let change { cache?.invalidate(change.key, position: change.position) }
-        return outcome.httpResponse
+        return outcome
     }
 
     static func erasureJSON(_ result: ErasureResult) -> JSONValue {
@@ -134,10 +143,14 @@ struct SubjectRightsRoutes {
     /// (nothing is held once the person is erased, and the answer says so), the erasure for erasure.
     func completeRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        let id = try Self.requestId(context)
-        try await exporter.prepare(tenantId: caller.tenantId, logger: context.logger)
-        let (body, change) = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: context.logger)
+        return Self.json(.ok, try await complete(try Self.requestId(context), caller: caller, logger: context.logger))
+    }
+
+    /// `{"request", "outcome", "export"? | "erasure"?}`; the API answers it and the console acts on it.
+    func complete(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> JSONValue {
+        try await exporter.prepare(tenantId: caller.tenantId, logger: logger)
+        let (body, change) = try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
+            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: logger)
             var body: [String: JSONValue] = [:]
             var change: ConsentChange?
             let outcome: String
@@ -145,7 +158,7 @@ struct SubjectRightsRoutes {
             case .access, .portability:
                 if let export = try await exporter.gather(
                     subjectId: pending.subjectRef, tenantId: caller.tenantId, answering: pending.id, on: connection,
-                    logger: context.logger)
+                    logger: logger)
                 {
                     body["export"] = SubjectExportDocument.json(export)
                     outcome = "exported"
@@ -157,32 +170,35 @@ struct SubjectRightsRoutes {
                 let result = try await SubjectErasure.erase(
                     subjectId: pending.subjectRef, objection: false, requestId: pending.id, tenantId: caller.tenantId,
                     caller: caller, keyring: keyring, suppression: policy.suppression, on: connection,
-                    logger: context.logger)
+                    logger: logger)
                 body["erasure"] = Self.erasureJSON(result)
                 change = result.change
                 outcome = result.erasedNow ? "erased" : "already_erased"
             }
             let closed = try await SubjectRequests.close(
                 pending, as: .completed, outcome: outcome, tenantId: caller.tenantId, caller: caller, on: connection,
-                logger: context.logger)
+                logger: logger)
             body["request"] = Self.requestJSON(closed, now: Date())
             body["outcome"] = .string(outcome)
             return (body, change)
         }
         if let change { cache?.invalidate(change.key, position: change.position) }
-        return Self.json(.ok, .object(body))
+        return .object(body)
     }
 
     func cancelRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        let id = try Self.requestId(context)
-        let closed = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: context.logger)
+        let closed = try await cancel(try Self.requestId(context), caller: caller, logger: context.logger)
+        return Self.json(.ok, .object(["request": Self.requestJSON(closed, now: Date())]))
+    }
+
+    func cancel(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> SubjectRequestRecord {
+        try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
+            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: logger)
             return try await SubjectRequests.close(
                 pending, as: .cancelled, outcome: "cancelled", tenantId: caller.tenantId, caller: caller, on: connection,
-                logger: context.logger)
+                logger: logger)
         }
-        return Self.json(.ok, .object(["request": Self.requestJSON(closed, now: Date())]))
     }
 
     static func requestId(_ context: ConsentRequestContext) throws -> UUID {

@@ -55,7 +55,7 @@ public struct ConsentReports: Sendable {
                 """
                 WITH weeks AS (
                     SELECT generate_series(
-                        date_trunc('week', \(now)::timestamptz AT TIME ZONE 'UTC') - make_interval(weeks => \(weeks - 1)),
+                        date_trunc('week', \(now)::timestamptz AT TIME ZONE 'UTC') - make_interval(weeks => \(weeks - 1)::int),
                         date_trunc('week', \(now)::timestamptz AT TIME ZONE 'UTC'), interval '1 week') AS start
                 )
                 SELECT w.start AT TIME ZONE 'UTC',

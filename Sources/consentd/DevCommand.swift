@@ -74,6 +74,8 @@ struct Dev: AsyncParsableCommand {
             configuration.databasePoolSize = try EnvironmentReader.count(
                 environment, "CONSENTD_DB_POOL_SIZE", default: ServeConfiguration.defaultDatabasePoolSize, range: 2...1000)
             configuration.collection = try EnvironmentReader.collection(environment)
+            configuration.consoleIdleMinutes = try EnvironmentReader.count(
+                environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -134,6 +136,7 @@ struct Dev: AsyncParsableCommand {
             "  API        \(base)/v1",
             "  health     \(base)/healthz   readiness \(base)/readyz",
             "  demo       \(base)/demo/checkout (the checkout widget, end to end)",
+            "  console    \(base)/console (sign in with the dpo key below)",
             "  database   psql '\(ownerURL.urlString)'",
             "  tenant     \(tenant.name) (\(tenant.id.lowercased))",
             "  API keys (new each run; the previous run's are revoked):",

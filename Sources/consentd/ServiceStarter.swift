@@ -34,6 +34,7 @@ enum ServiceStarter {
             checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil,
             collection: configuration.collection)
         dependencies.demoShop = demoShop
+        dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
         let app = ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,

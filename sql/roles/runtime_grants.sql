@@ -65,3 +65,8 @@ GRANT SELECT, INSERT ON consent_sessions TO {{app_role}};
 GRANT UPDATE (decided_at, decision, collection_id) ON consent_sessions TO {{app_role}};
 GRANT DELETE ON consent_sessions TO {{app_role}};
 GRANT SELECT, INSERT, DELETE ON whatsapp_messages_seen TO {{app_role}};
+
+-- The DPO console (0006).
+GRANT SELECT, INSERT, DELETE ON console_sessions TO {{app_role}};
+GRANT UPDATE (last_seen_at, ended_at) ON console_sessions TO {{app_role}};
+GRANT SELECT, INSERT ON audit_verifications TO {{app_role}};

@@ -99,10 +99,13 @@ public struct TenantToken: Sendable, Equatable {
     public let text: String
 
     public static func generate(tenantId: UUID) -> TenantToken {
-        var random = [UInt8](repeating: 0, count: 32)
+        TenantToken(tenantId: tenantId, text: Base64URL.encode(tenantId.bytes + randomBytes(32)))
+    }
+
+    /// From the system's cryptographically secure generator.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        for index in random.indices { random[index] = generator.next() }
-        return TenantToken(tenantId: tenantId, text: Base64URL.encode(tenantId.bytes + random))
+        return (0..<count).map { _ in generator.next() }
     }
 
     /// Nil for anything that is not a token of this shape.

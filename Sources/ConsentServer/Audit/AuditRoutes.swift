@@ -3,6 +3,7 @@ import ConsentStore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// The DPO's view of the tenant's tamper-evident log: events (JSON pages, or CSV / NDJSON / HTML reports),
 /// the latest signed checkpoint, the key that signs it, RFC 9162 proofs, and a full verification.
@@ -43,18 +44,7 @@ struct AuditRoutes {
         let to = try Query.time(query, "to")
         let checkpoint = try await sequenced(caller, context: context)
         if let format = Self.reportFormat(request.headers[.accept]) {
-            let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
-            let report = AuditReport(
-                reader: reader, tenantId: caller.tenantId, tenantName: name, checkpoint: checkpoint,
-                verifierKey: try signer.signer(for: name).verifier.verifierKey, from: from, to: to)
-            let logger = context.logger
-            var headers: HTTPFields = [.contentType: format.contentType]
-            headers[HTTPField.Name("Audit-Tree-Size")!] = String(checkpoint.size)
-            headers[HTTPField.Name("Audit-Root-Hash")!] = Data(checkpoint.rootHash).base64EncodedString()
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                try await report.write(format, logger: logger) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
-                try await writer.finish(nil)
-            })
+            return try await report(format, from: from, to: to, checkpoint: checkpoint, caller: caller, logger: context.logger)
         }
         let after = try Query.integer(query, "after", minimum: 0)
         let limit = try Query.integer(query, "limit", minimum: 1, maximum: Int64(Self.maxPage)).map(Int.init) ?? Self.defaultPage
@@ -64,6 +54,36 @@ struct AuditRoutes {
         var body: [String: JSONValue] = ["events": .array(page.map { $0.record.apiJSON(leafHash: $0.leafHash) })]
         if page.count == limit, let last = page.last { body["next"] = .number(Double(last.record.seq)) }
         return Self.json(.object(body))
+    }
+
+    /// A report of the events in [from, to) under `checkpoint`, streamed; the console downloads the same.
+    func report(
+        _ format: AuditReportFormat, from: Date?, to: Date?, checkpoint: StoredCheckpoint, caller: CallerIdentity,
+        logger: Logger, headers extra: HTTPFields = [:]
+    ) async throws -> Response {
+        let name = try await reader.tenantName(tenantId: caller.tenantId, logger: logger)
+        let report = AuditReport(
+            reader: reader, tenantId: caller.tenantId, tenantName: name, checkpoint: checkpoint,
+            verifierKey: try signer.signer(for: name).verifier.verifierKey, from: from, to: to)
+        var headers: HTTPFields = [.contentType: format.contentType]
+        headers[HTTPField.Name("Audit-Tree-Size")!] = String(checkpoint.size)
+        headers[HTTPField.Name("Audit-Root-Hash")!] = Data(checkpoint.rootHash).base64EncodedString()
+        headers.append(contentsOf: extra)
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await report.write(format, logger: logger) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// Runs the full verification (`AuditVerifier`) and records its outcome for the console's overview.
+    func verify(caller: CallerIdentity, logger: Logger) async throws -> AuditVerification {
+        try await sequencer.catchUp(tenantId: caller.tenantId, logger: logger)
+        let name = try await reader.tenantName(tenantId: caller.tenantId, logger: logger)
+        let result = try await verifier.verify(tenantId: caller.tenantId, tenantName: name, logger: logger)
+        try await AuditVerifications.record(
+            ok: result.ok, treeSize: result.treeSize, problem: result.problem, caller: caller, client: reader.client,
+            logger: logger)
+        return result
     }
 
     func checkpoint(context: ConsentRequestContext) async throws -> Response {
@@ -126,8 +146,7 @@ struct AuditRoutes {
     func verification(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         _ = try await sequenced(caller, context: context)
-        let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
-        let result = try await verifier.verify(tenantId: caller.tenantId, tenantName: name, logger: context.logger)
+        let result = try await verify(caller: caller, logger: context.logger)
         var body: [String: JSONValue] = [
             "ok": .bool(result.ok), "treeSize": .number(Double(result.treeSize)),
             "eventsChecked": .number(Double(result.eventsChecked)),

@@ -38,14 +38,16 @@ enum HTMLPage {
         return Response(status: status, headers: headers(allowingScripts: !scripts.isEmpty), body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    static func headers(allowingScripts: Bool) -> HTTPFields {
+    /// `no-referrer` where the URL holds a token (self-service links); the console uses `same-origin`, because
+    /// with `no-referrer` browsers send `Origin: null` on the console's own forms and its origin check needs it.
+    static func headers(allowingScripts: Bool, referrerPolicy: String = "no-referrer") -> HTTPFields {
         let script = allowingScripts ? "script-src 'self'; connect-src 'self'; " : ""
         return [
             .contentType: "text/html; charset=utf-8",
             .cacheControl: "no-store",
             HTTPField.Name("Content-Security-Policy")!:
                 "default-src 'none'; \(script)style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            HTTPField.Name("Referrer-Policy")!: "no-referrer",
+            HTTPField.Name("Referrer-Policy")!: referrerPolicy,
             HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             HTTPField.Name("X-Frame-Options")!: "DENY",
         ]

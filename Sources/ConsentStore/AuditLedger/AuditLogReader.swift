@@ -53,7 +53,7 @@ public struct AuditEventFilter: Sendable {
 
 /// The read side of the audit log: pages of events, checkpoints, proofs from stored subtrees, report counts.
 public struct AuditLogReader: Sendable {
-    let client: PostgresClient
+    public let client: PostgresClient
 
     public init(client: PostgresClient) {
         self.client = client

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""The DPO console in real headless Chromium (over WebDriver), against a live `consentd dev`.
+
+Run by scripts/browser-check after the widget checks. It fails loudly at the first broken step:
+  1. an unauthenticated visit is redirected to sign-in; a wrong key is refused;
+  2. signing in with the dpo key shows the overview (chart and its table);
+  3. a subject made by this test is looked up by a POST form (the URL never holds the number), its page shows the
+     notice text; the export downloads and holds the subject;
+  4. erasure needs the last four characters: a wrong confirmation erases nothing, the right one erases (the API's
+     export is then 404);
+  5. a pending erasure request is completed from the requests queue;
+  6. the log verifies from the audit page and a CSV report downloads;
+  7. a form posted from another site (with the session cookie in the browser) is refused and changes nothing;
+  8. at 1280 px and 390 px no page scrolls sideways; every visible form field has a label; screenshots of the
+     overview and the subject page at both widths go to $SCREENSHOT_DIR.
+"""
+import argparse
+import glob
+import http.server
+import json
+import os
+import tempfile
+import threading
+import time
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+import browser_check as shared
+
+SUBJECT = "+393338000001"
+KEEP = "+393338000002"
+REQUESTED = "+393338000003"
+
+
+def no_sideways_scroll(driver, where):
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    inner = driver.execute_script("return window.innerWidth")
+    assert width <= inner, f"{where}: the page is {width}px wide in a {inner}px window"
+
+
+def unlabelled_fields(driver):
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, textarea'))
+          .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+          .map(e => e.name || e.id);""")
+
+
+def at_widths(driver, where, shots, name):
+    for width in (1280, 390):
+        driver.set_window_size(width, 900)
+        time.sleep(0.2)
+        no_sideways_scroll(driver, f"{where} at {width}px")
+        if shots:
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(width, min(max(height, 900), 4000))
+            time.sleep(0.2)
+            driver.save_screenshot(os.path.join(shots, f"{name}-{width}.png"))
+    driver.set_window_size(1280, 900)
+
+
+def wait_for_file(directory, pattern, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        done = [f for f in glob.glob(os.path.join(directory, pattern)) if not f.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no download matching {pattern} in {directory}: {os.listdir(directory)}")
+
+
+def lookup(driver, base, subject):
+    driver.get(base + "/console/subject")
+    field = driver.find_element(By.ID, "subject")
+    field.clear()
+    field.send_keys(subject)
+    driver.find_element(By.CSS_SELECTOR, "#lookup button").click()
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "who-h") or d.find_elements(By.CSS_SELECTOR, ".problem"))
+
+
+class CrossSite(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self):
+        if self.path == "/go.js":
+            body, kind = b'document.getElementById("f").submit();', "text/javascript"
+        else:
+            body = (f'<!doctype html><html><body><form id="f" method="post" action="{self.target}/console/subject/erase">'
+                    f'<input name="subject" value="{KEEP}"><input name="channel" value="whatsapp">'
+                    f'<input name="confirm" value="0002"><input name="csrf" value="guessed"></form>'
+                    f'<script src="/go.js"></script></body></html>').encode()
+            kind = "text/html"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("url", "admin", "write", "dpo"):
+        parser.add_argument("--" + name, required=True)
+    parser.add_argument("--screenshots", default=os.environ.get("SCREENSHOT_DIR", ""))
+    args = parser.parse_args()
+    base = args.url
+    shots = args.screenshots
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+    downloads = tempfile.mkdtemp(prefix="console-downloads-")
+
+    _, notice = shared.api(base, "POST", "/v1/notices", args.admin, {
+        "channel": "whatsapp", "language": "en", "purposes": ["shipping_update", "marketing"],
+        "text": "Send me shipping updates and offers on WhatsApp."}, expect=201)
+    provenance = {"pageUrl": "https://shop.example/checkout", "collectedAt": "2026-11-20T10:00:00Z", "method": "checkbox",
+                  "userAgent": "Mozilla/5.0 (console check)", "ipAddress": "203.0.113.5"}
+    for subject in (SUBJECT, KEEP, REQUESTED):
+        shared.api(base, "POST", "/v1/consents", args.write, {
+            "subject": subject, "channel": "whatsapp", "purposes": ["shipping_update", "marketing"],
+            "noticeId": notice["id"], "provenance": provenance}, expect=201)
+    shared.api(base, "POST", "/v1/revocations", args.write,
+               {"subject": KEEP, "channel": "whatsapp", "purposes": ["marketing"]}, expect=200)
+    _, request = shared.api(base, "POST", "/v1/requests", args.dpo,
+                            {"type": "erasure", "subject": REQUESTED, "channel": "whatsapp"}, expect=201)
+
+    driver = shared.browser()
+    try:
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        driver.get(base + "/console")
+        assert driver.current_url.endswith("/console/sign-in"), driver.current_url
+        print("console-check: an unauthenticated visit is redirected to sign-in")
+        driver.find_element(By.ID, "key").send_keys(args.write)
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
+        assert driver.current_url.endswith("/console/sign-in"), "a key without the dpo scope must be refused"
+        driver.find_element(By.ID, "key").send_keys(args.dpo)
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.rstrip("/").endswith("/console"))
+        assert driver.find_element(By.CSS_SELECTOR, "svg.chart") and driver.find_element(By.ID, "active-h")
+        assert args.dpo not in driver.page_source, "the key must never appear in a page"
+        assert not unlabelled_fields(driver), unlabelled_fields(driver)
+        at_widths(driver, "overview", shots, "overview")
+        print("console-check: signed in; the overview shows the chart and its table")
+
+        lookup(driver, base, "+39 333 800 0001")
+        assert "/console/subject" in driver.current_url and "333" not in driver.current_url
+        assert "Send me shipping updates and offers on WhatsApp." in driver.page_source
+        assert not unlabelled_fields(driver), unlabelled_fields(driver)
+        at_widths(driver, "subject page", shots, "subject")
+        driver.find_element(By.ID, "export").click()
+        bundle = json.load(open(wait_for_file(downloads, "subject-*.json")))
+        assert bundle["subject"] == SUBJECT and len(bundle["consents"]) == 2, bundle.keys()
+        print("console-check: looked up by POST; the export downloaded and holds the subject")
+
+        driver.find_element(By.ID, "confirm").send_keys("9999")
+        driver.find_element(By.CSS_SELECTOR, "#erase button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
+        shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=200)
+        driver.find_element(By.ID, "confirm").send_keys("0001")
+        driver.find_element(By.CSS_SELECTOR, "#erase button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "erased"))
+        shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=404)
+        print("console-check: a wrong confirmation erased nothing; the right one erased (export now 404)")
+
+        driver.get(base + "/console/requests")
+        driver.find_element(By.CSS_SELECTOR, f'a[href="/console/requests/{request["id"]}"]').click()
+        driver.find_element(By.ID, "complete").click()
+        WebDriverWait(driver, 15).until(lambda d: "done=completed" in d.current_url)
+        assert driver.find_element(By.ID, "request-status").text.startswith("completed")
+        _, after = shared.api(base, "GET", f"/v1/requests/{request['id']}", args.dpo, expect=200)
+        assert after["status"] == "completed", after
+        print("console-check: the erasure request was completed from the queue")
+
+        driver.get(base + "/console/audit")
+        driver.find_element(By.ID, "verify").click()
+        WebDriverWait(driver, 30).until(lambda d: "Verified" in d.find_element(By.ID, "verification").text)
+        driver.find_element(By.CSS_SELECTOR, "#report button").click()
+        report = open(wait_for_file(downloads, "audit-*.csv")).read()
+        lines = report.splitlines()
+        header = next(i for i, line in enumerate(lines) if line.startswith("seq,"))
+        rows = [line for line in lines[header + 1:] if line and not line.startswith("#")]
+        assert any("subject.erased" in row for row in rows), rows[-5:]
+        print(f"console-check: the log verified; a CSV report of {len(rows)} events downloaded (with the erasure)")
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CrossSite)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        CrossSite.target = base
+        driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(base))
+        assert driver.find_elements(By.ID, "refused"), driver.page_source[:500]
+        server.shutdown()
+        shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": KEEP, "channel": "whatsapp"}, expect=200)
+        print("console-check: a cross-site form post was refused and erased nothing")
+
+        driver.get(base + "/console")
+        driver.find_element(By.CSS_SELECTOR, ".signout button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/console/sign-in"))
+        driver.get(base + "/console/audit")
+        assert driver.current_url.endswith("/console/sign-in")
+        print("console-check: signed out; the console asks for sign-in again")
+    finally:
+        driver.quit()
+    if shots:
+        print(f"console-check: screenshots in {shots}: {sorted(os.listdir(shots))}")
+    print("console-check: all passed")
+
+
+if __name__ == "__main__":
+    main()
