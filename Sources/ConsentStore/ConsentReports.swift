@@ -17,6 +17,12 @@ public struct WeeklyActivity: Sendable, Equatable {
     public let weekStart: Date
     public let granted: Int
     public let withdrawn: Int
+
+    public init(weekStart: Date, granted: Int, withdrawn: Int) {
+        self.weekStart = weekStart
+        self.granted = granted
+        self.withdrawn = withdrawn
+    }
 }
 
 /// The figures the DPO reports on, computed from the consents table alone (the same numbers in the API and the

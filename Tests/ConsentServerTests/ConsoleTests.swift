@@ -1,0 +1,237 @@
+import ConsentCore
+import ConsentStore
+import ConsentTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import ConsentServer
+
+/// A signed-in console session as a browser holds it: the cookie and the CSRF token of its pages.
+struct ConsoleBrowser {
+    let api: APIClient
+    let cookie: String
+    let csrf: String
+
+    static func signIn(_ api: APIClient, scope: Scope = .dpo) async throws -> (APIClient.Reply, ConsoleBrowser?) {
+        let key = api.tenant.keys[scope]!.token.value
+        let reply = try await api.raw(
+            .post, "/console/sign-in", headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: "key=\(key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key)")
+        guard let setCookie = reply.headers[.setCookie], let value = setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last
+        else { return (reply, nil) }
+        let cookie = String(value)
+        let page = try await api.raw(.get, "/console", headers: [.cookie: "consentd_console=\(cookie)"])
+        guard let range = page.text.range(of: #"name="csrf" value="([^"]+)""#, options: .regularExpression) else { return (reply, nil) }
+        let csrf = page.text[range].split(separator: "\"")[3]
+        return (reply, ConsoleBrowser(api: api, cookie: cookie, csrf: String(csrf)))
+    }
+
+    func get(_ path: String) async throws -> APIClient.Reply {
+        try await api.raw(.get, path, headers: [.cookie: "consentd_console=\(cookie)"])
+    }
+
+    func post(_ path: String, _ fields: [String: String], csrf: String? = nil, origin: String? = nil) async throws -> APIClient.Reply {
+        var all = fields
+        all["csrf"] = csrf ?? self.csrf
+        let body = all.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        var headers: HTTPFields = [.cookie: "consentd_console=\(cookie)", .contentType: "application/x-www-form-urlencoded"]
+        if let origin { headers[HTTPField.Name("Origin")!] = origin }
+        return try await api.raw(.post, path, headers: headers, body: body)
+    }
+}
+
+@Suite struct ConsoleTests {
+    @Test func pagesNeedASignedInDPO() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            for path in ["/console", "/console/subject", "/console/requests", "/console/audit", "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02"] {
+                let reply = try await acme.raw(.get, path)
+                #expect(reply.status == .seeOther && reply.headers[.location] == "/console/sign-in", "\(path)")
+            }
+            for scope in [Scope.admin, .consentWrite, .consentCheck] {
+                let (refused, browser) = try await ConsoleBrowser.signIn(acme, scope: scope)
+                #expect(refused.status == .unauthorized && browser == nil && refused.headers[.setCookie] == nil)
+            }
+            let garbage = try await acme.raw(.post, "/console/sign-in", headers: [.contentType: "application/x-www-form-urlencoded"], body: "key=clk_nope")
+            #expect(garbage.status == .unauthorized)
+
+            let (signedIn, browser) = try await ConsoleBrowser.signIn(acme)
+            #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/console")
+            let cookie = try #require(signedIn.headers[.setCookie])
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"))
+            #expect(!cookie.contains("Secure"), "not over TLS here")
+            let console = try #require(browser)
+            let overview = try await console.get("/console")
+            #expect(overview.status == .ok && overview.text.contains("<h1>Overview</h1>"))
+            #expect(!overview.text.contains(acme.tenant.keys[.dpo]!.token.value), "the key never appears in a page")
+            #expect(overview.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
+        }
+    }
+
+    @Test func theCookieIsSecureBehindTLS() async throws {
+        var policy = CollectionPolicy.default
+        policy.publicBaseURL = "https://consent.example.com"
+        try await withTenants(["acme"], collection: policy) { tenants, _ in
+            let (reply, _) = try await ConsoleBrowser.signIn(tenants[0])
+            #expect(reply.headers[.setCookie]?.contains("; Secure") == true)
+        }
+    }
+
+    @Test func formsNeedTheirCSRFTokenAndThisOrigin() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            _ = try await acme.optIn("+393339000001", purposes: ["marketing"], noticeId: notice)
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let fields = ["subject": "+393339000001", "channel": "whatsapp", "confirm": "0001"]
+            let before = try await database.footprint()
+            let noToken = try await console.post("/console/subject/erase", fields, csrf: "")
+            let wrongToken = try await console.post("/console/subject/erase", fields, csrf: String(console.csrf.reversed()))
+            let elsewhere = try await console.post("/console/subject/erase", fields, origin: "https://evil.example")
+            for reply in [noToken, wrongToken, elsewhere] {
+                #expect(reply.status == .forbidden && reply.text.contains("id=\"refused\""))
+            }
+            // Without the cookie (what SameSite=Strict makes of a cross-site post) the post is refused too.
+            let anonymous = try await acme.raw(
+                .post, "/console/subject/erase", headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: "subject=%2B393339000001&channel=whatsapp&confirm=0001&csrf=\(console.csrf)")
+            #expect(anonymous.status == .forbidden)
+            #expect(try await database.footprint() == before)
+
+            let wrongDigits = try await console.post("/console/subject/erase", fields.merging(["confirm": "1234"]) { $1 })
+            #expect(wrongDigits.status == .unprocessableContent && wrongDigits.text.contains("Nothing was erased"))
+            #expect(try await database.footprint() == before)
+            let erased = try await console.post("/console/subject/erase", fields)
+            #expect(erased.status == .ok && erased.text.contains("id=\"erased\""), "\(erased.text)")
+            #expect(try await acme.check("+393339000001", purpose: "marketing").json["allowed"] as? Bool == false)
+        }
+    }
+
+    @Test func lookupWithdrawAndExportUseTheSameLedger() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing", "shipping_update"], text: "Offers & <updates> on WhatsApp")
+            _ = try await acme.optIn("+393339000002", purposes: ["marketing", "shipping_update"], noticeId: notice)
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let page = try await console.post("/console/subject", ["subject": "+39 333 900 0002", "channel": "whatsapp"])
+            #expect(page.status == .ok && page.text.contains("Offers &amp; &lt;updates&gt; on WhatsApp"), "escaped as text")
+            #expect(!page.text.contains(">nil<") && !page.text.contains("Optional("))
+            let unknown = try await console.post("/console/subject", ["subject": "+393339000999", "channel": "whatsapp"])
+            #expect(unknown.status == .notFound)
+            let invalid = try await console.post("/console/subject", ["subject": "12", "channel": "whatsapp"])
+            #expect(invalid.status == .unprocessableContent)
+
+            let withdrawn = try await console.post("/console/subject/withdraw", ["subject": "+393339000002", "channel": "whatsapp", "purpose": "marketing"])
+            #expect(withdrawn.status == .ok && withdrawn.text.contains("Withdrawn: marketing."))
+            let check = try await acme.check("+393339000002", purpose: "marketing")
+            #expect(check.json["reason"] as? String == "consent_withdrawn")
+
+            let export = try await console.post("/console/subject/export", ["subject": "+393339000002", "channel": "whatsapp"])
+            #expect(export.status == .ok && export.headers[.contentDisposition]?.hasPrefix("attachment;") == true)
+            #expect(export.json["subject"] as? String == "+393339000002")
+        }
+    }
+
+    @Test func requestsAreCompletedAndCancelledFromTheQueue() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            for subject in ["+393339000003", "+393339000004"] {
+                _ = try await acme.optIn(subject, purposes: ["marketing"], noticeId: notice)
+            }
+            let access = try await acme.post("/v1/requests", as: .dpo, ["type": "access", "subject": "+393339000003", "channel": "whatsapp"])
+            let erasure = try await acme.post("/v1/requests", as: .dpo, ["type": "erasure", "subject": "+393339000004", "channel": "whatsapp"])
+            let accessId = try #require(access.json["id"] as? String)
+            let erasureId = try #require(erasure.json["id"] as? String)
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let queue = try await console.get("/console/requests")
+            #expect(queue.text.contains("/console/requests/\(accessId)") && queue.text.contains("/console/requests/\(erasureId)"))
+
+            let download = try await console.post("/console/requests/\(accessId)/complete", [:])
+            #expect(download.status == .ok && download.headers[.contentDisposition]?.contains("export") == true)
+            #expect(download.json["subject"] as? String == "+393339000003")
+            let done = try await console.post("/console/requests/\(erasureId)/complete", [:])
+            #expect(done.status == .seeOther && done.headers[.location] == "/console/requests/\(erasureId)?done=completed")
+            #expect(try await acme.call(.get, "/v1/requests/\(erasureId)", as: .dpo).json["status"] as? String == "completed")
+            let again = try await console.post("/console/requests/\(erasureId)/cancel", [:])
+            #expect(again.status == .conflict)
+        }
+    }
+
+    @Test func auditVerificationIsRecordedAndReportsDownload() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            #expect(try await console.get("/console").text.contains("<dd>never</dd>"))
+            let verified = try await console.post("/console/audit/verify", [:])
+            #expect(verified.status == .seeOther)
+            #expect(try await console.get("/console/audit").text.contains("every hash and signature checks"))
+            #expect(!(try await console.get("/console").text.contains("<dd>never</dd>")))
+            let day = String(RFC3339.format(Date()).prefix(10))
+            let csv = try await console.get("/console/audit/report?format=csv&from=\(day)&to=\(day)")
+            #expect(csv.status == .ok && csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            #expect(csv.text.contains("console.signed_in") && csv.headers[.contentDisposition]?.hasPrefix("attachment") == true)
+            #expect(try await console.get("/console/audit/report?format=pdf&from=\(day)&to=\(day)").status == .unprocessableContent)
+        }
+    }
+
+    @Test func signOutAndKeyRevocationEndTheSession() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let first = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let out = try await first.post("/console/sign-out", [:])
+            #expect(out.status == .seeOther && out.headers[.setCookie]?.contains("Max-Age=0") == true)
+            #expect(try await first.get("/console").status == .seeOther)
+
+            let second = try #require(try await ConsoleBrowser.signIn(acme).1)
+            #expect(try await second.get("/console").status == .ok)
+            let keyId = acme.tenant.keys[.dpo]!.record.id.lowercased
+            #expect(try await acme.call(.post, "/v1/keys/\(keyId)/revoke", as: .admin).status == .ok)
+            #expect(try await second.get("/console").status == .seeOther, "a revoked key's session ends at once")
+        }
+    }
+
+    @Test func anIdleSessionEnds() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await SeededTenant.make("acme", in: database)
+        try await database.withClient { client in
+            let store = ConsoleSessionStore(client: client, idleTimeout: 1)
+            let dpo = try #require(tenant.keys[.dpo])
+            let caller = CallerIdentity(keyId: dpo.record.id, tenantId: tenant.tenant.id, scopes: [.dpo])
+            let (token, session) = try await store.start(for: caller, logger: database.logger)
+            #expect(try await store.resume(token, logger: database.logger)?.id == session.id)
+            try await Task.sleep(for: .milliseconds(1_300))
+            #expect(try await store.resume(token, logger: database.logger) == nil)
+        }
+    }
+}
+
+@Suite struct ConsoleRenderingTests {
+    @Test func everyTemplateParsesAndRenders() {
+        for name in ConsoleTemplates.sources.keys {
+            let html = ConsoleTemplates.library.render(["title": "T", "signedIn": true, "csrf": "c"], withTemplate: name)
+            #expect(html?.isEmpty == false, "\(name)")
+        }
+        let refused = ConsoleTemplates.library.render(["title": "T", "reason": "<b>x</b>"], withTemplate: "refused") ?? ""
+        #expect(refused.contains("&lt;b&gt;x&lt;/b&gt;"), "variables are escaped")
+    }
+
+    @Test func chartScalesToRoundNumbers() {
+        #expect([0, 1, 2, 3, 7, 10, 11, 26, 99, 100, 101, 4_999].map(WeeklyChart.niceCeiling)
+            == [0, 1, 2, 5, 10, 10, 20, 50, 100, 100, 200, 5_000])
+        let week = Date(timeIntervalSince1970: 1_763_942_400)
+        let chart = WeeklyChart([
+            WeeklyActivity(weekStart: week, granted: 10, withdrawn: 5),
+            WeeklyActivity(weekStart: week.addingTimeInterval(7 * 86_400), granted: 0, withdrawn: 2),
+        ])
+        #expect(chart.maximum == 10 && chart.bars.count == 4)
+        let plot = WeeklyChart.plotBottom - WeeklyChart.plotTop
+        #expect(chart.bars.map(\.height) == [plot, plot / 2, 0, Int((Double(plot) / 5).rounded())])
+        #expect(chart.bars.allSatisfy { $0.y + $0.height == WeeklyChart.plotBottom && $0.x + $0.width <= WeeklyChart.width })
+        #expect(chart.bars[0].title == "Week of 2025-11-24: 10 opt-ins")
+        #expect(WeeklyChart([]).bars.isEmpty)
+    }
+}
