@@ -97,30 +97,37 @@ def outcome(driver):
     return driver.find_element(By.ID, "outcome").get_attribute("data-outcome")
 
 
-class ForeignShop(http.server.SimpleHTTPRequestHandler):
-    """A shop's page on another origin, embedding the widget with a session its backend opened."""
-    token = ""
-    consentd = ""
+class OtherSite:
+    """A site on another origin (another port of 127.0.0.1) serving the pages it is given: path -> (type, body).
+    Pages may be replaced while it runs; `origin` is what its pages send as `Origin`."""
 
-    def do_GET(self):
-        if self.path == "/events.js":
-            body = (b'document.addEventListener("consentledger:ready",function(){document.body.setAttribute("data-state","ready")});'
-                    b'document.addEventListener("consentledger:error",function(e){document.body.setAttribute("data-state","error:"+e.detail.code)});')
-            kind = "text/javascript"
-        else:
-            body = (f'<!doctype html><html><body data-state="loading"><div id="c"></div>'
-                    f'<script src="/events.js"></script>'
-                    f'<script src="{self.consentd}/widget.js" data-token="{self.token}" data-target="c"></script>'
-                    f'</body></html>').encode()
-            kind = "text/html"
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def __init__(self):
+        self.pages = {}
+        site = self
 
-    def log_message(self, *args):
-        pass
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                kind, body = site.pages.get(self.path, ("text/plain", "not found"))
+                data = body.encode()
+                self.send_response(200 if self.path in site.pages else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+SHOP_EVENTS = ('document.addEventListener("consentledger:ready",function(){document.body.setAttribute("data-state","ready")});'
+               'document.addEventListener("consentledger:error",function(e){document.body.setAttribute("data-state","error:"+e.detail.code)});')
 
 
 def main():
@@ -174,10 +181,8 @@ def main():
         print("browser-check: saved unticked -> nothing recorded (no_consent)")
 
         # Another origin: refused until the tenant allows it.
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ForeignShop)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        foreign = f"http://127.0.0.1:{server.server_address[1]}"
-        ForeignShop.consentd = base
+        shop = OtherSite()
+        foreign = shop.origin
         _, notices = api(base, "GET", "/v1/notices", args.admin, expect=200)
         notice = next(n for n in notices["notices"] if n["text"] == NOTICE_TEXT)
         for allowed in (False, True):
@@ -186,14 +191,19 @@ def main():
             _, opened = api(base, "POST", "/v1/consent-sessions", args.write,
                             {"subject": "+393331002003", "channel": "whatsapp", "noticeId": notice["id"],
                              "pageUrl": foreign + "/checkout"}, expect=201)
-            ForeignShop.token = opened["token"]
+            shop.pages = {
+                "/events.js": ("text/javascript", SHOP_EVENTS),
+                "/": ("text/html", f'<!doctype html><html><body data-state="loading"><div id="c"></div>'
+                                   f'<script src="/events.js"></script><script src="{base}/widget.js" '
+                                   f'data-token="{opened["token"]}" data-target="c"></script></body></html>'),
+            }
             driver.get(foreign + "/")
             WebDriverWait(driver, 15).until(
                 lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") != "loading")
             state = driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
             expected = "ready" if allowed else "error:network_error"
             assert state == expected, f"from {foreign} (allowed={allowed}): {state}"
-        server.shutdown()
+        shop.close()
         print(f"browser-check: {foreign} is refused until PUT /v1/settings/origins allows it")
 
         _, link = api(base, "POST", "/v1/subjects/links", args.write,

@@ -16,11 +16,9 @@ Run by scripts/browser-check after the widget checks. It fails loudly at the fir
 """
 import argparse
 import glob
-import http.server
 import json
 import os
 import tempfile
-import threading
 import time
 
 from selenium.webdriver.common.by import By
@@ -76,28 +74,6 @@ def lookup(driver, base, subject):
     field.send_keys(subject)
     driver.find_element(By.CSS_SELECTOR, "#lookup button").click()
     WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "who-h") or d.find_elements(By.CSS_SELECTOR, ".problem"))
-
-
-class CrossSite(http.server.BaseHTTPRequestHandler):
-    target = ""
-
-    def do_GET(self):
-        if self.path == "/go.js":
-            body, kind = b'document.getElementById("f").submit();', "text/javascript"
-        else:
-            body = (f'<!doctype html><html><body><form id="f" method="post" action="{self.target}/console/subject/erase">'
-                    f'<input name="subject" value="{KEEP}"><input name="channel" value="whatsapp">'
-                    f'<input name="confirm" value="0002"><input name="csrf" value="guessed"></form>'
-                    f'<script src="/go.js"></script></body></html>').encode()
-            kind = "text/html"
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def main():
@@ -185,13 +161,18 @@ def main():
         assert any("subject.erased" in row for row in rows), rows[-5:]
         print(f"console-check: the log verified; a CSV report of {len(rows)} events downloaded (with the erasure)")
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CrossSite)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        CrossSite.target = base
-        driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        attacker = shared.OtherSite()
+        attacker.pages = {
+            "/go.js": ("text/javascript", 'document.getElementById("f").submit();'),
+            "/": ("text/html", f'<!doctype html><html><body><form id="f" method="post" action="{base}/console/subject/erase">'
+                               f'<input name="subject" value="{KEEP}"><input name="channel" value="whatsapp">'
+                               f'<input name="confirm" value="0002"><input name="csrf" value="guessed"></form>'
+                               f'<script src="/go.js"></script></body></html>'),
+        }
+        driver.get(attacker.origin + "/")
         WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(base))
         assert driver.find_elements(By.ID, "refused"), driver.page_source[:500]
-        server.shutdown()
+        attacker.close()
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": KEEP, "channel": "whatsapp"}, expect=200)
         print("console-check: a cross-site form post was refused and erased nothing")
 

@@ -97,12 +97,7 @@ struct ConsoleRoutes {
 
     /// A form post from a signed-in DPO on this service's own pages, with its fields; a `Refusal` otherwise.
     func form(_ request: Request, context: ConsentRequestContext) async throws -> (ConsoleSession, [String: String]) {
-        if let origin = request.headers[.origin] {
-            let own = CrossOrigin.ownOrigins(request, publicBaseURL: collection.publicBaseURL)
-            guard let parsed = AllowedOrigin(origin), own.contains(parsed) else {
-                throw Refusal(status: .forbidden, reason: "This form was sent from another site; nothing was changed.")
-            }
-        }
+        try sameOrigin(request)
         guard let session = try await session(request, context: context) else {
             throw Refusal(status: .forbidden, reason: "Your session has ended or this form did not come from the console; nothing was changed. Sign in again.")
         }
@@ -111,6 +106,15 @@ struct ConsoleRoutes {
             throw Refusal(status: .forbidden, reason: "This form is out of date or did not come from the console; nothing was changed.")
         }
         return (session, fields)
+    }
+
+    /// A browser's `Origin`, when it sends one, must be this service's own.
+    func sameOrigin(_ request: Request) throws {
+        guard let origin = request.headers[.origin] else { return }
+        let own = CrossOrigin.ownOrigins(request, publicBaseURL: collection.publicBaseURL)
+        guard let parsed = AllowedOrigin(origin), own.contains(parsed) else {
+            throw Refusal(status: .forbidden, reason: "This form was sent from another site; nothing was changed.")
+        }
     }
 
     /// Runs a form handler, turning refusals into the refused page.
@@ -156,7 +160,14 @@ struct ConsoleRoutes {
         return render("signIn", ["title": "Sign in"], session: nil)
     }
 
+    /// A sign-in posted from another site is refused too: it would sign the DPO's browser into someone else's
+    /// session (login CSRF).
     func signIn(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        do {
+            try sameOrigin(request)
+        } catch let refusal as Refusal {
+            return render("refused", ["title": "Refused", "reason": refusal.reason], session: nil, status: refusal.status)
+        }
         let fields = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
         let refused = render(
             "signIn", ["title": "Sign in", "problem": "That key is unknown, revoked, or lacks the dpo scope."], session: nil,
