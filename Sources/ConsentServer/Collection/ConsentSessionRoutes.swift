@@ -137,7 +137,7 @@ struct ConsentSessionRoutes {
 
     func preflight(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         guard let token = context.parameters.get("token").flatMap(TenantToken.init) else {
-            return CrossOrigin.preflight(.refused)
+            throw APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
         }
         let allowed = try await sessions.allowedOrigins(token, logger: context.logger)
         return CrossOrigin.preflight(CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: collection.publicBaseURL))
