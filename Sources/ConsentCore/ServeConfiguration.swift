@@ -13,6 +13,8 @@ public struct ServeConfiguration: Sendable {
     public var collection: CollectionPolicy = .default
     /// Minutes without a request after which a console session ends (`CONSENTD_CONSOLE_IDLE_MINUTES`).
     public var consoleIdleMinutes: Int = 30
+    /// Per-key request allowances by scope (`CONSENTD_RATE_LIMIT_<SCOPE>`).
+    public var rateLimits: RateLimits = .default
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
@@ -68,6 +70,7 @@ public struct ServeConfiguration: Sendable {
         configuration.collection = try EnvironmentReader.collection(environment)
         configuration.consoleIdleMinutes = try EnvironmentReader.count(
             environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
+        configuration.rateLimits = try EnvironmentReader.rateLimits(environment)
         return configuration
     }
 }

@@ -25,6 +25,8 @@ public struct ServerDependencies: Sendable {
     public var demoShop: DemoShop?
     /// A console session ends after this long without a request (`CONSENTD_CONSOLE_IDLE_MINUTES`).
     public var consoleIdleTimeout: TimeInterval = 30 * 60
+    /// Per-key request allowances by scope (`CONSENTD_RATE_LIMIT_*`).
+    public var rateLimits: RateLimits = .default
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
@@ -63,6 +65,7 @@ public enum ConsentApplication {
 
         let keys = APIKeyStore(client: dependencies.client, cache: dependencies.keyCache)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
+            .add(middleware: RateLimitMiddleware(limiter: KeyRateLimiter(limits: dependencies.rateLimits)))
         KeyRoutes(keys: keys).register(on: v1)
         PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
         NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)

@@ -76,6 +76,7 @@ struct Dev: AsyncParsableCommand {
             configuration.collection = try EnvironmentReader.collection(environment)
             configuration.consoleIdleMinutes = try EnvironmentReader.count(
                 environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
+            configuration.rateLimits = try EnvironmentReader.rateLimits(environment)
         } catch {
             throw CommandFailure("\(error)")
         }

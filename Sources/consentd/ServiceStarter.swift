@@ -35,6 +35,7 @@ enum ServiceStarter {
             collection: configuration.collection)
         dependencies.demoShop = demoShop
         dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
+        dependencies.rateLimits = configuration.rateLimits
         let app = ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,

@@ -205,3 +205,38 @@ import Testing
         }
     }
 }
+
+@Suite struct TokenBucketTests {
+    @Test func aBurstThenTheRefillRate() {
+        var bucket = TokenBucket(capacity: 3, ratePerSecond: 2, now: 100)
+        #expect((0..<3).map { _ in bucket.take(now: 100) } == [.allowed, .allowed, .allowed])
+        #expect(bucket.take(now: 100) == .limited(retryAfter: 0.5))
+        #expect(bucket.take(now: 100.25) == .limited(retryAfter: 0.25))
+        #expect(bucket.take(now: 100.5) == .allowed)
+        #expect(bucket.take(now: 100.5) == .limited(retryAfter: 0.5))
+    }
+
+    @Test func neverHoldsMoreThanItsCapacityAndIgnoresAClockGoingBack() {
+        var bucket = TokenBucket(capacity: 2, ratePerSecond: 1, now: 0)
+        #expect(bucket.available(at: 1_000_000) == 2)
+        _ = bucket.take(now: 10)
+        _ = bucket.take(now: 10)
+        #expect(bucket.take(now: 5) == .limited(retryAfter: 1), "an earlier time adds nothing")
+        #expect(bucket.tokens == 0 && bucket.updatedAt == 10)
+        #expect(bucket.take(now: 11) == .allowed)
+    }
+
+    @Test func limitsPerScopeFromTheEnvironment() throws {
+        let limits = try EnvironmentReader.rateLimits(["CONSENTD_RATE_LIMIT_CONSENT_CHECK": "10/20", "CONSENTD_RATE_LIMIT_DPO": "1.5/3"])
+        #expect(limits.byScope[.consentCheck] == .init(perSecond: 10, burst: 20))
+        #expect(limits.byScope[.dpo] == .init(perSecond: 1.5, burst: 3))
+        #expect(limits.byScope[.admin] == RateLimits.default.byScope[.admin])
+        #expect(limits.limit(for: [.dpo, .consentCheck]) == .init(perSecond: 10, burst: 20), "the most generous scope")
+        #expect(limits.limit(for: []) == nil)
+        for bad in ["10", "0/5", "5/0", "x/y", "10/20/30", "-1/5"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") {
+                try EnvironmentReader.rateLimits(["CONSENTD_RATE_LIMIT_ADMIN": bad])
+            }
+        }
+    }
+}

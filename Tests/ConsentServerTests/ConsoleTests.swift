@@ -249,3 +249,34 @@ struct ConsoleBrowser {
         #expect(WeeklyChart([]).bars.isEmpty)
     }
 }
+
+@Suite struct RateLimitTests {
+    /// A key past its burst gets 429 with Retry-After in the contract's shape; another key of the same tenant and
+    /// scope is untouched.
+    @Test func aFloodingKeyIsLimitedAndNobodyElseIs() async throws {
+        let database = try await TestDatabase.fresh()
+        let acme = try await SeededTenant.make("acme", in: database)
+        let other = try await database.withClient(\.owner) { client in
+            try await APIKeyStore(client: client).create(
+                tenantId: acme.tenant.id, scopes: [.consentCheck], label: "other sender", logger: database.logger)
+        }
+        var limits = RateLimits.default
+        limits.byScope[.consentCheck] = .init(perSecond: 0.01, burst: 5)
+        try await withApp(database, rateLimits: limits) { client in
+            let api = APIClient(client: client, tenant: acme)
+            let body = ["subject": "+393331230000", "channel": "whatsapp", "purpose": "marketing"]
+            for _ in 0..<5 { #expect(try await api.post("/v1/checks", as: .consentCheck, body).status == .ok) }
+            let limited = try await api.post("/v1/checks", as: .consentCheck, body)
+            #expect(limited.status == .tooManyRequests && limited.error?.code == "rate_limited")
+            let retryAfter = try #require(limited.headers[HTTPField.Name("Retry-After")!].flatMap(Int.init))
+            #expect((1...100).contains(retryAfter))
+            let otherReply = try await client.execute(
+                uri: "/v1/checks", method: .post,
+                headers: [.authorization: "Bearer \(other.token.value)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"subject":"+393331230000","channel":"whatsapp","purpose":"marketing"}"#)
+            ) { $0.status }
+            #expect(otherReply == .ok, "another key is not starved")
+            #expect(try await api.call(.get, "/v1/purposes", as: .admin).status == .ok, "nor another scope's key")
+        }
+    }
+}

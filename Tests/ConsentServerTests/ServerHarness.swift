@@ -12,15 +12,17 @@ import PostgresNIO
 /// The real application on a test database, connected as the runtime role, driven through the real router.
 func withApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
-    masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default,
+    masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
+    var dependencies = ServerDependencies(
+        client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: masterKey),
+        checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache,
+        collection: collection)
+    dependencies.rateLimits = rateLimits
     let app = ConsentApplication.make(
-        ServerDependencies(
-            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: masterKey),
-            checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache,
-            collection: collection),
+        dependencies,
         host: "127.0.0.1", port: 0,
         logger: database.logger)
     return try await app.test(.router, body)
