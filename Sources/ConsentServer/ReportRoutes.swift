@@ -12,18 +12,10 @@ struct ReportRoutes {
         group.get("/reports/consents") { request, context in try await consents(request, context: context) }
     }
 
-    struct Row: Encodable {
-        let purpose: String
-        let channel: String
-        let granted: Int
-        let withdrawn: Int
-        let active: Int
-    }
-
     struct Report: Encodable {
         let from: Date
         let to: Date
-        let rows: [Row]
+        let rows: [ConsentReportRow]
     }
 
     /// `to` defaults to now and `from` to 30 days before `to`.
@@ -39,10 +31,6 @@ struct ReportRoutes {
         let caller = try context.caller(requiring: .dpo)
         let (from, to) = try Self.period(request)
         let rows = try await reports.consents(tenantId: caller.tenantId, from: from, to: to, logger: context.logger)
-        return try jsonResponse(
-            .ok,
-            Report(
-                from: from, to: to,
-                rows: rows.map { Row(purpose: $0.purpose, channel: $0.channel, granted: $0.granted, withdrawn: $0.withdrawn, active: $0.active) }))
+        return try jsonResponse(.ok, Report(from: from, to: to, rows: rows))
     }
 }

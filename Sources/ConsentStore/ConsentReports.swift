@@ -4,7 +4,7 @@ import Logging
 import PostgresNIO
 
 /// One purpose on one channel over a period: opt-ins granted in it, withdrawals in it, and consents active at its end.
-public struct ConsentReportRow: Sendable, Equatable {
+public struct ConsentReportRow: Sendable, Equatable, Encodable {
     public let purpose: String
     public let channel: String
     public let granted: Int
