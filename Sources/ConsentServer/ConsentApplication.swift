@@ -56,7 +56,8 @@ public enum ConsentApplication {
     public static func router(_ dependencies: ServerDependencies) -> Router<ConsentRequestContext> {
         let router = Router(context: ConsentRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
-        router.add(middleware: ErrorShapingMiddleware())
+        let routeTable = RouteTable()
+        router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
         HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
         MetricsRoutes(
             metrics: dependencies.metrics, cache: dependencies.checkCache, keys: dependencies.keyCache,
@@ -119,6 +120,7 @@ public enum ConsentApplication {
                 shop: shop, client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection
             ).register(on: router)
         }
+        routeTable.fill(router.routes.map { ("/" + $0.path.description.drop { $0 == "/" }, $0.method) })
         return router
     }
 

@@ -8,6 +8,7 @@ import Logging
 /// the path, is logged, and never the body or query: personal data travels only in bodies (contract).
 struct ErrorShapingMiddleware: RouterMiddleware {
     typealias Context = ConsentRequestContext
+    var routes: RouteTable? = nil
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -17,7 +18,17 @@ struct ErrorShapingMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = try shape(error, context: context).response(from: request, context: context)
+            var shaped = shape(error, context: context)
+            // The router's own 404 (the handlers throw APIError): no route for this method, maybe one for another.
+            if error is HTTPError, shaped.status == .notFound, let allowed = routes?.methods(for: request.uri.path),
+                !allowed.isEmpty
+            {
+                shaped = APIError(
+                    .methodNotAllowed, code: "method_not_allowed",
+                    message: "this route takes \(allowed.joined(separator: ", ")), not \(request.method.rawValue)",
+                    headers: [.allow: allowed.joined(separator: ", ")])
+            }
+            response = try shaped.response(from: request, context: context)
         }
         response.headers[.requestID] = context.id
         let elapsed = ContinuousClock.now - started

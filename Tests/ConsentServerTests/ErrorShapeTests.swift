@@ -121,3 +121,20 @@ import Testing
         #expect(String(buffer: body) == String(decoding: expected, as: UTF8.self))
     }
 }
+
+@Suite struct MethodNotAllowedTests {
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let trace = try await acme.call(.trace, "/v1/reports/consents?from=2026-01-01T00:00:00Z", as: .dpo)
+            #expect(trace.status == .methodNotAllowed && trace.error?.code == "method_not_allowed", "\(trace.status) \(trace.text)")
+            #expect(trace.headers[.allow] == "GET")
+            let put = try await acme.call(.put, "/v1/requests/\(UUID().uuidString)/complete", as: .dpo)
+            #expect(put.status == .methodNotAllowed && put.headers[.allow] == "POST")
+            let settings = try await acme.call(.delete, "/v1/settings/origins", as: .admin)
+            #expect(settings.headers[.allow] == "GET, PUT")
+            let unknown = try await acme.call(.get, "/v1/nothing/here", as: .admin)
+            #expect(unknown.status == .notFound && unknown.error?.code == "not_found")
+        }
+    }
+}
