@@ -5,7 +5,7 @@ import Logging
 import PostgresNIO
 
 /// What one webhook delivery did, for the response and the logs (counts only).
-public struct WhatsAppDeliveryOutcome: Sendable, Equatable {
+public struct WhatsAppDeliveryOutcome: Sendable {
     public var messagesRecorded = 0
     /// Message ids seen before: the platform retried.
     public var duplicates = 0
@@ -19,10 +19,6 @@ public struct WhatsAppDeliveryOutcome: Sendable, Equatable {
 
     public init() {}
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        (lhs.messagesRecorded, lhs.duplicates, lhs.withdrawals, lhs.confirmations, lhs.preferencesNoted, lhs.skipped)
-            == (rhs.messagesRecorded, rhs.duplicates, rhs.withdrawals, rhs.confirmations, rhs.preferencesNoted, rhs.skipped)
-    }
 }
 
 /// Records what Meta's WhatsApp webhook reports, each event in its own transaction: inbound messages as
@@ -45,14 +41,20 @@ public struct WhatsAppInbox: Sendable {
         var outcome = WhatsAppDeliveryOutcome()
         let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: nil)
         let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
+        /// The WhatsApp id as a subject and its blind index; nil for an id that is not a phone number.
+        func person(_ waId: String) -> (SubjectIdentifier, [UInt8])? {
+            guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: waId), channel: .whatsapp) else {
+                return nil
+            }
+            return (subject, BlindIndex.compute(subject, key: blindKey))
+        }
         for event in events {
             switch event {
             case .inbound(let messageId, let from, let at, let text):
-                guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: from), channel: .whatsapp) else {
+                guard let (subject, blindIndex) = person(from) else {
                     outcome.skipped += 1
                     continue
                 }
-                let blindIndex = BlindIndex.compute(subject, key: blindKey)
                 let interactionId = UUID()
                 let messageHash = Array(SHA256.hash(data: Array(messageId.utf8)))
                 let result: InteractionResult? = try await client.withTenantTransaction(tenantId, logger: logger) {
@@ -81,11 +83,10 @@ public struct WhatsAppInbox: Sendable {
                 outcome.confirmations += result.confirmed.count
                 outcome.changes.append((.whatsapp, blindIndex, result.token.position))
             case .marketingStopped(let waId, _):
-                guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: waId), channel: .whatsapp) else {
+                guard let (subject, blindIndex) = person(waId) else {
                     outcome.skipped += 1
                     continue
                 }
-                let blindIndex = BlindIndex.compute(subject, key: blindKey)
                 let result = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
                     try await ConsentLedger.revoke(
                         subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],

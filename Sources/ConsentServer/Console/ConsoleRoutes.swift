@@ -439,11 +439,12 @@ struct ConsoleRoutes {
 
     func requestPage(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         guard let session = try await session(request, context: context) else { return Self.redirect("/console/sign-in") }
-        let record = try await requestId(context).asyncMap { id in
-            try await client.withTenantTransaction(session.caller.tenantId, logger: context.logger) { connection in
+        var record: SubjectRequestRecord?
+        if let id = requestId(context) {
+            record = try await client.withTenantTransaction(session.caller.tenantId, logger: context.logger) { connection in
                 try await SubjectRequests.get(id, on: connection, logger: context.logger)
             }
-        } ?? nil
+        }
         guard let record else {
             return render("refused", ["title": "Not found", "reason": "No request has this id."], session: session, status: .notFound)
         }
@@ -562,13 +563,6 @@ struct ConsoleRoutes {
 /// An optional value for a template: Mustache treats an `Optional` stored as `Any` as present (and prints "nil"), so
 /// absent values become `false`, which a section skips and a variable renders as nothing.
 func templateValue<Value>(_ value: Value?) -> Any { value.map { $0 as Any } ?? false }
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
-    }
-}
 
 extension AuditReportFormat {
     var fileExtension: String {
