@@ -15,6 +15,8 @@ public struct ServeConfiguration: Sendable {
     public var consoleIdleMinutes: Int = 30
     /// Per-key request allowances by scope (`CONSENTD_RATE_LIMIT_<SCOPE>`).
     public var rateLimits: RateLimits = .default
+    /// Seconds after which an unanswered request gets a 503 (`CONSENTD_REQUEST_TIMEOUT_SECONDS`).
+    public var requestTimeoutSeconds: Int = 30
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
@@ -63,15 +65,22 @@ public struct ServeConfiguration: Sendable {
             allowPrivilegedRole: allow, auditOrigin: origin)
         configuration.unwrapMasterKeys = try EnvironmentReader.unwrapMasterKeys(environment)
         configuration.subjectRights = try EnvironmentReader.subjectRights(environment)
-        configuration.checkCacheEntries = try EnvironmentReader.count(
-            environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: defaultCheckCacheEntries, range: 0...50_000_000)
-        configuration.databasePoolSize = try EnvironmentReader.count(
-            environment, "CONSENTD_DB_POOL_SIZE", default: defaultDatabasePoolSize, range: 2...1000)
-        configuration.collection = try EnvironmentReader.collection(environment)
-        configuration.consoleIdleMinutes = try EnvironmentReader.count(
-            environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
-        configuration.rateLimits = try EnvironmentReader.rateLimits(environment)
+        try configuration.readTuning(environment)
         return configuration
+    }
+
+    /// The variables that tune a server but do not say which one it is; `consentd dev` reads them too.
+    public mutating func readTuning(_ environment: [String: String]) throws(ConfigurationError) {
+        checkCacheEntries = try EnvironmentReader.count(
+            environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: Self.defaultCheckCacheEntries, range: 0...50_000_000)
+        databasePoolSize = try EnvironmentReader.count(
+            environment, "CONSENTD_DB_POOL_SIZE", default: Self.defaultDatabasePoolSize, range: 2...1000)
+        collection = try EnvironmentReader.collection(environment)
+        consoleIdleMinutes = try EnvironmentReader.count(
+            environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
+        rateLimits = try EnvironmentReader.rateLimits(environment)
+        requestTimeoutSeconds = try EnvironmentReader.count(
+            environment, "CONSENTD_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...600)
     }
 }
 

@@ -27,6 +27,8 @@ public struct ServerDependencies: Sendable {
     public var consoleIdleTimeout: TimeInterval = 30 * 60
     /// Per-key request allowances by scope (`CONSENTD_RATE_LIMIT_*`).
     public var rateLimits: RateLimits = .default
+    /// A request not answered in this time gets a 503 (`CONSENTD_REQUEST_TIMEOUT_SECONDS`).
+    public var requestTimeout: Duration = .seconds(30)
 
     public init(
         client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
@@ -58,6 +60,7 @@ public enum ConsentApplication {
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
         let routeTable = RouteTable()
         router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
+        router.add(middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout))
         HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
         MetricsRoutes(
             metrics: dependencies.metrics, cache: dependencies.checkCache, keys: dependencies.keyCache,
@@ -161,6 +164,9 @@ public enum ConsentApplication {
             logger: logger))
         return Application(
             router: router(dependencies),
+            // Idle keep-alive connections close after 75 s: longer than the 60 s that common load balancers keep
+            // them, so the balancer, not the server, closes first and never sends on a connection closing under it.
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(host, port: port), serverName: "consentd"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

@@ -66,17 +66,8 @@ struct Dev: AsyncParsableCommand {
             signingKey: try workspace.key(named: "signing"),
             host: "127.0.0.1", port: port)
         // The tuning variables of `serve` apply here too, so `scripts/bench` can measure both cache settings.
-        let environment = ProcessInfo.processInfo.environment
         do {
-            configuration.checkCacheEntries = try EnvironmentReader.count(
-                environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: ServeConfiguration.defaultCheckCacheEntries,
-                range: 0...50_000_000)
-            configuration.databasePoolSize = try EnvironmentReader.count(
-                environment, "CONSENTD_DB_POOL_SIZE", default: ServeConfiguration.defaultDatabasePoolSize, range: 2...1000)
-            configuration.collection = try EnvironmentReader.collection(environment)
-            configuration.consoleIdleMinutes = try EnvironmentReader.count(
-                environment, "CONSENTD_CONSOLE_IDLE_MINUTES", default: 30, range: 1...1440)
-            configuration.rateLimits = try EnvironmentReader.rateLimits(environment)
+            try configuration.readTuning(ProcessInfo.processInfo.environment)
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -36,6 +36,7 @@ enum ServiceStarter {
         dependencies.demoShop = demoShop
         dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
         dependencies.rateLimits = configuration.rateLimits
+        dependencies.requestTimeout = .seconds(configuration.requestTimeoutSeconds)
         let app = ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,

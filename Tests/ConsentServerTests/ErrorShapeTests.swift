@@ -18,6 +18,7 @@ import Testing
         }
         let items: [Item]
         let placedAt: Date
+        let note: String?
     }
 
     struct Boom: Error {}
@@ -79,6 +80,33 @@ import Testing
         }
     }
 
+    /// Left out is the only spelling of "absent", so an explicit null is named even where the field is optional.
+    @Test func nullIsRefusedAndNamed() async throws {
+        try await withProbeApp { client in
+            expectError(
+                try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","note":null}"#),
+                .unprocessableContent, "invalid_field", field: "note")
+            expectError(
+                try await post(client, #"{"items":[{"name":"a","quantity":null}],"placedAt":"2026-11-24T10:00:00Z"}"#),
+                .unprocessableContent, "invalid_field", field: "items[0].quantity")
+            expectError(try await post(client, "null"), .badRequest, "malformed_json")
+            let withNote = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","note":"null"}"#)
+            #expect(withNote.status == .noContent)
+        }
+    }
+
+    @Test func deepNestingIsRefusedBeforeDecoding() async throws {
+        try await withProbeApp { client in
+            let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+            expectError(
+                try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(deep)}"#),
+                .badRequest, "json_too_deep")
+            let shallow = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
+            let accepted = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(shallow)}"#)
+            #expect(accepted.status == .noContent)
+        }
+    }
+
     @Test func oversizedBodiesAre413() async throws {
         try await withProbeApp { client in
             let padding = String(repeating: "x", count: ConsentRequestContext.maxBodyBytes)
@@ -135,6 +163,39 @@ import Testing
             #expect(settings.headers[.allow] == "GET, PUT")
             let unknown = try await acme.call(.get, "/v1/nothing/here", as: .admin)
             #expect(unknown.status == .notFound && unknown.error?.code == "not_found")
+        }
+    }
+}
+
+/// A request that is not answered in time is cut off with the contract's error shape, not left hanging.
+@Suite struct RequestDeadlineTests {
+    func withDeadlineApp(
+        timeout: Duration, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let router = Router(context: ConsentRequestContext.self)
+        router.add(middleware: ErrorShapingMiddleware())
+        router.add(middleware: RequestDeadlineMiddleware(timeout: timeout))
+        router.get("/probe/stuck") { _, _ -> HTTPResponse.Status in
+            try await Task.sleep(for: .seconds(3600))
+            return .noContent
+        }
+        router.get("/probe/quick") { _, _ -> HTTPResponse.Status in .noContent }
+        try await Application(router: router).test(.router, body)
+    }
+
+    @Test func aStuckRequestGets503WithRetryAfter() async throws {
+        try await withDeadlineApp(timeout: .milliseconds(200)) { client in
+            let stuck = try await client.execute(uri: "/probe/stuck", method: .get)
+            #expect(stuck.status == .serviceUnavailable)
+            #expect(stuck.errorBody?.error.code == "request_timeout")
+            #expect(stuck.headers[.retryAfter] == "1")
+        }
+    }
+
+    @Test func anAnsweredRequestPassesThrough() async throws {
+        try await withDeadlineApp(timeout: .seconds(30)) { client in
+            let quick = try await client.execute(uri: "/probe/quick", method: .get)
+            #expect(quick.status == .noContent)
         }
     }
 }
