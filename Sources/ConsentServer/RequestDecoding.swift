@@ -12,7 +12,11 @@ extension Request {
         guard buffer.readableBytes > 0 else {
             throw APIError(.badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
         }
-        if let violation = JSONBodyShape.violation(in: buffer.readableBytesView) { throw APIError.shape(violation) }
+        if JSONBodyShape.nestsTooDeep(buffer.readableBytesView) {
+            throw APIError(
+                .badRequest, code: "json_too_deep",
+                message: "the request body nests arrays and objects more than \(JSONBodyShape.defaultMaxDepth) levels deep")
+        }
         do {
             return try context.requestDecoder.decode(T.self, from: buffer)
         } catch let error as DecodingError {
@@ -22,19 +26,6 @@ extension Request {
 }
 
 extension APIError {
-    static func shape(_ violation: JSONBodyShape.Violation) -> APIError {
-        switch violation {
-        case .tooDeep(let limit):
-            APIError(
-                .badRequest, code: "json_too_deep",
-                message: "the request body nests arrays and objects more than \(limit) levels deep")
-        case .null(let path) where path.isEmpty:
-            APIError(.badRequest, code: "malformed_json", message: "the request body holds a null; leave optional fields out instead")
-        case .null(let path):
-            .invalid(path, "'\(path)' is null; leave an optional field out instead of sending null")
-        }
-    }
-
     static func decoding(_ error: DecodingError) -> APIError {
         func path(_ codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) -> String {
             let keys = codingPath + (key.map { [$0] } ?? [])
@@ -48,6 +39,8 @@ extension APIError {
         case .valueNotFound(_, let context):
             let field = path(context.codingPath)
             return .invalid(field, "'\(field)' must not be null")
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return APIError(.badRequest, code: "malformed_json", message: "the request body must be a JSON object")
         case .typeMismatch(let type, let context):
             let field = path(context.codingPath)
             return .invalid(field, "'\(field)' must be \(Self.describe(type))")
