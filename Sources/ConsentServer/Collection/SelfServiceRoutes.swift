@@ -62,7 +62,8 @@ struct SelfServiceRoutes {
         let token = context.parameters.get("token") ?? ""
         let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
         let purposes: [String]?
-        if form["all"] != nil {
+        if let all = form["all"] {
+            guard all == "1" else { throw APIError(.badRequest, code: "bad_request", message: "'all' must be 1") }
             purposes = nil
         } else if let purpose = form["purpose"], let key = try? Input.purpose(purpose) {
             purposes = [key]

@@ -501,7 +501,15 @@ struct ConsoleRoutes {
     func auditPage(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         guard let session = try await session(request, context: context) else { return Self.redirect("/console/sign-in") }
         let tenantId = session.caller.tenantId
-        let after = request.uri.queryParameters.get("after").flatMap(Int64.init).map { max($0, -1) }
+        var after: Int64?
+        if let raw = request.uri.queryParameters.get("after") {
+            guard let value = Int64(raw), value >= -1 else {
+                return render(
+                    "refused", ["title": "Refused", "reason": "'after' must be a sequence number of -1 or more."],
+                    session: session, status: .badRequest)
+            }
+            after = value
+        }
         try await audit.sequencer.catchUp(tenantId: tenantId, logger: context.logger)
         let size = try await audit.reader.latestCheckpoint(tenantId: tenantId, logger: context.logger)?.size ?? 0
         let page = try await audit.reader.events(
