@@ -50,8 +50,8 @@ public struct Provenance: Sendable, Equatable, Codable {
         guard let url = URLComponents(string: page), let scheme = url.scheme?.lowercased(),
             ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty
         else { throw .pageUrl("must be an absolute http or https URL") }
-        if let userAgent, userAgent.utf8.count > maxUserAgentLength {
-            throw .userAgent("must be at most \(maxUserAgentLength) bytes")
+        if let userAgent, userAgent.unicodeScalars.count > maxUserAgentLength {
+            throw .userAgent("must be at most \(maxUserAgentLength) characters")
         }
         var address: String?
         if let ipAddress {

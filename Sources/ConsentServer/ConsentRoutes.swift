@@ -181,7 +181,7 @@ struct ConsentRoutes {
         let consistencyToken: String
     }
 
-    static let maxMessageBytes = 4096
+    static let maxMessageLength = 4096
 
     func interaction(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
@@ -193,8 +193,8 @@ struct ConsentRoutes {
             throw APIError.invalid("direction", "'direction' must be inbound: only the person's messages open the window")
         }
         let occurredAt = try Input.pastTime(body.occurredAt, field: "occurredAt")
-        if let text = body.text, text.utf8.count > Self.maxMessageBytes {
-            throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageBytes) bytes")
+        if let text = body.text, text.unicodeScalars.count > Self.maxMessageLength {
+            throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageLength) characters")
         }
         return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
             InteractionView(

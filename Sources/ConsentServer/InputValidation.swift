@@ -71,11 +71,15 @@ enum Input {
         return token
     }
 
-    static func text(_ raw: String, field: String, maxBytes: Int) throws(APIError) -> String {
+    /// A non-blank text of at most `maxLength` characters, counted as JSON Schema's `maxLength` counts them (Unicode
+    /// code points), so that the OpenAPI document's limit is exactly the one enforced.
+    static func text(_ raw: String, field: String, maxLength: Int) throws(APIError) -> String {
         guard !raw.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw .invalid(field, "'\(field)' must not be empty")
         }
-        guard raw.utf8.count <= maxBytes else { throw .invalid(field, "'\(field)' must be at most \(maxBytes) bytes") }
+        guard raw.unicodeScalars.count <= maxLength else {
+            throw .invalid(field, "'\(field)' must be at most \(maxLength) characters")
+        }
         return raw
     }
 }

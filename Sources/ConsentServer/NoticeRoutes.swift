@@ -55,7 +55,10 @@ struct NoticeRoutes {
         guard NoticeText.isValidLanguage(body.language) else {
             throw APIError.invalid("language", "'language' must be a BCP 47 language tag such as en, it or pt-BR")
         }
-        let text = try Input.text(body.text, field: "text", maxBytes: NoticeText.maxBytes)
+        let text = try Input.text(body.text, field: "text", maxLength: NoticeText.maxBytes)
+        guard text.utf8.count <= NoticeText.maxBytes else {
+            throw APIError.invalid("text", "'text' must be at most \(NoticeText.maxBytes) bytes of UTF-8")
+        }
         let purposes = try Input.purposes(body.purposes)
         let outcome = try await TenantWriter(client: client).write(
             tenantId: caller.tenantId, idempotency: claim, logger: context.logger,

@@ -30,7 +30,7 @@ struct PurposeRoutes {
         let caller = try context.caller(requiring: .admin)
         let key = try Input.purpose(context.parameters.get("key") ?? "", field: "key")
         let body = try await request.decodeJSON(Definition.self, context: context)
-        let name = try Input.text(body.name, field: "name", maxBytes: 200)
+        let name = try Input.text(body.name, field: "name", maxLength: 200)
         let category: PurposeCategory = try Input.oneOf(body.category, field: "category")
         let (purpose, created) = try await purposes.define(
             tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.actor,

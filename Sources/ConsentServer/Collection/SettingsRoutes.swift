@@ -60,9 +60,9 @@ struct SettingsRoutes {
     func setWhatsApp(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .admin)
         let body = try await request.decodeJSON(WhatsAppBody.self, context: context)
-        let secret = try Input.text(body.appSecret, field: "appSecret", maxBytes: 256)
-        let token = try Input.text(body.verifyToken, field: "verifyToken", maxBytes: 256)
-        guard secret.utf8.count >= 16 else {
+        let secret = try Input.text(body.appSecret, field: "appSecret", maxLength: 256)
+        let token = try Input.text(body.verifyToken, field: "verifyToken", maxLength: 256)
+        guard secret.unicodeScalars.count >= 16 else {
             throw APIError.invalid("appSecret", "'appSecret' must be the app's secret from Meta's app dashboard (at least 16 characters)")
         }
         try await settings.setWhatsApp(appSecret: secret, verifyToken: token, caller: caller, logger: context.logger)
