@@ -72,10 +72,14 @@ enum Input {
     }
 
     /// A non-blank text of at most `maxLength` characters, counted as JSON Schema's `maxLength` counts them (Unicode
-    /// code points), so that the OpenAPI document's limit is exactly the one enforced.
+    /// code points), so that the OpenAPI document's limit is exactly the one enforced. PostgreSQL's text cannot hold
+    /// U+0000, so it is refused here rather than failing the statement.
     static func text(_ raw: String, field: String, maxLength: Int) throws(APIError) -> String {
         guard !raw.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw .invalid(field, "'\(field)' must not be empty")
+        }
+        guard !raw.unicodeScalars.contains("\u{0}") else {
+            throw .invalid(field, "'\(field)' must not contain the NUL character (U+0000)")
         }
         guard raw.unicodeScalars.count <= maxLength else {
             throw .invalid(field, "'\(field)' must be at most \(maxLength) characters")

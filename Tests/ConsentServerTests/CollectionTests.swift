@@ -320,8 +320,12 @@ extension APIClient {
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'self_service'") == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.withdrawn' AND actor = 'self_service'") == 1)
 
-            // A form that says neither which purpose nor a recognisable 'all' withdraws nothing.
+            // A form with a malformed field withdraws nothing, even beside a well-formed one; so is a mangled page URL refused.
             #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=yes&purpose=shipping_update").status == .badRequest)
+            #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1&purpose=").status == .badRequest)
+            #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1&purpose=%C2%94").status == .badRequest)
+            #expect(try await acme.raw(.get, path + "?withdrawn=-1").status == .badRequest)
+            #expect(try await acme.raw(.get, path + "?withdrawn=true").status == .badRequest)
             #expect(try await acme.check("+393334000001", purpose: "shipping_update").json["reason"] as? String == "consent_granted")
             let all = try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1")
             #expect(all.status == .seeOther)

@@ -48,25 +48,38 @@ struct SelfServiceRoutes {
 
     func page(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = context.parameters.get("token") ?? ""
+        var withdrawn: Int?
+        if let raw = request.uri.queryParameters.get("withdrawn") {
+            guard let count = Int(raw), count >= 0 else {
+                throw APIError(.badRequest, code: "bad_request", message: "'withdrawn' must be a count of 0 or more")
+            }
+            withdrawn = count
+        }
         let page: SelfServicePage
         do {
             page = try await store.page(token, logger: context.logger)
         } catch let error as SelfServiceError {
             return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
         }
-        let withdrawn = request.uri.queryParameters.get("withdrawn").flatMap { Int($0) }
         return SelfServiceText.page(page, token: token, withdrawn: withdrawn)
     }
 
     func withdraw(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = context.parameters.get("token") ?? ""
         let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
+        // Whatever the form names must be well formed, even beside `all`: a form that says two things is refused.
+        let purpose = try form["purpose"].map { raw in
+            guard let key = try? Input.purpose(raw) else {
+                throw APIError(.badRequest, code: "bad_request", message: "'purpose' must be a purpose key")
+            }
+            return key
+        }
         let purposes: [String]?
         if let all = form["all"] {
             guard all == "1" else { throw APIError(.badRequest, code: "bad_request", message: "'all' must be 1") }
             purposes = nil
-        } else if let purpose = form["purpose"], let key = try? Input.purpose(purpose) {
-            purposes = [key]
+        } else if let purpose {
+            purposes = [purpose]
         } else {
             throw APIError(.badRequest, code: "bad_request", message: "name a 'purpose' to withdraw, or 'all'")
         }

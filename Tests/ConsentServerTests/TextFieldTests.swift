@@ -3,10 +3,11 @@ import ConsentTesting
 import Foundation
 import Testing
 
-/// The OpenAPI document's `minLength` and `maxLength` count Unicode code points, as JSON Schema does; the service
-/// counts the same way, so a text the document allows is never refused for its bytes, nor a short one let through.
-/// (Schemathesis found an app secret of 8 two-byte characters accepted as if it had 16.)
-@Suite struct FieldLengthTests {
+/// Free texts as the OpenAPI document states them. Its `minLength` and `maxLength` count Unicode code points, as
+/// JSON Schema does, and so does the service: a text the document allows is never refused for its bytes, nor a short
+/// one let through (schemathesis found an app secret of 8 two-byte characters taken for 16). A NUL, which
+/// PostgreSQL's text cannot hold, is a 422 that names the field, not a failed statement (schemathesis found a 500).
+@Suite struct TextFieldTests {
     /// Two bytes of UTF-8 each, one code point each.
     static func text(_ count: Int) -> String { String(repeating: "é", count: count) }
 
@@ -45,6 +46,23 @@ import Testing
             provenance["userAgent"] = Self.text(1025)
             let longAgent = try await acme.optIn("+393331009003", purposes: ["shipping_update"], noticeId: notice, provenance: provenance)
             #expect(status(longAgent) == 422 && longAgent.error?.field == "provenance.userAgent", "\(longAgent.text)")
+        }
+    }
+
+    @Test func aNulCharacterIsRefusedAndNamedBeforeAnythingIsStored() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let before = try await database.footprint()
+            let notice = try await acme.post(
+                "/v1/notices", as: .admin,
+                ["channel": "whatsapp", "language": "it", "text": "Aggiornamenti\u{0} sugli ordini", "purposes": ["shipping_update"]])
+            #expect(notice.status.code == 422 && notice.error?.field == "text", "\(notice.text)")
+            let name = try await acme.post("/v1/purposes/loyalty", as: .admin, ["name": "Loyalty\u{0}", "category": "utility"], method: .put)
+            #expect(name.status.code == 422 && name.error?.field == "name", "\(name.text)")
+            let secret = try await acme.post(
+                "/v1/settings/whatsapp", as: .admin, ["appSecret": "0123456789abcdef\u{0}", "verifyToken": "t"], method: .put)
+            #expect(secret.status.code == 422 && secret.error?.field == "appSecret", "\(secret.text)")
+            #expect(try await database.footprint() == before)
         }
     }
 }
