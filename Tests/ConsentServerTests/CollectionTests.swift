@@ -326,6 +326,7 @@ extension APIClient {
             #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1&purpose=%C2%94").status == .badRequest)
             #expect(try await acme.raw(.get, path + "?withdrawn=-1").status == .badRequest)
             #expect(try await acme.raw(.get, path + "?withdrawn=true").status == .badRequest)
+            #expect(try await acme.raw(.get, path + "?withdrawn=3000000000").status == .badRequest)
             #expect(try await acme.check("+393334000001", purpose: "shipping_update").json["reason"] as? String == "consent_granted")
             let all = try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1")
             #expect(all.status == .seeOther)

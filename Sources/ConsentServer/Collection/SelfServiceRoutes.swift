@@ -50,7 +50,7 @@ struct SelfServiceRoutes {
         let token = context.parameters.get("token") ?? ""
         var withdrawn: Int?
         if let raw = request.uri.queryParameters.get("withdrawn") {
-            guard let count = Int(raw), count >= 0 else {
+            guard let count = Int32(raw).map(Int.init), count >= 0 else {
                 throw APIError(.badRequest, code: "bad_request", message: "'withdrawn' must be a count of 0 or more")
             }
             withdrawn = count
