@@ -10,6 +10,9 @@ struct CheckRoutes {
 
     static let maxBatch = 10_000
 
+    /// The full paths of the check routes, which the request deadline leaves to `ConsentLookup`'s own.
+    static let paths: Set<String> = ["/v1/checks", "/v1/checks/batch"]
+
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/checks") { request, context in try await check(request, context: context) }
         group.post("/checks/batch") { request, context in try await batch(request, context: context) }

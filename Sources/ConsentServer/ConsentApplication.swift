@@ -60,7 +60,9 @@ public enum ConsentApplication {
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
         let routeTable = RouteTable()
         router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
-        router.add(middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout))
+        router.add(
+            middleware: RequestDeadlineMiddleware(
+                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
         HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
         MetricsRoutes(
             metrics: dependencies.metrics, cache: dependencies.checkCache, keys: dependencies.keyCache,
@@ -78,7 +80,9 @@ public enum ConsentApplication {
             cache: dependencies.checkCache, pendingLifetime: dependencies.collection.pendingConsentLifetime
         ).register(on: v1)
         CheckRoutes(
-            lookup: ConsentLookup(client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache),
+            lookup: ConsentLookup(
+                client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache,
+                readDeadline: dependencies.requestTimeout),
             metrics: dependencies.metrics
         ).register(on: v1)
         let audit = AuditRoutes(

@@ -54,6 +54,8 @@ extension APIError {
             self = APIError(
                 .forbidden, code: "origin_not_allowed",
                 message: "this page's origin is not among the tenant's allowed origins (PUT /v1/settings/origins)")
+        case let exceeded as DeadlineExceeded:
+            self = .requestTimeout(after: exceeded.after)
         default:
             return nil
         }

@@ -19,11 +19,14 @@ public struct ConsentLookup: Sendable {
     let client: PostgresClient
     let keyring: TenantKeyring
     let cache: ConsentStateCache?
+    /// How long a read may wait for the database (a pool connection and the query) before `DeadlineExceeded`.
+    let readDeadline: Duration?
 
-    public init(client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil) {
+    public init(client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil, readDeadline: Duration? = nil) {
         self.client = client
         self.keyring = keyring
         self.cache = cache
+        self.readDeadline = readDeadline
     }
 
     /// The state of each subject the tenant knows, keyed by position in `subjects`; unknown subjects are absent.
@@ -61,6 +64,17 @@ public struct ConsentLookup: Sendable {
 
     /// The database's answer for these blind indexes; those absent belong to nobody the tenant knows.
     func read(_ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
+        async throws -> [ConsentStateCache.Key: SubjectConsentState]
+    {
+        guard let readDeadline else {
+            return try await query(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+        }
+        return try await withDeadline(readDeadline) {
+            try await query(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
+        }
+    }
+
+    func query(_ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
         async throws -> [ConsentStateCache.Key: SubjectConsentState]
     {
         do {

@@ -1,0 +1,57 @@
+import ConsentCore
+import Foundation
+import Logging
+import Testing
+
+@testable import ConsentStore
+
+/// `withDeadline` on its own: the answer in time, the cut-off, and cancellation from either side.
+@Suite struct DeadlineTests {
+    struct Refused: Error {}
+
+    @Test func anAnswerInTimeIsReturnedAndAnErrorInTimeIsThrownAsItself() async throws {
+        #expect(try await withDeadline(.seconds(5)) { 42 } == 42)
+        await #expect(throws: Refused.self) { try await withDeadline(.seconds(5)) { throw Refused() } }
+    }
+
+    @Test func workPastTheDeadlineIsCancelledAndReportedAsExceeded() async throws {
+        // Only cancellation ends the hour-long sleep: were the work not cancelled, this test would hang.
+        await #expect(throws: DeadlineExceeded.self) {
+            try await withDeadline(.milliseconds(100)) {
+                try await Task.sleep(for: .seconds(3600))
+                return 0
+            }
+        }
+    }
+
+    @Test func cancellingTheCallerCancelsTheWorkWithoutCallingItExceeded() async throws {
+        let caller = Task {
+            try await withDeadline(.seconds(3600)) {
+                try await Task.sleep(for: .seconds(3600))
+                return 0
+            }
+        }
+        caller.cancel()
+        await #expect(throws: CancellationError.self) { try await caller.value }
+    }
+}
+
+/// The check path's one wait: its database read gives up at its deadline when the database is down, so a sender
+/// gets a 503 to retry instead of a request that hangs while the pool keeps trying to connect.
+@Suite struct ConsentLookupDeadlineTests {
+    @Test func aReadWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
+        let nowhere = DatabaseURL(
+            endpoint: .unixSocket(path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
+            username: "consentd_app", password: nil, database: "consent", tls: .disable)
+        let logger = Logger(label: "test")
+        try await withRunningClient(nowhere, logger: logger) { client in
+            let lookup = ConsentLookup(
+                client: client, keyring: TenantKeyring(masterKey: SecretBytes(Array(repeating: 7, count: 32))),
+                readDeadline: .milliseconds(300))
+            let key = ConsentStateCache.Key(tenantId: UUID(), channel: .whatsapp, blindIndex: Array(repeating: 1, count: 32))
+            await #expect(throws: DeadlineExceeded.self) {
+                try await lookup.read([key], channel: .whatsapp, purpose: "marketing", tenantId: key.tenantId, logger: logger)
+            }
+        }
+    }
+}
