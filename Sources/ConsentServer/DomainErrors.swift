@@ -56,6 +56,12 @@ extension APIError {
                 message: "this page's origin is not among the tenant's allowed origins (PUT /v1/settings/origins)")
         case let exceeded as DeadlineExceeded:
             self = .requestTimeout(after: exceeded.after)
+        case let error where DatabaseErrors.isUnavailable(error):
+            self = APIError(
+                .serviceUnavailable, code: "database_unavailable",
+                message: "the database did not answer; a write may still have taken effect, so retry it with the same "
+                    + "Idempotency-Key",
+                headers: [.retryAfter: "1"])
         default:
             return nil
         }

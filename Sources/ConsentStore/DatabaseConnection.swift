@@ -125,6 +125,27 @@ public enum DatabaseErrors {
         return (error as? PSQLError)?.serverInfo?[field]
     }
 
+    /// True when the database went away or cannot take the statement now (a restart, a crash, a closed or broken
+    /// connection), as opposed to refusing the statement itself: the request can be retried once it is back.
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        if let transactionError = error as? PostgresTransactionError {
+            let inner = [transactionError.closureError, transactionError.beginError, transactionError.commitError]
+            return inner.contains { $0.map(isUnavailable) ?? false }
+        }
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            // Class 08 is connection exceptions; 57P01–57P03 are an administrator's or a crash's shutdown and
+            // "cannot connect now" while the server starts.
+            guard let state = error.serverInfo?[.sqlState] else { return false }
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
+        default:
+            return false
+        }
+    }
+
     public static let uniqueViolation = "23505"
     public static let insufficientPrivilege = "42501"
 }
