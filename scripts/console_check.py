@@ -21,10 +21,17 @@ import os
 import tempfile
 import time
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import WebDriverWait as SeleniumWait
 
 import browser_check as shared
+
+
+def page_wait(driver, timeout):
+    """A wait that reads the page again when a form's redirect replaced it under the condition (a stale element)."""
+    return SeleniumWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+
 
 SUBJECT = "+393338000001"
 KEEP = "+393338000002"
@@ -73,7 +80,7 @@ def lookup(driver, base, subject):
     field.clear()
     field.send_keys(subject)
     driver.find_element(By.CSS_SELECTOR, "#lookup button").click()
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "who-h") or d.find_elements(By.CSS_SELECTOR, ".problem"))
+    page_wait(driver, 15).until(lambda d: d.find_elements(By.ID, "who-h") or d.find_elements(By.CSS_SELECTOR, ".problem"))
 
 
 def main():
@@ -110,11 +117,11 @@ def main():
         print("console-check: an unauthenticated visit is redirected to sign-in")
         driver.find_element(By.ID, "key").send_keys(args.write)
         driver.find_element(By.CSS_SELECTOR, "form button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
+        page_wait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
         assert driver.current_url.endswith("/console/sign-in"), "a key without the dpo scope must be refused"
         driver.find_element(By.ID, "key").send_keys(args.dpo)
         driver.find_element(By.CSS_SELECTOR, "form button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.current_url.rstrip("/").endswith("/console"))
+        page_wait(driver, 15).until(lambda d: d.current_url.rstrip("/").endswith("/console"))
         assert driver.find_element(By.CSS_SELECTOR, "svg.chart") and driver.find_element(By.ID, "active-h")
         assert args.dpo not in driver.page_source, "the key must never appear in a page"
         assert not unlabelled_fields(driver), unlabelled_fields(driver)
@@ -133,18 +140,18 @@ def main():
 
         driver.find_element(By.ID, "confirm").send_keys("9999")
         driver.find_element(By.CSS_SELECTOR, "#erase button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
+        page_wait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=200)
         driver.find_element(By.ID, "confirm").send_keys("0001")
         driver.find_element(By.CSS_SELECTOR, "#erase button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "erased"))
+        page_wait(driver, 15).until(lambda d: d.find_elements(By.ID, "erased"))
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=404)
         print("console-check: a wrong confirmation erased nothing; the right one erased (export now 404)")
 
         driver.get(base + "/console/requests")
         driver.find_element(By.CSS_SELECTOR, f'a[href="/console/requests/{request["id"]}"]').click()
         driver.find_element(By.ID, "complete").click()
-        WebDriverWait(driver, 15).until(lambda d: "done=completed" in d.current_url)
+        page_wait(driver, 15).until(lambda d: "done=completed" in d.current_url)
         assert driver.find_element(By.ID, "request-status").text.startswith("completed")
         _, after = shared.api(base, "GET", f"/v1/requests/{request['id']}", args.dpo, expect=200)
         assert after["status"] == "completed", after
@@ -152,7 +159,7 @@ def main():
 
         driver.get(base + "/console/audit")
         driver.find_element(By.ID, "verify").click()
-        WebDriverWait(driver, 30).until(lambda d: "Verified" in d.find_element(By.ID, "verification").text)
+        page_wait(driver, 30).until(lambda d: "Verified" in d.find_element(By.ID, "verification").text)
         driver.find_element(By.CSS_SELECTOR, "#report button").click()
         report = open(wait_for_file(downloads, "audit-*.csv")).read()
         lines = report.splitlines()
@@ -170,7 +177,7 @@ def main():
                                f'<script src="/go.js"></script></body></html>'),
         }
         driver.get(attacker.origin + "/")
-        WebDriverWait(driver, 15).until(lambda d: d.current_url.startswith(base))
+        page_wait(driver, 15).until(lambda d: d.current_url.startswith(base))
         assert driver.find_elements(By.ID, "refused"), driver.page_source[:500]
         attacker.close()
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": KEEP, "channel": "whatsapp"}, expect=200)
@@ -178,7 +185,7 @@ def main():
 
         driver.get(base + "/console")
         driver.find_element(By.CSS_SELECTOR, ".signout button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/console/sign-in"))
+        page_wait(driver, 15).until(lambda d: d.current_url.endswith("/console/sign-in"))
         driver.get(base + "/console/audit")
         assert driver.current_url.endswith("/console/sign-in")
         print("console-check: signed out; the console asks for sign-in again")
