@@ -118,21 +118,25 @@ public enum DatabaseErrors {
     }
 
     static func serverField(_ field: PSQLError.ServerInfo.Field, of error: any Error) -> String? {
+        causes(of: error).lazy.compactMap { $0.serverInfo?[field] }.first
+    }
+
+    /// The driver's errors behind `error`, looking through the wrapper that `withTransaction` adds.
+    static func causes(of error: any Error) -> [PSQLError] {
         if let transactionError = error as? PostgresTransactionError {
-            let inner = [transactionError.closureError, transactionError.beginError, transactionError.commitError]
-            return inner.lazy.compactMap { $0.flatMap { serverField(field, of: $0) } }.first
+            return [transactionError.closureError, transactionError.beginError, transactionError.commitError]
+                .compactMap { $0 }.flatMap(causes(of:))
         }
-        return (error as? PSQLError)?.serverInfo?[field]
+        return (error as? PSQLError).map { [$0] } ?? []
     }
 
     /// True when the database went away or cannot take the statement now (a restart, a crash, a closed or broken
     /// connection), as opposed to refusing the statement itself: the request can be retried once it is back.
     public static func isUnavailable(_ error: any Error) -> Bool {
-        if let transactionError = error as? PostgresTransactionError {
-            let inner = [transactionError.closureError, transactionError.beginError, transactionError.commitError]
-            return inner.contains { $0.map(isUnavailable) ?? false }
-        }
-        guard let error = error as? PSQLError else { return false }
+        causes(of: error).contains(where: isUnavailable(_:))
+    }
+
+    static func isUnavailable(_ error: PSQLError) -> Bool {
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
             return true
