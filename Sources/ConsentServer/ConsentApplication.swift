@@ -3,19 +3,15 @@ import ConsentStore
 import Foundation
 import Hummingbird
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 
-/// What the HTTP layer needs from the outside: a database pool (run as a service beside the server), the
-/// schema this build expects, the keyring that the master key opens, and the key that signs checkpoints.
+/// What the HTTP layer needs from the outside: the store's database (its pool runs as a service beside the
+/// server), the schema this build expects, and the key that signs checkpoints.
 public struct ServerDependencies: Sendable {
-    public let client: PostgresClient
+    public let database: ConsentDatabase
     public let schema: MigrationRunner
-    public let keyring: TenantKeyring
     public let checkpointSigner: CheckpointSigner
     public let subjectRights: SubjectRightsPolicy
-    /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
-    public let checkCache: ConsentStateCache?
     /// Live API keys, kept by the same listener as the check cache; on even when the check cache is off, so that
     /// an uncached check costs one round trip, not two.
     public let keyCache: APIKeyCache
@@ -31,25 +27,29 @@ public struct ServerDependencies: Sendable {
     public var requestTimeout: Duration = .seconds(30)
 
     public init(
-        client: PostgresClient, schema: MigrationRunner, keyring: TenantKeyring, checkpointSigner: CheckpointSigner,
-        subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
-        metrics: ServiceMetrics = ServiceMetrics(), collection: CollectionPolicy = .default
+        database: ConsentDatabase, schema: MigrationRunner, checkpointSigner: CheckpointSigner,
+        subjectRights: SubjectRightsPolicy = .default, metrics: ServiceMetrics = ServiceMetrics(),
+        collection: CollectionPolicy = .default
     ) {
+        self.database = database
         self.collection = collection
-        self.checkCache = checkCache
         self.keyCache = APIKeyCache(capacity: 10_000)
         self.metrics = metrics
-        self.client = client
         self.schema = schema
-        self.keyring = keyring
         self.checkpointSigner = checkpointSigner
         self.subjectRights = subjectRights
     }
 
-    public var auditSequencer: AuditSequencer { AuditSequencer(client: client, signer: checkpointSigner) }
+    var ledger: ConsentLedger {
+        ConsentLedger(
+            keyring: database.keyring, suppression: subjectRights.suppression,
+            pendingLifetime: collection.pendingConsentLifetime)
+    }
 
-    public var subjectExporter: SubjectExporter {
-        SubjectExporter(client: client, keyring: keyring, sequencer: auditSequencer, signer: checkpointSigner)
+    var subjectExporter: SubjectExporter { database.subjectExporter(signer: checkpointSigner) }
+
+    var subjectRightsDesk: SubjectRightsDesk {
+        SubjectRightsDesk(keyring: database.keyring, exporter: subjectExporter, suppression: subjectRights.suppression)
     }
 }
 
@@ -63,69 +63,47 @@ public enum ConsentApplication {
         router.add(
             middleware: RequestDeadlineMiddleware(
                 timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
-        HealthRoutes(client: dependencies.client, schema: dependencies.schema).register(on: router)
-        MetricsRoutes(
-            metrics: dependencies.metrics, cache: dependencies.checkCache, keys: dependencies.keyCache,
-            reader: AuditLogReader(client: dependencies.client), client: dependencies.client
-        ).register(on: router)
+        let database = dependencies.database
+        HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
+        MetricsRoutes(metrics: dependencies.metrics, keys: dependencies.keyCache, database: database).register(on: router)
 
-        let keys = APIKeyStore(client: dependencies.client, cache: dependencies.keyCache)
+        let keys = database.apiKeys(cache: dependencies.keyCache)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
             .add(middleware: RateLimitMiddleware(limiter: KeyRateLimiter(limits: dependencies.rateLimits)))
         KeyRoutes(keys: keys).register(on: v1)
-        PurposeRoutes(purposes: PurposeStore(client: dependencies.client)).register(on: v1)
-        NoticeRoutes(client: dependencies.client, notices: NoticeStore(client: dependencies.client)).register(on: v1)
-        ConsentRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, suppression: dependencies.subjectRights.suppression,
-            cache: dependencies.checkCache, pendingLifetime: dependencies.collection.pendingConsentLifetime
-        ).register(on: v1)
+        PurposeRoutes(purposes: database.purposes).register(on: v1)
+        NoticeRoutes(database: database).register(on: v1)
+        ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
         CheckRoutes(
-            lookup: ConsentLookup(
-                client: dependencies.client, keyring: dependencies.keyring, cache: dependencies.checkCache,
-                readDeadline: dependencies.requestTimeout),
-            metrics: dependencies.metrics
+            lookup: database.consentLookup(readDeadline: dependencies.requestTimeout), metrics: dependencies.metrics
         ).register(on: v1)
         let audit = AuditRoutes(
-            reader: AuditLogReader(client: dependencies.client), sequencer: dependencies.auditSequencer,
+            reader: database.auditLog, sequencer: database.auditSequencer(signer: dependencies.checkpointSigner),
             signer: dependencies.checkpointSigner,
-            verifier: AuditVerifier(client: dependencies.client, pinnedPublicKey: dependencies.checkpointSigner.publicKey))
+            verifier: database.auditVerifier(pinnedPublicKey: dependencies.checkpointSigner.publicKey),
+            verifications: database.auditVerifications)
         audit.register(on: v1)
         let subjectRights = SubjectRightsRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, exporter: dependencies.subjectExporter,
-            policy: dependencies.subjectRights, cache: dependencies.checkCache)
+            database: database, desk: dependencies.subjectRightsDesk, exporter: dependencies.subjectExporter)
         subjectRights.register(on: v1)
-        ReportRoutes(reports: ConsentReports(client: dependencies.client)).register(on: v1)
+        ReportRoutes(reports: database.reports).register(on: v1)
         ConsoleRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, keys: keys,
-            sessions: ConsoleSessionStore(client: dependencies.client, idleTimeout: dependencies.consoleIdleTimeout),
-            subjectRights: subjectRights, exporter: dependencies.subjectExporter,
-            reports: ConsentReports(client: dependencies.client), audit: audit, collection: dependencies.collection,
-            cache: dependencies.checkCache
+            database: database, ledger: dependencies.ledger, keys: keys,
+            sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
+            subjectRights: subjectRights, audit: audit, collection: dependencies.collection
         ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp
         // webhook take no API key; each authenticates by its own token or signature.
-        let settings = TenantSettingsStore(client: dependencies.client, keyring: dependencies.keyring)
-        SettingsRoutes(settings: settings).register(on: v1)
-        ConsentSessionRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection,
-            cache: dependencies.checkCache
-        ).register(keyed: v1, open: router)
-        SelfServiceRoutes(
-            client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection,
-            cache: dependencies.checkCache
-        ).register(keyed: v1, open: router)
+        SettingsRoutes(settings: database.settings).register(on: v1)
+        ConsentSessionRoutes(database: database, collection: dependencies.collection).register(keyed: v1, open: router)
+        SelfServiceRoutes(database: database, collection: dependencies.collection).register(keyed: v1, open: router)
         WhatsAppWebhookRoutes(
-            settings: settings,
-            inbox: WhatsAppInbox(
-                client: dependencies.client, keyring: dependencies.keyring,
-                pendingLifetime: dependencies.collection.pendingConsentLifetime),
-            cache: dependencies.checkCache
+            settings: database.settings,
+            inbox: database.whatsAppInbox(pendingLifetime: dependencies.collection.pendingConsentLifetime)
         ).register(on: router)
         if let shop = dependencies.demoShop {
-            DemoCheckoutRoutes(
-                shop: shop, client: dependencies.client, keyring: dependencies.keyring, collection: dependencies.collection
-            ).register(on: router)
+            DemoCheckoutRoutes(shop: shop, database: database, collection: dependencies.collection).register(on: router)
         }
         routeTable.fill(router.routes.map { ("/" + $0.path.description.drop { $0 == "/" }, $0.method) })
         return router
@@ -138,34 +116,34 @@ public enum ConsentApplication {
         _ dependencies: ServerDependencies, host: String, port: Int, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        var services: [any Service] = [
-                dependencies.client,
-                LeaderElectedService(client: dependencies.client, lock: .auditSequencer, interval: .seconds(1), logger: logger) {
-                    [sequencer = dependencies.auditSequencer] logger in try await sequencer.sequenceAll(logger: logger)
-                },
-                // Retention and double opt-in expiry, every ten minutes. A confirmation checks the age itself, so an
-                // expiry that runs late never lets a stale opt-in be confirmed.
-                LeaderElectedService(client: dependencies.client, lock: .retention, interval: .seconds(600), logger: logger) {
-                    [
-                        purger = RetentionPurger(client: dependencies.client, policy: dependencies.subjectRights.retention),
-                        expiry = PendingConsentExpiry(client: dependencies.client, lifetime: dependencies.collection.pendingConsentLifetime)
-                    ] logger in
-                    let expired = try await expiry.expireAll(logger: logger)
-                    if expired > 0 { logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"]) }
-                    let counts = try await purger.purgeAll(logger: logger)
-                    if counts.total > 0 {
-                        logger.info(
-                            "retention: purged",
-                            metadata: [
-                                "interactions": "\(counts.interactions)", "provenance": "\(counts.provenance)",
-                                "idempotency_records": "\(counts.idempotencyRecords)",
-                            ])
-                    }
-                },
+        let database = dependencies.database
+        let services: [any Service] = [
+            database,
+            database.leaderElected(.auditSequencer, interval: .seconds(1), logger: logger) {
+                [sequencer = database.auditSequencer(signer: dependencies.checkpointSigner)] logger in
+                try await sequencer.sequenceAll(logger: logger)
+            },
+            // Retention and double opt-in expiry, every ten minutes. A confirmation checks the age itself, so an
+            // expiry that runs late never lets a stale opt-in be confirmed.
+            database.leaderElected(.retention, interval: .seconds(600), logger: logger) {
+                [
+                    purger = database.retentionPurger(policy: dependencies.subjectRights.retention),
+                    expiry = database.pendingConsentExpiry(lifetime: dependencies.collection.pendingConsentLifetime)
+                ] logger in
+                let expired = try await expiry.expireAll(logger: logger)
+                if expired > 0 { logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"]) }
+                let counts = try await purger.purgeAll(logger: logger)
+                if counts.total > 0 {
+                    logger.info(
+                        "retention: purged",
+                        metadata: [
+                            "interactions": "\(counts.interactions)", "provenance": "\(counts.provenance)",
+                            "idempotency_records": "\(counts.idempotencyRecords)",
+                        ])
+                }
+            },
+            ConsentChangeListenerService(listener: database.changeListener(keys: dependencies.keyCache), logger: logger),
         ]
-        services.append(ConsentChangeListenerService(
-            listener: ConsentChangeListener(client: dependencies.client, cache: dependencies.checkCache, keys: dependencies.keyCache),
-            logger: logger))
         return Application(
             router: router(dependencies),
             // Idle keep-alive connections close after 75 s: longer than the 60 s that common load balancers keep

@@ -2,50 +2,18 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
-import PostgresNIO
 
 /// The writes of the consent lifecycle: opt-ins, withdrawals and inbound interactions. Each is one transaction
 /// with its audit events and idempotency record, and answers with a consistency token.
 struct ConsentRoutes {
-    let client: PostgresClient
-    let keyring: TenantKeyring
-    /// Refuse imported opt-ins for suppressed people, and keep withdrawals from unknown people as objections.
-    let suppression: Bool
-    let cache: ConsentStateCache?
-    /// How long a double opt-in waits for its confirmation.
-    var pendingLifetime: TimeInterval = CollectionPolicy.default.pendingConsentLifetime
+    let database: ConsentDatabase
+    let ledger: ConsentLedger
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/consents") { request, context in try await optIn(request, context: context) }
         group.post("/consents/{id}/confirm") { _, context in try await confirm(context: context) }
         group.post("/revocations") { request, context in try await revoke(request, context: context) }
         group.post("/interactions") { request, context in try await interaction(request, context: context) }
-    }
-
-    /// A write about one subject: its blind index, then the change in one idempotent tenant transaction, answered
-    /// with `status` and the view of the result. The subject's cached state is dropped after the commit and before
-    /// the answer, so no check on this instance answers from before the write once the client knows of it.
-    func write<Value: ConsentChangeResult, View: Encodable>(
-        for subject: SubjectIdentifier, caller: CallerIdentity, claim: IdempotencyClaim?, status: HTTPResponse.Status,
-        context: ConsentRequestContext, view: (Value) -> View,
-        change: (PostgresConnection, [UInt8]) async throws -> Value
-    ) async throws -> Response {
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        var position: Int64?
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
-            render: { try StoredResponse.json(status, view($0)) }
-        ) { connection in
-            let value = try await change(connection, blindIndex)
-            position = value.token.position
-            return value
-        }
-        if let position {
-            cache?.invalidate(
-                ConsentStateCache.Key(tenantId: caller.tenantId, channel: subject.channel, blindIndex: blindIndex),
-                position: position)
-        }
-        return outcome.httpResponse
     }
 
     // MARK: opt-in
@@ -68,7 +36,7 @@ struct ConsentRoutes {
     struct ConsentView: Encodable {
         let id: String
         let purpose: String
-        let status: String
+        let status: ConsentStatus
         let grantedAt: Date?
 
         init(_ consent: RecordedConsent) {
@@ -108,14 +76,12 @@ struct ConsentRoutes {
         let optIn = OptIn(
             subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: collectedAt,
             provenance: provenance)
-        return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
-            OptInView(
-                consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description)
-        } change: { connection, blindIndex in
-            try await ConsentLedger.recordOptIn(
-                optIn, blindIndex: blindIndex, tenantId: caller.tenantId, caller: caller, keyring: keyring,
-                suppression: suppression, pendingLifetime: pendingLifetime, on: connection, logger: context.logger)
-        }
+        return try await database.commit(
+            ledger.optIn(optIn, caller: caller), idempotency: claim, logger: context.logger
+        ) { result in
+            try StoredResponse.json(
+                .created, OptInView(consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description))
+        }.httpResponse
     }
 
     // MARK: withdrawal
@@ -152,14 +118,13 @@ struct ConsentRoutes {
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try body.purposes.map { try Input.purposes($0) }
         let source: RevocationSource = try body.source.map { try Input.oneOf($0, field: "source") } ?? .api
-        return try await write(for: subject, caller: caller, claim: claim, status: .ok, context: context) { result in
-            RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description)
-        } change: { connection, blindIndex in
-            try await ConsentLedger.revoke(
-                subject: blindIndex, identifier: subject, channel: channel, purposes: purposes, source: source,
-                tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression, on: connection,
-                logger: context.logger)
-        }
+        return try await database.commit(
+            ledger.revoke(subject, purposes: purposes, source: source, caller: caller), idempotency: claim,
+            logger: context.logger
+        ) { result in
+            try StoredResponse.json(
+                .ok, RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
+        }.httpResponse
     }
 
     // MARK: interactions
@@ -196,17 +161,17 @@ struct ConsentRoutes {
         if let text = body.text, text.unicodeScalars.count > Self.maxMessageLength {
             throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageLength) characters")
         }
-        return try await write(for: subject, caller: caller, claim: claim, status: .created, context: context) { result in
-            InteractionView(
-                id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
-                revoked: result.revoked.map(RevokedView.init),
-                confirmed: result.confirmed.map(ConsentView.init), consistencyToken: result.token.description)
-        } change: { connection, blindIndex in
-            try await ConsentLedger.recordInteraction(
-                from: subject, blindIndex: blindIndex, occurredAt: occurredAt, text: body.text,
-                tenantId: caller.tenantId, caller: caller, keyring: keyring, pendingLifetime: pendingLifetime,
-                on: connection, logger: context.logger)
-        }
+        return try await database.commit(
+            ledger.interaction(from: subject, occurredAt: occurredAt, text: body.text, caller: caller),
+            idempotency: claim, logger: context.logger
+        ) { result in
+            try StoredResponse.json(
+                .created,
+                InteractionView(
+                    id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
+                    revoked: result.revoked.map(RevokedView.init), confirmed: result.confirmed.map(ConsentView.init),
+                    consistencyToken: result.token.description))
+        }.httpResponse
     }
 
     // MARK: double opt-in confirmation
@@ -232,19 +197,12 @@ struct ConsentRoutes {
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
             throw APIError(.notFound, code: "consent_not_found", message: "no consent has this id")
         }
-        let outcome = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-            try await ConsentLedger.confirm(
-                consentId: id, lifetime: pendingLifetime, tenantId: caller.tenantId, caller: caller, on: connection,
-                logger: context.logger)
-        }
-        switch outcome {
-        case .confirmed(let consent, let token, let blindIndex, let channel):
-            cache?.invalidate(
-                ConsentStateCache.Key(tenantId: caller.tenantId, channel: channel, blindIndex: blindIndex),
-                position: token.position)
+        switch try await database.commit(ledger.confirm(consentId: id, caller: caller), logger: context.logger) {
+        case .confirmed(let consent, let change):
             return try jsonResponse(
                 .ok,
-                ConfirmedView(consent: ConsentView(consent), consistencyToken: token.description))
+                ConfirmedView(
+                    consent: ConsentView(consent), consistencyToken: ConsistencyToken(position: change.position).description))
         case .alreadyGranted(let consent):
             return try jsonResponse(
                 .ok,

@@ -1,12 +1,11 @@
 import ConsentStore
 import Hummingbird
 import Logging
-import PostgresNIO
 
 /// `/healthz` answers while the process runs; `/readyz` only when the database answers and its schema is
 /// exactly the one this build expects, so a load balancer never sends traffic to an instance that cannot serve it.
 struct HealthRoutes {
-    let client: PostgresClient
+    let database: ConsentDatabase
     let schema: MigrationRunner
 
     func register(on router: Router<ConsentRequestContext>) {
@@ -21,8 +20,8 @@ struct HealthRoutes {
     func ready(context: ConsentRequestContext) async throws -> Status {
         let state: SchemaState
         do {
-            let (client, schema, logger) = (self.client, self.schema, context.logger)
-            state = try await withDeadline(.seconds(2)) { try await schema.state(client: client, logger: logger) }
+            let (database, schema, logger) = (self.database, self.schema, context.logger)
+            state = try await withDeadline(.seconds(2)) { try await database.schemaState(schema, logger: logger) }
         } catch {
             context.logger.warning("readiness: database unreachable", metadata: ["type": "\(type(of: error))"])
             throw APIError(.serviceUnavailable, code: "not_ready", message: "the database does not answer")

@@ -2,12 +2,11 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
-import PostgresNIO
 
 /// Notices: the exact wording shown to people. Admins create them (never edit them) and read them back.
 struct NoticeRoutes {
-    let client: PostgresClient
-    let notices: NoticeStore
+    let database: ConsentDatabase
+    var notices: NoticeStore { database.notices }
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/notices") { request, context in try await create(request, context: context) }
@@ -60,15 +59,10 @@ struct NoticeRoutes {
             throw APIError.invalid("text", "'text' must be at most \(NoticeText.maxBytes) bytes of UTF-8")
         }
         let purposes = try Input.purposes(body.purposes)
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
-            render: { try StoredResponse.json(.created, NoticeView($0)) }
-        ) { connection in
-            try await NoticeStore.create(
-                tenantId: caller.tenantId, channel: channel, language: body.language, text: text, purposes: purposes,
-                actor: caller, on: connection, logger: context.logger)
-        }
-        return outcome.httpResponse
+        return try await database.commit(
+            notices.create(channel: channel, language: body.language, text: text, purposes: purposes, caller: caller),
+            idempotency: claim, logger: context.logger, render: { try StoredResponse.json(.created, NoticeView($0)) }
+        ).httpResponse
     }
 
     func list(context: ConsentRequestContext) async throws -> NoticeList {

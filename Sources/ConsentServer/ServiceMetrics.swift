@@ -6,7 +6,6 @@ import Hummingbird
 import Logging
 import CoreMetrics
 import Metrics
-import PostgresNIO
 import Prometheus
 import Synchronization
 
@@ -144,16 +143,14 @@ struct RequestMetricsMiddleware: RouterMiddleware {
 /// `GET /metrics` (no key, like the health checks): counts and timings only, no personal data.
 struct MetricsRoutes {
     let metrics: ServiceMetrics
-    let cache: ConsentStateCache?
     let keys: APIKeyCache?
-    let reader: AuditLogReader
-    let client: PostgresClient
+    let database: ConsentDatabase
 
     func register(on router: Router<ConsentRequestContext>) {
         router.get("/metrics") { _, context in
-            let lag = try? await reader.sequencerLag(logger: context.logger)
-            let pool = try? await PoolUsage.read(client, logger: context.logger)
-            let text = metrics.exposition(cache: cache, sequencerLag: lag, pool: pool, keys: keys)
+            let lag = try? await database.auditLog.sequencerLag(logger: context.logger)
+            let pool = try? await database.poolUsage(logger: context.logger)
+            let text = metrics.exposition(cache: database.checkCache, sequencerLag: lag, pool: pool, keys: keys)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

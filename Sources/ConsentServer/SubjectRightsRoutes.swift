@@ -3,18 +3,16 @@ import ConsentStore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import PostgresNIO
+import Logging
 
 /// The DPO's data-subject rights: export (Art. 15, 20), erasure (Art. 17), and the requests that track them with
 /// their one-month due dates (Art. 12(3)). Personal data travels only in bodies; bundles are never stored for
 /// idempotent replay (the replay table holds ids and times only), so completing a request is guarded by its
 /// status instead.
 struct SubjectRightsRoutes {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
+    let desk: SubjectRightsDesk
     let exporter: SubjectExporter
-    let policy: SubjectRightsPolicy
-    let cache: ConsentStateCache?
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/subjects/export") { request, context in try await export(request, context: context) }
@@ -63,24 +61,13 @@ struct SubjectRightsRoutes {
         ).httpResponse
     }
 
-    /// The erasure as the API and the console both carry it out: one idempotent transaction, then the cache.
+    /// The erasure as the API and the console both carry it out: one idempotent unit of work.
     func erase(
         _ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity, claim: IdempotencyClaim?, logger: Logger
     ) async throws -> WriteOutcome {
-        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: logger)
-        var change: ConsentChange?
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: logger,
-            render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) }
-        ) { connection in
-            let result = try await SubjectErasure.erase(
-                identifier, blindIndex: blindIndex, objection: objection, tenantId: caller.tenantId,
-                caller: caller, keyring: keyring, suppression: policy.suppression, on: connection, logger: logger)
-            change = result.change
-            return result
-        }
-        if let change { cache?.invalidate(change.key, position: change.position) }
-        return outcome
+        try await database.commit(
+            desk.erase(identifier, objection: objection, caller: caller), idempotency: claim, logger: logger,
+            render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) })
     }
 
     static func erasureJSON(_ result: ErasureResult) -> JSONValue {
@@ -106,15 +93,11 @@ struct SubjectRightsRoutes {
         let type: SubjectRequestType = try Input.oneOf(body.type, field: "type")
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
         let receivedAt = Self.milliseconds(try body.receivedAt.map { try Input.pastTime($0, field: "receivedAt") } ?? Date())
-        let blindIndex = try await keyring.blindIndex(identifier, tenantId: caller.tenantId, client: client, logger: context.logger)
-        return try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+        return try await database.commit(
+            desk.openRequest(type, about: identifier, receivedAt: receivedAt, caller: caller), idempotency: claim,
+            logger: context.logger,
             render: { StoredResponse(status: 201, body: Self.canonical(Self.requestJSON($0, now: Date()))) }
-        ) { connection in
-            try await SubjectRequests.create(
-                type: type, blindIndex: blindIndex, channel: identifier.channel, receivedAt: receivedAt,
-                tenantId: caller.tenantId, caller: caller, on: connection, logger: context.logger)
-        }.httpResponse
+        ).httpResponse
     }
 
     func listRequests(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -122,9 +105,7 @@ struct SubjectRightsRoutes {
         let status: SubjectRequestStatus? = try request.uri.queryParameters["status"].map {
             try Input.oneOf(String($0), field: "status")
         }
-        let records = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-            try await SubjectRequests.list(status: status, on: connection, logger: context.logger)
-        }
+        let records = try await database.subjectRequests(caller.tenantId, status: status, logger: context.logger)
         let now = Date()
         return Self.json(.ok, .object(["requests": .array(records.map { Self.requestJSON($0, now: now) })]))
     }
@@ -132,57 +113,34 @@ struct SubjectRightsRoutes {
     func getRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let id = try Self.requestId(context)
-        let record = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-            try await SubjectRequests.get(id, on: connection, logger: context.logger)
+        guard let record = try await database.subjectRequest(id, tenantId: caller.tenantId, logger: context.logger) else {
+            throw SubjectRightsError.requestNotFound
         }
-        guard let record else { throw SubjectRightsError.requestNotFound }
         return Self.json(.ok, Self.requestJSON(record, now: Date()))
     }
 
-    /// Carries the request out and closes it in one transaction: the export bundle for access and portability
-    /// (nothing is held once the person is erased, and the answer says so), the erasure for erasure.
+    /// Carries the request out and closes it in one transaction (the store's `SubjectRightsDesk`): the export
+    /// bundle for access and portability (nothing is held once the person is erased, and the answer says so), the
+    /// erasure for erasure.
     func completeRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        return Self.json(.ok, try await complete(try Self.requestId(context), caller: caller, logger: context.logger))
+        return Self.json(.ok, Self.completionJSON(try await complete(try Self.requestId(context), caller: caller, logger: context.logger)))
     }
 
-    /// `{"request", "outcome", "export"? | "erasure"?}`; the API answers it and the console acts on it.
-    func complete(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> JSONValue {
+    func complete(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> CompletedRequest {
         try await exporter.prepare(tenantId: caller.tenantId, logger: logger)
-        let (body, change) = try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: logger)
-            var body: [String: JSONValue] = [:]
-            var change: ConsentChange?
-            let outcome: String
-            switch pending.type {
-            case .access, .portability:
-                if let export = try await exporter.gather(
-                    subjectId: pending.subjectRef, tenantId: caller.tenantId, answering: pending.id, on: connection,
-                    logger: logger)
-                {
-                    body["export"] = SubjectExportDocument.json(export)
-                    outcome = "exported"
-                } else {
-                    body["export"] = .null
-                    outcome = "nothing_held"
-                }
-            case .erasure:
-                let result = try await SubjectErasure.erase(
-                    subjectId: pending.subjectRef, objection: false, requestId: pending.id, tenantId: caller.tenantId,
-                    caller: caller, keyring: keyring, suppression: policy.suppression, on: connection,
-                    logger: logger)
-                body["erasure"] = Self.erasureJSON(result)
-                change = result.change
-                outcome = result.erasedNow ? "erased" : "already_erased"
-            }
-            let closed = try await SubjectRequests.close(
-                pending, as: .completed, outcome: outcome, tenantId: caller.tenantId, caller: caller, on: connection,
-                logger: logger)
-            body["request"] = Self.requestJSON(closed, now: Date())
-            body["outcome"] = .string(outcome)
-            return (body, change)
+        return try await database.commit(desk.completeRequest(id, caller: caller), logger: logger)
+    }
+
+    /// `{"request", "outcome", "export"? | "erasure"?}`.
+    static func completionJSON(_ completed: CompletedRequest) -> JSONValue {
+        var body: [String: JSONValue] = [
+            "request": requestJSON(completed.request, now: Date()), "outcome": .string(completed.fulfilment.outcome),
+        ]
+        switch completed.fulfilment {
+        case .exported(let export): body["export"] = export.map(SubjectExportDocument.json) ?? .null
+        case .erased(let result): body["erasure"] = erasureJSON(result)
         }
-        if let change { cache?.invalidate(change.key, position: change.position) }
         return .object(body)
     }
 
@@ -193,12 +151,7 @@ struct SubjectRightsRoutes {
     }
 
     func cancel(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> SubjectRequestRecord {
-        try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            let pending = try await SubjectRequests.lockPending(id, on: connection, logger: logger)
-            return try await SubjectRequests.close(
-                pending, as: .cancelled, outcome: "cancelled", tenantId: caller.tenantId, caller: caller, on: connection,
-                logger: logger)
-        }
+        try await database.commit(desk.cancelRequest(id, caller: caller), logger: logger)
     }
 
     static func requestId(_ context: ConsentRequestContext) throws -> UUID {

@@ -18,34 +18,47 @@ public struct ConsentSessionView: Sendable, Equatable {
     public let allowedOrigins: [AllowedOrigin]
 }
 
-public struct ConsentSessionDecision: Sendable {
+public struct ConsentSessionDecision: ConsentStateChanging {
     public let accepted: Bool
     /// The opt-in that acceptance recorded; nil for a decline, which records nothing.
     public let optIn: OptInResult?
-    /// For dropping the subject's cached state after the commit.
-    public let channel: MessageChannel
-    public let blindIndex: [UInt8]
+    /// The calling page's CORS verdict (never `.refused`: a refused page decides nothing).
+    public let verdict: CallingPage.Verdict
+
+    public var changes: [ConsentChange] { optIn?.changes ?? [] }
 }
 
 /// Consent sessions bind a checkout's subject and notice to a single-use token, so that a page can accept or
 /// decline that notice for that person and nothing else. The shop's backend opens them with its key; the widget
 /// uses the token alone.
 public struct ConsentSessionStore: Sendable {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
+    var keyring: TenantKeyring { database.keyring }
 
-    public init(client: PostgresClient, keyring: TenantKeyring) {
-        self.client = client
-        self.keyring = keyring
+    public init(database: ConsentDatabase) {
+        self.database = database
     }
 
-    public struct Opened: Sendable {
+    public struct Opened: ConsentStateChanging {
         public let token: TenantToken
         public let expiresAt: Date
+        public var changes: [ConsentChange] { [] }
     }
 
-    /// Inside the caller's write transaction. The page URL is checked like provenance and sealed under the
-    /// subject's data key.
+    /// Binds the subject and notice to a new token. `pageUrl` has been checked like provenance; it is sealed under
+    /// the subject's data key.
+    public func open(
+        subject: SubjectIdentifier, noticeId: UUID, pageUrl: String, lifetime: TimeInterval, caller: CallerIdentity
+    ) -> UnitOfWork<Opened> {
+        UnitOfWork(tenantId: caller.tenantId) { [keyring] connection, logger in
+            try await Self.open(
+                subject: subject, blindIndex: try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger),
+                noticeId: noticeId, pageUrl: pageUrl, lifetime: lifetime, caller: caller, keyring: keyring,
+                on: connection, logger: logger)
+        }
+    }
+
+    /// Inside the caller's write transaction (`consentd dev`'s demo shop opens one beside its notice).
     public static func open(
         subject: SubjectIdentifier, blindIndex: [UInt8], noticeId: UUID, pageUrl: String, lifetime: TimeInterval,
         caller: CallerIdentity, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
@@ -105,7 +118,7 @@ public struct ConsentSessionStore: Sendable {
     /// The notice the widget shows. A used or expired token is `gone`; its tenant's origins come along, so the
     /// route can answer CORS in the same round trips.
     public func describe(_ token: TenantToken, logger: Logger) async throws -> ConsentSessionView {
-        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
+        try await database.read(token.tenantId, logger: logger) { connection in
             let session = try await Self.row(token, forUpdate: false, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
             guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
@@ -119,58 +132,28 @@ public struct ConsentSessionStore: Sendable {
 
     /// The tenant's allowed origins, for a preflight that has only the token.
     public func allowedOrigins(_ token: TenantToken, logger: Logger) async throws -> [AllowedOrigin] {
-        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
+        try await database.read(token.tenantId, logger: logger) { connection in
             try await TenantSettingsStore.origins(on: connection, logger: logger)
         }
     }
 
     /// Uses the token once. Acceptance records the notice's purposes for the bound subject by `checkbox`, with
     /// the session's page and the request's user agent and address as provenance; a decline records nothing but
-    /// the session's end. `origin` is checked against the tenant's allowed origins in the same transaction.
+    /// the session's end. The calling page is checked against the tenant's allowed origins in the same
+    /// transaction: a refused page uses nothing up.
     public func decide(
-        _ token: TenantToken, accepted: Bool, userAgent: String?, ipAddress: String?,
-        originAllowed: @Sendable ([AllowedOrigin]) -> Bool, logger: Logger
-    ) async throws -> ConsentSessionDecision {
-        try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
-            guard originAllowed(try await TenantSettingsStore.origins(on: connection, logger: logger)) else {
-                throw ConsentSessionOriginRefused()
-            }
+        _ token: TenantToken, accepted: Bool, userAgent: String?, ipAddress: String?, page: CallingPage
+    ) -> UnitOfWork<ConsentSessionDecision> {
+        UnitOfWork(tenantId: token.tenantId) { [keyring] connection, logger in
+            let verdict = page.verdict(allowed: try await TenantSettingsStore.origins(on: connection, logger: logger))
+            guard verdict != .refused else { throw ConsentSessionOriginRefused() }
             let session = try await Self.row(token, forUpdate: true, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
-            let handle = try await SubjectDirectory.open(session.subjectId, keyring: keyring, on: connection, logger: logger)
-            let subjectRows = try await connection.query(
-                "SELECT channel, identifier_ciphertext, blind_index FROM subjects WHERE id = \(session.subjectId)",
-                logger: logger)
-            guard
-                let (channelText, sealedIdentifier, storedIndex) = try await subjectRows.decode(
-                    (String, ByteBuffer?, ByteBuffer?).self
-                ).array().first,
-                let channel = MessageChannel(rawValue: channelText), let sealedIdentifier, let storedIndex
-            else { throw ConsentSessionError.gone }
-            let identifier = String(
-                decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
-            let subject = try SubjectIdentifier(identifier, channel: channel)
-            let blindIndex = Array(storedIndex.readableBytesView)
             var result: OptInResult?
             if accepted {
-                guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
-                    throw ConsentSessionError.gone
-                }
-                let pageUrl = String(
-                    decoding: try handle.open(session.pageUrl, context: "consent-session:\(session.id.lowercased)"),
-                    as: UTF8.self)
-                let provenance = Provenance(
-                    pageUrl: pageUrl,
-                    userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },
-                    ipAddress: ipAddress.flatMap(IPAddressText.normalised))
-                let caller = CallerIdentity.channel(
-                    "consent_session:\(session.id.lowercased)", tenantId: token.tenantId, vouchedBy: session.createdBy)
-                result = try await ConsentLedger.recordOptIn(
-                    OptIn(
-                        subject: subject, purposes: notice.purposes, noticeId: notice.id, method: .checkbox,
-                        collectedAt: Date(), provenance: provenance),
-                    blindIndex: blindIndex, tenantId: token.tenantId, caller: caller, keyring: keyring,
-                    suppression: false, on: connection, logger: logger)
+                result = try await Self.accept(
+                    session, tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, keyring: keyring,
+                    on: connection, logger: logger)
             }
             try await connection.query(
                 """
@@ -178,8 +161,43 @@ public struct ConsentSessionStore: Sendable {
                        collection_id = \(result?.collectionId)
                 WHERE id = \(session.id)
                 """, logger: logger)
-            return ConsentSessionDecision(accepted: accepted, optIn: result, channel: channel, blindIndex: blindIndex)
+            return ConsentSessionDecision(accepted: accepted, optIn: result, verdict: verdict)
         }
+    }
+
+    /// Records the session's notice for its subject, with the stored blind index (the session holds no
+    /// identifier in the clear, and the subject's own is opened only to name the subject to the opt-in).
+    static func accept(
+        _ session: Row, tenantId: UUID, userAgent: String?, ipAddress: String?, keyring: TenantKeyring,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> OptInResult {
+        let handle = try await SubjectDirectory.open(session.subjectId, keyring: keyring, on: connection, logger: logger)
+        let subjectRows = try await connection.query(
+            "SELECT channel, identifier_ciphertext, blind_index FROM subjects WHERE id = \(session.subjectId)",
+            logger: logger)
+        guard
+            let (channelText, sealedIdentifier, storedIndex) = try await subjectRows.decode(
+                (String, ByteBuffer?, ByteBuffer?).self
+            ).array().first,
+            let channel = MessageChannel(rawValue: channelText), let sealedIdentifier, let storedIndex,
+            let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger)
+        else { throw ConsentSessionError.gone }
+        let identifier = String(
+            decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
+        let pageUrl = String(
+            decoding: try handle.open(session.pageUrl, context: "consent-session:\(session.id.lowercased)"), as: UTF8.self)
+        let provenance = Provenance(
+            pageUrl: pageUrl,
+            userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },
+            ipAddress: ipAddress.flatMap(IPAddressText.normalised))
+        let caller = CallerIdentity.channel(
+            "consent_session:\(session.id.lowercased)", tenantId: tenantId, vouchedBy: session.createdBy)
+        return try await ConsentLedger.recordOptIn(
+            OptIn(
+                subject: try SubjectIdentifier(identifier, channel: channel), purposes: notice.purposes,
+                noticeId: notice.id, method: .checkbox, collectedAt: Date(), provenance: provenance),
+            blindIndex: Array(storedIndex.readableBytesView), tenantId: tenantId, caller: caller, keyring: keyring,
+            suppression: false, on: connection, logger: logger)
     }
 }
 

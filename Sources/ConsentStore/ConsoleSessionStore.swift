@@ -81,9 +81,16 @@ public struct AuditVerificationRecord: Sendable, Equatable {
     public let problem: String?
 }
 
-public enum AuditVerifications {
-    public static func record(
-        ok: Bool, treeSize: Int64, problem: String?, caller: CallerIdentity, client: PostgresClient, logger: Logger
+/// The outcomes of full verifications run from the console or the API, for the console's overview.
+public struct AuditVerifications: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public func record(
+        ok: Bool, treeSize: Int64, problem: String?, caller: CallerIdentity, logger: Logger
     ) async throws {
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
             try await connection.query(
@@ -95,7 +102,7 @@ public enum AuditVerifications {
     }
 
     /// The latest run, and the latest successful one.
-    public static func latest(tenantId: UUID, client: PostgresClient, logger: Logger) async throws
+    public func latest(tenantId: UUID, logger: Logger) async throws
         -> (last: AuditVerificationRecord?, lastSuccess: AuditVerificationRecord?)
     {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in

@@ -16,6 +16,17 @@ public struct NoticeStore: Sendable {
     static let columns = "id, channel, language, version, text, text_sha256, purposes, created_at"
 
     /// Inside a write transaction: the unknown purposes are refused before anything is stored.
+    /// A new notice: immutable, so new wording is always a new notice (and a new version of its language's).
+    public func create(
+        channel: MessageChannel, language: String, text: String, purposes: [String], caller: CallerIdentity
+    ) -> UnitOfWork<Notice> {
+        UnitOfWork(tenantId: caller.tenantId, changes: { _ in [] }) { connection, logger in
+            try await Self.create(
+                tenantId: caller.tenantId, channel: channel, language: language, text: text, purposes: purposes,
+                actor: caller, on: connection, logger: logger)
+        }
+    }
+
     public static func create(
         tenantId: UUID, channel: MessageChannel, language: String, text: String, purposes: [String], actor: CallerIdentity,
         on connection: PostgresConnection, logger: Logger

@@ -15,7 +15,7 @@ public struct SelfServiceConsent: Sendable, Equatable {
     public let id: UUID
     public let purpose: String
     public let purposeName: String
-    public let status: String
+    public let status: ConsentStatus
     public let grantedAt: Date?
 }
 
@@ -28,32 +28,29 @@ public struct SelfServicePage: Sendable, Equatable {
     public let consents: [SelfServiceConsent]
 }
 
-public struct SelfServiceWithdrawal: Sendable {
+public struct SelfServiceWithdrawal: SubjectChangeOutcome {
     public let revoked: [RevokedConsent]
-    public let token: ConsistencyToken
-    public let tenantId: UUID
-    public let channel: MessageChannel
-    public let blindIndex: [UInt8]
+    public let change: ConsentChange
 }
 
 /// The person's own page, reached by a signed, expiring link that a shop sends them: it lists their consents on
 /// one channel and withdraws any of them, recorded with source `self_service`.
 public struct SelfServiceStore: Sendable {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
+    var keyring: TenantKeyring { database.keyring }
 
-    public init(client: PostgresClient, keyring: TenantKeyring) {
-        self.client = client
-        self.keyring = keyring
+    public init(database: ConsentDatabase) {
+        self.database = database
     }
 
     public static let actor = "self_service"
 
     /// A link for a subject the tenant knows (nil otherwise: the caller answers 404, as an export does).
     public func issue(
-        subject: SubjectIdentifier, blindIndex: [UInt8], lifetime: TimeInterval, caller: CallerIdentity, logger: Logger
+        subject: SubjectIdentifier, lifetime: TimeInterval, caller: CallerIdentity, logger: Logger
     ) async throws -> (token: String, expiresAt: Date)? {
-        try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
+        try await database.read(caller.tenantId, logger: logger) { connection in
+            let blindIndex = try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger)
             guard
                 let subjectId = try await SubjectDirectory.find(
                     blindIndex: blindIndex, channel: subject.channel, on: connection, logger: logger)
@@ -87,7 +84,7 @@ public struct SelfServiceStore: Sendable {
 
     public func page(_ token: String, now: Date = Date(), logger: Logger) async throws -> SelfServicePage {
         guard let tenantId = SelfServiceLink.claimedTenant(token) else { throw SelfServiceError.invalid }
-        return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+        return try await database.read(tenantId, logger: logger) { connection in
             let (link, channel, _) = try await verified(token, now: now, on: connection, tenantId: tenantId, logger: logger)
             let rows = try await connection.query(
                 """
@@ -104,6 +101,7 @@ public struct SelfServiceStore: Sendable {
             for try await (id, purpose, name, status, grantedAt, noticeLanguage) in rows.decode(
                 (UUID, String, String, String, Date?, String).self)
             {
+                guard let status = ConsentStatus(rawValue: status) else { continue }
                 consents.append(SelfServiceConsent(id: id, purpose: purpose, purposeName: name, status: status, grantedAt: grantedAt))
                 if let grantedAt, newest.map({ grantedAt > $0 }) ?? true {
                     newest = grantedAt
@@ -115,22 +113,21 @@ public struct SelfServiceStore: Sendable {
         }
     }
 
-    /// Withdraws the purposes named, or every one (nil), for the link's subject.
-    public func withdraw(_ token: String, purposes: [String]?, now: Date = Date(), logger: Logger) async throws
-        -> SelfServiceWithdrawal
-    {
+    /// Withdraws the purposes named, or every one (nil), for the link's subject. A link that does not verify
+    /// throws `SelfServiceError` from `database.commit`, having changed nothing.
+    public func withdraw(_ token: String, purposes: [String]?, now: Date = Date()) throws -> UnitOfWork<SelfServiceWithdrawal> {
         guard let tenantId = SelfServiceLink.claimedTenant(token) else { throw SelfServiceError.invalid }
-        return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+        return UnitOfWork(tenantId: tenantId) { [self] connection, logger in
             let (link, channel, blindIndex) = try await verified(
                 token, now: now, on: connection, tenantId: tenantId, logger: logger)
             let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: link.issuedBy)
             let revoked = try await ConsentLedger.withdraw(
                 subjectId: link.subjectId, channel: channel, purposes: purposes, source: .selfService,
                 tenantId: tenantId, caller: caller, on: connection, logger: logger)
-            let token = try await ConsentLedger.changePosition(
-                tenantId: tenantId, channel: channel, blindIndex: blindIndex, on: connection, logger: logger)
             return SelfServiceWithdrawal(
-                revoked: revoked, token: token, tenantId: tenantId, channel: channel, blindIndex: blindIndex)
+                revoked: revoked,
+                change: try await ConsentLedger.changePosition(
+                    tenantId: tenantId, channel: channel, blindIndex: blindIndex, on: connection, logger: logger))
         }
     }
 }

@@ -73,6 +73,13 @@ public final class TenantKeyring: Sendable {
         BlindIndex.compute(subject, key: try await blindIndexKey(tenantId: tenantId, client: client, logger: logger))
     }
 
+    /// The subject's blind index inside a write's transaction (the tenant's key is cached after its first use).
+    func blindIndex(_ subject: SubjectIdentifier, on connection: PostgresConnection, tenantId: UUID, logger: Logger)
+        async throws -> [UInt8]
+    {
+        BlindIndex.compute(subject, key: try await tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger))
+    }
+
     /// The person's suppression-list hash, under the tenant's suppression key.
     func suppressionHash(_ subject: SubjectIdentifier, tenantId: UUID, on connection: PostgresConnection, logger: Logger)
         async throws -> [UInt8]

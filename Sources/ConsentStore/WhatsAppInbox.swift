@@ -14,24 +14,21 @@ public struct WhatsAppDeliveryOutcome: Sendable {
     public var preferencesNoted = 0
     /// Events about numbers that are not valid subjects (never expected from Meta): skipped, not fatal.
     public var skipped = 0
-    /// Consent-state changes to drop from the check cache after the commits.
-    public var changes: [(channel: MessageChannel, blindIndex: [UInt8], position: Int64)] = []
 
     public init() {}
-
 }
+
 
 /// Records what Meta's WhatsApp webhook reports, each event in its own transaction: inbound messages as
 /// interactions (once per message id, however often the platform retries), stop keywords and WhatsApp's own
 /// "stop marketing" preference as withdrawals, confirmation keywords as double opt-in confirmations.
 public struct WhatsAppInbox: Sendable {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
     let pendingLifetime: TimeInterval
+    var keyring: TenantKeyring { database.keyring }
 
-    public init(client: PostgresClient, keyring: TenantKeyring, pendingLifetime: TimeInterval) {
-        self.client = client
-        self.keyring = keyring
+    public init(database: ConsentDatabase, pendingLifetime: TimeInterval) {
+        self.database = database
         self.pendingLifetime = pendingLifetime
     }
 
@@ -40,7 +37,7 @@ public struct WhatsAppInbox: Sendable {
     public func record(_ events: [WhatsAppEvent], tenantId: UUID, logger: Logger) async throws -> WhatsAppDeliveryOutcome {
         var outcome = WhatsAppDeliveryOutcome()
         let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: nil)
-        let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
+        let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: database.client, logger: logger)
         /// The WhatsApp id as a subject and its blind index; nil for an id that is not a phone number.
         func person(_ waId: String) -> (SubjectIdentifier, [UInt8])? {
             guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: waId), channel: .whatsapp) else {
@@ -57,8 +54,8 @@ public struct WhatsAppInbox: Sendable {
                 }
                 let interactionId = UUID()
                 let messageHash = Array(SHA256.hash(data: Array(messageId.utf8)))
-                let result: InteractionResult? = try await client.withTenantTransaction(tenantId, logger: logger) {
-                    connection in
+                let work = UnitOfWork<InteractionResult?>(tenantId: tenantId, changes: { $0?.changes ?? [] }) {
+                    [keyring, pendingLifetime] connection, logger in
                     // Claimed first: a concurrent retry of the same message waits here for this transaction and
                     // then finds the id taken.
                     let claimed = try await connection.query(
@@ -74,26 +71,25 @@ public struct WhatsAppInbox: Sendable {
                         tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
                         pendingLifetime: pendingLifetime, on: connection, logger: logger)
                 }
-                guard let result else {
+                guard let result = try await database.commit(work, logger: logger) else {
                     outcome.duplicates += 1
                     continue
                 }
                 outcome.messagesRecorded += 1
                 outcome.withdrawals += result.revoked.count
                 outcome.confirmations += result.confirmed.count
-                outcome.changes.append((.whatsapp, blindIndex, result.token.position))
             case .marketingStopped(let waId, _):
                 guard let (subject, blindIndex) = person(waId) else {
                     outcome.skipped += 1
                     continue
                 }
-                let result = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-                    try await ConsentLedger.revoke(
-                        subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
-                        source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
-                }
+                let result = try await database.commit(
+                    UnitOfWork(tenantId: tenantId) { connection, logger in
+                        try await ConsentLedger.revoke(
+                            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
+                            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+                    }, logger: logger)
                 outcome.withdrawals += result.revoked.count
-                outcome.changes.append((.whatsapp, blindIndex, result.token.position))
             case .marketingResumed:
                 // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again.
                 outcome.preferencesNoted += 1

@@ -27,12 +27,13 @@ enum ServiceStarter {
         }
         let client = PostgresClient(
             url: configuration.database, maximumConnections: configuration.databasePoolSize, logger: logger)
-        var dependencies = ServerDependencies(
-            client: client, schema: schema,
+        let database = ConsentDatabase(
+            client: client,
             keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
-            checkpointSigner: try configuration.checkpointSigner(), subjectRights: configuration.subjectRights,
-            checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil,
-            collection: configuration.collection)
+            checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil)
+        var dependencies = ServerDependencies(
+            database: database, schema: schema, checkpointSigner: try configuration.checkpointSigner(),
+            subjectRights: configuration.subjectRights, collection: configuration.collection)
         dependencies.demoShop = demoShop
         dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
         dependencies.rateLimits = configuration.rateLimits

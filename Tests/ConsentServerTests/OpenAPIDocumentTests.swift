@@ -40,8 +40,8 @@ import Testing
         // Building the router opens no connection; the client is never run.
         let client = PostgresClient(configuration: configuration)
         let router = ConsentApplication.router(ServerDependencies(
-            client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: .random32()),
-            checkpointSigner: testCheckpointSigner))
+            database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
+            schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
         let documented = try Self.documentedOperations()
         #expect(!served.isEmpty)

@@ -17,8 +17,8 @@ func withApp<Value: Sendable>(
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     var dependencies = ServerDependencies(
-        client: client, schema: try MigrationRunner.bundled(), keyring: TenantKeyring(masterKey: masterKey),
-        checkpointSigner: testCheckpointSigner, subjectRights: subjectRights, checkCache: checkCache,
+        database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: masterKey), checkCache: checkCache),
+        schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits
     let app = ConsentApplication.make(

@@ -15,6 +15,7 @@ struct AuditRoutes {
     let sequencer: AuditSequencer
     let signer: CheckpointSigner
     let verifier: AuditVerifier
+    let verifications: AuditVerifications
 
     static let defaultPage = 100
     static let maxPage = 1000
@@ -80,9 +81,8 @@ struct AuditRoutes {
         try await sequencer.catchUp(tenantId: caller.tenantId, logger: logger)
         let name = try await reader.tenantName(tenantId: caller.tenantId, logger: logger)
         let result = try await verifier.verify(tenantId: caller.tenantId, tenantName: name, logger: logger)
-        try await AuditVerifications.record(
-            ok: result.ok, treeSize: result.treeSize, problem: result.problem, caller: caller, client: reader.client,
-            logger: logger)
+        try await verifications.record(
+            ok: result.ok, treeSize: result.treeSize, problem: result.problem, caller: caller, logger: logger)
         return result
     }
 

@@ -2,17 +2,13 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
-import PostgresNIO
-import Synchronization
 
 /// Checkout consent sessions: the shop's backend opens one with its key (`POST /v1/consent-sessions`); the widget
 /// on the checkout page reads the notice and posts the person's decision with the token alone.
 struct ConsentSessionRoutes {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
     let collection: CollectionPolicy
-    let cache: ConsentStateCache?
-    var sessions: ConsentSessionStore { ConsentSessionStore(client: client, keyring: keyring) }
+    var sessions: ConsentSessionStore { database.consentSessions }
 
     func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
         v1.post("/consent-sessions") { request, context in try await open(request, context: context) }
@@ -52,17 +48,13 @@ struct ConsentSessionRoutes {
         } catch {
             throw APIError.invalid("pageUrl", "'pageUrl' must be an absolute http or https URL of at most \(Provenance.maxURLLength) bytes")
         }
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-        let outcome = try await TenantWriter(client: client).write(
-            tenantId: caller.tenantId, idempotency: claim, logger: context.logger,
+        return try await database.commit(
+            sessions.open(
+                subject: subject, noticeId: noticeId, pageUrl: pageUrl, lifetime: collection.consentSessionLifetime,
+                caller: caller),
+            idempotency: claim, logger: context.logger,
             render: { try StoredResponse.json(.created, OpenedView(token: $0.token.text, expiresAt: $0.expiresAt)) }
-        ) { connection in
-            try await ConsentSessionStore.open(
-                subject: subject, blindIndex: blindIndex, noticeId: noticeId, pageUrl: pageUrl,
-                lifetime: collection.consentSessionLifetime, caller: caller, keyring: keyring, on: connection,
-                logger: context.logger)
-        }
-        return outcome.httpResponse
+        ).httpResponse
     }
 
     // MARK: the widget (no key)
@@ -114,25 +106,16 @@ struct ConsentSessionRoutes {
     func decide(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = try token(context)
         let body = try await request.decodeJSON(DecisionBody.self, context: context)
-        let publicBaseURL = collection.publicBaseURL
-        let verdictBox = VerdictBox()
-        let decision = try await sessions.decide(
-            token, accepted: body.accepted, userAgent: request.headers[.userAgent],
-            ipAddress: clientAddress(request, context: context),
-            originAllowed: { allowed in
-                let verdict = CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: publicBaseURL)
-                verdictBox.set(verdict)
-                return verdict != .refused
-            }, logger: context.logger)
-        if let result = decision.optIn {
-            cache?.invalidate(
-                ConsentStateCache.Key(tenantId: token.tenantId, channel: decision.channel, blindIndex: decision.blindIndex),
-                position: result.token.position)
-        }
+        let decision = try await database.commit(
+            sessions.decide(
+                token, accepted: body.accepted, userAgent: request.headers[.userAgent],
+                ipAddress: clientAddress(request, context: context),
+                page: CrossOrigin.page(request, publicBaseURL: collection.publicBaseURL)),
+            logger: context.logger)
         let consents = (decision.optIn?.consents ?? []).map(ConsentRoutes.ConsentView.init)
         return try jsonResponse(
             decision.accepted ? .created : .ok, DecisionView(accepted: decision.accepted, consents: consents),
-            headers: CrossOrigin.headers(verdictBox.get()))
+            headers: CrossOrigin.headers(decision.verdict))
     }
 
     func preflight(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -153,13 +136,6 @@ struct ConsentSessionRoutes {
         }
         return context.remoteAddress
     }
-}
-
-/// The verdict reached inside the decision's transaction, carried out to the response headers.
-final class VerdictBox: Sendable {
-    let value = Mutex<CrossOrigin.Verdict>(.noOrigin)
-    func set(_ verdict: CrossOrigin.Verdict) { value.withLock { $0 = verdict } }
-    func get() -> CrossOrigin.Verdict { value.withLock { $0 } }
 }
 
 func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {

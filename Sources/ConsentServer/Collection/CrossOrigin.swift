@@ -7,19 +7,15 @@ import Hummingbird
 /// service's own origin (the demo checkout, the self-service page). A request with no `Origin` is not from a
 /// browser page on another site and needs no permission.
 enum CrossOrigin {
-    enum Verdict: Equatable {
-        case noOrigin
-        case allowed(String)
-        case refused
+    typealias Verdict = CallingPage.Verdict
+
+    /// The calling page as the store's origin check sees it.
+    static func page(_ request: Request, publicBaseURL: String?) -> CallingPage {
+        CallingPage(origin: request.headers[.origin], ownOrigins: ownOrigins(request, publicBaseURL: publicBaseURL))
     }
 
     static func verdict(_ request: Request, allowed: [AllowedOrigin], publicBaseURL: String?) -> Verdict {
-        guard let header = request.headers[.origin] else { return .noOrigin }
-        guard let origin = AllowedOrigin(header) else { return .refused }
-        if allowed.contains(origin) || ownOrigins(request, publicBaseURL: publicBaseURL).contains(origin) {
-            return .allowed(header)
-        }
-        return .refused
+        page(request, publicBaseURL: publicBaseURL).verdict(allowed: allowed)
     }
 
     static func ownOrigins(_ request: Request, publicBaseURL: String?) -> [AllowedOrigin] {

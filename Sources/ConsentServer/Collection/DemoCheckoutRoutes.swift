@@ -3,7 +3,6 @@ import ConsentStore
 import Foundation
 import Hummingbird
 import HTTPTypes
-import PostgresNIO
 
 /// The demo shop that `consentd dev` runs: which tenant, which of its `consent:write` keys the "shop backend"
 /// opens sessions with, and which notice its checkout shows.
@@ -26,8 +25,7 @@ public struct DemoShop: Sendable {
 /// takes the phone number from the order form and opens a consent session for it, as a shop would with its key.
 struct DemoCheckoutRoutes {
     let shop: DemoShop
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
     let collection: CollectionPolicy
 
     func register(on router: Router<ConsentRequestContext>) {
@@ -64,13 +62,11 @@ struct DemoCheckoutRoutes {
         let caller = CallerIdentity(keyId: shop.writeKeyId, tenantId: shop.tenantId, scopes: [.consentWrite])
         let pageUrl = collection.publicBaseURL.map { "\($0)/demo/checkout" }
             ?? "http://\(request.head.authority ?? "127.0.0.1")/demo/checkout"
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: shop.tenantId, client: client, logger: context.logger)
-        let opened = try await client.withTenantTransaction(shop.tenantId, logger: context.logger) { connection in
-            try await ConsentSessionStore.open(
-                subject: subject, blindIndex: blindIndex, noticeId: shop.noticeId, pageUrl: pageUrl,
-                lifetime: collection.consentSessionLifetime, caller: caller, keyring: keyring, on: connection,
-                logger: context.logger)
-        }
+        let opened = try await database.commit(
+            database.consentSessions.open(
+                subject: subject, noticeId: shop.noticeId, pageUrl: pageUrl, lifetime: collection.consentSessionLifetime,
+                caller: caller),
+            logger: context.logger)
         return HTMLPage.response(
             title: "Demo shop: payment", language: "en",
             body: """

@@ -2,16 +2,13 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
-import PostgresNIO
 
 /// Self-service links: `POST /v1/subjects/links` (consent:write or dpo) signs one; `/self-service/{token}` is the
 /// person's page, plain HTML forms that work without JavaScript, one button per purpose and one for all.
 struct SelfServiceRoutes {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
     let collection: CollectionPolicy
-    let cache: ConsentStateCache?
-    var store: SelfServiceStore { SelfServiceStore(client: client, keyring: keyring) }
+    var store: SelfServiceStore { database.selfService }
 
     func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
         v1.post("/subjects/links") { request, context in try await issue(request, context: context) }
@@ -36,11 +33,9 @@ struct SelfServiceRoutes {
         let body = try await request.decodeJSON(LinkBody.self, context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
-        let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
         guard
             let (token, expiresAt) = try await store.issue(
-                subject: subject, blindIndex: blindIndex, lifetime: collection.selfServiceLinkLifetime, caller: caller,
-                logger: context.logger)
+                subject: subject, lifetime: collection.selfServiceLinkLifetime, caller: caller, logger: context.logger)
         else { throw SubjectRightsError.subjectNotFound }
         let base = collection.publicBaseURL ?? request.head.authority.map { "http://\($0)" } ?? ""
         return try jsonResponse(.created, LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt))
@@ -85,13 +80,10 @@ struct SelfServiceRoutes {
         }
         let result: SelfServiceWithdrawal
         do {
-            result = try await store.withdraw(token, purposes: purposes, logger: context.logger)
+            result = try await database.commit(try store.withdraw(token, purposes: purposes), logger: context.logger)
         } catch let error as SelfServiceError {
             return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
         }
-        cache?.invalidate(
-            ConsentStateCache.Key(tenantId: result.tenantId, channel: result.channel, blindIndex: result.blindIndex),
-            position: result.token.position)
         // Post/redirect/get: reloading the page does not post again.
         return Response(
             status: .seeOther,
@@ -194,7 +186,7 @@ enum SelfServiceText {
             body += "<ul class=\"consents\">\n"
             for consent in page.consents {
                 let detail =
-                    consent.status == "pending"
+                    consent.status == .pending
                     ? words.pending
                     : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) } ?? ""
                 body += """

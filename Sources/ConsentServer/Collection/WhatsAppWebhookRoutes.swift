@@ -9,7 +9,6 @@ import Hummingbird
 struct WhatsAppWebhookRoutes {
     let settings: TenantSettingsStore
     let inbox: WhatsAppInbox
-    let cache: ConsentStateCache?
 
     func register(on router: Router<ConsentRequestContext>) {
         router.get("/v1/webhooks/whatsapp/{tenantId}") { request, context in try await handshake(request, context: context) }
@@ -70,11 +69,6 @@ struct WhatsAppWebhookRoutes {
             throw APIError(.badRequest, code: "invalid_payload", message: "the body is not a WhatsApp Business Account notification")
         }
         let outcome = try await inbox.record(events, tenantId: tenantId, logger: context.logger)
-        for change in outcome.changes {
-            cache?.invalidate(
-                ConsentStateCache.Key(tenantId: tenantId, channel: change.channel, blindIndex: change.blindIndex),
-                position: change.position)
-        }
         context.logger.info(
             "whatsapp webhook",
             metadata: [

@@ -4,7 +4,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import PostgresNIO
 
 /// `/console`: the DPO's web console. Server-rendered pages (swift-mustache), no script; every page is the same
 /// data the API serves, through the same store functions and the same route logic for erasure, requests and audit.
@@ -13,16 +12,15 @@ import PostgresNIO
 /// Every form carries the session's CSRF token, and a POST whose `Origin` is not this service's is refused: a
 /// cross-site page can neither send the cookie (SameSite) nor know the token.
 struct ConsoleRoutes {
-    let client: PostgresClient
-    let keyring: TenantKeyring
+    let database: ConsentDatabase
+    let ledger: ConsentLedger
     let keys: APIKeyStore
     let sessions: ConsoleSessionStore
     let subjectRights: SubjectRightsRoutes
-    let exporter: SubjectExporter
-    let reports: ConsentReports
     let audit: AuditRoutes
     let collection: CollectionPolicy
-    let cache: ConsentStateCache?
+    var exporter: SubjectExporter { subjectRights.exporter }
+    var reports: ConsentReports { database.reports }
 
     static let cookieName = "consentd_console"
     static let eventsPerPage = 50
@@ -194,13 +192,11 @@ struct ConsoleRoutes {
         let now = Date()
         let rows = try await reports.consents(tenantId: tenantId, from: now.addingTimeInterval(-84 * 86_400), to: now, logger: context.logger)
         let weeks = try await reports.weekly(tenantId: tenantId, weeks: 12, now: now, logger: context.logger)
-        let pending = try await client.withTenantTransaction(tenantId, logger: context.logger) { connection in
-            try await SubjectRequests.list(status: .pending, on: connection, logger: context.logger)
-        }
+        let pending = try await database.subjectRequests(tenantId, status: .pending, logger: context.logger)
         let due = pending.filter { $0.dueAt <= now.addingTimeInterval(7 * 86_400) }.sorted { $0.dueAt < $1.dueAt }
         try await audit.sequencer.catchUp(tenantId: tenantId, logger: context.logger)
         let checkpoint = try await audit.reader.latestCheckpoint(tenantId: tenantId, logger: context.logger)
-        let verifications = try await AuditVerifications.latest(tenantId: tenantId, client: client, logger: context.logger)
+        let verifications = try await database.auditVerifications.latest(tenantId: tenantId, logger: context.logger)
         let chart = WeeklyChart(weeks)
         var data: [String: Any] = [
             "title": "Overview",
@@ -365,16 +361,8 @@ struct ConsoleRoutes {
             guard case .valid(let subject) = identifier(fields, session: session),
                 let purpose = try? Input.purpose(fields["purpose"] ?? "")
             else { return render("refused", ["title": "Refused", "reason": "The form was incomplete; nothing was changed."], session: session, status: .badRequest) }
-            let caller = session.caller
-            let blindIndex = try await keyring.blindIndex(subject, tenantId: caller.tenantId, client: client, logger: context.logger)
-            let result = try await client.withTenantTransaction(caller.tenantId, logger: context.logger) { connection in
-                try await ConsentLedger.revoke(
-                    subject: blindIndex, identifier: subject, channel: subject.channel, purposes: [purpose], source: .dpo,
-                    tenantId: caller.tenantId, caller: caller, on: connection, logger: context.logger)
-            }
-            cache?.invalidate(
-                ConsentStateCache.Key(tenantId: caller.tenantId, channel: subject.channel, blindIndex: blindIndex),
-                position: result.token.position)
+            let result = try await database.commit(
+                ledger.revoke(subject, purposes: [purpose], source: .dpo, caller: session.caller), logger: context.logger)
             return try await subjectPage(
                 subject, session: session, context: context,
                 flash: result.revoked.isEmpty ? "Nothing to withdraw." : "Withdrawn: \(purpose).")
@@ -395,15 +383,11 @@ struct ConsoleRoutes {
                     problem: "Type the last four characters of the identifier to confirm the erasure. Nothing was erased.",
                     status: .unprocessableContent)
             }
-            let outcome = try await subjectRights.erase(
-                subject, objection: false, caller: session.caller, claim: nil, logger: context.logger)
-            let answer = (try? JSONSerialization.jsonObject(with: Data(outcome.response.body))) as? [String: Any]
+            let erased = try await database.commit(
+                subjectRights.desk.erase(subject, objection: false, caller: session.caller), logger: context.logger)
             return render(
-                "erased",
-                [
-                    "title": "Erased", "erasedAt": (answer?["erasedAt"] as? String).flatMap(RFC3339.parse).map { Self.time($0) } ?? "",
-                    "suppressed": answer?["suppressed"] as? Bool ?? false,
-                ], session: session, nav: "subject")
+                "erased", ["title": "Erased", "erasedAt": Self.time(erased.erasedAt), "suppressed": erased.suppressed],
+                session: session, nav: "subject")
         }
     }
 
@@ -421,9 +405,7 @@ struct ConsoleRoutes {
 
     func requestList(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         guard let session = try await session(request, context: context) else { return Self.redirect("/console/sign-in") }
-        let records = try await client.withTenantTransaction(session.caller.tenantId, logger: context.logger) { connection in
-            try await SubjectRequests.list(status: nil, on: connection, logger: context.logger)
-        }
+        let records = try await database.subjectRequests(session.caller.tenantId, status: nil, logger: context.logger)
         let now = Date()
         let ordered = records.sorted {
             ($0.status == .pending ? 0 : 1, $0.dueAt) < ($1.status == .pending ? 0 : 1, $1.dueAt)
@@ -441,9 +423,7 @@ struct ConsoleRoutes {
         guard let session = try await session(request, context: context) else { return Self.redirect("/console/sign-in") }
         var record: SubjectRequestRecord?
         if let id = requestId(context) {
-            record = try await client.withTenantTransaction(session.caller.tenantId, logger: context.logger) { connection in
-                try await SubjectRequests.get(id, on: connection, logger: context.logger)
-            }
+            record = try await database.subjectRequest(id, tenantId: session.caller.tenantId, logger: context.logger)
         }
         guard let record else {
             return render("refused", ["title": "Not found", "reason": "No request has this id."], session: session, status: .notFound)
@@ -460,15 +440,16 @@ struct ConsoleRoutes {
             guard let id = requestId(context) else {
                 return render("refused", ["title": "Not found", "reason": "No request has this id."], session: session, status: .notFound)
             }
-            let body: JSONValue
+            let completed: CompletedRequest
             do {
-                body = try await subjectRights.complete(id, caller: session.caller, logger: context.logger)
+                completed = try await subjectRights.complete(id, caller: session.caller, logger: context.logger)
             } catch let error as SubjectRightsError {
                 return render("refused", ["title": "Refused", "reason": Self.describe(error)], session: session, status: .conflict)
             }
-            if case .object(let members) = body, let export = members["export"], export != .null {
+            if case .exported(let export?) = completed.fulfilment {
                 return Self.download(
-                    SubjectRightsRoutes.canonical(export), type: "application/json", filename: "request-\(id.lowercased)-export.json")
+                    SubjectRightsRoutes.canonical(SubjectExportDocument.json(export)), type: "application/json",
+                    filename: "request-\(id.lowercased)-export.json")
             }
             return Self.redirect("/console/requests/\(id.lowercased)?done=completed")
         }
@@ -515,7 +496,7 @@ struct ConsoleRoutes {
         let page = try await audit.reader.events(
             tenantId: tenantId, filter: AuditEventFilter(after: after, below: size, from: nil, to: nil),
             limit: Self.eventsPerPage, logger: context.logger)
-        let verification = try await AuditVerifications.latest(tenantId: tenantId, client: client, logger: context.logger).last
+        let verification = try await database.auditVerifications.latest(tenantId: tenantId, logger: context.logger).last
         let today = Date()
         var data: [String: Any] = [
             "title": "Audit log",

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-public struct ErasureResult: Sendable, Equatable {
+public struct ErasureResult: ConsentStateChanging, Equatable {
     /// The subject erased, or nil when the tenant held nobody by that identifier (never met, or erased before).
     public let subjectRef: UUID?
     public let erasedAt: Date
@@ -12,6 +12,8 @@ public struct ErasureResult: Sendable, Equatable {
     public let suppressed: Bool
     /// The change's position and the subject's former cache key, when this erasure ran now.
     public let change: ConsentChange?
+
+    public var changes: [ConsentChange] { change.map { [$0] } ?? [] }
 }
 
 /// Art. 17 by crypto-shredding, in the caller's transaction: the subject's data key and blind index are destroyed,
@@ -109,11 +111,9 @@ public enum SubjectErasure {
             tenantId: tenantId, on: connection, logger: logger)
         var change: ConsentChange?
         if let blindIndex {
-            let index = Array(blindIndex.readableBytesView)
-            let token = try await ConsentLedger.changePosition(
-                tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger)
-            change = ConsentChange(
-                key: ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: index), position: token.position)
+            change = try await ConsentLedger.changePosition(
+                tenantId: tenantId, channel: channel, blindIndex: Array(blindIndex.readableBytesView), on: connection,
+                logger: logger)
         }
         return ErasureResult(
             subjectRef: subjectId, erasedAt: erased, erasedNow: true, suppressed: suppressed, change: change)

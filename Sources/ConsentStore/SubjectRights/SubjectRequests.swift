@@ -123,3 +123,20 @@ public enum SubjectRequests {
         return records
     }
 }
+
+extension ConsentDatabase {
+    /// The tenant's requests, the most urgent first.
+    public func subjectRequests(
+        _ tenantId: UUID, status: SubjectRequestStatus?, limit: Int = 1000, logger: Logger
+    ) async throws -> [SubjectRequestRecord] {
+        try await read(tenantId, logger: logger) { connection in
+            try await SubjectRequests.list(status: status, limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    public func subjectRequest(_ id: UUID, tenantId: UUID, logger: Logger) async throws -> SubjectRequestRecord? {
+        try await read(tenantId, logger: logger) { connection in
+            try await SubjectRequests.get(id, on: connection, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The store's read models and background jobs over the same pool, so that the HTTP layer reaches the database
+/// only through the store and never holds a driver type.
+extension ConsentDatabase {
+    public var notices: NoticeStore { NoticeStore(client: client) }
+    public var purposes: PurposeStore { PurposeStore(client: client) }
+    public var reports: ConsentReports { ConsentReports(client: client) }
+    public var settings: TenantSettingsStore { TenantSettingsStore(client: client, keyring: keyring) }
+    public var consentSessions: ConsentSessionStore { ConsentSessionStore(database: self) }
+    public var selfService: SelfServiceStore { SelfServiceStore(database: self) }
+    public var auditLog: AuditLogReader { AuditLogReader(client: client) }
+    public var auditVerifications: AuditVerifications { AuditVerifications(client: client) }
+
+    public func apiKeys(cache: APIKeyCache? = nil) -> APIKeyStore { APIKeyStore(client: client, cache: cache) }
+
+    public func consoleSessions(idleTimeout: TimeInterval) -> ConsoleSessionStore {
+        ConsoleSessionStore(client: client, idleTimeout: idleTimeout)
+    }
+
+    public func whatsAppInbox(pendingLifetime: TimeInterval) -> WhatsAppInbox {
+        WhatsAppInbox(database: self, pendingLifetime: pendingLifetime)
+    }
+
+    public func auditSequencer(signer: CheckpointSigner) -> AuditSequencer { AuditSequencer(client: client, signer: signer) }
+
+    public func auditVerifier(pinnedPublicKey: [UInt8]?) -> AuditVerifier {
+        AuditVerifier(client: client, pinnedPublicKey: pinnedPublicKey)
+    }
+
+    public func subjectExporter(signer: CheckpointSigner) -> SubjectExporter {
+        SubjectExporter(client: client, keyring: keyring, sequencer: auditSequencer(signer: signer), signer: signer)
+    }
+
+    public func consentLookup(readDeadline: Duration) -> ConsentLookup {
+        ConsentLookup(client: client, keyring: keyring, cache: checkCache, readDeadline: readDeadline)
+    }
+
+    public func retentionPurger(policy: RetentionPolicy) -> RetentionPurger { RetentionPurger(client: client, policy: policy) }
+
+    public func pendingConsentExpiry(lifetime: TimeInterval) -> PendingConsentExpiry {
+        PendingConsentExpiry(client: client, lifetime: lifetime)
+    }
+
+    /// The notification connection that keeps this instance's caches in step with every instance's writes.
+    public func changeListener(keys: APIKeyCache) -> ConsentChangeListener {
+        ConsentChangeListener(client: client, cache: checkCache, keys: keys)
+    }
+
+    public func leaderElected(
+        _ lock: LeaderLock, interval: Duration, logger: Logger, pass: @escaping @Sendable (Logger) async throws -> Void
+    ) -> LeaderElectedService {
+        LeaderElectedService(client: client, lock: lock, interval: interval, logger: logger, pass: pass)
+    }
+
+    /// Whether the database answers and holds exactly the schema `schema` describes.
+    public func schemaState(_ schema: MigrationRunner, logger: Logger) async throws -> SchemaState {
+        try await schema.state(client: client, logger: logger)
+    }
+
+    public func poolUsage(logger: Logger) async throws -> PoolUsage { try await PoolUsage.read(client, logger: logger) }
+}

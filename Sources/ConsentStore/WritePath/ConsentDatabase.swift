@@ -1,0 +1,65 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The store's handle on PostgreSQL: the connection pool (run as a service), the keyring that opens what it
+/// stores, and the check path's cache. Every state change reaches the database through `commit`, which runs one
+/// unit of work in one transaction and then, in one place, drops the cached state of the subjects it changed.
+public struct ConsentDatabase: Sendable, Service {
+    let client: PostgresClient
+    public let keyring: TenantKeyring
+    /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
+    public let checkCache: ConsentStateCache?
+
+    public init(client: PostgresClient, keyring: TenantKeyring, checkCache: ConsentStateCache?) {
+        self.client = client
+        self.keyring = keyring
+        self.checkCache = checkCache
+    }
+
+    public func run() async { await client.run() }
+
+    /// Runs `work` in one transaction of its tenant and answers its outcome.
+    public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
+        let outcome = try await client.withTenantTransaction(work.tenantId, logger: logger) { connection in
+            try await work.body(connection, logger)
+        }
+        afterCommit(work.changes(outcome))
+        return outcome
+    }
+
+    /// Runs `work` with its `Idempotency-Key` claim in one transaction: a retry of the same request gets the
+    /// response stored by the first (`render`), and runs nothing.
+    public func commit<Outcome>(
+        _ work: UnitOfWork<Outcome>, idempotency: IdempotencyClaim?, logger: Logger,
+        render: (Outcome) throws -> StoredResponse
+    ) async throws -> WriteOutcome {
+        var changes: [ConsentChange] = []
+        let outcome = try await TenantWriter(client: client).write(
+            tenantId: work.tenantId, idempotency: idempotency, logger: logger, render: render
+        ) { connection in
+            let outcome = try await work.body(connection, logger)
+            changes = work.changes(outcome)
+            return outcome
+        }
+        afterCommit(changes)
+        return outcome
+    }
+
+    /// The one place a write invalidates the cache: after the commit and before the caller answers, so no check
+    /// on this instance answers from before a write once its client knows of it. Other instances hear of the
+    /// same changes by NOTIFY (`ConsentChangeListener`).
+    private func afterCommit(_ changes: [ConsentChange]) {
+        guard let checkCache else { return }
+        for change in changes { checkCache.invalidate(change.key, position: change.position) }
+    }
+
+    /// Reads in one transaction of the tenant, so row-level security shows that tenant's rows only.
+    func read<Result: Sendable>(
+        _ tenantId: UUID, logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in try await body(connection) }
+    }
+}

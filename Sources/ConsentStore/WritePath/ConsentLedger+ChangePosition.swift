@@ -1,0 +1,39 @@
+import ConsentCore
+import Foundation
+import Logging
+import PostgresNIO
+
+extension ConsentLedger {
+    /// The change to one subject's consent state and its position, announced to every instance's check cache when
+    /// the transaction commits. One round trip: the position is taken and the notification queued by one statement.
+    static func changePosition(
+        tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
+    ) async throws -> ConsentChange {
+        let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
+        let rows = try await connection.query(
+            """
+            SELECT position, pg_notify(\(ConsentChange.channel), \(ConsentChange.payloadPrefix(key)) || position::text)::text
+            FROM nextval('consent_changes') AS position
+            """, logger: logger)
+        guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
+        return ConsentChange(key: key, position: position)
+    }
+
+    /// `nextval` answered no row: the write must not be acknowledged without its token.
+    struct NoPosition: Error {}
+
+    /// Rows of `id, purpose, status, granted_at`.
+    static func decodeConsents(_ rows: PostgresRowSequence) async throws -> [RecordedConsent] {
+        var consents: [RecordedConsent] = []
+        for try await (id, purpose, status, grantedAt) in rows.decode((UUID, String, String, Date?).self) {
+            guard let status = ConsentStatus(rawValue: status) else { throw UnknownStatus(text: status) }
+            consents.append(RecordedConsent(id: id, purpose: purpose, status: status, grantedAt: grantedAt))
+        }
+        return consents
+    }
+
+    /// A status the CHECK constraint does not allow: the schema and this build disagree.
+    struct UnknownStatus: Error {
+        let text: String
+    }
+}
