@@ -1,4 +1,3 @@
-import ConsentStore
 import Foundation
 import Logging
 import PostgresNIO

@@ -79,6 +79,44 @@ enum SubjectDirectory {
         throw TenantKeyring.KeyUnreadable(what: "subject's data key (the subject kept changing under a concurrent erasure)")
     }
 
+    /// A subject about to be written by one statement that makes it if need be (`app_record_opt_in`): the one
+    /// held now with its data key, or a new one whose identifier and wrapped key the statement stores.
+    struct Resolved {
+        struct New {
+            let identifier: [UInt8]
+            let wrappedKey: [UInt8]
+            let masterKeyId: [UInt8]
+        }
+        let handle: SubjectHandle
+        /// Nil when the subject exists.
+        let new: New?
+    }
+
+    /// One statement (`app_subject_key`), which names its tenant itself.
+    static func resolve(
+        _ subject: SubjectIdentifier, blindIndex: [UInt8], tenantId: UUID, keyring: TenantKeyring,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Resolved {
+        let rows = try await connection.query(
+            """
+            SELECT subject_id, wrapped_key, master_key_id
+            FROM app_subject_key(\(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)))
+            """, logger: logger)
+        if let (id, wrapped, wrappedBy) = try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self).array().first {
+            let dataKey = try keyring.unwrapSubjectKey(
+                Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) }, subjectId: id)
+            return Resolved(handle: SubjectHandle(id: id, dataKey: dataKey), new: nil)
+        }
+        let id = UUID()
+        let (key, wrapped, masterKeyId) = keyring.newSubjectKey(subjectId: id)
+        let handle = SubjectHandle(id: id, dataKey: key)
+        return Resolved(
+            handle: handle,
+            new: Resolved.New(
+                identifier: handle.seal(Array(subject.value.utf8), context: "identifier"), wrappedKey: wrapped,
+                masterKeyId: masterKeyId))
+    }
+
     /// The subject's data key, unwrapped; a subject whose key was destroyed by erasure has none.
     static func open(_ subjectId: UUID, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger)
         async throws -> SubjectHandle

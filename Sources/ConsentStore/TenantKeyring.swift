@@ -73,6 +73,20 @@ public final class TenantKeyring: Sendable {
         BlindIndex.compute(subject, key: try await blindIndexKey(tenantId: tenantId, client: client, logger: logger))
     }
 
+    /// Loads the tenant's blind-index and suppression keys (made if the tenant has none yet), so that a unit of
+    /// work that runs as one statement computes its keyed hashes without a statement of its own: outside a
+    /// transaction, no statement but the one that names its tenant may read the tenant's rows.
+    func load(tenantId: UUID, client: PostgresClient, logger: Logger) async throws {
+        let needed: [TenantKeyPurpose] = [.blindIndex, .suppression]
+        let missing = tenantKeys.withLock { keys in
+            needed.contains { keys[TenantKeyName(tenantId: tenantId, purpose: $0)] == nil }
+        }
+        guard missing else { return }
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            for purpose in needed { _ = try await self.tenantKey(purpose, tenantId: tenantId, on: connection, logger: logger) }
+        }
+    }
+
     /// The subject's blind index inside a write's transaction (the tenant's key is cached after its first use).
     func blindIndex(_ subject: SubjectIdentifier, on connection: PostgresConnection, tenantId: UUID, logger: Logger)
         async throws -> [UInt8]

@@ -84,7 +84,7 @@ public struct WhatsAppInbox: Sendable {
                     continue
                 }
                 let result = try await database.commit(
-                    UnitOfWork(tenantId: tenantId) { connection, logger in
+                    UnitOfWork(tenantId: tenantId, shape: .statement) { connection, logger in
                         try await ConsentLedger.revoke(
                             subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
                             source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)

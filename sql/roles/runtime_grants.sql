@@ -70,3 +70,12 @@ GRANT SELECT, INSERT, DELETE ON whatsapp_messages_seen TO {{app_role}};
 GRANT SELECT, INSERT, DELETE ON console_sessions TO {{app_role}};
 GRANT UPDATE (last_seen_at, ended_at) ON console_sessions TO {{app_role}};
 GRANT SELECT, INSERT ON audit_verifications TO {{app_role}};
+
+-- One-statement writes (0007): each names its tenant itself; they do nothing the grants above do not allow.
+GRANT EXECUTE ON FUNCTION app_withdraw_consents(uuid, uuid, text, text[], text, text, uuid) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_unknown_purposes(text[]) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_change_position(text, text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_revoke(uuid, text, bytea, text[], text, text, uuid, bytea, text, text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_subject_key(uuid, text, bytea) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_record_opt_in(uuid, text, bytea, uuid, bytea, bytea, bytea, bytea, uuid, text[], uuid[],
+    text, text, timestamptz, uuid, uuid, bytea, text, double precision, text, text) TO {{app_role}};

@@ -23,8 +23,15 @@ public struct ConsentDatabase: Sendable, Service {
 
     /// Runs `work` in one transaction of its tenant and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
-        let outcome = try await client.withTenantTransaction(work.tenantId, logger: logger) { connection in
-            try await work.body(connection, logger)
+        let outcome: Outcome
+        switch work.shape {
+        case .transaction:
+            outcome = try await client.withTenantTransaction(work.tenantId, logger: logger) { connection in
+                try await work.body(connection, logger)
+            }
+        case .statement:
+            try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
+            outcome = try await client.withConnection { connection in try await work.body(connection, logger) }
         }
         afterCommit(work.changes(outcome))
         return outcome
@@ -36,6 +43,9 @@ public struct ConsentDatabase: Sendable, Service {
         _ work: UnitOfWork<Outcome>, idempotency: IdempotencyClaim?, logger: Logger,
         render: (Outcome) throws -> StoredResponse
     ) async throws -> WriteOutcome {
+        if idempotency == nil, case .statement = work.shape {
+            return .fresh(try render(try await commit(work, logger: logger)))
+        }
         var changes: [ConsentChange] = []
         let outcome = try await TenantWriter(client: client).write(
             tenantId: work.tenantId, idempotency: idempotency, logger: logger, render: render

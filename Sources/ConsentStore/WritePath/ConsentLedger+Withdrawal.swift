@@ -7,60 +7,73 @@ extension ConsentLedger {
     /// Withdraws the subject's active consents on the channel: the purposes named, or all of them. A withdrawal of
     /// everything for someone the tenant does not know (never met, or erased) is an objection to being messaged:
     /// with `suppression` on it is kept as a suppression entry, so an old list cannot bring the person back.
+    /// One statement (`app_revoke`), which names its tenant itself.
     public static func revoke(
         subject blindIndex: [UInt8], identifier: SubjectIdentifier? = nil, channel: MessageChannel, purposes: [String]?,
         source: RevocationSource, tenantId: UUID, caller: CallerIdentity, keyring: TenantKeyring? = nil,
         suppression: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> RevocationResult {
-        if let purposes {
-            let unknown = try await PurposeStore.unknown(purposes, on: connection, logger: logger)
-            guard unknown.isEmpty else { throw ConsentWriteError.unknownPurposes(unknown) }
+        var suppressionHash: ByteBuffer?
+        if suppression, purposes == nil, let identifier, let keyring {
+            suppressionHash = ByteBuffer(
+                bytes: try await keyring.suppressionHash(identifier, tenantId: tenantId, on: connection, logger: logger))
         }
-        var revoked: [RevokedConsent] = []
-        if let subjectId = try await SubjectDirectory.find(
-            blindIndex: blindIndex, channel: channel, on: connection, logger: logger)
-        {
-            revoked = try await withdraw(
-                subjectId: subjectId, channel: channel, purposes: purposes, source: source, tenantId: tenantId,
-                caller: caller, on: connection, logger: logger)
-        } else if suppression, purposes == nil, let identifier, let keyring {
-            try await SuppressionList.add(
-                identifier, reason: .objected, tenantId: tenantId, actor: caller.actor, keyring: keyring,
-                on: connection, logger: logger)
+        let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
+        let rows = try await ConsentWriteError.mapping {
+            try await connection.query(
+                """
+                SELECT change_position, consent_id, purpose, revoked_at
+                FROM app_revoke(\(tenantId), \(channel.rawValue), \(ByteBuffer(bytes: blindIndex)), \(purposes)::text[],
+                                \(source.rawValue), \(caller.actor), \(caller.keyId), \(suppressionHash),
+                                \(ConsentChange.channel), \(ConsentChange.payloadPrefix(key)))
+                """, logger: logger
+            ).decode((Int64, UUID?, String?, Date?).self).array()
         }
-        return RevocationResult(
-            revoked: revoked,
-            change: try await changePosition(
-                tenantId: tenantId, channel: channel, blindIndex: blindIndex, on: connection, logger: logger))
+        guard let position = rows.first?.0 else { throw NoPosition() }
+        let revoked = rows.compactMap { _, id, purpose, revokedAt in
+            id.flatMap { id in purpose.flatMap { purpose in revokedAt.map { RevokedConsent(id: id, purpose: purpose, revokedAt: $0) } } }
+        }
+        return RevocationResult(revoked: revoked, change: ConsentChange(key: key, position: position))
     }
 
+    /// Withdraws the subject's active consents with their audit events, in (purpose, id) order, inside the
+    /// caller's transaction: a STOP reply, an erasure, the person's own page.
     static func withdraw(
         subjectId: UUID, channel: MessageChannel, purposes: [String]?, source: RevocationSource, tenantId: UUID,
         caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RevokedConsent] {
-        let everything = purposes == nil
         let rows = try await connection.query(
             """
-            UPDATE consents SET status = 'withdrawn', revoked_at = now(), revoke_source = \(source.rawValue),
-                   revoked_by = \(caller.keyId)
-            WHERE subject_id = \(subjectId) AND status IN ('granted', 'pending')
-              AND (\(everything) OR purpose = ANY(\(purposes ?? [])::text[]))
-            RETURNING id, purpose, revoked_at
+            SELECT consent_id, purpose, revoked_at
+            FROM app_withdraw_consents(\(tenantId), \(subjectId), \(channel.rawValue), \(purposes)::text[],
+                                       \(source.rawValue), \(caller.actor), \(caller.keyId))
             """, logger: logger)
         var revoked: [RevokedConsent] = []
         for try await (id, purpose, revokedAt) in rows.decode((UUID, String, Date).self) {
             revoked.append(RevokedConsent(id: id, purpose: purpose, revokedAt: revokedAt))
         }
-        revoked.sort { ($0.purpose, $0.id.uuidString) < ($1.purpose, $1.id.uuidString) }
-        try await AuditTrail.append(
-            revoked.map { consent in
-                AuditEvent(
-                    action: "consent.withdrawn", actor: caller.actor, subjectRef: subjectId,
-                    data: [
-                        "consentId": .id(consent.id), "purpose": .string(consent.purpose),
-                        "channel": .string(channel.rawValue), "source": .string(source.rawValue),
-                    ])
-            }, tenantId: tenantId, on: connection, logger: logger)
         return revoked
+    }
+}
+
+extension ConsentWriteError {
+    /// Runs `statement` and turns the refusals that the write functions of sql/migrations/0007 raise (SQLSTATE
+    /// class CL) into the store's errors.
+    static func mapping<Value>(_ statement: () async throws -> Value) async throws -> Value {
+        do {
+            return try await statement()
+        } catch {
+            let list = { (DatabaseErrors.serverMessage(error) ?? "").split(separator: ",").map(String.init) }
+            switch DatabaseErrors.sqlState(error) {
+            case "CL010": throw ConsentWriteError.noticeNotFound
+            case "CL011":
+                guard let channel = DatabaseErrors.serverMessage(error).flatMap(MessageChannel.init(rawValue:)) else { throw error }
+                throw ConsentWriteError.noticeForAnotherChannel(channel)
+            case "CL012": throw ConsentWriteError.unknownPurposes(list())
+            case "CL013": throw ConsentWriteError.purposesNotInNotice(list())
+            case "CL015": throw ConsentWriteError.suppressed
+            default: throw error
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ public struct ConsentLedger: Sendable {
     }
 
     public func optIn(_ optIn: OptIn, caller: CallerIdentity) -> UnitOfWork<OptInResult> {
-        UnitOfWork(tenantId: caller.tenantId) { [keyring, suppression, pendingLifetime] connection, logger in
+        UnitOfWork(tenantId: caller.tenantId, shape: .statement) { [keyring, suppression, pendingLifetime] connection, logger in
             try await Self.recordOptIn(
                 optIn, blindIndex: try await keyring.blindIndex(optIn.subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression,
@@ -37,7 +37,7 @@ public struct ConsentLedger: Sendable {
     public func revoke(
         _ subject: SubjectIdentifier, purposes: [String]?, source: RevocationSource, caller: CallerIdentity
     ) -> UnitOfWork<RevocationResult> {
-        UnitOfWork(tenantId: caller.tenantId) { [keyring, suppression] connection, logger in
+        UnitOfWork(tenantId: caller.tenantId, shape: .statement) { [keyring, suppression] connection, logger in
             try await Self.revoke(
                 subject: try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 identifier: subject, channel: subject.channel, purposes: purposes, source: source,

@@ -7,23 +7,39 @@ import PostgresNIO
 /// append its audit events, and which subjects' cached consent state it changes. Only the store makes these;
 /// `ConsentDatabase.commit` is the one thing that runs them.
 public struct UnitOfWork<Outcome: Sendable>: Sendable {
+    /// How the work reaches the database.
+    enum Shape: Sendable {
+        /// Several statements, in one transaction that names the tenant first.
+        case transaction
+        /// The change is made by one statement that names its tenant itself (a function in sql/); statements
+        /// before it only read, and name the tenant too. Without an idempotency claim to commit beside it, no
+        /// explicit transaction is opened: the statement alone is atomic, and BEGIN, the tenant's name and COMMIT
+        /// cost no round trips. The tenant's keys are in memory before it runs (`TenantKeyring.load`).
+        case statement
+    }
+
     let tenantId: UUID
+    let shape: Shape
     let body: @Sendable (PostgresConnection, Logger) async throws -> Outcome
     let changes: @Sendable (Outcome) -> [ConsentChange]
 
     init(
-        tenantId: UUID, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
+        tenantId: UUID, shape: Shape = .transaction, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
         self.tenantId = tenantId
+        self.shape = shape
         self.body = body
         self.changes = changes
     }
 }
 
 extension UnitOfWork where Outcome: ConsentStateChanging {
-    init(tenantId: UUID, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome) {
-        self.init(tenantId: tenantId, changes: { $0.changes }, body)
+    init(
+        tenantId: UUID, shape: Shape = .transaction,
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
+    ) {
+        self.init(tenantId: tenantId, shape: shape, changes: { $0.changes }, body)
     }
 }
 
