@@ -82,13 +82,21 @@ extension APIClient {
         }
     }
 
+    /// The session's clock is moved back in the database rather than waited out.
     @Test func anExpiredTokenIs410() async throws {
-        var policy = CollectionPolicy.default
-        policy.consentSessionLifetime = 1
-        try await withTenants(["acme"], collection: policy) { tenants, _ in
+        let lifetime = Int(CollectionPolicy.default.consentSessionLifetime)
+        try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let token = try await acme.session("+393332000003")
-            try await Task.sleep(for: .milliseconds(1_300))
+            #expect(try await database.count(
+                "SELECT count(*)::int8 FROM consent_sessions WHERE expires_at - created_at = make_interval(secs => \(lifetime))") == 1)
+            #expect(try await acme.raw(.get, "/v1/consent-sessions/\(token)").status == .ok, "live before its lifetime has passed")
+            #expect(try await database.count(
+                """
+                WITH s AS (UPDATE consent_sessions SET created_at = created_at - make_interval(secs => \(lifetime + 1)),
+                    expires_at = expires_at - make_interval(secs => \(lifetime + 1)) RETURNING 1)
+                SELECT count(*)::int8 FROM s
+                """) == 1)
             #expect(try await acme.raw(.get, "/v1/consent-sessions/\(token)").status == .gone)
             #expect(try await acme.decide(token, #"{"accepted": true}"#).status == .gone)
             #expect(try await acme.check("+393332000003", purpose: "shipping_update").decoded(CheckReply.self).reason == "no_consent")
@@ -248,15 +256,29 @@ extension APIClient {
         }
     }
 
+    /// The consent's age is moved back in the database rather than waited out.
+    static func age(_ consentId: String, pastTheLifetimeIn database: TestDatabase) async throws {
+        let lifetime = Int(CollectionPolicy.default.pendingConsentLifetime)
+        #expect(try await database.count(
+            """
+            WITH c AS (UPDATE consents SET created_at = created_at - make_interval(secs => \(lifetime + 1))
+                WHERE id = '\(consentId)' AND status = 'pending' RETURNING 1)
+            SELECT count(*)::int8 FROM c
+            """) == 1)
+    }
+
     @Test func anUnconfirmedOptInExpiresAndALateYesConfirmsNothing() async throws {
-        var policy = CollectionPolicy.default
-        policy.pendingConsentLifetime = 1
-        try await withTenants(["acme"], collection: policy) { tenants, database in
+        let lifetime = CollectionPolicy.default.pendingConsentLifetime
+        try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["marketing"])
             let pending = try await acme.optIn("+393333000200", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
             let id = try #require(try pending.decoded(OptInReply.self).consents.first?.id)
-            try await Task.sleep(for: .milliseconds(1_300))
+            let early = try await database.withClient { client in
+                try await PendingConsentExpiry(client: client, lifetime: lifetime).expireAll(logger: database.logger)
+            }
+            #expect(early == 0, "nothing expires within the lifetime")
+            try await Self.age(id, pastTheLifetimeIn: database)
             // Before the expiry job runs, the age alone refuses the confirmation.
             let late = try await acme.post(
                 "/v1/interactions", as: .consentWrite,
@@ -265,7 +287,7 @@ extension APIClient {
             #expect(try await acme.post("/v1/consents/\(id)/confirm", as: .consentWrite, [:]).error.code == "confirmation_expired")
 
             let expired = try await database.withClient { client in
-                try await PendingConsentExpiry(client: client, lifetime: 1).expireAll(logger: database.logger)
+                try await PendingConsentExpiry(client: client, lifetime: lifetime).expireAll(logger: database.logger)
             }
             #expect(expired == 1)
             #expect(try await acme.check("+393333000200", purpose: "marketing").decoded(CheckReply.self).reason == "no_consent")
@@ -280,14 +302,12 @@ extension APIClient {
     }
 
     @Test func aStalePendingOptInMetByANewOptInExpiresThere() async throws {
-        var policy = CollectionPolicy.default
-        policy.pendingConsentLifetime = 1
-        try await withTenants(["acme"], collection: policy) { tenants, database in
+        try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["marketing"])
             let first = try await acme.optIn("+393333000300", purposes: ["marketing"], noticeId: notice, provenance: Self.doubleOptIn)
             let firstId = try #require(try first.decoded(OptInReply.self).consents.first?.id)
-            try await Task.sleep(for: .milliseconds(1_300))
+            try await Self.age(firstId, pastTheLifetimeIn: database)
             let direct = try await acme.optIn("+393333000300", purposes: ["marketing"], noticeId: notice)
             let consent = try #require(try direct.decoded(OptInReply.self).consents.first)
             #expect(consent.id != firstId && consent.status == "granted", "\(direct.text)")
@@ -373,6 +393,8 @@ extension APIClient {
             let before = try await database.footprint()
             #expect(try await acme.raw(.post, "/self-service/\(Base64URL.encode(bytes))/withdraw", headers: form, body: "all=1").status == .notFound)
             #expect(try await acme.raw(.get, "/self-service/garbage").status == .notFound)
+            // Waited out, not moved back: the link's expiry is signed into the link itself and checked against the
+            // server's clock, so there is no stored time to move.
             try await Task.sleep(for: .milliseconds(1_300))
             #expect(try await acme.raw(.post, path + "/withdraw", headers: form, body: "all=1").status == .gone)
             #expect(try await database.footprint() == before)
