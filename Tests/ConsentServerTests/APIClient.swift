@@ -1,4 +1,6 @@
 import ConsentCore
+import ConsentServer
+import ConsentStore
 import ConsentTesting
 import PostgresNIO
 import Foundation
@@ -16,10 +18,21 @@ struct APIClient: Sendable {
         let headers: HTTPFields
         let body: Data
 
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
-        var error: ErrorBody.Detail? { try? JSONDecoder().decode(ErrorBody.self, from: body).error }
         var text: String { String(decoding: body, as: UTF8.self) }
-        func decoded<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(T.self, from: body) }
+
+        /// The body as a `T`; a body that is not one throws, with the status and the body, and fails the test.
+        func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+            do {
+                return try JSONDecoder().decode(T.self, from: body)
+            } catch {
+                throw UndecodableReply(expected: "\(T.self)", status: status.code, body: text, underlying: error)
+            }
+        }
+
+        /// The contract's error body; a reply that is not one throws.
+        var error: ErrorBody.Detail {
+            get throws { try decoded(ErrorBody.self).error }
+        }
     }
 
     func call(
@@ -59,10 +72,8 @@ struct APIClient: Sendable {
     {
         let reply = try await post(
             "/v1/notices", as: .admin, ["channel": channel, "language": "en", "text": text, "purposes": purposes])
-        guard reply.status == .created, let id = reply.json["id"] as? String else {
-            throw Unexpected(reply.text)
-        }
-        return id
+        guard reply.status == .created else { throw Unexpected(reply.text) }
+        return try reply.decoded(NoticeReply.self).id
     }
 
     static var provenance: [String: Any] {
@@ -106,9 +117,26 @@ func withTenants(
     var tenants: [SeededTenant] = []
     for name in names { tenants.append(try await SeededTenant.make(name, in: database)) }
     let seeded = tenants
-    try await withApp(database, subjectRights: subjectRights, collection: collection) { client in
+    try await withRunningApp(database, subjectRights: subjectRights, collection: collection) { client in
         try await body(seeded.map { APIClient(client: client, tenant: $0) }, database)
     }
+}
+
+/// `withApp`, except that an error `body` throws reaches the test only after the app has stopped as it does when
+/// `body` returns. Thrown straight through `withApp`, the error also cancels the app's services, and once the app has
+/// served a request that never finishes: the test process hangs instead of reporting the failure.
+func withRunningApp<Value: Sendable>(
+    _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
+    masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
+    _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
+) async throws -> Value {
+    let outcome: Result<Value, any Error> = try await withApp(
+        database, subjectRights: subjectRights, checkCache: checkCache, masterKey: masterKey, collection: collection,
+        rateLimits: rateLimits
+    ) { client in
+        do { return .success(try await body(client)) } catch { return .failure(error) }
+    }
+    return try outcome.get()
 }
 
 extension TestDatabase {

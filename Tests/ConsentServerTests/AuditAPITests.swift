@@ -23,19 +23,25 @@ import Testing
         let verifierKey: String
     }
 
-    static func allEvents(_ api: APIClient) async throws -> [[String: Any]] {
-        var events: [[String: Any]] = []
+    static func allEvents(_ api: APIClient) async throws -> [AuditEventReply] {
+        var events: [AuditEventReply] = []
         var after: Int?
         repeat {
             let reply = try await api.call(.get, "/v1/audit/events?limit=3" + (after.map { "&after=\($0)" } ?? ""), as: .dpo)
             #expect(reply.status == .ok, "\(reply.text)")
-            events += reply.json["events"] as? [[String: Any]] ?? []
-            after = reply.json["next"] as? Int
+            let page = try reply.decoded(AuditEventPageReply.self)
+            events += page.events
+            after = page.next
         } while after != nil
         return events
     }
 
-    static func base64(_ text: Any?) -> [UInt8]? { (text as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init) }
+    static func base64(_ text: String) -> [UInt8]? { Data(base64Encoded: text).map(Array.init) }
+
+    /// Base64 hashes, each of which must decode.
+    static func hashes(_ texts: [String]) throws -> [[UInt8]] {
+        try texts.map { try #require(base64($0), "\($0) is not base64") }
+    }
 
     @Test func anAuditorChecksLeavesProofsAndTheSignedCheckpointFromTheAPIAlone() async throws {
         try await withTenants(["acme"]) { apis, _ in
@@ -60,14 +66,14 @@ import Testing
 
             let events = try await Self.allEvents(api)
             #expect(events.count == Int(second.size))
-            #expect(events.map { $0["seq"] as? Int } == Array(0..<events.count))
+            #expect(events.map(\.seq) == Array(0..<events.count))
             var leaves: [[UInt8]] = []
             for event in events {
-                var fields = event
-                let leafHash = try #require(Self.base64(fields.removeValue(forKey: "leafHash")))
-                let canonical = try CanonicalJSON.serialize(
-                    JSONValue.parse(String(decoding: try JSONSerialization.data(withJSONObject: fields), as: UTF8.self)))
-                #expect(MerkleTree.leafHash(canonical) == leafHash, "\(event)")
+                var fields = event.members
+                #expect(fields.removeValue(forKey: "leafHash") == .string(event.leafHash))
+                let leafHash = try #require(Self.base64(event.leafHash))
+                let canonical = try CanonicalJSON.serialize(.object(fields))
+                #expect(MerkleTree.leafHash(canonical) == leafHash, "\(event.members)")
                 leaves.append(leafHash)
             }
             #expect(MerkleTree.root(leaves[...]) == second.rootHash)
@@ -75,21 +81,25 @@ import Testing
 
             for seq in 0..<events.count {
                 let reply = try await api.call(.get, "/v1/audit/proofs/inclusion?seq=\(seq)&treeSize=\(second.size)", as: .dpo)
-                let hashes = (reply.json["hashes"] as? [String] ?? []).compactMap { Self.base64($0) }
+                let inclusion = try reply.decoded(InclusionProofReply.self)
+                #expect(inclusion.seq == seq && inclusion.treeSize == Int(second.size))
+                let hashes = try Self.hashes(inclusion.hashes)
                 #expect(MerkleTree.verifyInclusion(
                     leafHash: leaves[seq], index: Int64(seq), size: second.size, proof: hashes, root: second.rootHash))
             }
             let consistency = try await api.call(
                 .get, "/v1/audit/proofs/consistency?from=\(firstCheckpoint.size)&to=\(second.size)", as: .dpo)
-            #expect(consistency.json["from"] as? Int == Int(firstCheckpoint.size))
-            let proof = (consistency.json["hashes"] as? [String] ?? []).compactMap { Self.base64($0) }
+            let consistencyProof = try consistency.decoded(ConsistencyProofReply.self)
+            #expect(consistencyProof.from == Int(firstCheckpoint.size))
+            let proof = try Self.hashes(consistencyProof.hashes)
             #expect(MerkleTree.verifyConsistency(
                 firstSize: firstCheckpoint.size, secondSize: second.size, firstRoot: firstCheckpoint.rootHash,
                 secondRoot: second.rootHash, proof: proof))
 
             let verification = try await api.call(.get, "/v1/audit/verification", as: .dpo)
-            #expect(verification.json["ok"] as? Bool == true, "\(verification.text)")
-            #expect(verification.json["eventsChecked"] as? Int == events.count)
+            let verified = try verification.decoded(VerificationReply.self)
+            #expect(verified.ok == true, "\(verification.text)")
+            #expect(verified.eventsChecked == events.count)
         }
     }
 
@@ -98,10 +108,10 @@ import Testing
             let api = apis[0]
             try await Self.activity(api, subject: "+393331112223")
             let events = try await Self.allEvents(api)
-            let actions = events.compactMap { $0["action"] as? String }
+            let actions = events.map(\.action)
             #expect(actions.first == "tenant.created")
             #expect(actions.contains("notice.created") && actions.contains("consent.granted") && actions.contains("consent.withdrawn"))
-            #expect(events.filter { $0["action"] as? String == "consent.granted" }.allSatisfy { UUID(uuidString: $0["subjectRef"] as? String ?? "") != nil })
+            #expect(events.filter { $0.action == "consent.granted" }.allSatisfy { UUID(uuidString: $0.subjectRef ?? "") != nil })
             for format in ["application/json", "text/csv", "application/x-ndjson", "text/html"] {
                 let body = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: format]).text
                 #expect(!body.contains("3331112223") && !body.contains("203.0.113.7"), "\(format)")
@@ -125,11 +135,11 @@ import Testing
             #expect(lines.filter { !$0.hasPrefix("#") }.count == size + 1)
 
             let ndjson = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "application/x-ndjson"])
-            let records = ndjson.text.split(separator: "\n").map {
-                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:]
-            }
-            #expect((records.first?["checkpoint"] as? [String: Any])?["note"] as? String == checkpoint)
-            #expect(records.dropFirst().map { $0["seq"] as? Int } == Array(0..<size))
+            let ndjsonLines = ndjson.text.split(separator: "\n").map { Data($0.utf8) }
+            let head = try JSONDecoder().decode(AuditReportHeadReply.self, from: try #require(ndjsonLines.first))
+            #expect(head.checkpoint.note == checkpoint)
+            let records = try ndjsonLines.dropFirst().map { try JSONDecoder().decode(AuditEventReply.self, from: $0) }
+            #expect(records.map(\.seq) == Array(0..<size))
 
             let html = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "text/html"])
             #expect(html.headers[.contentType]?.hasPrefix("text/html") == true)
@@ -139,7 +149,7 @@ import Testing
             // A period with nothing in it.
             let empty = try await api.call(
                 .get, "/v1/audit/events?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z", as: .dpo)
-            #expect((empty.json["events"] as? [Any])?.isEmpty == true)
+            #expect(try empty.decoded(AuditEventPageReply.self).events.isEmpty)
         }
     }
 
@@ -148,9 +158,9 @@ import Testing
             let (acme, globex) = (apis[0], apis[1])
             try await Self.activity(acme)
             let theirs = try await Self.allEvents(globex)
-            #expect(theirs.first?["action"] as? String == "tenant.created")
-            #expect(!theirs.contains { ($0["action"] as? String)?.hasPrefix("consent.") == true })
-            #expect(!theirs.contains { ($0["action"] as? String) == "notice.created" })
+            #expect(theirs.first?.action == "tenant.created")
+            #expect(!theirs.contains { $0.action.hasPrefix("consent.") })
+            #expect(!theirs.contains { $0.action == "notice.created" })
             let key = try await globex.call(.get, "/v1/audit/key", as: .dpo).decoded(Key.self)
             #expect(key.origin == "consentledger.test/globex")
             let note = try await globex.call(.get, "/v1/audit/checkpoint", as: .dpo).text
@@ -190,10 +200,10 @@ import Testing
             for (path, field) in cases {
                 let reply = try await api.call(.get, path, as: .dpo)
                 #expect(reply.status == .unprocessableContent, "\(path): \(reply.text)")
-                #expect(reply.error?.field == field, "\(path)")
+                #expect(try reply.error.field == field, "\(path)")
             }
             let same = try await api.call(.get, "/v1/audit/proofs/consistency?from=\(size)&to=\(size)", as: .dpo)
-            #expect(same.status == .ok && (same.json["hashes"] as? [Any])?.isEmpty == true)
+            #expect(try same.status == .ok && same.decoded(ConsistencyProofReply.self).hashes.isEmpty)
         }
     }
 }

@@ -5,15 +5,6 @@ import LocalPostgres
 import Testing
 
 @Suite struct BatchCheckTests {
-    struct Batch: Decodable {
-        struct Result: Decodable, Equatable {
-            let subject: String
-            let allowed: Bool
-            let reason: String
-        }
-        let results: [Result]
-    }
-
     @Test func answersInTheOrderGivenWithDuplicates() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
@@ -27,7 +18,7 @@ import Testing
                 "/v1/checks/batch", as: .consentCheck,
                 ["channel": "whatsapp", "purpose": "shipping_update", "subjects": subjects])
             #expect(reply.status == .ok, "\(reply.text)")
-            let results = try reply.decoded(Batch.self).results
+            let results = try reply.decoded(BatchCheckReply.self).results
             #expect(results == [
                 .init(subject: "+15550000001", allowed: false, reason: "no_consent"),
                 .init(subject: "+39 333 123 4567", allowed: true, reason: "consent_granted"),
@@ -48,7 +39,7 @@ import Testing
                 "/v1/checks/batch", as: .consentCheck,
                 ["channel": "whatsapp", "purpose": "shipping_update", "subjects": subjects])
             #expect(reply.status == .ok)
-            let results = try reply.decoded(Batch.self).results
+            let results = try reply.decoded(BatchCheckReply.self).results
             #expect(results.count == 10_000)
             #expect(results.map(\.subject) == subjects)
             #expect(results.indices.filter { results[$0].allowed } == [42])
@@ -56,7 +47,7 @@ import Testing
             let tooMany = try await acme.post(
                 "/v1/checks/batch", as: .consentCheck,
                 ["channel": "whatsapp", "purpose": "shipping_update", "subjects": subjects + ["+393339999999"]])
-            #expect(tooMany.status == .unprocessableContent && tooMany.error?.code == "too_many_subjects")
+            #expect(try tooMany.status == .unprocessableContent && tooMany.error.code == "too_many_subjects")
         }
     }
 
@@ -72,14 +63,14 @@ import Testing
             ]
             for (body, code, field) in cases {
                 let reply = try await acme.post("/v1/checks/batch", as: .consentCheck, body)
-                #expect(reply.status == .unprocessableContent && reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+                #expect(try reply.status == .unprocessableContent && reply.error.code == code && reply.error.field == field, "\(reply.text)")
             }
             let single = try await acme.post(
                 "/v1/checks", as: .consentCheck,
                 ["subject": "+393331234567", "channel": "whatsapp", "purpose": "shipping_update", "consistencyToken": "latest"])
-            #expect(single.error?.field == "consistencyToken")
+            #expect(try single.error.field == "consistencyToken")
             let unknownPurpose = try await acme.check("+393331234567", purpose: "no_such_purpose")
-            #expect(unknownPurpose.status == .unprocessableContent && unknownPurpose.error?.code == "unknown_purpose")
+            #expect(try unknownPurpose.status == .unprocessableContent && unknownPurpose.error.code == "unknown_purpose")
             let wrongScope = try await acme.post(
                 "/v1/checks", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp", "purpose": "marketing"])
             #expect(wrongScope.status == .forbidden)
@@ -91,19 +82,19 @@ import Testing
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["marketing"])
             let optIn = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
-            let granted = try #require(optIn.json["consistencyToken"] as? String)
+            let granted = try optIn.decoded(OptInReply.self).consistencyToken
             let afterGrant = try await acme.post(
                 "/v1/checks", as: .consentCheck,
                 ["subject": "+393331234567", "channel": "whatsapp", "purpose": "marketing", "consistencyToken": granted])
-            #expect(afterGrant.json["allowed"] as? Bool == true)
+            #expect(try afterGrant.decoded(CheckReply.self).allowed == true)
             let revocation = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
-            let revoked = try #require(revocation.json["consistencyToken"] as? String)
+            let revoked = try revocation.decoded(RevocationReply.self).consistencyToken
             #expect(ConsistencyToken(parsing: revoked)! > ConsistencyToken(parsing: granted)!)
             let afterRevoke = try await acme.post(
                 "/v1/checks/batch", as: .consentCheck,
                 ["subjects": ["+393331234567"], "channel": "whatsapp", "purpose": "marketing", "consistencyToken": revoked])
-            #expect(try afterRevoke.decoded(Batch.self).results.first?.reason == "consent_withdrawn")
+            #expect(try afterRevoke.decoded(BatchCheckReply.self).results.first?.reason == "consent_withdrawn")
         }
     }
 }
@@ -118,14 +109,14 @@ import Testing
                 "/v1/interactions", as: .consentWrite,
                 ["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": RFC3339Text.format(Date())])
 
-            let check = try await globex.check("+393331234567", purpose: "marketing")
-            #expect(check.json["reason"] as? String == "no_consent")
-            #expect((check.json["serviceWindow"] as? [String: Any])?["open"] as? Bool == false)
+            let check = try await globex.check("+393331234567", purpose: "marketing").decoded(CheckReply.self)
+            #expect(check.reason == "no_consent")
+            #expect(check.serviceWindow.open == false)
             let revoke = try await globex.post("/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
-            #expect(revoke.status == .ok && (revoke.json["revoked"] as? [Any])?.isEmpty == true)
+            #expect(try revoke.status == .ok && revoke.decoded(RevocationReply.self).revoked.isEmpty)
             let borrow = try await globex.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
-            #expect(borrow.error?.code == "unknown_notice")
-            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+            #expect(try borrow.error.code == "unknown_notice")
+            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
             // Each tenant's blind index has its own key: the same person is not linkable across tenants.
             _ = try await globex.optIn("+393331234567", purposes: ["marketing"], noticeId: try await globex.notice(purposes: ["marketing"]))
             #expect(try await database.count("SELECT count(DISTINCT blind_index)::int8 FROM subjects") == 2)

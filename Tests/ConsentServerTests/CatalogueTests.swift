@@ -37,7 +37,7 @@ import Testing
             let created = try await acme.call(
                 .put, "/v1/purposes/loyalty_points", as: .admin, json: #"{"name": "Loyalty points", "category": "marketing"}"#)
             #expect(created.status == .created)
-            #expect(created.json["builtIn"] as? Bool == false)
+            #expect(try created.decoded(PurposeList.Item.self) == .init(key: "loyalty_points", name: "Loyalty points", category: "marketing", builtIn: false))
             let renamed = try await acme.call(
                 .put, "/v1/purposes/loyalty_points", as: .admin, json: #"{"name": "Points", "category": "marketing"}"#)
             #expect(renamed.status == .ok)
@@ -66,7 +66,7 @@ import Testing
             for (uri, body, scope, status, code) in cases {
                 let reply = try await acme.call(.put, uri, as: scope, json: body)
                 #expect(reply.status.code == status, "\(uri) \(body)")
-                #expect(reply.error?.code == code, "\(uri) \(body): \(reply.text)")
+                #expect(try reply.error.code == code, "\(uri) \(body): \(reply.text)")
             }
             #expect(try await database.footprint() == before)
         }
@@ -81,22 +81,23 @@ import Testing
             ]
             let first = try await acme.post("/v1/notices", as: .admin, body)
             #expect(first.status == .created)
-            #expect(first.json["textSha256"] as? String == NoticeText.sha256Hex(text))
-            #expect(first.json["version"] as? Int == 1)
-            #expect(first.json["text"] as? String == text)
-            #expect(first.json["purposes"] as? [String] == ["shipping_update", "marketing"])
+            let created = try first.decoded(NoticeReply.self)
+            #expect(created.textSha256 == NoticeText.sha256Hex(text))
+            #expect(created.version == 1)
+            #expect(created.text == text)
+            #expect(created.purposes == ["shipping_update", "marketing"])
             let second = try await acme.post("/v1/notices", as: .admin, body.merging(["text": text + " v2"]) { $1 })
-            #expect(second.json["version"] as? Int == 2)
+            #expect(try second.decoded(NoticeReply.self).version == 2)
             let english = try await acme.post("/v1/notices", as: .admin, body.merging(["language": "en"]) { $1 })
-            #expect(english.json["version"] as? Int == 1)
+            #expect(try english.decoded(NoticeReply.self).version == 1)
 
-            let id = try #require(first.json["id"] as? String)
+            let id = created.id
             let fetched = try await acme.call(.get, "/v1/notices/\(id)", as: .admin)
-            #expect(fetched.status == .ok && fetched.json["text"] as? String == text)
+            #expect(try fetched.status == .ok && fetched.decoded(NoticeReply.self).text == text)
             let list = try await acme.call(.get, "/v1/notices", as: .admin)
-            #expect((list.json["notices"] as? [Any])?.count == 3)
+            #expect(try list.decoded(NoticeListReply.self).notices.count == 3)
             #expect(try await globex.call(.get, "/v1/notices/\(id)", as: .admin).status == .notFound)
-            #expect((try await globex.call(.get, "/v1/notices", as: .admin).json["notices"] as? [Any])?.count == 0)
+            #expect(try await globex.call(.get, "/v1/notices", as: .admin).decoded(NoticeListReply.self).notices.count == 0)
             #expect(try await acme.call(.get, "/v1/notices/\(id)", as: .consentWrite).status == .forbidden)
             #expect(try await acme.call(.get, "/v1/notices/not-a-uuid", as: .admin).status == .notFound)
 
@@ -131,7 +132,7 @@ import Testing
             for (body, code, field) in cases {
                 let reply = try await acme.post("/v1/notices", as: .admin, body)
                 #expect(reply.status == .unprocessableContent, "\(body)")
-                #expect(reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+                #expect(try reply.error.code == code && reply.error.field == field, "\(reply.text)")
             }
             #expect(try await database.footprint() == before)
         }

@@ -18,25 +18,25 @@ import Testing
 
     func withdraw(_ api: APIClient, _ subject: String) async throws -> String {
         let reply = try await api.post("/v1/revocations", as: .consentWrite, ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"]])
-        guard reply.status == .ok, let token = reply.json["consistencyToken"] as? String else { throw APIClient.Unexpected(reply.text) }
-        return token
+        guard reply.status == .ok else { throw APIClient.Unexpected(reply.text) }
+        return try reply.decoded(RevocationReply.self).consistencyToken
     }
 
     func allowed(_ api: APIClient, _ subject: String, token: String? = nil) async throws -> Bool {
         var body: [String: Any] = ["subject": subject, "channel": "whatsapp", "purpose": "marketing"]
         if let token { body["consistencyToken"] = token }
         let reply = try await api.post("/v1/checks", as: .consentCheck, body)
-        guard reply.status == .ok, let allowed = reply.json["allowed"] as? Bool else { throw APIClient.Unexpected(reply.text) }
-        return allowed
+        guard reply.status == .ok else { throw APIClient.Unexpected(reply.text) }
+        return try reply.decoded(CheckReply.self).allowed
     }
 
     func batchAllowed(_ api: APIClient, _ subject: String, token: String) async throws -> Bool {
         let reply = try await api.post(
             "/v1/checks/batch", as: .consentCheck,
             ["subjects": [subject], "channel": "whatsapp", "purpose": "marketing", "consistencyToken": token])
-        guard reply.status == .ok, let results = reply.json["results"] as? [[String: Any]],
-            let allowed = results.first?["allowed"] as? Bool
-        else { throw APIClient.Unexpected(reply.text) }
+        guard reply.status == .ok else { throw APIClient.Unexpected(reply.text) }
+        let results = try reply.decoded(BatchCheckReply.self).results
+        guard results.count == 1, let allowed = results.first?.allowed else { throw APIClient.Unexpected(reply.text) }
         return allowed
     }
 
@@ -44,7 +44,7 @@ import Testing
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
         let cache = ConsentStateCache(capacity: 10_000)
-        try await withApp(database, checkCache: cache) { client in
+        try await withRunningApp(database, checkCache: cache) { client in
             try await Self.untilListening(cache)
             let api = APIClient(client: client, tenant: tenant)
             let notice = try await api.notice(purposes: ["marketing"])
@@ -70,7 +70,7 @@ import Testing
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
         let cache = ConsentStateCache(capacity: 100)
-        try await withApp(database, checkCache: cache) { client in
+        try await withRunningApp(database, checkCache: cache) { client in
             try await Self.untilListening(cache)
             let api = APIClient(client: client, tenant: tenant)
             let notice = try await api.notice(purposes: ["marketing"])
@@ -80,8 +80,9 @@ import Testing
                 for _ in 0..<2 { #expect(try await allowed(api, subject)) }
                 let hits = cache.statistics.hits
                 if byRequest {
-                    let id = try #require(try await api.post(
-                        "/v1/requests", as: .dpo, ["type": "erasure", "subject": subject, "channel": "whatsapp"]).json["id"] as? String)
+                    let id = try await api.post(
+                        "/v1/requests", as: .dpo, ["type": "erasure", "subject": subject, "channel": "whatsapp"]
+                    ).decoded(SubjectRequestReply.self).id
                     #expect(try await api.post("/v1/requests/\(id)/complete", as: .dpo, [:]).status == .ok)
                 } else {
                     #expect(try await api.erase(subject).status == .ok)
@@ -97,8 +98,8 @@ import Testing
         let tenant = try await SeededTenant.make("acme", in: database)
         let master = SecretBytes.random32()
         let (cacheA, cacheB) = (ConsentStateCache(capacity: 10_000), ConsentStateCache(capacity: 10_000))
-        try await withApp(database, checkCache: cacheA, masterKey: master) { clientA in
-            try await withApp(database, checkCache: cacheB, masterKey: master) { clientB in
+        try await withRunningApp(database, checkCache: cacheA, masterKey: master) { clientA in
+            try await withRunningApp(database, checkCache: cacheB, masterKey: master) { clientB in
                 try await Self.untilListening(cacheA)
                 try await Self.untilListening(cacheB)
                 let (a, b) = (APIClient(client: clientA, tenant: tenant), APIClient(client: clientB, tenant: tenant))
@@ -150,8 +151,8 @@ import Testing
         let tenant = try await SeededTenant.make("acme", in: database)
         let master = SecretBytes.random32()
         let (cacheA, cacheB) = (ConsentStateCache(capacity: 100), ConsentStateCache(capacity: 100))
-        try await withApp(database, checkCache: cacheA, masterKey: master) { clientA in
-            try await withApp(database, checkCache: cacheB, masterKey: master) { clientB in
+        try await withRunningApp(database, checkCache: cacheA, masterKey: master) { clientA in
+            try await withRunningApp(database, checkCache: cacheB, masterKey: master) { clientB in
                 try await CheckCacheTests.untilListening(cacheA)
                 try await CheckCacheTests.untilListening(cacheB)
                 let admin = try #require(tenant.keys[.admin]).token.value
@@ -201,7 +202,7 @@ import Testing
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
         let cache = ConsentStateCache(capacity: 100)
-        try await withApp(database, checkCache: cache) { client in
+        try await withRunningApp(database, checkCache: cache) { client in
             try await CheckCacheTests.untilListening(cache)
             let api = APIClient(client: client, tenant: tenant)
             let notice = try await api.notice(purposes: ["marketing"])

@@ -12,28 +12,30 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             let reply = try await acme.optIn("+39 333 123 4567", purposes: ["shipping_update", "marketing"], noticeId: notice)
             #expect(reply.status == .created, "\(reply.text)")
-            let consents = try #require(reply.json["consents"] as? [[String: Any]])
-            #expect(consents.map { $0["purpose"] as? String } == ["shipping_update", "marketing"])
-            #expect(consents.allSatisfy { $0["status"] as? String == "granted" && $0["grantedAt"] is String })
-            #expect((reply.json["consistencyToken"] as? String)?.hasPrefix("ct1_") == true)
+            let optIn = try reply.decoded(OptInReply.self)
+            let consents = optIn.consents
+            #expect(consents.map(\.purpose) == ["shipping_update", "marketing"])
+            #expect(consents.allSatisfy { $0.status == "granted" && $0.grantedAt != nil })
+            #expect(optIn.consistencyToken.hasPrefix("ct1_"))
 
             // Written differently, the same person: the number is normalised before it is looked up.
-            let check = try await acme.check("0039 333-1234567", purpose: "shipping_update")
-            #expect(check.status == .ok)
-            #expect(check.json["allowed"] as? Bool == true)
-            #expect(check.json["reason"] as? String == "consent_granted")
-            #expect(check.json["consentId"] as? String == consents[0]["id"] as? String)
-            #expect(check.json["grantedAt"] as? String == consents[0]["grantedAt"] as? String)
-            #expect(check.json["billable"] as? Bool == true, "a template outside the window is paid")
-            #expect((check.json["serviceWindow"] as? [String: Any])?["open"] as? Bool == false)
+            let checkReply = try await acme.check("0039 333-1234567", purpose: "shipping_update")
+            #expect(checkReply.status == .ok)
+            let check = try checkReply.decoded(CheckReply.self)
+            #expect(check.allowed == true)
+            #expect(check.reason == "consent_granted")
+            #expect(check.consentId == consents[0].id)
+            #expect(check.grantedAt != nil && check.grantedAt == consents[0].grantedAt)
+            #expect(check.billable == true, "a template outside the window is paid")
+            #expect(check.serviceWindow.open == false)
 
-            let other = try await acme.check("+393331234567", purpose: "account_update")
-            #expect(other.json["allowed"] as? Bool == false && other.json["reason"] as? String == "no_consent")
-            #expect(other.json["consentId"] == nil)
-            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
-            #expect(session.json["allowed"] as? Bool == false && session.json["reason"] as? String == "service_window_closed")
-            let stranger = try await acme.check("+393339999999", purpose: "shipping_update")
-            #expect(stranger.json["allowed"] as? Bool == false && stranger.json["reason"] as? String == "no_consent")
+            let other = try await acme.check("+393331234567", purpose: "account_update").decoded(CheckReply.self)
+            #expect(other.allowed == false && other.reason == "no_consent")
+            #expect(other.consentId == nil)
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            #expect(session.allowed == false && session.reason == "service_window_closed")
+            let stranger = try await acme.check("+393339999999", purpose: "shipping_update").decoded(CheckReply.self)
+            #expect(stranger.allowed == false && stranger.reason == "no_consent")
 
             // What is stored: the collection with both clocks and the key, one evidence link per consent, and the
             // audit events without the number.
@@ -52,9 +54,10 @@ import Testing
             let first = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice)
             let second = try await acme.optIn("+39 333 1234567", purposes: ["shipping_update", "marketing"], noticeId: notice)
             #expect(second.status == .created)
-            let firstIds = (first.json["consents"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
-            let secondIds = (second.json["consents"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
-            #expect(secondIds?.first == firstIds?.first, "the granted consent is kept, not duplicated")
+            let firstIds = try first.decoded(OptInReply.self).consents.map(\.id)
+            let secondIds = try second.decoded(OptInReply.self).consents.map(\.id)
+            #expect(firstIds.count == 1 && secondIds.count == 2)
+            #expect(secondIds.first == firstIds.first, "the granted consent is kept, not duplicated")
             #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM subjects") == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 2)
@@ -70,15 +73,15 @@ import Testing
             var provenance = APIClient.provenance
             provenance["method"] = "double_opt_in"
             let pending = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice, provenance: provenance)
-            let consent = try #require((pending.json["consents"] as? [[String: Any]])?.first)
-            #expect(consent["status"] as? String == "pending")
-            #expect(consent["grantedAt"] == nil)
-            let check = try await acme.check("+393331234567", purpose: "marketing")
-            #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "pending_confirmation")
+            let consent = try #require(try pending.decoded(OptInReply.self).consents.first)
+            #expect(consent.status == "pending")
+            #expect(consent.grantedAt == nil)
+            let check = try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self)
+            #expect(check.allowed == false && check.reason == "pending_confirmation")
             // A direct opt-in by the person confirms it.
             let direct = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
-            #expect((direct.json["consents"] as? [[String: Any]])?.first?["status"] as? String == "granted")
-            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+            #expect(try direct.decoded(OptInReply.self).consents.first?.status == "granted")
+            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 
@@ -118,7 +121,7 @@ import Testing
             for (body, code, field) in cases {
                 let reply = try await acme.post("/v1/consents", as: .consentWrite, body)
                 #expect(reply.status == .unprocessableContent, "\(field): \(reply.text)")
-                #expect(reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+                #expect(try reply.error.code == code && reply.error.field == field, "\(reply.text)")
                 #expect(!reply.text.contains("3331234567"), "errors never repeat the identifier")
             }
             let noScope = try await acme.post("/v1/consents", as: .consentCheck, good)
@@ -143,12 +146,12 @@ import Testing
 
             let before = try await database.footprint()
             let other = try await acme.optIn("+393339999999", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
-            #expect(other.status == .unprocessableContent && other.error?.code == "idempotency_key_reused")
+            #expect(try other.status == .unprocessableContent && other.error.code == "idempotency_key_reused")
             let elsewhere = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"], idempotencyKey: "order-1")
-            #expect(elsewhere.error?.code == "idempotency_key_reused", "a key belongs to one operation")
+            #expect(try elsewhere.error.code == "idempotency_key_reused", "a key belongs to one operation")
             let badKey = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: String(repeating: "k", count: 256))
-            #expect(badKey.error?.field == "Idempotency-Key")
+            #expect(try badKey.error.field == "Idempotency-Key")
             #expect(try await database.footprint() == before)
 
             // Keys are scoped to the tenant: another tenant's same key is its own.

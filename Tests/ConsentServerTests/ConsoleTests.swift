@@ -112,7 +112,7 @@ struct ConsoleBrowser {
             #expect(try await database.footprint() == before)
             let erased = try await console.post("/console/subject/erase", fields)
             #expect(erased.status == .ok && erased.text.contains("id=\"erased\""), "\(erased.text)")
-            #expect(try await acme.check("+393339000001", purpose: "marketing").json["allowed"] as? Bool == false)
+            #expect(try await acme.check("+393339000001", purpose: "marketing").decoded(CheckReply.self).allowed == false)
         }
     }
 
@@ -133,11 +133,11 @@ struct ConsoleBrowser {
             let withdrawn = try await console.post("/console/subject/withdraw", ["subject": "+393339000002", "channel": "whatsapp", "purpose": "marketing"])
             #expect(withdrawn.status == .ok && withdrawn.text.contains("Withdrawn: marketing."))
             let check = try await acme.check("+393339000002", purpose: "marketing")
-            #expect(check.json["reason"] as? String == "consent_withdrawn")
+            #expect(try check.decoded(CheckReply.self).reason == "consent_withdrawn")
 
             let export = try await console.post("/console/subject/export", ["subject": "+393339000002", "channel": "whatsapp"])
             #expect(export.status == .ok && export.headers[.contentDisposition]?.hasPrefix("attachment;") == true)
-            #expect(export.json["subject"] as? String == "+393339000002")
+            #expect(try export.decoded(ExportReply.self).subject == "+393339000002")
         }
     }
 
@@ -150,18 +150,18 @@ struct ConsoleBrowser {
             }
             let access = try await acme.post("/v1/requests", as: .dpo, ["type": "access", "subject": "+393339000003", "channel": "whatsapp"])
             let erasure = try await acme.post("/v1/requests", as: .dpo, ["type": "erasure", "subject": "+393339000004", "channel": "whatsapp"])
-            let accessId = try #require(access.json["id"] as? String)
-            let erasureId = try #require(erasure.json["id"] as? String)
+            let accessId = try access.decoded(SubjectRequestReply.self).id
+            let erasureId = try erasure.decoded(SubjectRequestReply.self).id
             let console = try #require(try await ConsoleBrowser.signIn(acme).1)
             let queue = try await console.get("/console/requests")
             #expect(queue.text.contains("/console/requests/\(accessId)") && queue.text.contains("/console/requests/\(erasureId)"))
 
             let download = try await console.post("/console/requests/\(accessId)/complete", [:])
             #expect(download.status == .ok && download.headers[.contentDisposition]?.contains("export") == true)
-            #expect(download.json["subject"] as? String == "+393339000003")
+            #expect(try download.decoded(ExportReply.self).subject == "+393339000003")
             let done = try await console.post("/console/requests/\(erasureId)/complete", [:])
             #expect(done.status == .seeOther && done.headers[.location] == "/console/requests/\(erasureId)?done=completed")
-            #expect(try await acme.call(.get, "/v1/requests/\(erasureId)", as: .dpo).json["status"] as? String == "completed")
+            #expect(try await acme.call(.get, "/v1/requests/\(erasureId)", as: .dpo).decoded(SubjectRequestReply.self).status == "completed")
             let again = try await console.post("/console/requests/\(erasureId)/cancel", [:])
             #expect(again.status == .conflict)
         }
@@ -265,12 +265,12 @@ struct ConsoleBrowser {
         }
         var limits = RateLimits.default
         limits.byScope[.consentCheck] = .init(perSecond: 0.01, burst: 5)
-        try await withApp(database, rateLimits: limits) { client in
+        try await withRunningApp(database, rateLimits: limits) { client in
             let api = APIClient(client: client, tenant: acme)
             let body = ["subject": "+393331230000", "channel": "whatsapp", "purpose": "marketing"]
             for _ in 0..<5 { #expect(try await api.post("/v1/checks", as: .consentCheck, body).status == .ok) }
             let limited = try await api.post("/v1/checks", as: .consentCheck, body)
-            #expect(limited.status == .tooManyRequests && limited.error?.code == "rate_limited")
+            #expect(try limited.status == .tooManyRequests && limited.error.code == "rate_limited")
             let retryAfter = try #require(limited.headers[HTTPField.Name("Retry-After")!].flatMap(Int.init))
             #expect((1...100).contains(retryAfter))
             let otherReply = try await client.execute(

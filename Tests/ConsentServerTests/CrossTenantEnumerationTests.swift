@@ -15,18 +15,18 @@ import Testing
             var consentIds: [String] = []
             for subject in subjects {
                 let reply = try await a.optIn(subject, purposes: ["marketing", "shipping_update"], noticeId: notice)
-                consentIds += (reply.json["consents"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                consentIds += try reply.decoded(OptInReply.self).consents.map(\.id)
             }
             var pending = APIClient.provenance
             pending["method"] = "double_opt_in"
             let pendingReply = try await a.optIn("+393330100004", purposes: ["marketing"], noticeId: notice, provenance: pending)
-            let pendingId = try #require((pendingReply.json["consents"] as? [[String: Any]])?.first?["id"] as? String)
+            let pendingId = try #require(try pendingReply.decoded(OptInReply.self).consents.first?.id)
             let request = try await a.post("/v1/requests", as: .dpo, ["type": "access", "subject": subjects[0], "channel": "whatsapp"])
-            let requestId = try #require(request.json["id"] as? String)
+            let requestId = try request.decoded(SubjectRequestReply.self).id
             let session = try await a.post(
                 "/v1/consent-sessions", as: .consentWrite,
                 ["subject": subjects[1], "channel": "whatsapp", "noticeId": notice, "pageUrl": "https://acme.example/checkout"])
-            let sessionToken = try #require(session.json["token"] as? String)
+            let sessionToken = try session.decoded(ConsentSessionOpenedReply.self).token
             #expect(consentIds.count == 6)
 
             // Reads by id.
@@ -37,27 +37,34 @@ import Testing
                 #expect(try await b.call(.post, path, as: scope).status == .notFound, "\(path)")
             }
             // Lists.
-            let notices = try await b.call(.get, "/v1/notices", as: .admin).json["notices"] as? [[String: Any]]
-            #expect(notices?.isEmpty == true)
-            #expect((try await b.call(.get, "/v1/requests", as: .dpo).json["requests"] as? [Any])?.isEmpty == true)
-            #expect((try await b.call(.get, "/v1/reports/consents", as: .dpo).json["rows"] as? [Any])?.isEmpty == true)
-            let events = try await b.call(.get, "/v1/audit/events?limit=1000", as: .dpo).json["events"] as? [[String: Any]] ?? []
-            #expect(!events.contains { ($0["data"] as? [String: Any])?["consentId"].map { consentIds.contains("\($0)") } == true })
-            #expect(!events.contains { $0["subjectRef"] != nil }, "B's log holds no subject at all")
+            let notices = try await b.call(.get, "/v1/notices", as: .admin).decoded(NoticeListReply.self).notices
+            #expect(notices.isEmpty)
+            #expect(try await b.call(.get, "/v1/requests", as: .dpo).decoded(SubjectRequestListReply.self).requests.isEmpty)
+            #expect(try await b.call(.get, "/v1/reports/consents", as: .dpo).decoded(ConsentReportReply.self).rows.isEmpty)
+            let page = try await b.call(.get, "/v1/audit/events?limit=1000", as: .dpo).decoded(AuditEventPageReply.self)
+            #expect(page.next == nil, "B's whole log is on one page")
+            let events = page.events
+            #expect(!events.isEmpty, "B's log has at least its own creation")
+            #expect(!events.contains { event in
+                guard case .object(let data)? = event.members["data"], case .string(let id)? = data["consentId"] else { return false }
+                return consentIds.contains(id)
+            })
+            #expect(!events.contains { $0.members["subjectRef"] != nil }, "B's log holds no subject at all")
 
             // People, by identifier.
             for subject in subjects {
-                let check = try await b.check(subject, purpose: "marketing")
-                #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "no_consent")
-                #expect(check.json["consentId"] == nil)
+                let check = try await b.check(subject, purpose: "marketing").decoded(CheckReply.self)
+                #expect(check.allowed == false && check.reason == "no_consent")
+                #expect(check.consentId == nil)
                 #expect(try await b.post("/v1/subjects/export", as: .dpo, ["subject": subject, "channel": "whatsapp"]).status == .notFound)
                 #expect(try await b.post("/v1/subjects/links", as: .dpo, ["subject": subject, "channel": "whatsapp"]).status == .notFound)
                 let revoked = try await b.post("/v1/revocations", as: .consentWrite, ["subject": subject, "channel": "whatsapp"])
-                #expect((revoked.json["revoked"] as? [Any])?.isEmpty == true)
+                #expect(try revoked.decoded(RevocationReply.self).revoked.isEmpty)
             }
             let batch = try await b.post(
                 "/v1/checks/batch", as: .consentCheck, ["channel": "whatsapp", "purpose": "marketing", "subjects": subjects])
-            #expect((batch.json["results"] as? [[String: Any]])?.allSatisfy { $0["reason"] as? String == "no_consent" } == true)
+            let results = try batch.decoded(BatchCheckReply.self).results
+            #expect(results.map(\.subject) == subjects && results.allSatisfy { $0.reason == "no_consent" })
 
             // A's session token does not open under B's tenant (the token names A), and B's erasure of A's person
             // finds no one.
@@ -65,11 +72,11 @@ import Testing
             bytes.replaceSubrange(0..<16, with: b.tenant.tenant.id.bytes)
             #expect(try await b.raw(.get, "/v1/consent-sessions/\(Base64URL.encode(bytes))").status == .notFound)
             let erase = try await b.post("/v1/subjects/erase", as: .dpo, ["subject": subjects[2], "channel": "whatsapp"])
-            #expect(erase.json["subjectFound"] as? Bool == false)
+            #expect(try erase.decoded(ErasureReply.self).subjectFound == false)
 
             // And A still has all of it.
             for subject in subjects {
-                #expect(try await a.check(subject, purpose: "marketing").json["reason"] as? String == "consent_granted")
+                #expect(try await a.check(subject, purpose: "marketing").decoded(CheckReply.self).reason == "consent_granted")
             }
             #expect(try await a.call(.get, "/v1/requests/\(requestId)", as: .dpo).status == .ok)
         }

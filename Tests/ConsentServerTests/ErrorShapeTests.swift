@@ -38,12 +38,13 @@ import Testing
     func expectError(
         _ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, field: String? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) {
+    ) throws {
         #expect(response.status == status, sourceLocation: sourceLocation)
         #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
-        #expect(response.errorBody?.error.code == code, sourceLocation: sourceLocation)
-        #expect(response.errorBody?.error.field == field, sourceLocation: sourceLocation)
-        #expect(response.errorBody?.error.message.isEmpty == false, sourceLocation: sourceLocation)
+        let error = try response.error
+        #expect(error.code == code, sourceLocation: sourceLocation)
+        #expect(error.field == field, sourceLocation: sourceLocation)
+        #expect(error.message.isEmpty == false, sourceLocation: sourceLocation)
     }
 
     func post(_ client: any TestClientProtocol, _ json: String, contentType: String = "application/json") async throws
@@ -64,19 +65,19 @@ import Testing
 
     @Test func badInputIsNamed() async throws {
         try await withProbeApp { client in
-            expectError(try await post(client, "{not json"), .badRequest, "malformed_json")
-            expectError(try await post(client, ""), .badRequest, "malformed_json")
-            expectError(try await post(client, #"{"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent, "invalid_field", field: "items")
-            expectError(
+            try expectError(try await post(client, "{not json"), .badRequest, "malformed_json")
+            try expectError(try await post(client, ""), .badRequest, "malformed_json")
+            try expectError(try await post(client, #"{"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent, "invalid_field", field: "items")
+            try expectError(
                 try await post(client, #"{"items":[{"name":"a","quantity":1},{"name":7,"quantity":1}],"placedAt":"2026-11-24T10:00:00Z"}"#),
                 .unprocessableContent, "invalid_field", field: "items[1].name")
-            expectError(
+            try expectError(
                 try await post(client, #"{"items":[],"placedAt":"yesterday"}"#), .unprocessableContent, "invalid_field",
                 field: "placedAt")
-            expectError(
+            try expectError(
                 try await post(client, #"{"items":null,"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent,
                 "invalid_field", field: "items")
-            expectError(try await post(client, "{}", contentType: "text/plain"), .unsupportedMediaType, "unsupported_media_type")
+            try expectError(try await post(client, "{}", contentType: "text/plain"), .unsupportedMediaType, "unsupported_media_type")
         }
     }
 
@@ -85,15 +86,15 @@ import Testing
         try await withProbeApp { client in
             let withNull = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","note":null,"x":null}"#)
             #expect(withNull.status == .noContent)
-            expectError(try await post(client, "[1,2]"), .badRequest, "malformed_json")
-            expectError(try await post(client, #""text""#), .badRequest, "malformed_json")
+            try expectError(try await post(client, "[1,2]"), .badRequest, "malformed_json")
+            try expectError(try await post(client, #""text""#), .badRequest, "malformed_json")
         }
     }
 
     @Test func deepNestingIsRefusedBeforeDecoding() async throws {
         try await withProbeApp { client in
             let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-            expectError(
+            try expectError(
                 try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(deep)}"#),
                 .badRequest, "json_too_deep")
             let shallow = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
@@ -106,18 +107,18 @@ import Testing
         try await withProbeApp { client in
             let padding = String(repeating: "x", count: ConsentRequestContext.maxBodyBytes)
             let response = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","pad":"\#(padding)"}"#)
-            expectError(response, .contentTooLarge, "payload_too_large")
+            try expectError(response, .contentTooLarge, "payload_too_large")
         }
     }
 
     @Test func unknownRoutesAndUnexpectedFailures() async throws {
         try await withProbeApp { client in
             let unknown = try await client.execute(uri: "/nowhere", method: .get)
-            expectError(unknown, .notFound, "not_found")
+            try expectError(unknown, .notFound, "not_found")
             let boom = try await client.execute(uri: "/probe/boom", method: .get)
-            expectError(boom, .internalServerError, "internal_error")
+            try expectError(boom, .internalServerError, "internal_error")
             let requestID = try #require(boom.headers[.requestID])
-            #expect(boom.errorBody?.error.message.contains(requestID) == true)
+            #expect(try boom.error.message.contains(requestID))
         }
     }
 }
@@ -150,14 +151,14 @@ import Testing
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
             let trace = try await acme.call(.trace, "/v1/reports/consents?from=2026-01-01T00:00:00Z", as: .dpo)
-            #expect(trace.status == .methodNotAllowed && trace.error?.code == "method_not_allowed", "\(trace.status) \(trace.text)")
+            #expect(try trace.status == .methodNotAllowed && trace.error.code == "method_not_allowed", "\(trace.status) \(trace.text)")
             #expect(trace.headers[.allow] == "GET")
             let put = try await acme.call(.put, "/v1/requests/\(UUID().uuidString)/complete", as: .dpo)
             #expect(put.status == .methodNotAllowed && put.headers[.allow] == "POST")
             let settings = try await acme.call(.delete, "/v1/settings/origins", as: .admin)
             #expect(settings.headers[.allow] == "GET, PUT")
             let unknown = try await acme.call(.get, "/v1/nothing/here", as: .admin)
-            #expect(unknown.status == .notFound && unknown.error?.code == "not_found")
+            #expect(try unknown.status == .notFound && unknown.error.code == "not_found")
         }
     }
 }
@@ -182,7 +183,7 @@ import Testing
         try await withDeadlineApp(timeout: .milliseconds(200)) { client in
             let stuck = try await client.execute(uri: "/probe/stuck", method: .get)
             #expect(stuck.status == .serviceUnavailable)
-            #expect(stuck.errorBody?.error.code == "request_timeout")
+            #expect(try stuck.error.code == "request_timeout")
             #expect(stuck.headers[.retryAfter] == "1")
         }
     }

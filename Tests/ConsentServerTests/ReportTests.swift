@@ -23,15 +23,15 @@ import Testing
 
             let reply = try await acme.call(.get, "/v1/reports/consents?from=\(RFC3339.format(start))&to=\(RFC3339.format(end))", as: .dpo)
             #expect(reply.status == .ok, "\(reply.text)")
-            let rows = try #require(reply.json["rows"] as? [[String: Any]])
-            let table = rows.map { "\($0["purpose"]!)/\($0["channel"]!) \($0["granted"]!) \($0["withdrawn"]!) \($0["active"]!)" }
+            let rows = try reply.decoded(ConsentReportReply.self).rows
+            let table = rows.map { "\($0.purpose)/\($0.channel) \($0.granted) \($0.withdrawn) \($0.active)" }
             #expect(table == ["marketing/sms 1 0 1", "marketing/whatsapp 2 1 1", "shipping_update/whatsapp 1 0 1"], "\(table)")
 
             // A period that ends before everything: nothing granted in it and nothing active at its end.
             let before = try await acme.call(
                 .get, "/v1/reports/consents?from=\(RFC3339.format(start.addingTimeInterval(-86_400)))&to=\(RFC3339.format(start))", as: .dpo)
-            #expect((before.json["rows"] as? [Any])?.isEmpty == true)
-            #expect(try await acme.call(.get, "/v1/reports/consents?from=\(RFC3339.format(end))&to=\(RFC3339.format(start))", as: .dpo).error?.field == "from")
+            #expect(try before.decoded(ConsentReportReply.self).rows.isEmpty)
+            #expect(try await acme.call(.get, "/v1/reports/consents?from=\(RFC3339.format(end))&to=\(RFC3339.format(start))", as: .dpo).error.field == "from")
             #expect(try await acme.call(.get, "/v1/reports/consents?from=yesterday", as: .dpo).status == .unprocessableContent)
             #expect(try await acme.call(.get, "/v1/reports/consents", as: .admin).status == .forbidden)
         }

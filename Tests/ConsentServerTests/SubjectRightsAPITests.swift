@@ -97,12 +97,12 @@ extension APIClient {
 
             // Another tenant's DPO cannot tell this person exists; other scopes may not export; bad input is 422.
             let foreign = try await globex.export()
-            #expect(foreign.status == .notFound && foreign.error?.code == "subject_not_found")
+            #expect(try foreign.status == .notFound && foreign.error.code == "subject_not_found")
             #expect(try await acme.export("+15550001111").status == .notFound)
             let asWriter = try await acme.post("/v1/subjects/export", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
             #expect(asWriter.status == .forbidden)
             let bad = try await acme.export("not a phone")
-            #expect(bad.status == .unprocessableContent && bad.error?.field == "subject")
+            #expect(try bad.status == .unprocessableContent && bad.error.field == "subject")
             #expect(!bad.text.contains("not a phone"), "the error does not echo personal data")
         }
     }
@@ -118,14 +118,15 @@ extension APIClient {
             })
             let erased = try await acme.erase()
             #expect(erased.status == .ok, "\(erased.text)")
-            #expect(erased.json["erased"] as? Bool == true && erased.json["subjectFound"] as? Bool == true)
-            #expect(erased.json["suppressed"] as? Bool == true, "the person had withdrawn marketing")
-            #expect((erased.json["erasedAt"] as? String).flatMap(RFC3339.parse) != nil)
+            let erasure = try erased.decoded(ErasureReply.self)
+            #expect(erasure.erased == true && erasure.subjectFound == true)
+            #expect(erasure.suppressed == true, "the person had withdrawn marketing")
+            #expect(RFC3339.parse(erasure.erasedAt) != nil)
 
             #expect(try await acme.export().status == .notFound)
-            let check = try await acme.check(APIClient.personE164, purpose: "shipping_update")
-            #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "no_consent")
-            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update", messageType: "session").json["allowed"] as? Bool == false)
+            let check = try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self)
+            #expect(check.allowed == false && check.reason == "no_consent")
+            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update", messageType: "session").decoded(CheckReply.self).allowed == false)
 
             // What is stored, read past row security: no key, no index, no ciphertext, no message.
             let id = subjectId.uuidString.lowercased()
@@ -147,21 +148,21 @@ extension APIClient {
             #expect(dump.contains(APIClient.noticeText))
 
             let verification = try await acme.call(.get, "/v1/audit/verification", as: .dpo)
-            #expect(verification.json["ok"] as? Bool == true, "\(verification.text)")
+            #expect(try verification.decoded(VerificationReply.self).ok == true, "\(verification.text)")
 
             // Again: idempotent. A withdrawal or a fresh opt-in for the person still works.
             let again = try await acme.erase()
-            #expect(again.status == .ok && again.json["erased"] as? Bool == true && again.json["subjectFound"] as? Bool == false)
+            #expect(try again.status == .ok && again.decoded(ErasureReply.self).erased == true && again.decoded(ErasureReply.self).subjectFound == false)
             #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 1)
             let withdrawal = try await acme.post("/v1/revocations", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
-            #expect(withdrawal.status == .ok && (withdrawal.json["revoked"] as? [Any])?.isEmpty == true)
+            #expect(try withdrawal.status == .ok && withdrawal.decoded(RevocationReply.self).revoked.isEmpty)
             let fresh = try await acme.optIn(APIClient.personE164, purposes: ["shipping_update"], noticeId: noticeId)
             #expect(fresh.status == .created)
-            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update").json["allowed"] as? Bool == true)
+            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
             let newExport = try await acme.export()
             #expect(newExport.status == .ok)
-            #expect((newExport.json["consents"] as? [Any])?.count == 1, "the new subject does not inherit the erased one's history")
-            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).json["ok"] as? Bool == true)
+            #expect(try newExport.decoded(ExportReply.self).consents.count == 1, "the new subject does not inherit the erased one's history")
+            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true)
         }
     }
 
@@ -195,13 +196,13 @@ extension APIClient {
         try await withTenants(["acme", "globex"]) { tenants, database in
             let (acme, globex) = (tenants[0], tenants[1])
             let noticeId = try await acme.seedPerson()
-            #expect(try await acme.erase().json["suppressed"] as? Bool == true)
+            #expect(try await acme.erase().decoded(ErasureReply.self).suppressed == true)
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions") == 1)
 
             let before = try await database.footprint()
             let imported = try await acme.optIn(APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
-            #expect(imported.status == .unprocessableContent && imported.error?.code == "suppressed", "\(imported.text)")
-            #expect(imported.error?.field == "provenance.method")
+            #expect(try imported.status == .unprocessableContent && imported.error.code == "suppressed", "\(imported.text)")
+            #expect(try imported.error.field == "provenance.method")
             #expect(try await database.footprint() == before, "a refused import changes nothing")
 
             // The person's own opt-in is fresh consent; another tenant's import is not affected.
@@ -222,17 +223,17 @@ extension APIClient {
             let noticeId = try await acme.notice(purposes: ["shipping_update"])
             _ = try await acme.optIn("+393330000001", purposes: ["shipping_update"], noticeId: noticeId)
             _ = try await acme.optIn("+393330000002", purposes: ["shipping_update"], noticeId: noticeId)
-            #expect(try await acme.erase("+393330000001").json["suppressed"] as? Bool == false)
-            #expect(try await acme.erase("+393330000002", objection: true).json["suppressed"] as? Bool == true)
+            #expect(try await acme.erase("+393330000001").decoded(ErasureReply.self).suppressed == false)
+            #expect(try await acme.erase("+393330000002", objection: true).decoded(ErasureReply.self).suppressed == true)
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions WHERE reason = 'objected'") == 1)
             let first = try await acme.optIn("+393330000001", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(first.status == .created, "no withdrawal, no objection: nothing to suppress")
             let second = try await acme.optIn("+393330000002", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
-            #expect(second.error?.code == "suppressed")
+            #expect(try second.error.code == "suppressed")
             // A STOP-all from someone unknown is kept as an objection too.
             _ = try await acme.post("/v1/revocations", as: .consentWrite, ["subject": "+393330000003", "channel": "whatsapp"])
             let third = try await acme.optIn("+393330000003", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
-            #expect(third.error?.code == "suppressed")
+            #expect(try third.error.code == "suppressed")
         }
     }
 
@@ -241,7 +242,7 @@ extension APIClient {
         try await withTenants(["acme"], subjectRights: off) { tenants, database in
             let acme = tenants[0]
             let noticeId = try await acme.seedPerson()
-            #expect(try await acme.erase(objection: true).json["suppressed"] as? Bool == false)
+            #expect(try await acme.erase(objection: true).decoded(ErasureReply.self).suppressed == false)
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions") == 0)
             let imported = try await acme.optIn(APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(imported.status == .created)
@@ -262,28 +263,29 @@ extension APIClient {
             _ = try await acme.seedPerson()
             let leap = try await request(acme, "access", receivedAt: "2024-01-31T09:30:00Z")
             #expect(leap.status == .created, "\(leap.text)")
-            #expect(leap.json["dueAt"] as? String == "2024-02-29T09:30:00.000Z" && leap.json["status"] as? String == "pending")
-            #expect(leap.json["overdue"] as? Bool == true)
+            let leapRequest = try leap.decoded(SubjectRequestReply.self)
+            #expect(leapRequest.dueAt == "2024-02-29T09:30:00.000Z" && leapRequest.status == "pending")
+            #expect(leapRequest.overdue == true)
             let common = try await request(acme, "portability", receivedAt: "2025-01-31T09:30:00Z")
-            #expect(common.json["dueAt"] as? String == "2025-02-28T09:30:00.000Z")
-            let now = try await request(acme, "erasure")
-            let received = try #require((now.json["receivedAt"] as? String).flatMap(RFC3339.parse))
+            #expect(try common.decoded(SubjectRequestReply.self).dueAt == "2025-02-28T09:30:00.000Z")
+            let now = try await request(acme, "erasure").decoded(SubjectRequestReply.self)
+            let received = try #require(RFC3339.parse(now.receivedAt))
             #expect(abs(received.timeIntervalSinceNow) < 60)
-            #expect(now.json["dueAt"] as? String == RFC3339.format(RequestDeadline.dueAt(receivedAt: received)))
-            #expect(now.json["overdue"] as? Bool == false)
+            #expect(now.dueAt == RFC3339.format(RequestDeadline.dueAt(receivedAt: received)))
+            #expect(now.overdue == false)
 
             let pending = try await acme.call(.get, "/v1/requests?status=pending", as: .dpo)
-            let listed = try #require(pending.json["requests"] as? [[String: Any]])
-            #expect(listed.compactMap { $0["dueAt"] as? String } == ["2024-02-29T09:30:00.000Z", "2025-02-28T09:30:00.000Z", now.json["dueAt"] as! String])
-            #expect(listed.map { $0["overdue"] as? Bool } == [true, true, false])
+            let listed = try pending.decoded(SubjectRequestListReply.self).requests
+            #expect(listed.map(\.dueAt) == ["2024-02-29T09:30:00.000Z", "2025-02-28T09:30:00.000Z", now.dueAt])
+            #expect(listed.map(\.overdue) == [true, true, false])
             #expect(try await acme.call(.get, "/v1/requests?status=bogus", as: .dpo).status == .unprocessableContent)
             #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'request.received'") == 3)
 
             let future = try await request(acme, "access", receivedAt: "2099-01-01T00:00:00Z")
-            #expect(future.status == .unprocessableContent && future.error?.field == "receivedAt")
+            #expect(try future.status == .unprocessableContent && future.error.field == "receivedAt")
             let unknown = try await request(acme, "access", subject: "+15550001111")
-            #expect(unknown.status == .notFound && unknown.error?.code == "subject_not_found")
-            #expect(try await request(acme, "rectification").error?.field == "type")
+            #expect(try unknown.status == .notFound && unknown.error.code == "subject_not_found")
+            #expect(try await request(acme, "rectification").error.field == "type")
         }
     }
 
@@ -291,37 +293,40 @@ extension APIClient {
         try await withTenants(["acme", "globex"]) { tenants, database in
             let (acme, globex) = (tenants[0], tenants[1])
             _ = try await acme.seedPerson()
-            let access = try #require(try await request(acme, "access").json["id"] as? String)
-            let erasure = try #require(try await request(acme, "erasure").json["id"] as? String)
-            let cancelled = try #require(try await request(acme, "portability").json["id"] as? String)
+            let access = try await request(acme, "access").decoded(SubjectRequestReply.self).id
+            let erasure = try await request(acme, "erasure").decoded(SubjectRequestReply.self).id
+            let cancelled = try await request(acme, "portability").decoded(SubjectRequestReply.self).id
 
             // Another tenant sees none of them.
             #expect(try await globex.call(.get, "/v1/requests/\(access)", as: .dpo).status == .notFound)
             #expect(try await globex.post("/v1/requests/\(access)/complete", as: .dpo, [:]).status == .notFound)
-            #expect((try await globex.call(.get, "/v1/requests", as: .dpo).json["requests"] as? [Any])?.isEmpty == true)
+            #expect(try await globex.call(.get, "/v1/requests", as: .dpo).decoded(SubjectRequestListReply.self).requests.isEmpty)
 
             let exported = try await acme.post("/v1/requests/\(access)/complete", as: .dpo, [:])
             #expect(exported.status == .ok, "\(exported.text)")
-            let bundle = try #require(exported.json["export"] as? [String: Any])
-            #expect(bundle["subject"] as? String == APIClient.personE164)
-            #expect((bundle["pendingRequests"] as? [[String: Any]])?.count == 2, "the other two are still pending while this one completes")
-            #expect((exported.json["request"] as? [String: Any])?["status"] as? String == "completed")
-            #expect((exported.json["request"] as? [String: Any])?["completedAt"] is String)
-            #expect((exported.json["request"] as? [String: Any])?["completedBy"] as? String == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
+            let completion = try exported.decoded(RequestCompletionReply.self)
+            let bundle = try #require(completion.export)
+            #expect(bundle.subject == APIClient.personE164)
+            #expect(bundle.pendingRequests.count == 2, "the other two are still pending while this one completes")
+            #expect(completion.outcome == "exported" && completion.erasure == nil)
+            #expect(completion.request.id == access && completion.request.status == "completed")
+            #expect(completion.request.completedAt.flatMap(RFC3339.parse) != nil)
+            #expect(completion.request.completedBy == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
             let twice = try await acme.post("/v1/requests/\(access)/complete", as: .dpo, [:])
-            #expect(twice.status == .conflict && twice.error?.code == "request_not_pending")
+            #expect(try twice.status == .conflict && twice.error.code == "request_not_pending")
 
             let cancel = try await acme.post("/v1/requests/\(cancelled)/cancel", as: .dpo, [:])
-            #expect(cancel.status == .ok && (cancel.json["request"] as? [String: Any])?["status"] as? String == "cancelled")
-            #expect((cancel.json["request"] as? [String: Any])?["cancelledBy"] as? String == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
+            #expect(try cancel.status == .ok && cancel.decoded(RequestCancellationReply.self).request.status == "cancelled")
+            #expect(try cancel.decoded(RequestCancellationReply.self).request.cancelledBy == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
             #expect(try await acme.post("/v1/requests/\(cancelled)/complete", as: .dpo, [:]).status == .conflict)
 
             let erased = try await acme.post("/v1/requests/\(erasure)/complete", as: .dpo, [:])
-            #expect(erased.status == .ok && erased.json["outcome"] as? String == "erased", "\(erased.text)")
-            #expect((erased.json["erasure"] as? [String: Any])?["erased"] as? Bool == true)
+            #expect(try erased.status == .ok && erased.decoded(RequestCompletionReply.self).outcome == "erased", "\(erased.text)")
+            #expect(try erased.decoded(RequestCompletionReply.self).erasure?.erased == true)
             #expect(try await acme.export().status == .notFound)
             let record = try await acme.call(.get, "/v1/requests/\(erasure)", as: .dpo)
-            #expect(record.json["status"] as? String == "completed" && record.json["overdue"] as? Bool == false)
+            let recorded = try record.decoded(SubjectRequestReply.self)
+            #expect(recorded.status == "completed" && recorded.overdue == false)
 
             let events = try await database.withClient(\.superuser) { client in
                 try await client.query("SELECT action, data->>'outcome' FROM audit_events WHERE action LIKE 'request.%' OR action = 'subject.erased' ORDER BY id")
@@ -330,7 +335,7 @@ extension APIClient {
             #expect(events.map(\.0) == ["request.received", "request.received", "request.received", "request.completed", "request.cancelled", "subject.erased", "request.completed"])
             #expect(events.compactMap(\.1) == ["exported", "cancelled", "erased"])
             #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased' AND data->>'requestId' = '\(erasure)'") == 1)
-            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).json["ok"] as? Bool == true)
+            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true)
             #expect(try await acme.call(.get, "/v1/requests/not-a-uuid", as: .dpo).status == .notFound)
         }
     }

@@ -43,13 +43,14 @@ import Testing
             let body = try Self.fixture("text-message")
             let first = try await Self.deliver(body, to: acme)
             #expect(first.status == .ok, "\(first.text)")
-            #expect(first.json["received"] as? Int == 1 && first.json["duplicates"] as? Int == 0)
-            let session = try await acme.check("+393331005001", purpose: "shipping_update", messageType: "session")
-            #expect(session.json["allowed"] as? Bool == true && session.json["reason"] as? String == "service_window_open")
+            let delivered = try first.decoded(WebhookDeliveryReply.self)
+            #expect(delivered.received == 1 && delivered.duplicates == 0)
+            let session = try await acme.check("+393331005001", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            #expect(session.allowed == true && session.reason == "service_window_open")
 
             // Meta retries: the same message id is recorded once, however often it comes.
             let again = try await Self.deliver(body, to: acme)
-            #expect(again.status == .ok && again.json["received"] as? Int == 0 && again.json["duplicates"] as? Int == 1)
+            #expect(try again.status == .ok && again.decoded(WebhookDeliveryReply.self).received == 0 && again.decoded(WebhookDeliveryReply.self).duplicates == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM interactions") == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM whatsapp_messages_seen") == 1)
             let actors = try await database.count(
@@ -83,10 +84,10 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             _ = try await acme.optIn("+393331005002", purposes: ["shipping_update", "marketing"], noticeId: notice)
             let reply = try await Self.deliver(try Self.fixture("stop-message"), to: acme)
-            #expect(reply.status == .ok && reply.json["withdrawals"] as? Int == 2, "\(reply.text)")
+            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 2, "\(reply.text)")
             for purpose in ["shipping_update", "marketing"] {
-                let check = try await acme.check("+393331005002", purpose: purpose)
-                #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "consent_withdrawn")
+                let check = try await acme.check("+393331005002", purpose: purpose).decoded(CheckReply.self)
+                #expect(check.allowed == false && check.reason == "consent_withdrawn")
             }
         }
     }
@@ -98,10 +99,10 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             _ = try await acme.optIn("+393331005004", purposes: ["shipping_update", "marketing"], noticeId: notice)
             let reply = try await Self.deliver(try Self.fixture("user-preferences-stop"), to: acme)
-            #expect(reply.status == .ok && reply.json["withdrawals"] as? Int == 1, "\(reply.text)")
+            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 1, "\(reply.text)")
             let marketing = try await acme.check("+393331005004", purpose: "marketing")
-            #expect(marketing.json["reason"] as? String == "consent_withdrawn")
-            #expect(try await acme.check("+393331005004", purpose: "shipping_update").json["allowed"] as? Bool == true)
+            #expect(try marketing.decoded(CheckReply.self).reason == "consent_withdrawn")
+            #expect(try await acme.check("+393331005004", purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
             let source = try await database.count(
                 "SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing' AND revoke_source = 'channel_preference'")
             #expect(source == 1)
@@ -116,10 +117,10 @@ import Testing
             var provenance = APIClient.provenance
             provenance["method"] = "double_opt_in"
             _ = try await acme.optIn("+393331005003", purposes: ["shipping_update"], noticeId: notice, provenance: provenance)
-            #expect(try await acme.check("+393331005003", purpose: "shipping_update").json["reason"] as? String == "pending_confirmation")
+            #expect(try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason == "pending_confirmation")
             let reply = try await Self.deliver(try Self.fixture("button-reply-yes"), to: acme)
-            #expect(reply.status == .ok && reply.json["confirmations"] as? Int == 1, "\(reply.text)")
-            #expect(try await acme.check("+393331005003", purpose: "shipping_update").json["reason"] as? String == "consent_granted")
+            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).confirmations == 1, "\(reply.text)")
+            #expect(try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason == "consent_granted")
         }
     }
 
@@ -129,7 +130,7 @@ import Testing
             try await Self.configure(acme)
             let before = try await database.footprint()
             let reply = try await Self.deliver(try Self.fixture("statuses"), to: acme)
-            #expect(reply.status == .ok && reply.json["received"] as? Int == 0)
+            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).received == 0)
             #expect(try await database.footprint() == before)
         }
     }
@@ -145,7 +146,7 @@ import Testing
             for signature: String? in [nil, forged, tampered, "sha256=", "sha1=abcdef", "sha256=zz"] {
                 let reply = try await Self.deliver(body, to: acme, signature: .some(signature))
                 #expect(reply.status == .unauthorized, "\(String(describing: signature)): \(reply.text)")
-                #expect(reply.error?.code == "invalid_signature")
+                #expect(try reply.error.code == "invalid_signature")
             }
             // A tenant with no app secret configured accepts nothing, even a body signed with someone else's secret.
             #expect(try await Self.deliver(body, to: globex).status == .unauthorized)
@@ -160,7 +161,7 @@ import Testing
             let before = try await database.footprint()
             for body in [#"{"object":"page","entry":[]}"#, "not json", #"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"from":"393331005001","id":"x","timestamp":"soon","type":"text"}]}}]}]}"#] {
                 let reply = try await Self.deliver(body, to: acme)
-                #expect(reply.status == .badRequest && reply.error?.code == "invalid_payload", "\(reply.text)")
+                #expect(try reply.status == .badRequest && reply.error.code == "invalid_payload", "\(reply.text)")
             }
             #expect(try await database.footprint() == before)
         }

@@ -15,32 +15,33 @@ import Testing
                 "/v1/revocations", as: .consentWrite,
                 ["subject": "+39 333 123 4567", "channel": "whatsapp", "purposes": ["marketing"]])
             #expect(one.status == .ok, "\(one.text)")
-            let revoked = try #require(one.json["revoked"] as? [[String: Any]])
-            #expect(revoked.map { $0["purpose"] as? String } == ["marketing"])
-            #expect(revoked.first?["revokedAt"] is String)
-            #expect((one.json["consistencyToken"] as? String)?.hasPrefix("ct1_") == true)
+            let revocation = try one.decoded(RevocationReply.self)
+            let revoked = revocation.revoked
+            #expect(revoked.map(\.purpose) == ["marketing"])
+            #expect(revoked.first.flatMap { RFC3339.parse($0.revokedAt) } != nil)
+            #expect(revocation.consistencyToken.hasPrefix("ct1_"))
 
-            let check = try await acme.check("+393331234567", purpose: "marketing")
-            #expect(check.json["allowed"] as? Bool == false && check.json["reason"] as? String == "consent_withdrawn")
-            #expect(check.json["consentId"] as? String == revoked.first?["id"] as? String)
-            #expect(check.json["revokedAt"] as? String == revoked.first?["revokedAt"] as? String)
-            #expect(try await acme.check("+393331234567", purpose: "shipping_update").json["allowed"] as? Bool == true)
+            let check = try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self)
+            #expect(check.allowed == false && check.reason == "consent_withdrawn")
+            #expect(check.consentId != nil && check.consentId == revoked.first?.id)
+            #expect(check.revokedAt != nil && check.revokedAt == revoked.first?.revokedAt)
+            #expect(try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
 
             let rest = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp", "source": "dpo"])
-            #expect((rest.json["revoked"] as? [[String: Any]])?.compactMap { $0["purpose"] as? String } == ["account_update", "shipping_update"])
+            #expect(try rest.decoded(RevocationReply.self).revoked.map(\.purpose) == ["account_update", "shipping_update"])
             let nothing = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
-            #expect(nothing.status == .ok && (nothing.json["revoked"] as? [Any])?.isEmpty == true)
+            #expect(try nothing.status == .ok && nothing.decoded(RevocationReply.self).revoked.isEmpty)
             let nobody = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+15550000000", "channel": "sms"])
-            #expect(nobody.status == .ok && (nobody.json["revoked"] as? [Any])?.isEmpty == true)
+            #expect(try nobody.status == .ok && nobody.decoded(RevocationReply.self).revoked.isEmpty)
 
             // A later opt-in is a new consent; the withdrawn one stays as it was.
             let again = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
-            let newId = (again.json["consents"] as? [[String: Any]])?.first?["id"] as? String
-            #expect(newId != nil && newId != revoked.first?["id"] as? String)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").json["reason"] as? String == "consent_granted")
+            let newId = try again.decoded(OptInReply.self).consents.first?.id
+            #expect(newId != nil && newId != revoked.first?.id)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).reason == "consent_granted")
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing'") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'dpo'") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'api'") == 1)
@@ -63,10 +64,10 @@ import Testing
             let before = try await database.footprint()
             for (body, code, field) in cases {
                 let reply = try await acme.post("/v1/revocations", as: .consentWrite, body)
-                #expect(reply.status == .unprocessableContent && reply.error?.code == code && reply.error?.field == field, "\(reply.text)")
+                #expect(try reply.status == .unprocessableContent && reply.error.code == code && reply.error.field == field, "\(reply.text)")
             }
             #expect(try await database.footprint() == before)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 }
@@ -90,22 +91,23 @@ import Testing
             let sent = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 60).rounded(.down))
             let reply = try await interaction(acme, "+393331234567", at: sent, text: "Where is my parcel?")
             #expect(reply.status == .created, "\(reply.text)")
-            let window = try #require(reply.json["serviceWindow"] as? [String: Any])
-            #expect(window["open"] as? Bool == true)
-            #expect(window["closesAt"] as? String == RFC3339Text.format(sent.addingTimeInterval(24 * 3600)))
-            #expect((reply.json["revoked"] as? [Any])?.isEmpty == true)
+            let recorded = try reply.decoded(InteractionReply.self)
+            let window = recorded.serviceWindow
+            #expect(window.open == true)
+            #expect(window.closesAt == RFC3339Text.format(sent.addingTimeInterval(24 * 3600)))
+            #expect(recorded.revoked.isEmpty)
 
-            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
-            #expect(session.json["allowed"] as? Bool == true && session.json["reason"] as? String == "service_window_open")
-            let template = try await acme.check("+393331234567", purpose: "shipping_update")
-            #expect(template.json["allowed"] as? Bool == true && template.json["billable"] as? Bool == false)
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            #expect(session.allowed == true && session.reason == "service_window_open")
+            let template = try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self)
+            #expect(template.allowed == true && template.billable == false)
             // No consent is needed to answer inside the window.
             let unconsented = try await acme.check("+393331234567", purpose: "account_update", messageType: "session")
-            #expect(unconsented.json["allowed"] as? Bool == true)
+            #expect(try unconsented.decoded(CheckReply.self).allowed == true)
 
             // An older message delivered late never moves the window back.
             let late = try await interaction(acme, "+393331234567", at: sent.addingTimeInterval(-3 * 86400))
-            #expect((late.json["serviceWindow"] as? [String: Any])?["closesAt"] as? String == window["closesAt"] as? String)
+            #expect(try late.decoded(InteractionReply.self).serviceWindow.closesAt == window.closesAt)
         }
     }
 
@@ -114,10 +116,10 @@ import Testing
             let acme = tenants[0]
             let old = Date().addingTimeInterval(-25 * 3600)
             let reply = try await interaction(acme, "+447700900123", at: old, text: "hello")
-            let window = try #require(reply.json["serviceWindow"] as? [String: Any])
-            #expect(window["open"] as? Bool == false)
-            let session = try await acme.check("+447700900123", purpose: "shipping_update", messageType: "session")
-            #expect(session.json["allowed"] as? Bool == false && session.json["reason"] as? String == "service_window_closed")
+            let window = try reply.decoded(InteractionReply.self).serviceWindow
+            #expect(window.open == false)
+            let session = try await acme.check("+447700900123", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            #expect(session.allowed == false && session.reason == "service_window_closed")
         }
     }
 
@@ -130,16 +132,16 @@ import Testing
             _ = try await acme.optIn("+393331234567", purposes: ["shipping_update", "marketing"], noticeId: whatsapp)
             _ = try await acme.optIn("+393331234567", channel: "sms", purposes: ["shipping_update"], noticeId: sms)
             let reply = try await interaction(acme, "+393331234567", at: Date(), text: keyword)
-            #expect((reply.json["revoked"] as? [[String: Any]])?.count == 2, "\(reply.text)")
+            #expect(try reply.decoded(InteractionReply.self).revoked.count == 2, "\(reply.text)")
             for purpose in ["shipping_update", "marketing"] {
                 let check = try await acme.check("+393331234567", purpose: purpose)
-                #expect(check.json["reason"] as? String == "consent_withdrawn")
+                #expect(try check.decoded(CheckReply.self).reason == "consent_withdrawn")
                 // Replying STOP opened the window, but a withdrawn purpose gets no free-form messages either.
                 let session = try await acme.check("+393331234567", purpose: purpose, messageType: "session")
-                #expect(session.json["allowed"] as? Bool == false)
+                #expect(try session.decoded(CheckReply.self).allowed == false)
             }
             let otherChannel = try await acme.check("+393331234567", channel: "sms", purpose: "shipping_update")
-            #expect(otherChannel.json["allowed"] as? Bool == true, "STOP on WhatsApp leaves SMS alone")
+            #expect(try otherChannel.decoded(CheckReply.self).allowed == true, "STOP on WhatsApp leaves SMS alone")
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'stop_keyword'") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM interactions WHERE kind = 'stop_keyword'") == 1)
         }
@@ -152,8 +154,8 @@ import Testing
             let notice = try await acme.notice(purposes: ["marketing"])
             _ = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
             let reply = try await interaction(acme, "+393331234567", at: Date(), text: text)
-            #expect((reply.json["revoked"] as? [Any])?.isEmpty == true)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").json["allowed"] as? Bool == true)
+            #expect(try reply.decoded(InteractionReply.self).revoked.isEmpty)
+            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 
@@ -171,7 +173,7 @@ import Testing
             let before = try await database.footprint()
             for (body, field) in cases {
                 let reply = try await acme.post("/v1/interactions", as: .consentWrite, body)
-                #expect(reply.status == .unprocessableContent && reply.error?.field == field, "\(reply.text)")
+                #expect(try reply.status == .unprocessableContent && reply.error.field == field, "\(reply.text)")
             }
             #expect(try await database.footprint() == before)
         }

@@ -261,46 +261,53 @@ struct AuditFixture: Sendable {
         #expect(try await fixture.verify().ok)
     }
 
-    @Test func anEventEditedWithTriggersOffIsNamedBySeq() async throws {
-        let fixture = try await Self.sequenced()
-        try await fixture.tamper("UPDATE audit_events SET data = data || '{\"n\": 999}' WHERE data->>'label' = 'e16'")
-        let result = try await fixture.verify()
-        #expect(!result.ok)
-        #expect(result.firstBadSeq == 17, "\(result)")  // seq 0 is tenant.created
+    /// One way an attacker with the database (triggers off) changes a sequenced log of 40 events, and the seq the
+    /// verifier must name as the first bad one. Seq 0 is tenant.created, so event `eN` is seq N + 1.
+    struct Tampering: Sendable, CustomTestStringConvertible {
+        let name: String
+        let sql: String
+        let firstBadSeq: Int64
+        /// A word the verifier's `problem` must contain, where the case says what kind of damage it is.
+        let problem: String?
+
+        init(_ name: String, _ sql: String, firstBadSeq: Int64, problem: String? = nil) {
+            (self.name, self.sql, self.firstBadSeq, self.problem) = (name, sql, firstBadSeq, problem)
+        }
+
+        var testDescription: String { name }
     }
 
-    @Test func aDeletedEventIsNamedBySeq() async throws {
-        let fixture = try await Self.sequenced()
-        try await fixture.tamper("DELETE FROM audit_events WHERE data->>'label' = 'e30'")
-        let result = try await fixture.verify()
-        #expect(result.firstBadSeq == 31, "\(result)")
-    }
-
-    @Test func aDeletedLeafLeavesAGapThatIsNamed() async throws {
-        let fixture = try await Self.sequenced()
-        try await fixture.tamper("DELETE FROM audit_leaves WHERE seq = 9")
-        let result = try await fixture.verify()
-        #expect(result.firstBadSeq == 9, "\(result)")
-    }
-
-    @Test func aTailCutBelowTheLatestCheckpointIsNamed() async throws {
-        let fixture = try await Self.sequenced()
-        // Remove the last 6 events and everything derived from them, but not the checkpoint that covers them.
-        try await fixture.tamper("""
+    static let tamperings: [Tampering] = [
+        Tampering(
+            "an event edited", "UPDATE audit_events SET data = data || '{\"n\": 999}' WHERE data->>'label' = 'e16'",
+            firstBadSeq: 17),
+        Tampering("an event deleted", "DELETE FROM audit_events WHERE data->>'label' = 'e30'", firstBadSeq: 31),
+        Tampering("a leaf deleted, leaving a gap", "DELETE FROM audit_leaves WHERE seq = 9", firstBadSeq: 9),
+        // The last 6 events and everything derived from them, but not the checkpoint that covers them.
+        Tampering(
+            "the tail cut below the latest checkpoint",
+            """
             DELETE FROM audit_nodes WHERE ((idx + 1) << level) > 35;
             DELETE FROM audit_events WHERE id IN (SELECT event_id FROM audit_leaves WHERE seq >= 35);
             DELETE FROM audit_leaves WHERE seq >= 35;
-            """)
-        let result = try await fixture.verify()
-        #expect(result.firstBadSeq == 35, "\(result)")
-        #expect(result.problem?.contains("missing") == true)
-    }
+            """,
+            firstBadSeq: 35, problem: "missing"),
+        // Level 2, index 3 covers seqs 12 to 15.
+        Tampering(
+            "a subtree hash rewritten", "UPDATE audit_nodes SET hash = sha256(hash) WHERE level = 2 AND idx = 3",
+            firstBadSeq: 12),
+    ]
 
-    @Test func aRewrittenSubtreeHashIsNamedByItsFirstSeq() async throws {
+    @Test(arguments: tamperings)
+    func aTamperingIsNamedByItsFirstBadSeq(_ tampering: Tampering) async throws {
         let fixture = try await Self.sequenced()
-        try await fixture.tamper("UPDATE audit_nodes SET hash = sha256(hash) WHERE level = 2 AND idx = 3")
+        try await fixture.tamper(tampering.sql)
         let result = try await fixture.verify()
-        #expect(result.firstBadSeq == 12, "\(result)")
+        #expect(!result.ok, "\(result)")
+        #expect(result.firstBadSeq == tampering.firstBadSeq, "\(result)")
+        if let problem = tampering.problem {
+            #expect(result.problem?.contains(problem) == true, "\(result)")
+        }
     }
 
     @Test func aCheckpointWithAnotherRootOrABadSignatureFails() async throws {
