@@ -75,6 +75,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // Every HTML page's Mustache template, loaded and checked when the router is built.
+            resources: [.copy("Templates")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -44,10 +44,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try ConsentJSON.encoder.encode(Body(error: .init(code: code, message: message, field: field)))
-        var headers = self.headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        try JSONResponse.encoding(Body(error: .init(code: code, message: message, field: field)), status: status, headers: headers)
     }
 }
 

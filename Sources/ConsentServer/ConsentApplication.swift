@@ -54,8 +54,10 @@ public struct ServerDependencies: Sendable {
 }
 
 public enum ConsentApplication {
-    /// Every route of the service. Route → store function → SQL → response, nothing in between.
-    public static func router(_ dependencies: ServerDependencies) -> Router<ConsentRequestContext> {
+    /// Every route of the service. Route → store function → SQL → response, nothing in between. Throws when the
+    /// HTML templates are missing or do not parse, so a broken deployment stops here and not at a request.
+    public static func router(_ dependencies: ServerDependencies) async throws -> Router<ConsentRequestContext> {
+        let templates = try await PageTemplates.load()
         let router = Router(context: ConsentRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
         let routeTable = RouteTable()
@@ -81,7 +83,7 @@ public enum ConsentApplication {
             reader: database.auditLog, sequencer: database.auditSequencer(signer: dependencies.checkpointSigner),
             signer: dependencies.checkpointSigner,
             verifier: database.auditVerifier(pinnedPublicKey: dependencies.checkpointSigner.publicKey),
-            verifications: database.auditVerifications)
+            verifications: database.auditVerifications, templates: templates)
         audit.register(on: v1)
         let subjectRights = SubjectRightsRoutes(
             database: database, desk: dependencies.subjectRightsDesk, exporter: dependencies.subjectExporter)
@@ -90,20 +92,22 @@ public enum ConsentApplication {
         ConsoleRoutes(
             database: database, ledger: dependencies.ledger, keys: keys,
             sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
-            subjectRights: subjectRights, audit: audit, collection: dependencies.collection
+            subjectRights: subjectRights, audit: audit, collection: dependencies.collection, templates: templates
         ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp
         // webhook take no API key; each authenticates by its own token or signature.
         SettingsRoutes(settings: database.settings).register(on: v1)
         ConsentSessionRoutes(database: database, collection: dependencies.collection).register(keyed: v1, open: router)
-        SelfServiceRoutes(database: database, collection: dependencies.collection).register(keyed: v1, open: router)
+        SelfServiceRoutes(database: database, collection: dependencies.collection, templates: templates)
+            .register(keyed: v1, open: router)
         WhatsAppWebhookRoutes(
             settings: database.settings,
             inbox: database.whatsAppInbox(pendingLifetime: dependencies.collection.pendingConsentLifetime)
         ).register(on: router)
         if let shop = dependencies.demoShop {
-            DemoCheckoutRoutes(shop: shop, database: database, collection: dependencies.collection).register(on: router)
+            DemoCheckoutRoutes(shop: shop, database: database, collection: dependencies.collection, templates: templates)
+                .register(on: router)
         }
         routeTable.fill(router.routes.map { ("/" + $0.path.description.drop { $0 == "/" }, $0.method) })
         return router
@@ -115,7 +119,7 @@ public enum ConsentApplication {
     public static func make(
         _ dependencies: ServerDependencies, host: String, port: Int, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) async throws -> some ApplicationProtocol {
         let database = dependencies.database
         let services: [any Service] = [
             database,
@@ -145,7 +149,7 @@ public enum ConsentApplication {
             ConsentChangeListenerService(listener: database.changeListener(keys: dependencies.keyCache), logger: logger),
         ]
         return Application(
-            router: router(dependencies),
+            router: try await router(dependencies),
             // Idle keep-alive connections close after 75 s: longer than the 60 s that common load balancers keep
             // them, so the balancer, not the server, closes first and never sends on a connection closing under it.
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),

@@ -199,14 +199,11 @@ struct ConsentRoutes {
         }
         switch try await database.commit(ledger.confirm(consentId: id, caller: caller), logger: context.logger) {
         case .confirmed(let consent, let change):
-            return try jsonResponse(
-                .ok,
+            return try JSONResponse.encoding(
                 ConfirmedView(
                     consent: ConsentView(consent), consistencyToken: ConsistencyToken(position: change.position).description))
         case .alreadyGranted(let consent):
-            return try jsonResponse(
-                .ok,
-                ConfirmedView(consent: ConsentView(consent), consistencyToken: nil))
+            return try JSONResponse.encoding(ConfirmedView(consent: ConsentView(consent), consistencyToken: nil))
         case .withdrawn:
             throw APIError(.conflict, code: "consent_withdrawn", message: "this consent was withdrawn; it cannot be confirmed")
         case .expired:

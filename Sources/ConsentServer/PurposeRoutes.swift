@@ -35,12 +35,6 @@ struct PurposeRoutes {
         let (purpose, created) = try await purposes.define(
             tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.actor,
             logger: context.logger)
-        return try StoredResponse.json(created ? .created : .ok, purpose).plainResponse
-    }
-}
-
-extension StoredResponse {
-    var plainResponse: Response {
-        WriteOutcome.fresh(self).httpResponse
+        return try JSONResponse.encoding(purpose, status: created ? .created : .ok)
     }
 }

@@ -31,6 +31,6 @@ struct ReportRoutes {
         let caller = try context.caller(requiring: .dpo)
         let (from, to) = try Self.period(request)
         let rows = try await reports.consents(tenantId: caller.tenantId, from: from, to: to, logger: context.logger)
-        return try jsonResponse(.ok, Report(from: from, to: to, rows: rows))
+        return try JSONResponse.encoding(Report(from: from, to: to, rows: rows))
     }
 }

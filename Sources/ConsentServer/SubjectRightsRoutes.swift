@@ -41,7 +41,7 @@ struct SubjectRightsRoutes {
         guard let export = try await exporter.export(identifier, tenantId: caller.tenantId, logger: context.logger) else {
             throw SubjectRightsError.subjectNotFound
         }
-        return Self.json(.ok, SubjectExportDocument.json(export))
+        return try ExportBundle(export).response()
     }
 
     struct EraseBody: Codable {
@@ -67,14 +67,20 @@ struct SubjectRightsRoutes {
     ) async throws -> WriteOutcome {
         try await database.commit(
             desk.erase(identifier, objection: objection, caller: caller), idempotency: claim, logger: logger,
-            render: { StoredResponse(status: 200, body: Self.canonical(Self.erasureJSON($0))) })
+            render: { try StoredResponse.json(.ok, ErasureView($0)) })
     }
 
-    static func erasureJSON(_ result: ErasureResult) -> JSONValue {
-        .object([
-            "erased": .bool(true), "erasedAt": .string(RFC3339.format(result.erasedAt)),
-            "subjectFound": .bool(result.subjectRef != nil), "suppressed": .bool(result.suppressed),
-        ])
+    struct ErasureView: Encodable {
+        let erased = true
+        let erasedAt: Date
+        let subjectFound: Bool
+        let suppressed: Bool
+
+        init(_ result: ErasureResult) {
+            erasedAt = result.erasedAt
+            subjectFound = result.subjectRef != nil
+            suppressed = result.suppressed
+        }
     }
 
     // MARK: requests
@@ -96,7 +102,7 @@ struct SubjectRightsRoutes {
         return try await database.commit(
             desk.openRequest(type, about: identifier, receivedAt: receivedAt, caller: caller), idempotency: claim,
             logger: context.logger,
-            render: { StoredResponse(status: 201, body: Self.canonical(Self.requestJSON($0, now: Date()))) }
+            render: { try StoredResponse.json(.created, RequestView($0, now: Date())) }
         ).httpResponse
     }
 
@@ -107,7 +113,8 @@ struct SubjectRightsRoutes {
         }
         let records = try await database.subjectRequests(caller.tenantId, status: status, logger: context.logger)
         let now = Date()
-        return Self.json(.ok, .object(["requests": .array(records.map { Self.requestJSON($0, now: now) })]))
+        return try JSONResponse.encoding(
+            RequestList(requests: records.map { RequestView($0, now: now) }), headers: Self.noStore)
     }
 
     func getRequest(context: ConsentRequestContext) async throws -> Response {
@@ -116,7 +123,7 @@ struct SubjectRightsRoutes {
         guard let record = try await database.subjectRequest(id, tenantId: caller.tenantId, logger: context.logger) else {
             throw SubjectRightsError.requestNotFound
         }
-        return Self.json(.ok, Self.requestJSON(record, now: Date()))
+        return try JSONResponse.encoding(RequestView(record, now: Date()), headers: Self.noStore)
     }
 
     /// Carries the request out and closes it in one transaction (the store's `SubjectRightsDesk`): the export
@@ -124,7 +131,9 @@ struct SubjectRightsRoutes {
     /// erasure for erasure.
     func completeRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        return Self.json(.ok, Self.completionJSON(try await complete(try Self.requestId(context), caller: caller, logger: context.logger)))
+        let completed = try await complete(try Self.requestId(context), caller: caller, logger: context.logger)
+        // Canonical as a whole because it may carry the export bundle (see `JSONResponse`).
+        return try JSONResponse.canonical(try Self.completionJSON(completed), headers: Self.noStore)
     }
 
     func complete(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> CompletedRequest {
@@ -133,13 +142,14 @@ struct SubjectRightsRoutes {
     }
 
     /// `{"request", "outcome", "export"? | "erasure"?}`.
-    static func completionJSON(_ completed: CompletedRequest) -> JSONValue {
+    static func completionJSON(_ completed: CompletedRequest) throws -> JSONValue {
         var body: [String: JSONValue] = [
-            "request": requestJSON(completed.request, now: Date()), "outcome": .string(completed.fulfilment.outcome),
+            "request": try JSONValue(encoding: RequestView(completed.request, now: Date())),
+            "outcome": .string(completed.fulfilment.outcome),
         ]
         switch completed.fulfilment {
         case .exported(let export): body["export"] = export.map(SubjectExportDocument.json) ?? .null
-        case .erased(let result): body["erasure"] = erasureJSON(result)
+        case .erased(let result): body["erasure"] = try JSONValue(encoding: ErasureView(result))
         }
         return .object(body)
     }
@@ -147,7 +157,7 @@ struct SubjectRightsRoutes {
     func cancelRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let closed = try await cancel(try Self.requestId(context), caller: caller, logger: context.logger)
-        return Self.json(.ok, .object(["request": Self.requestJSON(closed, now: Date())]))
+        return try JSONResponse.encoding(["request": RequestView(closed, now: Date())], headers: Self.noStore)
     }
 
     func cancel(_ id: UUID, caller: CallerIdentity, logger: Logger) async throws -> SubjectRequestRecord {
@@ -161,34 +171,65 @@ struct SubjectRightsRoutes {
         return id
     }
 
-    static func requestJSON(_ record: SubjectRequestRecord, now: Date) -> JSONValue {
-        var members: [String: JSONValue] = [
-            "id": .string(record.id.lowercased), "type": .string(record.type.rawValue),
-            "status": .string(record.status.rawValue), "receivedAt": .string(RFC3339.format(record.receivedAt)),
-            "dueAt": .string(RFC3339.format(record.dueAt)), "overdue": .bool(record.isOverdue(at: now)),
-            "subjectRef": .string(record.subjectRef.lowercased),
-        ]
-        if let closedAt = record.closedAt {
-            members[record.status == .cancelled ? "cancelledAt" : "completedAt"] = .string(RFC3339.format(closedAt))
+    /// `completedAt`/`completedBy` or `cancelledAt`/`cancelledBy` once closed, by how it closed.
+    struct RequestView: Encodable {
+        let id: String
+        let type: String
+        let status: String
+        let receivedAt: Date
+        let dueAt: Date
+        let overdue: Bool
+        let subjectRef: String
+        let completedAt: Date?
+        let completedBy: String?
+        let cancelledAt: Date?
+        let cancelledBy: String?
+
+        init(_ record: SubjectRequestRecord, now: Date) {
+            id = record.id.lowercased
+            type = record.type.rawValue
+            status = record.status.rawValue
+            receivedAt = record.receivedAt
+            dueAt = record.dueAt
+            overdue = record.isOverdue(at: now)
+            subjectRef = record.subjectRef.lowercased
+            let cancelled = record.status == .cancelled
+            completedAt = cancelled ? nil : record.closedAt
+            completedBy = cancelled ? nil : record.closedBy?.lowercased
+            cancelledAt = cancelled ? record.closedAt : nil
+            cancelledBy = cancelled ? record.closedBy?.lowercased : nil
         }
-        if let closedBy = record.closedBy {
-            members[record.status == .cancelled ? "cancelledBy" : "completedBy"] = .string(closedBy.lowercased)
-        }
-        return .object(members)
+    }
+
+    struct RequestList: Encodable {
+        let requests: [RequestView]
     }
 
     static func milliseconds(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
     }
 
-    static func canonical(_ value: JSONValue) -> [UInt8] {
-        (try? CanonicalJSON.serialize(value)) ?? Array("{}".utf8)
+    /// The requests' answers name the person only by reference, but a completion can carry their bundle: no
+    /// cache keeps any of them.
+    static let noStore: HTTPFields = [.cacheControl: "no-store"]
+}
+
+/// A subject's export bundle as the API answers it and the console downloads it: canonical JSON (its audit events
+/// recompute their leaf hashes from the bundle alone, see `JSONResponse`) and never cached, as it holds personal data.
+struct ExportBundle {
+    let export: SubjectExport
+
+    init(_ export: SubjectExport) { self.export = export }
+
+    func response() throws -> Response {
+        try JSONResponse.canonical(SubjectExportDocument.json(export), headers: SubjectRightsRoutes.noStore)
     }
 
-    /// Bundles hold personal data: no cache may keep a copy.
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: canonical(value))))
+    /// The console's download: the same bytes, saved as `filename`.
+    func download(filename: String) throws -> Response {
+        var response = try response()
+        response.headers[.contentDisposition] = "attachment; filename=\"\(filename)\""
+        response.headers[.xContentTypeOptions] = "nosniff"
+        return response
     }
 }

@@ -20,6 +20,7 @@ extension Request {
 }
 
 extension StoredResponse {
+    /// The bytes an idempotent write keeps and replays, written by the one JSON encoder (see `JSONResponse`).
     static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> StoredResponse {
         StoredResponse(status: status.code, body: Array(try ConsentJSON.encoder.encode(value)))
     }
@@ -28,11 +29,9 @@ extension StoredResponse {
 extension WriteOutcome {
     /// The response as first sent; a replay says so in `Idempotent-Replayed`.
     var httpResponse: Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        if replayed { headers[.idempotentReplayed] = "true" }
-        return Response(
-            status: HTTPResponse.Status(code: response.status), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+        JSONResponse.bytes(
+            response.body, status: HTTPResponse.Status(code: response.status),
+            headers: replayed ? [.idempotentReplayed: "true"] : [:])
     }
 }
 

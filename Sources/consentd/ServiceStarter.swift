@@ -38,7 +38,7 @@ enum ServiceStarter {
         dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
         dependencies.rateLimits = configuration.rateLimits
         dependencies.requestTimeout = .seconds(configuration.requestTimeoutSeconds)
-        let app = ConsentApplication.make(
+        let app = try await ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)

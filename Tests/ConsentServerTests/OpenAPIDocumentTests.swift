@@ -33,13 +33,13 @@ import Testing
         return operations
     }
 
-    @Test func everyServedRouteIsDocumentedAndViceVersa() throws {
+    @Test func everyServedRouteIsDocumentedAndViceVersa() async throws {
         var configuration = PostgresClient.Configuration(
             host: "localhost", username: "unused", password: nil, database: nil, tls: .disable)
         configuration.options.maximumConnections = 1
         // Building the router opens no connection; the client is never run.
         let client = PostgresClient(configuration: configuration)
-        let router = ConsentApplication.router(ServerDependencies(
+        let router = try await ConsentApplication.router(ServerDependencies(
             database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
             schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })

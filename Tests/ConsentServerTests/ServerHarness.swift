@@ -21,7 +21,7 @@ func withApp<Value: Sendable>(
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits
-    let app = ConsentApplication.make(
+    let app = try await ConsentApplication.make(
         dependencies,
         host: "127.0.0.1", port: 0,
         logger: database.logger)

@@ -16,6 +16,7 @@ struct AuditRoutes {
     let signer: CheckpointSigner
     let verifier: AuditVerifier
     let verifications: AuditVerifications
+    let templates: PageTemplates
 
     static let defaultPage = 100
     static let maxPage = 1000
@@ -54,7 +55,8 @@ struct AuditRoutes {
             limit: limit, logger: context.logger)
         var body: [String: JSONValue] = ["events": .array(page.map { $0.record.apiJSON(leafHash: $0.leafHash) })]
         if page.count == limit, let last = page.last { body["next"] = .number(Double(last.record.seq)) }
-        return Self.json(.object(body))
+        // Canonical, so each event object is byte for byte what its leaf hashes (less `leafHash`).
+        return try JSONResponse.canonical(.object(body))
     }
 
     /// A report of the events in [from, to) under `checkpoint`, streamed; the console downloads the same.
@@ -65,10 +67,10 @@ struct AuditRoutes {
         let name = try await reader.tenantName(tenantId: caller.tenantId, logger: logger)
         let report = AuditReport(
             reader: reader, tenantId: caller.tenantId, tenantName: name, checkpoint: checkpoint,
-            verifierKey: try signer.signer(for: name).verifier.verifierKey, from: from, to: to)
+            verifierKey: try signer.signer(for: name).verifier.verifierKey, from: from, to: to, templates: templates)
         var headers: HTTPFields = [.contentType: format.contentType]
-        headers[HTTPField.Name("Audit-Tree-Size")!] = String(checkpoint.size)
-        headers[HTTPField.Name("Audit-Root-Hash")!] = Data(checkpoint.rootHash).base64EncodedString()
+        headers[.auditTreeSize] = String(checkpoint.size)
+        headers[.auditRootHash] = Data(checkpoint.rootHash).base64EncodedString()
         headers.append(contentsOf: extra)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await report.write(format, logger: logger) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
@@ -98,11 +100,10 @@ struct AuditRoutes {
         let caller = try context.caller(requiring: .dpo)
         let name = try await reader.tenantName(tenantId: caller.tenantId, logger: context.logger)
         let noteSigner = try signer.signer(for: name)
-        return Self.json(.object([
-            "origin": .string(noteSigner.name),
-            "publicKey": .string(Data(noteSigner.publicKey).base64EncodedString()),
-            "verifierKey": .string(noteSigner.verifier.verifierKey),
-        ]))
+        return try JSONResponse.encoding(
+            KeyView(
+                origin: noteSigner.name, publicKey: Data(noteSigner.publicKey).base64EncodedString(),
+                verifierKey: noteSigner.verifier.verifierKey))
     }
 
     func inclusion(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -116,9 +117,7 @@ struct AuditRoutes {
         let hashes = try await proof(field: "treeSize") {
             try await reader.inclusionProof(tenantId: caller.tenantId, seq: seq, treeSize: size, logger: context.logger)
         }
-        return Self.json(.object([
-            "seq": .number(Double(seq)), "treeSize": .number(Double(size)), "hashes": Self.base64(hashes),
-        ]))
+        return try JSONResponse.encoding(InclusionView(seq: seq, treeSize: size, hashes: Self.base64(hashes)))
     }
 
     func consistency(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -130,7 +129,7 @@ struct AuditRoutes {
         let hashes = try await proof(field: "to") {
             try await reader.consistencyProof(tenantId: caller.tenantId, from: from, to: to, logger: context.logger)
         }
-        return Self.json(.object(["from": .number(Double(from)), "to": .number(Double(to)), "hashes": Self.base64(hashes)]))
+        return try JSONResponse.encoding(ConsistencyView(from: from, to: to, hashes: Self.base64(hashes)))
     }
 
     func proof(field: String, _ body: () async throws -> [[UInt8]]) async throws -> [[UInt8]] {
@@ -147,17 +146,12 @@ struct AuditRoutes {
         let caller = try context.caller(requiring: .dpo)
         _ = try await sequenced(caller, context: context)
         let result = try await verify(caller: caller, logger: context.logger)
-        var body: [String: JSONValue] = [
-            "ok": .bool(result.ok), "treeSize": .number(Double(result.treeSize)),
-            "eventsChecked": .number(Double(result.eventsChecked)),
-            "checkpointsChecked": .number(Double(result.checkpointsChecked)),
-            "unsequencedEvents": .number(Double(result.unsequencedEvents)),
-            "verifiedAt": .string(RFC3339.format(Date())),
-        ]
-        if let size = result.latestCheckpointSize { body["latestCheckpointSize"] = .number(Double(size)) }
-        if let seq = result.firstBadSeq { body["firstBadSeq"] = .number(Double(seq)) }
-        if let problem = result.problem { body["problem"] = .string(problem) }
-        return Self.json(.object(body))
+        return try JSONResponse.encoding(
+            VerificationView(
+                ok: result.ok, treeSize: result.treeSize, eventsChecked: result.eventsChecked,
+                checkpointsChecked: result.checkpointsChecked, unsequencedEvents: result.unsequencedEvents,
+                verifiedAt: Date(), latestCheckpointSize: result.latestCheckpointSize, firstBadSeq: result.firstBadSeq,
+                problem: result.problem))
     }
 
     /// A report format when the client asks for one by `Accept`; JSON pages otherwise.
@@ -169,17 +163,45 @@ struct AuditRoutes {
         return nil
     }
 
-    static func base64(_ hashes: [[UInt8]]) -> JSONValue {
-        .array(hashes.map { .string(Data($0).base64EncodedString()) })
+    static func base64(_ hashes: [[UInt8]]) -> [String] {
+        hashes.map { Data($0).base64EncodedString() }
     }
 
-    /// Written by the canonical serialiser, so an event object here is byte for byte what its leaf hashes.
-    static func json(_ value: JSONValue) -> Response {
-        let bytes = (try? CanonicalJSON.serialize(value)) ?? Array("{}".utf8)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    struct KeyView: Encodable {
+        let origin: String
+        let publicKey: String
+        let verifierKey: String
     }
+
+    struct InclusionView: Encodable {
+        let seq: Int64
+        let treeSize: Int64
+        let hashes: [String]
+    }
+
+    struct ConsistencyView: Encodable {
+        let from: Int64
+        let to: Int64
+        let hashes: [String]
+    }
+
+    /// Optional fields are left out when absent (the synthesised `encode` uses `encodeIfPresent`).
+    struct VerificationView: Encodable {
+        let ok: Bool
+        let treeSize: Int64
+        let eventsChecked: Int64
+        let checkpointsChecked: Int64
+        let unsequencedEvents: Int64
+        let verifiedAt: Date
+        let latestCheckpointSize: Int64?
+        let firstBadSeq: Int64?
+        let problem: String?
+    }
+}
+
+extension HTTPField.Name {
+    static let auditTreeSize = HTTPField.Name("Audit-Tree-Size")!
+    static let auditRootHash = HTTPField.Name("Audit-Root-Hash")!
 }
 
 /// Query-string parameters, refused with the contract's 422 when malformed.

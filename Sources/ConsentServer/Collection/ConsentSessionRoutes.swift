@@ -85,8 +85,7 @@ struct ConsentSessionRoutes {
         let verdict = CrossOrigin.verdict(request, allowed: view.allowedOrigins, publicBaseURL: collection.publicBaseURL)
         guard verdict != .refused else { throw ConsentSessionOriginRefused() }
         let notice = view.notice
-        return try jsonResponse(
-            .ok,
+        return try JSONResponse.encoding(
             SessionView(
                 notice: NoticeView(
                     id: notice.id.lowercased, text: notice.text, language: notice.language, purposes: notice.purposes),
@@ -113,8 +112,8 @@ struct ConsentSessionRoutes {
                 page: CrossOrigin.page(request, publicBaseURL: collection.publicBaseURL)),
             logger: context.logger)
         let consents = (decision.optIn?.consents ?? []).map(ConsentRoutes.ConsentView.init)
-        return try jsonResponse(
-            decision.accepted ? .created : .ok, DecisionView(accepted: decision.accepted, consents: consents),
+        return try JSONResponse.encoding(
+            DecisionView(accepted: decision.accepted, consents: consents), status: decision.accepted ? .created : .ok,
             headers: CrossOrigin.headers(decision.verdict))
     }
 
@@ -136,13 +135,6 @@ struct ConsentSessionRoutes {
         }
         return context.remoteAddress
     }
-}
-
-func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
-    var fields = headers
-    fields[.contentType] = "application/json; charset=utf-8"
-    return Response(
-        status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try ConsentJSON.encoder.encode(value))))
 }
 
 extension HTTPFields {

@@ -45,11 +45,5 @@ enum CrossOrigin {
 }
 
 extension HTTPField.Name {
-    static let origin = HTTPField.Name("Origin")!
-    static let vary = HTTPField.Name("Vary")!
-    static let accessControlAllowOrigin = HTTPField.Name("Access-Control-Allow-Origin")!
-    static let accessControlAllowMethods = HTTPField.Name("Access-Control-Allow-Methods")!
-    static let accessControlAllowHeaders = HTTPField.Name("Access-Control-Allow-Headers")!
-    static let accessControlMaxAge = HTTPField.Name("Access-Control-Max-Age")!
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

@@ -27,9 +27,10 @@ struct DemoCheckoutRoutes {
     let shop: DemoShop
     let database: ConsentDatabase
     let collection: CollectionPolicy
+    let templates: PageTemplates
 
     func register(on router: Router<ConsentRequestContext>) {
-        router.get("/demo/checkout") { _, _ in orderForm(error: nil) }
+        router.get("/demo/checkout") { _, _ in orderForm(mistake: nil) }
         router.post("/demo/checkout") { request, context in try await checkout(request, context: context) }
         router.get("/demo/checkout.js") { _, _ in
             Response(
@@ -38,26 +39,20 @@ struct DemoCheckoutRoutes {
         }
     }
 
-    func orderForm(error: String?) -> Response {
-        let problem = error.map { "<p class=\"notice\" role=\"alert\">\(HTMLPage.escape($0))</p>" } ?? ""
-        return HTMLPage.response(
-            status: error == nil ? .ok : .unprocessableContent, title: "Demo shop: checkout", language: "en",
-            body: """
-                <h1>Demo shop: checkout</h1>
-                <p class="muted">This page is served by <code>consentd dev</code> to show the consent widget end to end.</p>
-                \(problem)
-                <form method="post" action="/demo/checkout">
-                <label for="phone">Mobile number for delivery updates</label>
-                <input type="tel" id="phone" name="phone" autocomplete="tel" placeholder="+39 333 123 4567" required>
-                <p><button type="submit" id="continue">Continue to payment</button></p>
-                </form>
-                """)
+    private func orderForm(mistake: String?) -> Response {
+        HTMLPage.response(
+            HTMLPage.Document(language: "en", title: "Demo shop: checkout", page: DemoCheckoutView(mistake: mistake)),
+            templates: templates, status: mistake == nil ? .ok : .unprocessableContent)
     }
 
-    func checkout(_ request: Request, context: ConsentRequestContext) async throws -> Response {
-        let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
-        guard let subject = try? SubjectIdentifier(form["phone"] ?? "", channel: .whatsapp) else {
-            return orderForm(error: "That is not a mobile number in international form, such as +39 333 123 4567.")
+    private struct CheckoutForm: Decodable {
+        let phone: String?
+    }
+
+    private func checkout(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        let form = try await request.decodeForm(CheckoutForm.self)
+        guard let subject = try? SubjectIdentifier(form.phone ?? "", channel: .whatsapp) else {
+            return orderForm(mistake: "That is not a mobile number in international form, such as +39 333 123 4567.")
         }
         let caller = CallerIdentity(keyId: shop.writeKeyId, tenantId: shop.tenantId, scopes: [.consentWrite])
         let pageUrl = collection.publicBaseURL.map { "\($0)/demo/checkout" }
@@ -68,17 +63,14 @@ struct DemoCheckoutRoutes {
                 caller: caller),
             logger: context.logger)
         return HTMLPage.response(
-            title: "Demo shop: payment", language: "en",
-            body: """
-                <h1>Demo shop: payment</h1>
-                <p>Order #1001 · 2 items · €42.00</p>
-                <div id="consent"></div>
-                <p id="outcome" role="status" data-outcome="pending"></p>
-                """,
-            scripts: [
-                .init(src: "/widget.js", data: ["token": opened.token.text, "target": "consent"]),
-                .init(src: "/demo/checkout.js"),
-            ])
+            HTMLPage.Document(
+                language: "en", title: "Demo shop: payment",
+                scripts: [
+                    .init(src: "/widget.js", data: [.init(name: "token", value: opened.token.text), .init(name: "target", value: "consent")]),
+                    .init(src: "/demo/checkout.js"),
+                ],
+                page: DemoPaymentView()),
+            templates: templates)
     }
 
     /// Reports the widget's events on the page: what a shop's own script would do with them.
@@ -94,4 +86,15 @@ struct DemoCheckoutRoutes {
           document.addEventListener("consentledger:ready", function () { outcome.setAttribute("data-outcome", "ready"); });
         })();
         """
+}
+
+/// The order form; `mistake` says what was wrong with the number last posted.
+struct DemoCheckoutView: PageView {
+    static let template = PageTemplates.Name.demoCheckout
+    let mistake: String?
+}
+
+/// The payment step, where the widget shows the notice.
+struct DemoPaymentView: PageView {
+    static let template = PageTemplates.Name.demoPayment
 }

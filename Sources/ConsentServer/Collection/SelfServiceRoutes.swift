@@ -8,6 +8,7 @@ import Hummingbird
 struct SelfServiceRoutes {
     let database: ConsentDatabase
     let collection: CollectionPolicy
+    let templates: PageTemplates
     var store: SelfServiceStore { database.selfService }
 
     func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
@@ -38,7 +39,7 @@ struct SelfServiceRoutes {
                 subject: subject, lifetime: collection.selfServiceLinkLifetime, caller: caller, logger: context.logger)
         else { throw SubjectRightsError.subjectNotFound }
         let base = collection.publicBaseURL ?? request.head.authority.map { "http://\($0)" } ?? ""
-        return try jsonResponse(.created, LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt))
+        return try JSONResponse.encoding(LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt), status: .created)
     }
 
     func page(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -54,23 +55,44 @@ struct SelfServiceRoutes {
         do {
             page = try await store.page(token, logger: context.logger)
         } catch let error as SelfServiceError {
-            return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
+            return unusable(error, language: SelfServiceText.preferred(request))
         }
-        return SelfServiceText.page(page, token: token, withdrawn: withdrawn)
+        let (code, words) = SelfServiceText.resolve(page.language)
+        return HTMLPage.response(
+            HTMLPage.Document(
+                language: code, title: words.title,
+                page: SelfServiceView(page, words: words, action: "/self-service/\(token)/withdraw", withdrawn: withdrawn)),
+            templates: templates)
+    }
+
+    private func unusable(_ error: SelfServiceError, language: String?) -> Response {
+        let (code, words) = SelfServiceText.resolve(language)
+        let expired = error == .expired
+        return HTMLPage.response(
+            HTMLPage.Document(
+                language: code, title: words.title,
+                page: SelfServiceUnusableView(heading: words.title, message: expired ? words.expired : words.invalid)),
+            templates: templates, status: expired ? .gone : .notFound)
+    }
+
+    /// One purpose (`purpose`, the button's own `withdraw` field is ignored) or every one (`all=1`).
+    private struct WithdrawForm: Decodable {
+        let purpose: String?
+        let all: String?
     }
 
     func withdraw(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = context.parameters.get("token") ?? ""
-        let form = FormBody.decode(try await request.body.collect(upTo: 16 * 1024).readableBytesView)
+        let form = try await request.decodeForm(WithdrawForm.self)
         // Whatever the form names must be well formed, even beside `all`: a form that says two things is refused.
-        let purpose = try form["purpose"].map { raw in
+        let purpose = try form.purpose.map { raw in
             guard let key = try? Input.purpose(raw) else {
                 throw APIError(.badRequest, code: "bad_request", message: "'purpose' must be a purpose key")
             }
             return key
         }
         let purposes: [String]?
-        if let all = form["all"] {
+        if let all = form.all {
             guard all == "1" else { throw APIError(.badRequest, code: "bad_request", message: "'all' must be 1") }
             purposes = nil
         } else if let purpose {
@@ -82,7 +104,7 @@ struct SelfServiceRoutes {
         do {
             result = try await database.commit(try store.withdraw(token, purposes: purposes), logger: context.logger)
         } catch let error as SelfServiceError {
-            return SelfServiceText.unusable(error, language: SelfServiceText.preferred(request))
+            return unusable(error, language: SelfServiceText.preferred(request))
         }
         // Post/redirect/get: reloading the page does not post again.
         return Response(
@@ -171,47 +193,54 @@ enum SelfServiceText {
         case .email: "e-mail"
         }
     }
+}
 
-    static func page(_ page: SelfServicePage, token: String, withdrawn: Int?) -> Response {
-        let (code, words) = resolve(page.language)
-        let action = "/self-service/\(HTMLPage.escape(token))/withdraw"
-        var body = "<h1>\(HTMLPage.escape(words.title))</h1>\n"
-        if let withdrawn {
-            body += "<p class=\"notice\" role=\"status\">\(HTMLPage.escape(String(format: words.withdrawn, withdrawn)))</p>\n"
-        }
-        body += "<p>\(HTMLPage.escape(String(format: words.intro, channelName(page.channel))))</p>\n"
-        if page.consents.isEmpty {
-            body += "<p id=\"no-consents\">\(HTMLPage.escape(words.none))</p>\n"
-        } else {
-            body += "<ul class=\"consents\">\n"
-            for consent in page.consents {
-                let detail =
-                    consent.status == .pending
-                    ? words.pending
-                    : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) } ?? ""
-                body += """
-                    <li data-purpose="\(HTMLPage.escape(consent.purpose))"><span>\(HTMLPage.escape(consent.purposeName))<br>\
-                    <span class="muted">\(HTMLPage.escape(detail))</span></span>\
-                    <form method="post" action="\(action)"><input type="hidden" name="purpose" value="\(HTMLPage.escape(consent.purpose))">\
-                    <button type="submit" name="withdraw" value="\(HTMLPage.escape(consent.purpose))">\(HTMLPage.escape(words.withdraw))</button></form></li>
+/// The person's page: their consents on this channel, one button per purpose and one for all.
+struct SelfServiceView: PageView {
+    static let template = PageTemplates.Name.selfService
 
-                    """
-            }
-            body += "</ul>\n"
-            body += """
-                <form method="post" action="\(action)"><input type="hidden" name="all" value="1">\
-                <button type="submit" class="danger" id="withdraw-all">\(HTMLPage.escape(words.withdrawAll))</button></form>
-
-                """
-        }
-        return HTMLPage.response(title: words.title, language: code, body: body)
+    struct Consent: Sendable {
+        let purpose: String
+        let name: String
+        /// Since when, or that it waits for their confirmation.
+        let detail: String
     }
 
-    static func unusable(_ error: SelfServiceError, language: String?) -> Response {
-        let (code, words) = resolve(language)
-        let expired = error == .expired
-        return HTMLPage.response(
-            status: expired ? .gone : .notFound, title: words.title, language: code,
-            body: "<h1>\(HTMLPage.escape(words.title))</h1>\n<p>\(HTMLPage.escape(expired ? words.expired : words.invalid))</p>")
+    let heading: String
+    let withdrawn: String?
+    let intro: String
+    let none: String
+    let anyConsents: Bool
+    let consents: [Consent]
+    /// Where the forms post; it holds the link's token.
+    let action: String
+    let withdrawLabel: String
+    let withdrawAllLabel: String
+}
+
+extension SelfServiceView {
+    init(_ page: SelfServicePage, words: SelfServiceText.Words, action: String, withdrawn: Int?) {
+        heading = words.title
+        self.withdrawn = withdrawn.map { String(format: words.withdrawn, $0) }
+        intro = String(format: words.intro, SelfServiceText.channelName(page.channel))
+        none = words.none
+        anyConsents = !page.consents.isEmpty
+        consents = page.consents.map { consent in
+            let detail =
+                consent.status == .pending
+                ? words.pending
+                : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) } ?? ""
+            return Consent(purpose: consent.purpose, name: consent.purposeName, detail: detail)
+        }
+        self.action = action
+        withdrawLabel = words.withdraw
+        withdrawAllLabel = words.withdrawAll
     }
+}
+
+/// An expired or unknown link.
+struct SelfServiceUnusableView: PageView {
+    static let template = PageTemplates.Name.selfServiceUnusable
+    let heading: String
+    let message: String
 }

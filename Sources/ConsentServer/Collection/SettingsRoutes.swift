@@ -25,7 +25,7 @@ struct SettingsRoutes {
     func origins(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .admin)
         let origins = try await settings.origins(tenantId: caller.tenantId, logger: context.logger)
-        return try jsonResponse(.ok, OriginsView(origins: origins.map(\.text)))
+        return try JSONResponse.encoding(OriginsView(origins: origins.map(\.text)))
     }
 
     func setOrigins(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -44,7 +44,7 @@ struct SettingsRoutes {
             parsed.append(origin)
         }
         let stored = try await settings.setOrigins(parsed, caller: caller, logger: context.logger)
-        return try jsonResponse(.ok, OriginsView(origins: stored.map(\.text)))
+        return try JSONResponse.encoding(OriginsView(origins: stored.map(\.text)))
     }
 
     struct WhatsAppBody: Codable {
@@ -66,7 +66,7 @@ struct SettingsRoutes {
             throw APIError.invalid("appSecret", "'appSecret' must be the app's secret from Meta's app dashboard (at least 16 characters)")
         }
         try await settings.setWhatsApp(appSecret: secret, verifyToken: token, caller: caller, logger: context.logger)
-        return try jsonResponse(
-            .ok, WhatsAppView(configured: true, webhookPath: "/v1/webhooks/whatsapp/\(caller.tenantId.lowercased)"))
+        return try JSONResponse.encoding(
+            WhatsAppView(configured: true, webhookPath: "/v1/webhooks/whatsapp/\(caller.tenantId.lowercased)"))
     }
 }

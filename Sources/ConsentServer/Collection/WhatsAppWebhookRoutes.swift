@@ -75,8 +75,7 @@ struct WhatsAppWebhookRoutes {
                 "tenant": "\(tenantId)", "messages": "\(outcome.messagesRecorded)", "duplicates": "\(outcome.duplicates)",
                 "withdrawals": "\(outcome.withdrawals)", "skipped": "\(outcome.skipped)",
             ])
-        return try jsonResponse(
-            .ok,
+        return try JSONResponse.encoding(
             DeliveryView(
                 received: outcome.messagesRecorded, duplicates: outcome.duplicates, withdrawals: outcome.withdrawals,
                 confirmations: outcome.confirmations))

@@ -10,8 +10,8 @@ enum WidgetScript {
             status: .ok,
             headers: [
                 .contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=300",
-                HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-                HTTPField.Name("Cross-Origin-Resource-Policy")!: "cross-origin",
+                .xContentTypeOptions: "nosniff",
+                .crossOriginResourcePolicy: "cross-origin",
             ],
             body: .init(byteBuffer: ByteBuffer(string: source)))
     }

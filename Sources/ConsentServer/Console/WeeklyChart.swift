@@ -3,7 +3,7 @@ import Foundation
 
 /// The overview's chart: opt-ins and withdrawals per week as grouped bars, laid out here so the template only
 /// places rectangles. Pure: the same series always draws the same picture.
-struct WeeklyChart {
+struct WeeklyChart: Sendable {
     struct Bar {
         let x: Int
         let y: Int
@@ -18,6 +18,11 @@ struct WeeklyChart {
         let text: String
     }
 
+    struct Tick {
+        let y: Int
+        let value: Int
+    }
+
     static let width = 720
     static let height = 240
     static let plotTop = 16
@@ -27,7 +32,7 @@ struct WeeklyChart {
     let labels: [Label]
     let maximum: Int
     /// Gridline values, from 0 to the rounded maximum.
-    let ticks: [(y: Int, value: Int)]
+    let ticks: [Tick]
 
     init(_ series: [WeeklyActivity]) {
         let peak = series.map { max($0.granted, $0.withdrawn) }.max() ?? 0
@@ -55,8 +60,8 @@ struct WeeklyChart {
         self.labels = labels
         self.maximum = maximum
         self.ticks = maximum == 0
-            ? [(Self.plotBottom, 0)]
-            : stride(from: 0, through: maximum, by: max(1, maximum / 4)).map { (Self.plotBottom - height($0), $0) }
+            ? [Tick(y: Self.plotBottom, value: 0)]
+            : stride(from: 0, through: maximum, by: max(1, maximum / 4)).map { Tick(y: Self.plotBottom - height($0), value: $0) }
     }
 
     /// 1, 2 or 5 times a power of ten, at least `value`: gridlines at round numbers.

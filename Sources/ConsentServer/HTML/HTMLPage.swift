@@ -6,36 +6,40 @@ import Hummingbird
 /// headers that keep them from being framed, leaking their URL (it holds a token) or running injected script.
 enum HTMLPage {
     /// A same-origin script and its `data-` attributes; the policy allows these and nothing inline.
-    struct Script {
+    struct Script: Sendable {
+        struct Attribute: Sendable {
+            /// Written as `data-<name>`: always a constant of the code, never input.
+            let name: String
+            let value: String
+        }
+
         let src: String
-        var data: KeyValuePairs<String, String> = [:]
+        var data: [Attribute] = []
     }
 
-    static func response(
-        status: HTTPResponse.Status = .ok, title: String, language: String, body: String, scripts: [Script] = []
+    /// A page of the self-service and demo kind: `pages/head` and `pages/foot` around its body's template.
+    struct Document<Body: PageView>: PageView {
+        static var template: PageTemplates.Name { Body.template }
+        let language: String
+        let title: String
+        var scripts: [Script] = []
+        let page: Body
+    }
+
+    static func response<Body>(
+        _ document: Document<Body>, templates: PageTemplates, status: HTTPResponse.Status = .ok
     ) -> Response {
-        let scriptTags = scripts.map { script in
-            let data = script.data.map { " data-\($0.key)=\"\(escape($0.value))\"" }.joined()
-            return "<script src=\"\(escape(script.src))\"\(data)></script>"
-        }.joined(separator: "\n")
-        let html = """
-            <!doctype html>
-            <html lang="\(escape(language))">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escape(title))</title>
-            <link rel="stylesheet" href="/assets/pages.css">
-            </head>
-            <body>
-            <main>
-            \(body)
-            </main>
-            \(scriptTags)
-            </body>
-            </html>
-            """
-        return Response(status: status, headers: headers(allowingScripts: !scripts.isEmpty), body: .init(byteBuffer: ByteBuffer(string: html)))
+        response(templates.render(document), status: status, allowingScripts: !document.scripts.isEmpty)
+    }
+
+    /// Rendered HTML with the pages' headers.
+    static func response(
+        _ html: String, status: HTTPResponse.Status = .ok, allowingScripts: Bool = false,
+        referrerPolicy: String = "no-referrer"
+    ) -> Response {
+        Response(
+            status: status, headers: headers(allowingScripts: allowingScripts, referrerPolicy: referrerPolicy),
+            body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     /// `no-referrer` where the URL holds a token (self-service links); the console uses `same-origin`, because
@@ -45,31 +49,16 @@ enum HTMLPage {
         return [
             .contentType: "text/html; charset=utf-8",
             .cacheControl: "no-store",
-            HTTPField.Name("Content-Security-Policy")!:
+            .contentSecurityPolicy:
                 "default-src 'none'; \(script)style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            HTTPField.Name("Referrer-Policy")!: referrerPolicy,
-            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-            HTTPField.Name("X-Frame-Options")!: "DENY",
+            .referrerPolicy: referrerPolicy,
+            .xContentTypeOptions: "nosniff",
+            .xFrameOptions: "DENY",
         ]
     }
 
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
-
-    static func stylesheet() -> Response {
+    /// A stylesheet: the pages' own, or the console's.
+    static func stylesheet(_ css: String = css) -> Response {
         Response(
             status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=300"],
             body: .init(byteBuffer: ByteBuffer(string: css)))
@@ -97,21 +86,9 @@ enum HTMLPage {
         """
 }
 
-/// `application/x-www-form-urlencoded`, as HTML forms post it.
-enum FormBody {
-    static func decode(_ bytes: some Sequence<UInt8>) -> [String: String] {
-        var fields: [String: String] = [:]
-        let text = String(decoding: Array(bytes), as: UTF8.self)
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = decodeComponent(parts[0])
-            let value = parts.count > 1 ? decodeComponent(parts[1]) : ""
-            if fields[name] == nil { fields[name] = value }
-        }
-        return fields
-    }
-
-    static func decodeComponent(_ text: Substring) -> String {
-        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-    }
+/// Fields HTTPTypes does not name.
+extension HTTPField.Name {
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }
