@@ -47,7 +47,7 @@ public struct APIKeyStore: Sendable {
             try await AuditTrail.append(
                 records.map {
                     AuditEvent(
-                        action: "key.created", actor: actor,
+                        action: .keyCreated, actor: actor,
                         data: ["keyId": .id($0.id), "scopes": .strings(scopeNames), "prefix": .string($0.displayPrefix)])
                 }, tenantId: tenantId, on: connection, logger: logger)
             guard let record = records.first else { throw APIKeyStoreError.notCreated }
@@ -79,7 +79,7 @@ public struct APIKeyStore: Sendable {
                 try await connection.query(
                     "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger)
                 try await AuditTrail.append(
-                    [AuditEvent(action: "key.revoked", actor: actor, data: ["keyId": .id(keyId)])],
+                    [AuditEvent(action: .keyRevoked, actor: actor, data: ["keyId": .id(keyId)])],
                     tenantId: tenantId, on: connection, logger: logger)
             }
             return revoked

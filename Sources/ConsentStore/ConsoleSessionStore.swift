@@ -35,7 +35,7 @@ public struct ConsoleSessionStore: Sendable {
                 VALUES (\(id), \(caller.tenantId), \(ByteBuffer(bytes: token.sha256)), \(caller.keyId), \(csrf))
                 """, logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: "console.signed_in", actor: caller.actor, data: ["sessionId": .id(id)])],
+                [AuditEvent(action: .consoleSignedIn, actor: caller.actor, data: ["sessionId": .id(id)])],
                 tenantId: caller.tenantId, on: connection, logger: logger)
         }
         return (token, ConsoleSession(id: id, caller: caller, csrfToken: csrf))
@@ -67,7 +67,7 @@ public struct ConsoleSessionStore: Sendable {
             try await connection.query(
                 "UPDATE console_sessions SET ended_at = now() WHERE id = \(session.id) AND ended_at IS NULL", logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: "console.signed_out", actor: session.caller.actor, data: ["sessionId": .id(session.id)])],
+                [AuditEvent(action: .consoleSignedOut, actor: session.caller.actor, data: ["sessionId": .id(session.id)])],
                 tenantId: session.caller.tenantId, on: connection, logger: logger)
         }
     }

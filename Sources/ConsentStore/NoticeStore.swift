@@ -51,7 +51,7 @@ public struct NoticeStore: Sendable {
         guard let notice = try await Self.notices(rows).first else { throw NoticeStoreError.unknownPurposes([]) }
         try await AuditTrail.append(
             [AuditEvent(
-                action: "notice.created", actor: actor.actor,
+                action: .noticeCreated, actor: actor.actor,
                 data: [
                     "noticeId": .id(notice.id), "channel": .string(channel.rawValue), "language": .string(language),
                     "version": .int(Int64(notice.version)), "textSha256": .string(notice.textSha256),

@@ -44,7 +44,7 @@ public struct PendingConsentExpiry: Sendable {
                 (UUID, String, UUID, String, ByteBuffer?).self)
             {
                 events.append(AuditEvent(
-                    action: "consent.expired", actor: Self.actor, subjectRef: subjectId,
+                    action: .consentExpired, actor: Self.actor, subjectRef: subjectId,
                     data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channelText)]))
                 if let channel = MessageChannel(rawValue: channelText), let blindIndex {
                     changed[subjectId.lowercased] = (channel, Array(blindIndex.readableBytesView))

@@ -40,7 +40,7 @@ public struct TenantSettingsStore: Sendable {
                 ON CONFLICT (tenant_id) DO UPDATE SET allowed_origins = EXCLUDED.allowed_origins, updated_at = now()
                 """, logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: "settings.origins_changed", actor: caller.actor, data: ["origins": .strings(texts)])],
+                [AuditEvent(action: .settingsOriginsChanged, actor: caller.actor, data: ["origins": .strings(texts)])],
                 tenantId: caller.tenantId, on: connection, logger: logger)
         }
         return sorted
@@ -62,7 +62,7 @@ public struct TenantSettingsStore: Sendable {
                     whatsapp_verify_token_sha256 = EXCLUDED.whatsapp_verify_token_sha256, updated_at = now()
                 """, logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: "settings.whatsapp_changed", actor: caller.actor)],
+                [AuditEvent(action: .settingsWhatsAppChanged, actor: caller.actor)],
                 tenantId: tenantId, on: connection, logger: logger)
         }
     }

@@ -34,7 +34,7 @@ public struct TenantStore: Sendable {
                 guard let tenant = try await Self.first(rows) else { throw TenantStoreError.notFound(name.value) }
                 // The first event of the tenant's audit log.
                 try await AuditTrail.append(
-                    [AuditEvent(action: "tenant.created", actor: AuditEvent.operatorActor, data: ["name": .string(name.value)])],
+                    [AuditEvent(action: .tenantCreated, actor: AuditEvent.operatorActor, data: ["name": .string(name.value)])],
                     tenantId: tenant.id, on: connection, logger: logger)
                 return tenant
             }

@@ -4,7 +4,7 @@ import Testing
 
 @testable import ConsentCore
 
-@Suite struct RequestDeadlineTests {
+@Suite struct ResponseDueDateTests {
     static func utc(_ text: String) -> Date { RFC3339.parse(text)! }
 
     @Test(arguments: [
@@ -28,7 +28,7 @@ import Testing
         ("1969-12-31T23:59:59.000Z", "1970-01-31T23:59:59.000Z"),
     ])
     func oneCalendarMonthLater(received: String, due: String) {
-        #expect(RFC3339.format(RequestDeadline.dueAt(receivedAt: Self.utc(received))) == due)
+        #expect(RFC3339.format(ResponseDueDate.dueAt(receivedAt: Self.utc(received))) == due)
     }
 
     /// Every day of four years, leap and not: the due date is in the next month, on the same day or the month's
@@ -41,7 +41,7 @@ import Testing
         }()
         var day = Self.utc("2023-01-01T06:07:08.000Z")
         for _ in 0..<(4 * 366) {
-            let due = RequestDeadline.dueAt(receivedAt: day)
+            let due = ResponseDueDate.dueAt(receivedAt: day)
             let from = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: day)
             let to = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: due)
             let expectedMonth = from.month! == 12 ? 1 : from.month! + 1
@@ -56,11 +56,11 @@ import Testing
 
     @Test func overdueOnlyWhilePendingAndPastTheDueTime() {
         let due = Self.utc("2026-02-28T09:30:00.000Z")
-        #expect(!RequestDeadline.isOverdue(status: .pending, dueAt: due, now: due))
-        #expect(RequestDeadline.isOverdue(status: .pending, dueAt: due, now: due.addingTimeInterval(0.001)))
-        #expect(!RequestDeadline.isOverdue(status: .completed, dueAt: due, now: due.addingTimeInterval(86_400)))
-        #expect(!RequestDeadline.isOverdue(status: .cancelled, dueAt: due, now: due.addingTimeInterval(86_400)))
-        #expect(!RequestDeadline.isOverdue(status: .pending, dueAt: due, now: due.addingTimeInterval(-1)))
+        #expect(!ResponseDueDate.isOverdue(status: .pending, dueAt: due, now: due))
+        #expect(ResponseDueDate.isOverdue(status: .pending, dueAt: due, now: due.addingTimeInterval(0.001)))
+        #expect(!ResponseDueDate.isOverdue(status: .completed, dueAt: due, now: due.addingTimeInterval(86_400)))
+        #expect(!ResponseDueDate.isOverdue(status: .cancelled, dueAt: due, now: due.addingTimeInterval(86_400)))
+        #expect(!ResponseDueDate.isOverdue(status: .pending, dueAt: due, now: due.addingTimeInterval(-1)))
     }
 }
 
@@ -72,27 +72,27 @@ import Testing
     static func export(consents: [SubjectExport.Consent], events: [SubjectExport.ProvenEvent] = []) throws -> SubjectExport {
         SubjectExport(
             subject: try SubjectIdentifier("+39 333 123 4567", channel: .whatsapp), subjectRef: UUID(), controller: "acme",
-            firstSeenAt: RequestDeadlineTests.utc("2026-01-01T00:00:00Z"), exportedAt: RequestDeadlineTests.utc("2026-11-24T12:00:00Z"),
-            window: ServiceWindow(lastInboundAt: RequestDeadlineTests.utc("2026-11-24T10:00:00Z")), consents: consents,
+            firstSeenAt: ResponseDueDateTests.utc("2026-01-01T00:00:00Z"), exportedAt: ResponseDueDateTests.utc("2026-11-24T12:00:00Z"),
+            window: ServiceWindow(lastInboundAt: ResponseDueDateTests.utc("2026-11-24T10:00:00Z")), consents: consents,
             interactions: [SubjectExport.Interaction(
-                id: UUID(), kind: "message", occurredAt: RequestDeadlineTests.utc("2026-11-24T10:00:00Z"),
-                receivedAt: RequestDeadlineTests.utc("2026-11-24T10:00:01Z"), text: "Dov'è il mio pacco?")],
+                id: UUID(), kind: "message", occurredAt: ResponseDueDateTests.utc("2026-11-24T10:00:00Z"),
+                receivedAt: ResponseDueDateTests.utc("2026-11-24T10:00:01Z"), text: "Dov'è il mio pacco?")],
             pendingRequests: [], auditEvents: events,
             checkpoint: SubjectExport.CheckpointReference(treeSize: 9, rootHash: Array(repeating: 1, count: 32), note: "note", verifierKey: "key"))
     }
 
     static func collection(_ at: String, method: CollectionMethod = .checkbox, purged: Bool = false) -> SubjectExport.Collection {
         SubjectExport.Collection(
-            id: UUID(), notice: notice, method: method, collectedAt: RequestDeadlineTests.utc(at),
-            receivedAt: RequestDeadlineTests.utc(at).addingTimeInterval(1),
+            id: UUID(), notice: notice, method: method, collectedAt: ResponseDueDateTests.utc(at),
+            receivedAt: ResponseDueDateTests.utc(at).addingTimeInterval(1),
             provenance: purged ? nil : Provenance(pageUrl: "https://shop.example/checkout", userAgent: "UA/1", ipAddress: "203.0.113.7"))
     }
 
     @Test func theContractsFieldsAndEveryPieceOfEvidence() throws {
         let withdrawn = SubjectExport.Consent(
             id: UUID(), purpose: Purpose.builtIns[10], status: "withdrawn",
-            createdAt: RequestDeadlineTests.utc("2026-03-01T10:00:00Z"), grantedAt: RequestDeadlineTests.utc("2026-03-01T10:00:00Z"),
-            revokedAt: RequestDeadlineTests.utc("2026-06-01T10:00:00Z"), revokeSource: .stopKeyword, notice: Self.notice,
+            createdAt: ResponseDueDateTests.utc("2026-03-01T10:00:00Z"), grantedAt: ResponseDueDateTests.utc("2026-03-01T10:00:00Z"),
+            revokedAt: ResponseDueDateTests.utc("2026-06-01T10:00:00Z"), revokeSource: .stopKeyword, notice: Self.notice,
             evidence: [Self.collection("2026-03-01T09:59:00Z"), Self.collection("2026-04-01T09:59:00Z", method: .import, purged: true)])
         let json = SubjectExportDocument.json(try Self.export(consents: [withdrawn]))
         guard case .object(let bundle) = json, case .array(let consents)? = bundle["consents"],
@@ -119,12 +119,12 @@ import Testing
     @Test func consentRecordsFollowTheSectionsOfTS27560() throws {
         let subjectRef = UUID()
         let pending = SubjectExport.Consent(
-            id: UUID(), purpose: Purpose.builtIns[2], status: "pending", createdAt: RequestDeadlineTests.utc("2026-03-01T10:00:00Z"),
+            id: UUID(), purpose: Purpose.builtIns[2], status: "pending", createdAt: ResponseDueDateTests.utc("2026-03-01T10:00:00Z"),
             grantedAt: nil, revokedAt: nil, revokeSource: nil, notice: Self.notice,
             evidence: [Self.collection("2026-03-01T10:00:00Z", method: .doubleOptIn)])
         let byDPO = SubjectExport.Consent(
-            id: UUID(), purpose: Purpose.builtIns[10], status: "withdrawn", createdAt: RequestDeadlineTests.utc("2026-03-01T10:00:00Z"),
-            grantedAt: RequestDeadlineTests.utc("2026-03-01T10:00:00Z"), revokedAt: RequestDeadlineTests.utc("2026-05-01T10:00:00Z"),
+            id: UUID(), purpose: Purpose.builtIns[10], status: "withdrawn", createdAt: ResponseDueDateTests.utc("2026-03-01T10:00:00Z"),
+            grantedAt: ResponseDueDateTests.utc("2026-03-01T10:00:00Z"), revokedAt: ResponseDueDateTests.utc("2026-05-01T10:00:00Z"),
             revokeSource: .dpo, notice: Self.notice,
             evidence: [Self.collection("2026-03-01T10:00:00Z"), Self.collection("2026-04-01T10:00:00Z")])
         let base = try Self.export(consents: [pending, byDPO])

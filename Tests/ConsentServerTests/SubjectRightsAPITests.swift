@@ -271,7 +271,7 @@ extension APIClient {
             let now = try await request(acme, "erasure").decoded(SubjectRequestReply.self)
             let received = try #require(RFC3339.parse(now.receivedAt))
             #expect(abs(received.timeIntervalSinceNow) < 60)
-            #expect(now.dueAt == RFC3339.format(RequestDeadline.dueAt(receivedAt: received)))
+            #expect(now.dueAt == RFC3339.format(ResponseDueDate.dueAt(receivedAt: received)))
             #expect(now.overdue == false)
 
             let pending = try await acme.call(.get, "/v1/requests?status=pending", as: .dpo)

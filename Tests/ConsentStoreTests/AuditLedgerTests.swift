@@ -30,7 +30,7 @@ struct AuditFixture: Sendable {
             try await client.withTenantTransaction(tenantId, logger: logger) { connection in
                 try await AuditTrail.append(
                     (0..<count).map {
-                        AuditEvent(action: "test.event", actor: "key:test", subjectRef: UUID(), data: [
+                        AuditEvent(action: .purposeUpdated, actor: "key:test", subjectRef: UUID(), data: [
                             "n": .int(Int64($0)), "label": .string("\(prefix)\($0)"), "purposes": .strings(["marketing"]),
                         ])
                     }, tenantId: tenantId, on: connection, logger: logger)
@@ -190,7 +190,7 @@ struct AuditFixture: Sendable {
         let (tenant, logger) = (fixture.tenant, fixture.database.logger)
         try await fixture.database.withClient(\.app) { client throws in
             let eventId = try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
-                try await connection.query("INSERT INTO audit_events (tenant_id, action, actor) VALUES (\(tenant.id), 'test.event', 'x') RETURNING id", logger: logger)
+                try await connection.query("INSERT INTO audit_events (tenant_id, action, actor) VALUES (\(tenant.id), 'purpose.updated', 'x') RETURNING id", logger: logger)
                     .collect().first!.decode(Int64.self)
             }
             for seq: Int64 in [5, 2, 0] {

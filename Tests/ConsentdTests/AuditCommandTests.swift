@@ -24,7 +24,7 @@ import Testing
         try await database.withClient(\.app) { client throws in
             try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
                 try await AuditTrail.append(
-                    (0..<count).map { AuditEvent(action: "test.event", actor: "key:test", data: ["n": .int(Int64($0))]) },
+                    (0..<count).map { AuditEvent(action: .purposeUpdated, actor: "key:test", data: ["n": .int(Int64($0))]) },
                     tenantId: tenant.id, on: connection, logger: logger)
             }
         }
@@ -82,7 +82,7 @@ import Testing
         #expect(csv.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 6)
         let html = try await ConsentdProcess.run(
             ["audit", "export", "--tenant", "acme", "--format", "html", "--from", "2000-01-01T00:00:00Z"], environment: env)
-        #expect(html.stdout.contains("<h2>Events by action</h2>") && html.stdout.contains("test.event"))
+        #expect(html.stdout.contains("<h2>Events by action</h2>") && html.stdout.contains("purpose.updated"))
         let bad = try await ConsentdProcess.run(["audit", "export", "--tenant", "acme", "--format", "pdf"], environment: env)
         #expect(bad.status == 1 && bad.stderr.contains("--format"))
     }

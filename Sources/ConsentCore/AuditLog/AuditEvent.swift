@@ -4,12 +4,12 @@ import Foundation
 /// person (never the identifier), and non-personal details. Sequence numbers and hashes are added when the event
 /// is sequenced into the tenant's log.
 public struct AuditEvent: Sendable, Equatable {
-    public let action: String
+    public let action: AuditAction
     public let actor: String
     public let subjectRef: UUID?
     public let data: [String: AuditValue]
 
-    public init(action: String, actor: String, subjectRef: UUID? = nil, data: [String: AuditValue] = [:]) {
+    public init(action: AuditAction, actor: String, subjectRef: UUID? = nil, data: [String: AuditValue] = [:]) {
         self.action = action
         self.actor = actor
         self.subjectRef = subjectRef

@@ -19,7 +19,7 @@ public enum SubjectRequestStatus: String, Sendable, CaseIterable, Codable {
 /// Art. 12(3): a request is answered "within one month of receipt". A calendar month, counted in UTC: the same day
 /// of the next month, or that month's last day when it is shorter (31 January → 28 or 29 February), at the same
 /// time of day.
-public enum RequestDeadline {
+public enum ResponseDueDate {
     public static func dueAt(receivedAt: Date) -> Date {
         // Whole milliseconds, as times are stored and written: exact integer arithmetic from here on.
         let milliseconds = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())

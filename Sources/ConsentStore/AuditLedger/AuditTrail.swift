@@ -23,7 +23,7 @@ public enum AuditTrail {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let first = binds.count + 1
         binds.append(tenantId)
-        binds.append(events.map(\.action))
+        binds.append(events.map(\.action.rawValue))
         binds.append(events.map(\.actor))
         binds.append(events.map { $0.subjectRef?.lowercased ?? "" })
         binds.append(try events.map { String(decoding: try encoder.encode($0.data), as: UTF8.self) })

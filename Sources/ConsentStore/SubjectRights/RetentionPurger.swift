@@ -92,7 +92,7 @@ public struct RetentionPurger: Sendable {
             if counts.total > 0 {
                 try await AuditTrail.append(
                     [AuditEvent(
-                        action: "retention.purged", actor: "system:retention", subjectRef: nil,
+                        action: .retentionPurged, actor: "system:retention", subjectRef: nil,
                         data: [
                             "interactionsDeleted": .int(Int64(counts.interactions)),
                             "interactionsBefore": .string(RFC3339.format(interactionCutoff)),

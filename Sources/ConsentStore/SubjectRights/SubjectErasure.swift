@@ -107,7 +107,7 @@ public enum SubjectErasure {
         ]
         if let requestId { data["requestId"] = .id(requestId) }
         try await AuditTrail.append(
-            [AuditEvent(action: "subject.erased", actor: caller.actor, subjectRef: subjectId, data: data)],
+            [AuditEvent(action: .subjectErased, actor: caller.actor, subjectRef: subjectId, data: data)],
             tenantId: tenantId, on: connection, logger: logger)
         var change: ConsentChange?
         if let blindIndex {

@@ -16,7 +16,7 @@ public struct SubjectRequestRecord: Sendable, Equatable {
     public let closedBy: UUID?
 
     public func isOverdue(at now: Date) -> Bool {
-        RequestDeadline.isOverdue(status: status, dueAt: dueAt, now: now)
+        ResponseDueDate.isOverdue(status: status, dueAt: dueAt, now: now)
     }
 }
 
@@ -35,7 +35,7 @@ public enum SubjectRequests {
             blindIndex: blindIndex, channel: channel, on: connection, logger: logger)
         else { throw SubjectRightsError.subjectNotFound }
         let id = UUID()
-        let dueAt = RequestDeadline.dueAt(receivedAt: receivedAt)
+        let dueAt = ResponseDueDate.dueAt(receivedAt: receivedAt)
         let rows = try await connection.query(
             """
             INSERT INTO subject_requests (id, tenant_id, subject_id, type, status, received_at, due_at, recorded_by)
@@ -45,7 +45,7 @@ public enum SubjectRequests {
         guard let record = try await decode(rows).first else { throw SubjectRightsError.requestNotFound }
         try await AuditTrail.append(
             [AuditEvent(
-                action: "request.received", actor: caller.actor, subjectRef: subjectId,
+                action: .requestReceived, actor: caller.actor, subjectRef: subjectId,
                 data: [
                     "requestId": .id(id), "type": .string(type.rawValue), "receivedAt": .string(RFC3339.format(receivedAt)),
                     "dueAt": .string(RFC3339.format(dueAt)),
@@ -99,7 +99,7 @@ public enum SubjectRequests {
         guard let closed = try await decode(rows).first else { throw SubjectRightsError.requestNotPending(record.status) }
         try await AuditTrail.append(
             [AuditEvent(
-                action: status == .cancelled ? "request.cancelled" : "request.completed", actor: caller.actor,
+                action: status == .cancelled ? .requestCancelled : .requestCompleted, actor: caller.actor,
                 subjectRef: record.subjectRef,
                 data: [
                     "requestId": .id(record.id), "type": .string(record.type.rawValue), "outcome": .string(outcome),

@@ -44,7 +44,7 @@ enum SuppressionList {
         guard !inserted.isEmpty else { return false }
         try await AuditTrail.append(
             [AuditEvent(
-                action: "suppression.added", actor: actor, subjectRef: nil,
+                action: .suppressionAdded, actor: actor, subjectRef: nil,
                 data: ["channel": .string(subject.channel.rawValue), "reason": .string(reason.rawValue)])],
             tenantId: tenantId, on: connection, logger: logger)
         return true

@@ -38,7 +38,7 @@ extension ConsentLedger {
                 var fields = data
                 fields["consentId"] = .id(consent.id)
                 fields["purpose"] = .string(consent.purpose)
-                return AuditEvent(action: "consent.confirmed", actor: caller.actor, subjectRef: subjectId, data: fields)
+                return AuditEvent(action: .consentConfirmed, actor: caller.actor, subjectRef: subjectId, data: fields)
             }, tenantId: tenantId, on: connection, logger: logger)
         return confirmed
     }
@@ -100,7 +100,7 @@ extension ConsentLedger {
         for try await (id, purpose) in rows.decode((UUID, String).self) {
             expired.append(purpose)
             events.append(AuditEvent(
-                action: "consent.expired", actor: actor, subjectRef: subjectId,
+                action: .consentExpired, actor: actor, subjectRef: subjectId,
                 data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channel.rawValue)]))
         }
         return (expired, events)

@@ -32,7 +32,7 @@ extension ConsentLedger {
         let lastInbound = try await windows.decode(Date.self).array().first
         try await AuditTrail.append(
             [AuditEvent(
-                action: "interaction.received", actor: caller.actor, subjectRef: handle.id,
+                action: .interactionReceived, actor: caller.actor, subjectRef: handle.id,
                 data: [
                     "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
                     "direction": .string("inbound"), "stopKeyword": .bool(isStop),

@@ -1,0 +1,27 @@
+/// What an audit event records. The raw values are the `audit_events.action` CHECK constraint's
+/// (sql/migrations/0008); a store test keeps the two equal, so a new action needs both.
+public enum AuditAction: String, Sendable, CaseIterable {
+    case tenantCreated = "tenant.created"
+    case keyCreated = "key.created"
+    case keyRevoked = "key.revoked"
+    case purposeCreated = "purpose.created"
+    case purposeUpdated = "purpose.updated"
+    case noticeCreated = "notice.created"
+    case consentGranted = "consent.granted"
+    case consentPending = "consent.pending"
+    case consentConfirmed = "consent.confirmed"
+    case consentReconfirmed = "consent.reconfirmed"
+    case consentExpired = "consent.expired"
+    case consentWithdrawn = "consent.withdrawn"
+    case interactionReceived = "interaction.received"
+    case suppressionAdded = "suppression.added"
+    case subjectErased = "subject.erased"
+    case requestReceived = "request.received"
+    case requestCompleted = "request.completed"
+    case requestCancelled = "request.cancelled"
+    case retentionPurged = "retention.purged"
+    case settingsOriginsChanged = "settings.origins_changed"
+    case settingsWhatsAppChanged = "settings.whatsapp_changed"
+    case consoleSignedIn = "console.signed_in"
+    case consoleSignedOut = "console.signed_out"
+}
