@@ -11,7 +11,7 @@ let package = Package(
     name: "consentledger",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "consentd", targets: ["consentd"]),
+        .executable(name: "consentd", targets: ["consentd"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -44,7 +44,8 @@ public struct Provenance: Sendable, Equatable, Codable {
     public static let maxUserAgentLength = 1024
 
     /// Checks the fields and returns them trimmed; the error names the field and what is wrong with it.
-    public static func validated(pageUrl: String, userAgent: String?, ipAddress: String?) throws(Invalid) -> Provenance {
+    public static func validated(pageUrl: String, userAgent: String?, ipAddress: String?) throws(Invalid) -> Provenance
+    {
         let page = pageUrl.trimmingCharacters(in: .whitespaces)
         guard page.utf8.count <= maxURLLength else { throw .pageUrl("must be at most \(maxURLLength) bytes") }
         guard let url = URLComponents(string: page), let scheme = url.scheme?.lowercased(),

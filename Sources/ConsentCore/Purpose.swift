@@ -21,20 +21,21 @@ public struct Purpose: Sendable, Equatable, Codable {
     }
 
     /// The catalogue seeded by `sql/migrations/0002_consent_lifecycle.sql`; a test keeps the two equal.
-    public static let builtIns: [Purpose] = ([
-        ("account_update", "Account updates", .utility),
-        ("payment_update", "Payment updates", .utility),
-        ("shipping_update", "Shipping updates", .utility),
-        ("personal_finance_update", "Personal finance updates", .utility),
-        ("reservation_update", "Reservation updates", .utility),
-        ("appointment_update", "Appointment updates", .utility),
-        ("transportation_update", "Transportation updates", .utility),
-        ("ticket_update", "Ticket updates", .utility),
-        ("alert_update", "Alert updates", .utility),
-        ("issue_resolution", "Issue resolution", .utility),
-        ("marketing", "Marketing", .marketing),
-        ("authentication", "One-time passwords", .authentication),
-    ] as [(String, String, PurposeCategory)]).map { Purpose(key: $0.0, name: $0.1, category: $0.2, builtIn: true) }
+    public static let builtIns: [Purpose] =
+        ([
+            ("account_update", "Account updates", .utility),
+            ("payment_update", "Payment updates", .utility),
+            ("shipping_update", "Shipping updates", .utility),
+            ("personal_finance_update", "Personal finance updates", .utility),
+            ("reservation_update", "Reservation updates", .utility),
+            ("appointment_update", "Appointment updates", .utility),
+            ("transportation_update", "Transportation updates", .utility),
+            ("ticket_update", "Ticket updates", .utility),
+            ("alert_update", "Alert updates", .utility),
+            ("issue_resolution", "Issue resolution", .utility),
+            ("marketing", "Marketing", .marketing),
+            ("authentication", "One-time passwords", .authentication),
+        ] as [(String, String, PurposeCategory)]).map { Purpose(key: $0.0, name: $0.1, category: $0.2, builtIn: true) }
 
     /// Lower-case letters, digits and underscores, starting with a letter, 2 to 63 characters.
     public static func isValidKey(_ key: String) -> Bool {

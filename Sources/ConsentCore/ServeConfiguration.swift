@@ -123,12 +123,14 @@ public enum EnvironmentReader {
         }
     }
 
-    public static func key32(_ environment: [String: String], _ name: String, purpose: String) throws(ConfigurationError)
+    public static func key32(_ environment: [String: String], _ name: String, purpose: String)
+        throws(ConfigurationError)
         -> SecretBytes
     {
         guard let text = environment[name], !text.isEmpty else {
             throw ConfigurationError(
-                variable: name, problem: "is not set; expected base64 of 32 random bytes (\(purpose)), e.g. `openssl rand -base64 32`")
+                variable: name,
+                problem: "is not set; expected base64 of 32 random bytes (\(purpose)), e.g. `openssl rand -base64 32`")
         }
         guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)) else {
             throw ConfigurationError(variable: name, problem: "is not valid base64")
@@ -139,7 +141,8 @@ public enum EnvironmentReader {
         return SecretBytes(Array(data))
     }
 
-    public static func port(_ environment: [String: String], _ name: String, default fallback: Int) throws(ConfigurationError)
+    public static func port(_ environment: [String: String], _ name: String, default fallback: Int)
+        throws(ConfigurationError)
         -> Int
     {
         guard let text = environment[name] else { return fallback }
@@ -177,7 +180,8 @@ public enum EnvironmentReader {
         for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             guard let data = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
                 throw ConfigurationError(
-                    variable: name, problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated master keys")
+                    variable: name,
+                    problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated master keys")
             }
             keys.append(SecretBytes(Array(data)))
         }
@@ -185,7 +189,8 @@ public enum EnvironmentReader {
     }
 
     /// `CONSENTD_SUPPRESSION` (default true) and the `CONSENTD_RETENTION_*` periods.
-    public static func subjectRights(_ environment: [String: String]) throws(ConfigurationError) -> SubjectRightsPolicy {
+    public static func subjectRights(_ environment: [String: String]) throws(ConfigurationError) -> SubjectRightsPolicy
+    {
         let fallback = RetentionPolicy.default
         // On unless switched off: the flag reader's own default is false.
         let suppression =
@@ -194,19 +199,25 @@ public enum EnvironmentReader {
             suppression: suppression,
             retention: RetentionPolicy(
                 interactionDays: try count(
-                    environment, "CONSENTD_RETENTION_INTERACTION_DAYS", default: fallback.interactionDays, range: 1...36_500),
+                    environment, "CONSENTD_RETENTION_INTERACTION_DAYS", default: fallback.interactionDays,
+                    range: 1...36_500),
                 withdrawnProvenanceYears: try count(
-                    environment, "CONSENTD_RETENTION_PROVENANCE_YEARS", default: fallback.withdrawnProvenanceYears, range: 1...100),
+                    environment, "CONSENTD_RETENTION_PROVENANCE_YEARS", default: fallback.withdrawnProvenanceYears,
+                    range: 1...100),
                 idempotencyDays: try count(
-                    environment, "CONSENTD_RETENTION_IDEMPOTENCY_DAYS", default: fallback.idempotencyDays, range: 1...3650)))
+                    environment, "CONSENTD_RETENTION_IDEMPOTENCY_DAYS", default: fallback.idempotencyDays,
+                    range: 1...3650)))
     }
 
-    public static func count(_ environment: [String: String], _ name: String, default fallback: Int, range: ClosedRange<Int>)
+    public static func count(
+        _ environment: [String: String], _ name: String, default fallback: Int, range: ClosedRange<Int>
+    )
         throws(ConfigurationError) -> Int
     {
         guard let text = environment[name], !text.isEmpty else { return fallback }
         guard let value = Int(text), range.contains(value) else {
-            throw ConfigurationError(variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigurationError(
+                variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

@@ -58,7 +58,9 @@ public struct SubjectIdentifier: Sendable, Hashable, CustomStringConvertible {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw .email("it must contain exactly one @") }
         let (local, domain) = (parts[0], parts[1].lowercased())
-        guard !local.isEmpty, local.utf8.count <= 64 else { throw .email("the part before @ must be 1 to 64 characters") }
+        guard !local.isEmpty, local.utf8.count <= 64 else {
+            throw .email("the part before @ must be 1 to 64 characters")
+        }
         guard text.utf8.count <= 254 else { throw .email("it must be at most 254 characters") }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }),

@@ -84,7 +84,8 @@ extension EnvironmentReader {
             guard parts.count == 2, let rate = Double(parts[0]), rate > 0, rate <= 1_000_000, let burst = Int(parts[1]),
                 (1...10_000_000).contains(burst)
             else {
-                throw ConfigurationError(variable: name, problem: "must be <requests per second>/<burst>, such as 200/400")
+                throw ConfigurationError(
+                    variable: name, problem: "must be <requests per second>/<burst>, such as 200/400")
             }
             limits.byScope[scope] = RateLimits.Limit(perSecond: rate, burst: burst)
         }

@@ -10,7 +10,9 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public let field: String?
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.code = code
         self.message = message
@@ -44,7 +46,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try JSONResponse.encoding(Body(error: .init(code: code, message: message, field: field)), status: status, headers: headers)
+        try JSONResponse.encoding(
+            Body(error: .init(code: code, message: message, field: field)), status: status, headers: headers)
     }
 }
 
@@ -61,10 +64,11 @@ extension APIError {
             case .badRequest: ("bad_request", detail ?? "the request is malformed")
             case .methodNotAllowed: ("method_not_allowed", "this route does not accept that method")
             case .unsupportedMediaType: ("unsupported_media_type", detail ?? "send application/json")
-            default: (
-                error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
-                detail ?? error.status.reasonPhrase
-            )
+            default:
+                (
+                    error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
+                    detail ?? error.status.reasonPhrase
+                )
             }
         return APIError(error.status, code: code, message: message, headers: headers)
     }

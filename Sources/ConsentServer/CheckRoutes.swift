@@ -46,10 +46,11 @@ struct CheckRoutes {
         // A token newer than what the cache holds for the subject reads through to the database, which has the
         // write: the client only has the token once the write committed.
         let token = try Input.consistencyToken(body.consistencyToken)
-        let state = try await lookup.states(
-            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
-            minimumPosition: token?.position ?? 0, logger: context.logger
-        ).first ?? nil
+        let state =
+            try await lookup.states(
+                of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
+                minimumPosition: token?.position ?? 0, logger: context.logger
+            ).first ?? nil
         let now = Date()
         let consent = state?.consent ?? .none
         let window = state?.window ?? ServiceWindow(lastInboundAt: nil)
@@ -89,7 +90,9 @@ struct CheckRoutes {
         let results: [BatchResult]
 
         func response(from request: Request, context: some RequestContext) throws -> Response {
-            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json()))
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json())
+            )
         }
 
         func json() -> ByteBuffer {
@@ -98,7 +101,8 @@ struct CheckRoutes {
             json.writeStaticString(#"{"results":["#)
             for (n, result) in results.enumerated() {
                 if n > 0 { json.writeStaticString(",") }
-                json.writeStaticString(result.allowed ? #"{"allowed":true,"billable":"# : #"{"allowed":false,"billable":"#)
+                json.writeStaticString(
+                    result.allowed ? #"{"allowed":true,"billable":"# : #"{"allowed":false,"billable":"#)
                 json.writeStaticString(result.billable ? #"true,"reason":"# : #"false,"reason":"#)
                 Self.writeString(result.reason, to: &json)
                 json.writeStaticString(#","subject":"#)
@@ -163,7 +167,12 @@ struct CheckRoutes {
             let decision = ConsentCheck.decide(
                 consent: state?.consent ?? .none, window: state?.window ?? ServiceWindow(lastInboundAt: nil),
                 messageType: messageType, now: now)
-            return (decision.reason, BatchResult(subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue, billable: decision.billable))
+            return (
+                decision.reason,
+                BatchResult(
+                    subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue,
+                    billable: decision.billable)
+            )
         }
         for (reason, count) in Dictionary(results.map { ($0.0, 1) }, uniquingKeysWith: +) {
             metrics.recordDecision(reason, count: count)

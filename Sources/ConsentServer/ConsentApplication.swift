@@ -67,7 +67,8 @@ public enum ConsentApplication {
                 timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
-        MetricsRoutes(metrics: dependencies.metrics, keys: dependencies.keyCache, database: database).register(on: router)
+        MetricsRoutes(metrics: dependencies.metrics, keys: dependencies.keyCache, database: database).register(
+            on: router)
 
         let keys = database.apiKeys(cache: dependencies.keyCache)
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
@@ -106,8 +107,10 @@ public enum ConsentApplication {
             inbox: database.whatsAppInbox(pendingLifetime: dependencies.collection.pendingConsentLifetime)
         ).register(on: router)
         if let shop = dependencies.demoShop {
-            DemoCheckoutRoutes(shop: shop, database: database, collection: dependencies.collection, templates: templates)
-                .register(on: router)
+            DemoCheckoutRoutes(
+                shop: shop, database: database, collection: dependencies.collection, templates: templates
+            )
+            .register(on: router)
         }
         routeTable.fill(router.routes.map { ("/" + $0.path.description.drop { $0 == "/" }, $0.method) })
         return router
@@ -135,7 +138,9 @@ public enum ConsentApplication {
                     expiry = database.pendingConsentExpiry(lifetime: dependencies.collection.pendingConsentLifetime)
                 ] logger in
                 let expired = try await expiry.expireAll(logger: logger)
-                if expired > 0 { logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"]) }
+                if expired > 0 {
+                    logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"])
+                }
                 let counts = try await purger.purgeAll(logger: logger)
                 if counts.total > 0 {
                     logger.info(
@@ -146,7 +151,8 @@ public enum ConsentApplication {
                         ])
                 }
             },
-            ConsentChangeListenerService(listener: database.changeListener(keys: dependencies.keyCache), logger: logger),
+            ConsentChangeListenerService(
+                listener: database.changeListener(keys: dependencies.keyCache), logger: logger),
         ]
         return Application(
             router: try await router(dependencies),

@@ -54,7 +54,8 @@ struct ConsentRoutes {
 
     func optIn(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
-        let (body, claim) = try await request.decodeWrite(OptInBody.self, operation: "POST /v1/consents", context: context)
+        let (body, claim) = try await request.decodeWrite(
+            OptInBody.self, operation: "POST /v1/consents", context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try Input.purposes(body.purposes)
@@ -80,7 +81,8 @@ struct ConsentRoutes {
             ledger.optIn(optIn, caller: caller), idempotency: claim, logger: context.logger
         ) { result in
             try StoredResponse.json(
-                .created, OptInView(consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description))
+                .created,
+                OptInView(consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description))
         }.httpResponse
     }
 
@@ -123,7 +125,9 @@ struct ConsentRoutes {
             logger: context.logger
         ) { result in
             try StoredResponse.json(
-                .ok, RevocationView(revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
+                .ok,
+                RevocationView(
+                    revoked: result.revoked.map(RevokedView.init), consistencyToken: result.token.description))
         }.httpResponse
     }
 
@@ -155,7 +159,8 @@ struct ConsentRoutes {
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         guard body.direction == "inbound" else {
-            throw APIError.invalid("direction", "'direction' must be inbound: only the person's messages open the window")
+            throw APIError.invalid(
+                "direction", "'direction' must be inbound: only the person's messages open the window")
         }
         let occurredAt = try Input.pastTime(body.occurredAt, field: "occurredAt")
         if let text = body.text, text.unicodeScalars.count > Self.maxMessageLength {
@@ -201,11 +206,13 @@ struct ConsentRoutes {
         case .confirmed(let consent, let change):
             return try JSONResponse.encoding(
                 ConfirmedView(
-                    consent: ConsentView(consent), consistencyToken: ConsistencyToken(position: change.position).description))
+                    consent: ConsentView(consent),
+                    consistencyToken: ConsistencyToken(position: change.position).description))
         case .alreadyGranted(let consent):
             return try JSONResponse.encoding(ConfirmedView(consent: ConsentView(consent), consistencyToken: nil))
         case .withdrawn:
-            throw APIError(.conflict, code: "consent_withdrawn", message: "this consent was withdrawn; it cannot be confirmed")
+            throw APIError(
+                .conflict, code: "consent_withdrawn", message: "this consent was withdrawn; it cannot be confirmed")
         case .expired:
             throw APIError(
                 .gone, code: "confirmation_expired",

@@ -7,7 +7,9 @@ extension APIError {
     init?(domain error: any Error) {
         switch error {
         case ConsentWriteError.noticeNotFound:
-            self = APIError(.unprocessableContent, code: "unknown_notice", message: "no notice has this 'noticeId'", field: "noticeId")
+            self = APIError(
+                .unprocessableContent, code: "unknown_notice", message: "no notice has this 'noticeId'",
+                field: "noticeId")
         case ConsentWriteError.noticeForAnotherChannel(let channel):
             self = APIError(
                 .unprocessableContent, code: "notice_channel_mismatch",
@@ -19,7 +21,8 @@ extension APIError {
         case ConsentWriteError.unknownPurposes(let purposes), NoticeStoreError.unknownPurposes(let purposes):
             self = APIError(
                 .unprocessableContent, code: "unknown_purpose",
-                message: "no purpose is named \(purposes.joined(separator: ", ")); see GET /v1/purposes", field: "purposes")
+                message: "no purpose is named \(purposes.joined(separator: ", ")); see GET /v1/purposes",
+                field: "purposes")
         case ConsentLookupError.unknownPurpose(let purpose):
             self = APIError(
                 .unprocessableContent, code: "unknown_purpose",
@@ -30,15 +33,18 @@ extension APIError {
         case ConsentWriteError.suppressed:
             self = APIError(
                 .unprocessableContent, code: "suppressed",
-                message: "this person asked not to be messaged and was erased; an imported opt-in cannot bring them back, only one they give themselves",
+                message:
+                    "this person asked not to be messaged and was erased; an imported opt-in cannot bring them back, only one they give themselves",
                 field: "provenance.method")
         case SubjectRightsError.subjectNotFound:
-            self = APIError(.notFound, code: "subject_not_found", message: "no data is held about this subject on this channel")
+            self = APIError(
+                .notFound, code: "subject_not_found", message: "no data is held about this subject on this channel")
         case SubjectRightsError.requestNotFound:
             self = APIError(.notFound, code: "request_not_found", message: "no request has this id")
         case SubjectRightsError.requestNotPending(let status):
             self = APIError(
-                .conflict, code: "request_not_pending", message: "the request is already \(status.rawValue); only a pending one can change")
+                .conflict, code: "request_not_pending",
+                message: "the request is already \(status.rawValue); only a pending one can change")
         case IdempotencyError.keyReused:
             self = APIError(
                 .unprocessableContent, code: "idempotency_key_reused",

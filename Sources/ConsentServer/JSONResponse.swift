@@ -20,7 +20,9 @@ enum JSONResponse {
     }
 
     /// See the type's comment for where this is needed.
-    static func canonical(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    static func canonical(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
+        -> Response
+    {
         bytes(try CanonicalJSON.serialize(value), status: status, headers: headers)
     }
 

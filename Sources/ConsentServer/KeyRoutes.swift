@@ -50,7 +50,8 @@ struct KeyRoutes {
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
             throw APIError.notFound("no such API key")
         }
-        guard try await keys.revoke(tenantId: caller.tenantId, keyId: id, actor: caller.actor, logger: context.logger) else {
+        guard try await keys.revoke(tenantId: caller.tenantId, keyId: id, actor: caller.actor, logger: context.logger)
+        else {
             throw APIError.notFound("no such live API key")
         }
         return Revoked(id: id.lowercased, revoked: true)

@@ -49,7 +49,8 @@ struct NoticeRoutes {
 
     func create(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .admin)
-        let (body, claim) = try await request.decodeWrite(NewNotice.self, operation: "POST /v1/notices", context: context)
+        let (body, claim) = try await request.decodeWrite(
+            NewNotice.self, operation: "POST /v1/notices", context: context)
         let channel = try Input.channel(body.channel)
         guard NoticeText.isValidLanguage(body.language) else {
             throw APIError.invalid("language", "'language' must be a BCP 47 language tag such as en, it or pt-BR")
@@ -67,7 +68,8 @@ struct NoticeRoutes {
 
     func list(context: ConsentRequestContext) async throws -> NoticeList {
         let caller = try context.caller(requiring: .admin)
-        return NoticeList(notices: try await notices.list(tenantId: caller.tenantId, logger: context.logger).map(NoticeView.init))
+        return NoticeList(
+            notices: try await notices.list(tenantId: caller.tenantId, logger: context.logger).map(NoticeView.init))
     }
 
     func get(context: ConsentRequestContext) async throws -> NoticeView {

@@ -14,7 +14,9 @@ final class KeyRateLimiter: Sendable {
 
     init(limits: RateLimits) { self.limits = limits }
 
-    func take(_ caller: CallerIdentity, now: TimeInterval = ProcessInfo.processInfo.systemUptime) -> TokenBucket.Decision {
+    func take(_ caller: CallerIdentity, now: TimeInterval = ProcessInfo.processInfo.systemUptime)
+        -> TokenBucket.Decision
+    {
         guard let keyId = caller.keyId, let limit = limits.limit(for: caller.scopes) else { return .allowed }
         return buckets.withLock { buckets in
             if buckets.count >= Self.maxKeys, buckets[keyId] == nil {
@@ -33,7 +35,9 @@ struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = ConsentRequestContext
     let limiter: KeyRateLimiter
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if let caller = context.identity, case .limited(let wait) = limiter.take(caller) {
             let seconds = max(1, Int(wait.rounded(.up)))
             throw APIError(

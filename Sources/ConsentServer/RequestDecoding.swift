@@ -6,16 +6,19 @@ extension Request {
     /// Decodes a JSON body, turning every way it can be wrong into a contract error that names the field.
     public func decodeJSON<T: Decodable>(_ type: T.Type, context: ConsentRequestContext) async throws -> T {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
         let buffer = try await body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else {
-            throw APIError(.badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
+            throw APIError(
+                .badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
         }
         if JSONBodyShape.nestsTooDeep(buffer.readableBytesView) {
             throw APIError(
                 .badRequest, code: "json_too_deep",
-                message: "the request body nests arrays and objects more than \(JSONBodyShape.defaultMaxDepth) levels deep")
+                message:
+                    "the request body nests arrays and objects more than \(JSONBodyShape.defaultMaxDepth) levels deep")
         }
         do {
             return try context.requestDecoder.decode(T.self, from: buffer)

@@ -23,7 +23,9 @@ final class RouteTable: Sendable {
         let matching = routes.withLock { routes in
             routes.filter { route in
                 route.segments.count == parts.count
-                    && zip(route.segments, parts).allSatisfy { template, part in template.hasPrefix("{") || template == part }
+                    && zip(route.segments, parts).allSatisfy { template, part in
+                        template.hasPrefix("{") || template == part
+                    }
             }.map(\.method.rawValue)
         }
         return Array(Set(matching)).sorted()

@@ -1,10 +1,10 @@
 import ConsentCore
 import ConsentStore
+import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import CoreMetrics
 import Metrics
 import Prometheus
 import Synchronization
@@ -64,7 +64,8 @@ public final class ServiceMetrics: Sendable {
     func recordDecision(_ reason: CheckReason, count: Int = 1) {
         let counter = decisions.withLock { decisions in
             if let existing = decisions[reason] { return existing }
-            let made = CoreMetrics.Counter(label: "consentd_check_decisions_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+            let made = CoreMetrics.Counter(
+                label: "consentd_check_decisions_total", dimensions: [("reason", reason.rawValue)], factory: factory)
             decisions[reason] = made
             return made
         }
@@ -72,7 +73,9 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// The registry's metrics, then the gauges and counters read at scrape time.
-    func exposition(cache: ConsentStateCache?, sequencerLag: Double?, pool: PoolUsage? = nil, keys: APIKeyCache? = nil) -> String {
+    func exposition(cache: ConsentStateCache?, sequencerLag: Double?, pool: PoolUsage? = nil, keys: APIKeyCache? = nil)
+        -> String
+    {
         var text = registry.emitToString()
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -83,8 +86,14 @@ public final class ServiceMetrics: Sendable {
             for (name, value, help) in [
                 ("consentd_check_cache_hits_total", statistics.hits, "checks answered from the cache"),
                 ("consentd_check_cache_misses_total", statistics.misses, "subjects read from the database"),
-                ("consentd_check_cache_evictions_total", statistics.evictions, "subjects evicted to stay within capacity"),
-                ("consentd_check_cache_invalidations_total", statistics.invalidations, "changes applied, local and notified"),
+                (
+                    "consentd_check_cache_evictions_total", statistics.evictions,
+                    "subjects evicted to stay within capacity"
+                ),
+                (
+                    "consentd_check_cache_invalidations_total", statistics.invalidations,
+                    "changes applied, local and notified"
+                ),
             ] {
                 family(name, "counter", help, [("", "\(value)")])
             }
@@ -119,7 +128,9 @@ struct RequestMetricsMiddleware: RouterMiddleware {
     typealias Context = ConsentRequestContext
     let metrics: ServiceMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let start = ContinuousClock.now
         do {
             let response = try await next(request, context)
@@ -132,11 +143,13 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         }
     }
 
-    func record(_ request: Request, context: Context, status: HTTPResponse.Status, since start: ContinuousClock.Instant) {
+    func record(_ request: Request, context: Context, status: HTTPResponse.Status, since start: ContinuousClock.Instant)
+    {
         let elapsed = ContinuousClock.now - start
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
         metrics.recordRequest(
-            method: request.method, route: context.endpointPath ?? "unmatched", status: status, nanoseconds: nanoseconds)
+            method: request.method, route: context.endpointPath ?? "unmatched", status: status, nanoseconds: nanoseconds
+        )
     }
 }
 

@@ -38,7 +38,8 @@ struct SubjectRightsRoutes {
     func export(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let identifier = try subject(try await request.decodeJSON(SubjectBody.self, context: context))
-        guard let export = try await exporter.export(identifier, tenantId: caller.tenantId, logger: context.logger) else {
+        guard let export = try await exporter.export(identifier, tenantId: caller.tenantId, logger: context.logger)
+        else {
             throw SubjectRightsError.subjectNotFound
         }
         return try ExportBundle(export).response()
@@ -54,7 +55,8 @@ struct SubjectRightsRoutes {
 
     func erase(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        let (body, claim) = try await request.decodeWrite(EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
+        let (body, claim) = try await request.decodeWrite(
+            EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
         return try await erase(
             identifier, objection: body.objection ?? false, caller: caller, claim: claim, logger: context.logger
@@ -63,7 +65,8 @@ struct SubjectRightsRoutes {
 
     /// The erasure as the API and the console both carry it out: one idempotent unit of work.
     func erase(
-        _ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity, claim: IdempotencyClaim?, logger: Logger
+        _ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity, claim: IdempotencyClaim?,
+        logger: Logger
     ) async throws -> WriteOutcome {
         try await database.commit(
             desk.erase(identifier, objection: objection, caller: caller), idempotency: claim, logger: logger,
@@ -95,10 +98,12 @@ struct SubjectRightsRoutes {
 
     func createRequest(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
-        let (body, claim) = try await request.decodeWrite(RequestBody.self, operation: "POST /v1/requests", context: context)
+        let (body, claim) = try await request.decodeWrite(
+            RequestBody.self, operation: "POST /v1/requests", context: context)
         let type: SubjectRequestType = try Input.oneOf(body.type, field: "type")
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
-        let receivedAt = Self.milliseconds(try body.receivedAt.map { try Input.pastTime($0, field: "receivedAt") } ?? Date())
+        let receivedAt = Self.milliseconds(
+            try body.receivedAt.map { try Input.pastTime($0, field: "receivedAt") } ?? Date())
         return try await database.commit(
             desk.openRequest(type, about: identifier, receivedAt: receivedAt, caller: caller), idempotency: claim,
             logger: context.logger,
@@ -120,7 +125,8 @@ struct SubjectRightsRoutes {
     func getRequest(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let id = try Self.requestId(context)
-        guard let record = try await database.subjectRequest(id, tenantId: caller.tenantId, logger: context.logger) else {
+        guard let record = try await database.subjectRequest(id, tenantId: caller.tenantId, logger: context.logger)
+        else {
             throw SubjectRightsError.requestNotFound
         }
         return try JSONResponse.encoding(RequestView(record, now: Date()), headers: Self.noStore)

@@ -48,7 +48,9 @@ public struct APIKeyStore: Sendable {
                 records.map {
                     AuditEvent(
                         action: .keyCreated, actor: actor,
-                        data: ["keyId": .id($0.id), "scopes": .strings(scopeNames), "prefix": .string($0.displayPrefix)])
+                        data: [
+                            "keyId": .id($0.id), "scopes": .strings(scopeNames), "prefix": .string($0.displayPrefix),
+                        ])
                 }, tenantId: tenantId, on: connection, logger: logger)
             guard let record = records.first else { throw APIKeyStoreError.notCreated }
             return record
@@ -69,15 +71,17 @@ public struct APIKeyStore: Sendable {
         async throws -> Bool
     {
         let revoked = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let revoked = try await connection.query(
-                """
-                UPDATE api_keys SET revoked_at = now()
-                WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
-                """, logger: logger
-            ).collect().isEmpty == false
+            let revoked =
+                try await connection.query(
+                    """
+                    UPDATE api_keys SET revoked_at = now()
+                    WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
+                    """, logger: logger
+                ).collect().isEmpty == false
             if revoked {
                 try await connection.query(
-                    "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger)
+                    "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger
+                )
                 try await AuditTrail.append(
                     [AuditEvent(action: .keyRevoked, actor: actor, data: ["keyId": .id(keyId)])],
                     tenantId: tenantId, on: connection, logger: logger)
@@ -101,7 +105,8 @@ public struct APIKeyStore: Sendable {
     }
 
     func read(_ storedHash: [UInt8], logger: Logger) async throws -> CallerIdentity? {
-        let rows = try await client.execute(AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)
+        let rows = try await client.execute(
+            AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)
         for try await (keyId, tenantId, scopeNames) in rows {
             let scopes = Set(scopeNames.compactMap(Scope.init(rawValue:)))
             return CallerIdentity(keyId: keyId, tenantId: tenantId, scopes: scopes)

@@ -22,7 +22,9 @@ public struct ConsentLookup: Sendable {
     /// How long a read may wait for the database (a pool connection and the query) before `DeadlineExceeded`.
     let readDeadline: Duration?
 
-    public init(client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil, readDeadline: Duration? = nil) {
+    public init(
+        client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil, readDeadline: Duration? = nil
+    ) {
         self.client = client
         self.keyring = keyring
         self.cache = cache
@@ -63,7 +65,9 @@ public struct ConsentLookup: Sendable {
     }
 
     /// The database's answer for these blind indexes; those absent belong to nobody the tenant knows.
-    func read(_ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
+    func read(
+        _ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger
+    )
         async throws -> [ConsentStateCache.Key: SubjectConsentState]
     {
         guard let readDeadline else {
@@ -74,7 +78,9 @@ public struct ConsentLookup: Sendable {
         }
     }
 
-    func query(_ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger)
+    func query(
+        _ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger
+    )
         async throws -> [ConsentStateCache.Key: SubjectConsentState]
     {
         do {
@@ -83,14 +89,16 @@ public struct ConsentLookup: Sendable {
                 blindIndexes: distinct.map { ByteBuffer(bytes: $0.blindIndex) })
             var found: [ConsentStateCache.Key: SubjectConsentState] = [:]
             for try await row in try await client.execute(statement, logger: logger) {
-                let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: Array(row.blindIndex.readableBytesView))
+                let key = ConsentStateCache.Key(
+                    tenantId: tenantId, channel: channel, blindIndex: Array(row.blindIndex.readableBytesView))
                 found[key] = SubjectConsentState(
                     subjectId: row.subjectId,
-                    consent: Self.consentState(id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
+                    consent: Self.consentState(
+                        id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
                     window: ServiceWindow(lastInboundAt: row.lastInboundAt))
             }
             return found
-        } catch where DatabaseErrors.sqlState(error) == "CL001" {
+        } catch  where DatabaseErrors.sqlState(error) == "CL001" {
             throw ConsentLookupError.unknownPurpose(purpose)
         }
     }

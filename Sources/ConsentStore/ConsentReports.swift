@@ -46,9 +46,13 @@ public struct ConsentReports: Sendable {
                 ORDER BY purpose, channel
                 """, logger: logger)
             var report: [ConsentReportRow] = []
-            for try await (purpose, channel, granted, withdrawn, active) in rows.decode((String, String, Int64, Int64, Int64).self) {
-                report.append(ConsentReportRow(
-                    purpose: purpose, channel: channel, granted: Int(granted), withdrawn: Int(withdrawn), active: Int(active)))
+            for try await (purpose, channel, granted, withdrawn, active) in rows.decode(
+                (String, String, Int64, Int64, Int64).self)
+            {
+                report.append(
+                    ConsentReportRow(
+                        purpose: purpose, channel: channel, granted: Int(granted), withdrawn: Int(withdrawn),
+                        active: Int(active)))
             }
             return report
         }

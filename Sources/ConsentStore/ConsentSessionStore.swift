@@ -52,7 +52,9 @@ public struct ConsentSessionStore: Sendable {
     ) -> UnitOfWork<Opened> {
         UnitOfWork(tenantId: caller.tenantId) { [keyring] connection, logger in
             try await Self.open(
-                subject: subject, blindIndex: try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger),
+                subject: subject,
+                blindIndex: try await keyring.blindIndex(
+                    subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 noticeId: noticeId, pageUrl: pageUrl, lifetime: lifetime, caller: caller, keyring: keyring,
                 on: connection, logger: logger)
         }
@@ -68,7 +70,8 @@ public struct ConsentSessionStore: Sendable {
         }
         guard notice.channel == subject.channel else { throw ConsentWriteError.noticeForAnotherChannel(notice.channel) }
         let handle = try await SubjectDirectory.findOrCreate(
-            subject, blindIndex: blindIndex, tenantId: caller.tenantId, keyring: keyring, on: connection, logger: logger)
+            subject, blindIndex: blindIndex, tenantId: caller.tenantId, keyring: keyring, on: connection, logger: logger
+        )
         let id = UUID()
         let token = TenantToken.generate(tenantId: caller.tenantId)
         let sealedPage = handle.seal(Array(pageUrl.utf8), context: "consent-session:\(id.lowercased)")
@@ -171,7 +174,8 @@ public struct ConsentSessionStore: Sendable {
         _ session: Row, tenantId: UUID, userAgent: String?, ipAddress: String?, keyring: TenantKeyring,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> OptInResult {
-        let handle = try await SubjectDirectory.open(session.subjectId, keyring: keyring, on: connection, logger: logger)
+        let handle = try await SubjectDirectory.open(
+            session.subjectId, keyring: keyring, on: connection, logger: logger)
         let subjectRows = try await connection.query(
             "SELECT channel, identifier_ciphertext, blind_index FROM subjects WHERE id = \(session.subjectId)",
             logger: logger)
@@ -185,7 +189,8 @@ public struct ConsentSessionStore: Sendable {
         let identifier = String(
             decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
         let pageUrl = String(
-            decoding: try handle.open(session.pageUrl, context: "consent-session:\(session.id.lowercased)"), as: UTF8.self)
+            decoding: try handle.open(session.pageUrl, context: "consent-session:\(session.id.lowercased)"),
+            as: UTF8.self)
         let provenance = Provenance(
             pageUrl: pageUrl,
             userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },

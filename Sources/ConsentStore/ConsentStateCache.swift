@@ -83,7 +83,11 @@ public final class ConsentStateCache: Sendable {
             get { purpose == first ? .some(firstState) : others?[purpose] }
             set {
                 guard let newValue else { return }
-                if purpose == first { firstState = newValue } else { others = (others ?? [:]).merging([purpose: newValue]) { $1 } }
+                if purpose == first {
+                    firstState = newValue
+                } else {
+                    others = (others ?? [:]).merging([purpose: newValue]) { $1 }
+                }
             }
         }
     }
@@ -172,7 +176,8 @@ public final class ConsentStateCache: Sendable {
                     switch entry.slot {
                     case .tombstone(let invalidated, let position):
                         guard invalidated < ticket else { continue }
-                        entry.slot = .states(PurposeStates(purpose, value), covered: max(covered, position), since: invalidated)
+                        entry.slot = .states(
+                            PurposeStates(purpose, value), covered: max(covered, position), since: invalidated)
                     case .states(var states, let previous, let since):
                         // Purposes read at different times share an entry only when no change came between: both
                         // reads began after the last invalidation.
@@ -186,7 +191,8 @@ public final class ConsentStateCache: Sendable {
                     let index = Self.freeSlot(&state, capacity: capacity)
                     state.ring[index] = key
                     state.entries[key] = Entry(
-                        slot: .states(PurposeStates(purpose, value), covered: covered, since: state.floor), referenced: false,
+                        slot: .states(PurposeStates(purpose, value), covered: covered, since: state.floor),
+                        referenced: false,
                         clockIndex: index)
                 }
             }

@@ -54,7 +54,8 @@ public struct ConsoleSessionStore: Sendable {
                   AND s.created_at > now() - make_interval(secs => \(maximumAge))
                 RETURNING s.id, s.key_id, s.csrf_token, k.scopes
                 """, logger: logger)
-            guard let (id, keyId, csrf, scopes) = try await rows.decode((UUID, UUID, String, [String]).self).array().first
+            guard
+                let (id, keyId, csrf, scopes) = try await rows.decode((UUID, UUID, String, [String]).self).array().first
             else { return nil }
             let caller = CallerIdentity(
                 keyId: keyId, tenantId: token.tenantId, scopes: Set(scopes.compactMap(Scope.init(rawValue:))))
@@ -65,9 +66,13 @@ public struct ConsoleSessionStore: Sendable {
     public func end(_ session: ConsoleSession, logger: Logger) async throws {
         try await client.withTenantTransaction(session.caller.tenantId, logger: logger) { connection in
             try await connection.query(
-                "UPDATE console_sessions SET ended_at = now() WHERE id = \(session.id) AND ended_at IS NULL", logger: logger)
+                "UPDATE console_sessions SET ended_at = now() WHERE id = \(session.id) AND ended_at IS NULL",
+                logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: .consoleSignedOut, actor: session.caller.actor, data: ["sessionId": .id(session.id)])],
+                [
+                    AuditEvent(
+                        action: .consoleSignedOut, actor: session.caller.actor, data: ["sessionId": .id(session.id)])
+                ],
                 tenantId: session.caller.tenantId, on: connection, logger: logger)
         }
     }

@@ -21,8 +21,12 @@ public func withDeadline<Result: Sendable>(
     defer { timer.cancel() }
     do {
         // The caller's cancellation reaches the work too; `work` always ends before this function returns.
-        return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
-    } catch where expired.withLockedValue({ $0 }) {
+        return try await withTaskCancellationHandler {
+            try await work.value
+        } onCancel: {
+            work.cancel()
+        }
+    } catch  where expired.withLockedValue({ $0 }) {
         throw DeadlineExceeded(after: duration)
     }
 }

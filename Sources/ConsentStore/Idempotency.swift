@@ -59,7 +59,9 @@ public struct TenantWriter: Sendable {
         _ body: (PostgresConnection) async throws -> Value
     ) async throws -> WriteOutcome {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            if let claim = idempotency, let earlier = try await Self.claim(claim, tenantId: tenantId, on: connection, logger: logger) {
+            if let claim = idempotency,
+                let earlier = try await Self.claim(claim, tenantId: tenantId, on: connection, logger: logger)
+            {
                 return WriteOutcome(response: earlier, replayed: true)
             }
             let response = try render(try await body(connection))

@@ -4,7 +4,7 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Runs a periodic pass in the one instance that holds its `LeaderLock`, so several instances can serve the same
-/// database: the audit sequencer (every second) and the retention job (hourly). The lock lives on one pooled
+/// database: the audit sequencer (every second) and the retention job (every ten minutes). The lock lives on one pooled
 /// connection for as long as the instance leads; if that connection dies, PostgreSQL releases it and another
 /// instance takes over at its next attempt, within about one interval (see docs/architecture.md).
 public struct LeaderElectedService: Service {

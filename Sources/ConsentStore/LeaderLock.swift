@@ -13,7 +13,8 @@ public struct LeaderLock: Sendable, Equatable {
     public static let retention = LeaderLock(key: 0x636F_6E72_6574_6E74, role: "retention")  // "conretnt"
 
     public func tryAcquire(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self).array().first ?? false
+        try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self).array()
+            .first ?? false
     }
 
     public func release(on connection: PostgresConnection, logger: Logger) async throws {

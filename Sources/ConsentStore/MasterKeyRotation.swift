@@ -63,9 +63,10 @@ public struct MasterKeyRotation: Sendable {
             var rotated = 0
             var unreadable = 0
             for (purpose, wrapped, wrappedBy) in try await rows.decode((String, ByteBuffer, ByteBuffer?).self).array() {
-                guard let rewrapped = try? keyring.rewrap(
-                    Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
-                    context: TenantKeyring.tenantKeyContext(tenantId, purpose))
+                guard
+                    let rewrapped = try? keyring.rewrap(
+                        Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                        context: TenantKeyring.tenantKeyContext(tenantId, purpose))
                 else {
                     unreadable += 1
                     continue
@@ -89,7 +90,8 @@ public struct MasterKeyRotation: Sendable {
         let master = ByteBuffer(bytes: keyring.masterId)
         var after = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
         while true {
-            let (rotated, unreadable, last) = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            let (rotated, unreadable, last) = try await client.withTenantTransaction(tenantId, logger: logger) {
+                connection in
                 let rows = try await connection.query(
                     """
                     SELECT subject_id, wrapped_key, master_key_id FROM subject_keys
@@ -101,11 +103,14 @@ public struct MasterKeyRotation: Sendable {
                 var wrappedKeys: [ByteBuffer] = []
                 var unreadable = 0
                 var last: UUID?
-                for (subjectId, wrapped, wrappedBy) in try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self).array() {
+                for (subjectId, wrapped, wrappedBy) in try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self)
+                    .array()
+                {
                     last = subjectId
-                    guard let rewrapped = try? keyring.rewrap(
-                        Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
-                        context: TenantKeyring.subjectKeyContext(subjectId))
+                    guard
+                        let rewrapped = try? keyring.rewrap(
+                            Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                            context: TenantKeyring.subjectKeyContext(subjectId))
                     else {
                         unreadable += 1
                         continue

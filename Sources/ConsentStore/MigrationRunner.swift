@@ -56,17 +56,18 @@ public struct MigrationRunner: Sendable {
         let applied = try await Self.appliedMigrations(connection: connection, logger: logger)
         let pending = try MigrationPlan.pending(files: files, applied: applied)
         for migration in pending {
-            logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            logger.info(
+                "applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             do {
                 _ = try await connection.withTransaction(logger: logger) { connection in
                     for statement in SQLScript.statements(migration.sql) {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
-                try await connection.query(
-                    """
-                    INSERT INTO schema_migrations (version, name, checksum)
-                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
-                    """, logger: logger)
+                    try await connection.query(
+                        """
+                        INSERT INTO schema_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        """, logger: logger)
                 }
             } catch {
                 throw MigrationFailed(
@@ -80,7 +81,8 @@ public struct MigrationRunner: Sendable {
     /// Creates the runtime login role when missing, then grants it exactly what `sql/roles/runtime_grants.sql` says.
     func ensureRuntimeRole(_ role: String, connection: PostgresConnection, logger: Logger) async throws {
         let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
-        let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
+        let exists =
+            try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
             .collect().isEmpty == false
         if !exists {
             logger.info("creating the runtime role", metadata: ["role": "\(role)"])
@@ -114,7 +116,7 @@ public struct MigrationRunner: Sendable {
             applied = try await client.withConnection { connection in
                 try await Self.appliedMigrations(connection: connection, logger: logger)
             }
-        } catch where DatabaseErrors.sqlState(error) == "42P01" {  // undefined_table: never migrated
+        } catch  where DatabaseErrors.sqlState(error) == "42P01" {  // undefined_table: never migrated
             return .pending(files)
         }
         do {

@@ -20,15 +20,19 @@ public struct NoticeStore: Sendable {
     public func create(
         channel: MessageChannel, language: String, text: String, purposes: [String], caller: CallerIdentity
     ) -> UnitOfWork<Notice> {
-        UnitOfWork(tenantId: caller.tenantId, changes: { _ in [] }) { connection, logger in
-            try await Self.create(
-                tenantId: caller.tenantId, channel: channel, language: language, text: text, purposes: purposes,
-                actor: caller, on: connection, logger: logger)
-        }
+        // A notice changes no consent: nothing for the check cache to drop.
+        UnitOfWork(
+            tenantId: caller.tenantId, changes: { _ in [] },
+            body: { connection, logger in
+                try await Self.create(
+                    tenantId: caller.tenantId, channel: channel, language: language, text: text, purposes: purposes,
+                    actor: caller, on: connection, logger: logger)
+            })
     }
 
     public static func create(
-        tenantId: UUID, channel: MessageChannel, language: String, text: String, purposes: [String], actor: CallerIdentity,
+        tenantId: UUID, channel: MessageChannel, language: String, text: String, purposes: [String],
+        actor: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Notice {
         let unknown = try await PurposeStore.unknown(purposes, on: connection, logger: logger)
@@ -50,13 +54,15 @@ public struct NoticeStore: Sendable {
             """, logger: logger)
         guard let notice = try await Self.notices(rows).first else { throw NoticeStoreError.unknownPurposes([]) }
         try await AuditTrail.append(
-            [AuditEvent(
-                action: .noticeCreated, actor: actor.actor,
-                data: [
-                    "noticeId": .id(notice.id), "channel": .string(channel.rawValue), "language": .string(language),
-                    "version": .int(Int64(notice.version)), "textSha256": .string(notice.textSha256),
-                    "purposes": .strings(purposes),
-                ])],
+            [
+                AuditEvent(
+                    action: .noticeCreated, actor: actor.actor,
+                    data: [
+                        "noticeId": .id(notice.id), "channel": .string(channel.rawValue), "language": .string(language),
+                        "version": .int(Int64(notice.version)), "textSha256": .string(notice.textSha256),
+                        "purposes": .strings(purposes),
+                    ])
+            ],
             tenantId: tenantId, on: connection, logger: logger)
         return notice
     }

@@ -43,9 +43,10 @@ public struct PendingConsentExpiry: Sendable {
             for try await (id, purpose, subjectId, channelText, blindIndex) in rows.decode(
                 (UUID, String, UUID, String, ByteBuffer?).self)
             {
-                events.append(AuditEvent(
-                    action: .consentExpired, actor: Self.actor, subjectRef: subjectId,
-                    data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channelText)]))
+                events.append(
+                    AuditEvent(
+                        action: .consentExpired, actor: Self.actor, subjectRef: subjectId,
+                        data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channelText)]))
                 if let channel = MessageChannel(rawValue: channelText), let blindIndex {
                     changed[subjectId.lowercased] = (channel, Array(blindIndex.readableBytesView))
                 }

@@ -57,9 +57,11 @@ public struct PurposeStore: Sendable {
             var created = false
             for try await inserted in rows.decode(Bool.self) { created = inserted }
             try await AuditTrail.append(
-                [AuditEvent(
-                    action: created ? .purposeCreated : .purposeUpdated, actor: actor,
-                    data: ["key": .string(key), "name": .string(name), "category": .string(category.rawValue)])],
+                [
+                    AuditEvent(
+                        action: created ? .purposeCreated : .purposeUpdated, actor: actor,
+                        data: ["key": .string(key), "name": .string(name), "category": .string(category.rawValue)])
+                ],
                 tenantId: tenantId, on: connection, logger: logger)
             return (Purpose(key: key, name: name, category: category, builtIn: false), created)
         }

@@ -50,12 +50,14 @@ public struct SelfServiceStore: Sendable {
         subject: SubjectIdentifier, lifetime: TimeInterval, caller: CallerIdentity, logger: Logger
     ) async throws -> (token: String, expiresAt: Date)? {
         try await database.read(caller.tenantId, logger: logger) { connection in
-            let blindIndex = try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger)
+            let blindIndex = try await keyring.blindIndex(
+                subject, on: connection, tenantId: caller.tenantId, logger: logger)
             guard
                 let subjectId = try await SubjectDirectory.find(
                     blindIndex: blindIndex, channel: subject.channel, on: connection, logger: logger)
             else { return nil }
-            let key = try await keyring.tenantKey(.selfServiceLink, tenantId: caller.tenantId, on: connection, logger: logger)
+            let key = try await keyring.tenantKey(
+                .selfServiceLink, tenantId: caller.tenantId, on: connection, logger: logger)
             let link = SelfServiceLink(
                 tenantId: caller.tenantId, subjectId: subjectId, issuedBy: caller.keyId,
                 expiresAt: Date().addingTimeInterval(lifetime))
@@ -75,7 +77,8 @@ public struct SelfServiceStore: Sendable {
             throw error == .expired ? SelfServiceError.expired : SelfServiceError.invalid
         }
         let rows = try await connection.query(
-            "SELECT channel, blind_index FROM subjects WHERE id = \(link.subjectId) AND erased_at IS NULL", logger: logger)
+            "SELECT channel, blind_index FROM subjects WHERE id = \(link.subjectId) AND erased_at IS NULL",
+            logger: logger)
         guard let (channelText, blindIndex) = try await rows.decode((String, ByteBuffer?).self).array().first,
             let channel = MessageChannel(rawValue: channelText), let blindIndex
         else { throw SelfServiceError.expired }
@@ -85,7 +88,8 @@ public struct SelfServiceStore: Sendable {
     public func page(_ token: String, now: Date = Date(), logger: Logger) async throws -> SelfServicePage {
         guard let tenantId = SelfServiceLink.claimedTenant(token) else { throw SelfServiceError.invalid }
         return try await database.read(tenantId, logger: logger) { connection in
-            let (link, channel, _) = try await verified(token, now: now, on: connection, tenantId: tenantId, logger: logger)
+            let (link, channel, _) = try await verified(
+                token, now: now, on: connection, tenantId: tenantId, logger: logger)
             let rows = try await connection.query(
                 """
                 SELECT c.id, c.purpose, coalesce(p.name, c.purpose), c.status, c.granted_at, n.language
@@ -102,7 +106,9 @@ public struct SelfServiceStore: Sendable {
                 (UUID, String, String, String, Date?, String).self)
             {
                 guard let status = ConsentStatus(rawValue: status) else { continue }
-                consents.append(SelfServiceConsent(id: id, purpose: purpose, purposeName: name, status: status, grantedAt: grantedAt))
+                consents.append(
+                    SelfServiceConsent(
+                        id: id, purpose: purpose, purposeName: name, status: status, grantedAt: grantedAt))
                 if let grantedAt, newest.map({ grantedAt > $0 }) ?? true {
                     newest = grantedAt
                     language = noticeLanguage
@@ -115,7 +121,9 @@ public struct SelfServiceStore: Sendable {
 
     /// Withdraws the purposes named, or every one (nil), for the link's subject. A link that does not verify
     /// throws `SelfServiceError` from `database.commit`, having changed nothing.
-    public func withdraw(_ token: String, purposes: [String]?, now: Date = Date()) throws -> UnitOfWork<SelfServiceWithdrawal> {
+    public func withdraw(_ token: String, purposes: [String]?, now: Date = Date()) throws -> UnitOfWork<
+        SelfServiceWithdrawal
+    > {
         guard let tenantId = SelfServiceLink.claimedTenant(token) else { throw SelfServiceError.invalid }
         return UnitOfWork(tenantId: tenantId) { [self] connection, logger in
             let (link, channel, blindIndex) = try await verified(

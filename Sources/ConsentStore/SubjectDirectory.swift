@@ -76,7 +76,8 @@ enum SubjectDirectory {
                 return try await open(existing, keyring: keyring, on: connection, logger: logger)
             }
         }
-        throw TenantKeyring.KeyUnreadable(what: "subject's data key (the subject kept changing under a concurrent erasure)")
+        throw TenantKeyring.KeyUnreadable(
+            what: "subject's data key (the subject kept changing under a concurrent erasure)")
     }
 
     /// A subject about to be written by one statement that makes it if need be (`app_record_opt_in`): the one
@@ -104,7 +105,8 @@ enum SubjectDirectory {
             """, logger: logger)
         if let (id, wrapped, wrappedBy) = try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self).array().first {
             let dataKey = try keyring.unwrapSubjectKey(
-                Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) }, subjectId: id)
+                Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                subjectId: id)
             return Resolved(handle: SubjectHandle(id: id, dataKey: dataKey), new: nil)
         }
         let id = UUID()

@@ -83,7 +83,9 @@ public final class TenantKeyring: Sendable {
         }
         guard missing else { return }
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            for purpose in needed { _ = try await self.tenantKey(purpose, tenantId: tenantId, on: connection, logger: logger) }
+            for purpose in needed {
+                _ = try await self.tenantKey(purpose, tenantId: tenantId, on: connection, logger: logger)
+            }
         }
     }
 
@@ -91,14 +93,18 @@ public final class TenantKeyring: Sendable {
     func blindIndex(_ subject: SubjectIdentifier, on connection: PostgresConnection, tenantId: UUID, logger: Logger)
         async throws -> [UInt8]
     {
-        BlindIndex.compute(subject, key: try await tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger))
+        BlindIndex.compute(
+            subject, key: try await tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger))
     }
 
     /// The person's suppression-list hash, under the tenant's suppression key.
-    func suppressionHash(_ subject: SubjectIdentifier, tenantId: UUID, on connection: PostgresConnection, logger: Logger)
+    func suppressionHash(
+        _ subject: SubjectIdentifier, tenantId: UUID, on connection: PostgresConnection, logger: Logger
+    )
         async throws -> [UInt8]
     {
-        SuppressionHash.compute(subject, key: try await tenantKey(.suppression, tenantId: tenantId, on: connection, logger: logger))
+        SuppressionHash.compute(
+            subject, key: try await tenantKey(.suppression, tenantId: tenantId, on: connection, logger: logger))
     }
 
     /// Inserts a fresh wrapped key unless one exists, then reads whichever won: concurrent first uses on several
@@ -137,7 +143,8 @@ public final class TenantKeyring: Sendable {
     }
 
     func unwrapSubjectKey(_ wrapped: [UInt8], wrappedBy: [UInt8]? = nil, subjectId: UUID) throws -> SymmetricKey {
-        try unwrap(wrapped, wrappedBy: wrappedBy, context: Self.subjectKeyContext(subjectId), what: "subject's data key")
+        try unwrap(
+            wrapped, wrappedBy: wrappedBy, context: Self.subjectKeyContext(subjectId), what: "subject's data key")
     }
 
     /// Opens with the master that `wrappedBy` names; a key from before master ids were stored is tried against each.

@@ -30,7 +30,9 @@ public struct TenantSettingsStore: Sendable {
     }
 
     /// Replaces the list; the audit event names the origins (they are the shop's sites, not personal data).
-    public func setOrigins(_ origins: [AllowedOrigin], caller: CallerIdentity, logger: Logger) async throws -> [AllowedOrigin] {
+    public func setOrigins(_ origins: [AllowedOrigin], caller: CallerIdentity, logger: Logger) async throws
+        -> [AllowedOrigin]
+    {
         let sorted = Array(Set(origins)).sorted()
         let texts = sorted.map(\.text)
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
@@ -47,7 +49,8 @@ public struct TenantSettingsStore: Sendable {
     }
 
     /// Stores the app secret sealed and the verify token hashed; neither is ever shown again.
-    public func setWhatsApp(appSecret: String, verifyToken: String, caller: CallerIdentity, logger: Logger) async throws {
+    public func setWhatsApp(appSecret: String, verifyToken: String, caller: CallerIdentity, logger: Logger) async throws
+    {
         let tenantId = caller.tenantId
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let key = try await keyring.tenantKey(.settings, tenantId: tenantId, on: connection, logger: logger)

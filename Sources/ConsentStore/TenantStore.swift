@@ -34,11 +34,15 @@ public struct TenantStore: Sendable {
                 guard let tenant = try await Self.first(rows) else { throw TenantStoreError.notFound(name.value) }
                 // The first event of the tenant's audit log.
                 try await AuditTrail.append(
-                    [AuditEvent(action: .tenantCreated, actor: AuditEvent.operatorActor, data: ["name": .string(name.value)])],
+                    [
+                        AuditEvent(
+                            action: .tenantCreated, actor: AuditEvent.operatorActor, data: ["name": .string(name.value)]
+                        )
+                    ],
                     tenantId: tenant.id, on: connection, logger: logger)
                 return tenant
             }
-        } catch where DatabaseErrors.sqlState(error) == DatabaseErrors.uniqueViolation {
+        } catch  where DatabaseErrors.sqlState(error) == DatabaseErrors.uniqueViolation {
             throw TenantStoreError.nameTaken(name.value)
         }
     }

@@ -18,7 +18,6 @@ public struct WhatsAppDeliveryOutcome: Sendable {
     public init() {}
 }
 
-
 /// Records what Meta's WhatsApp webhook reports, each event in its own transaction: inbound messages as
 /// interactions (once per message id, however often the platform retries), stop keywords and WhatsApp's own
 /// "stop marketing" preference as withdrawals, confirmation keywords as double opt-in confirmations.
@@ -34,7 +33,9 @@ public struct WhatsAppInbox: Sendable {
 
     public static let actor = "whatsapp_webhook"
 
-    public func record(_ events: [WhatsAppEvent], tenantId: UUID, logger: Logger) async throws -> WhatsAppDeliveryOutcome {
+    public func record(_ events: [WhatsAppEvent], tenantId: UUID, logger: Logger) async throws
+        -> WhatsAppDeliveryOutcome
+    {
         var outcome = WhatsAppDeliveryOutcome()
         let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: nil)
         let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: database.client, logger: logger)
@@ -54,23 +55,25 @@ public struct WhatsAppInbox: Sendable {
                 }
                 let interactionId = UUID()
                 let messageHash = Array(SHA256.hash(data: Array(messageId.utf8)))
-                let work = UnitOfWork<InteractionResult?>(tenantId: tenantId, changes: { $0?.changes ?? [] }) {
-                    [keyring, pendingLifetime] connection, logger in
-                    // Claimed first: a concurrent retry of the same message waits here for this transaction and
-                    // then finds the id taken.
-                    let claimed = try await connection.query(
-                        """
-                        INSERT INTO whatsapp_messages_seen (tenant_id, message_sha256, interaction_id)
-                        VALUES (\(tenantId), \(ByteBuffer(bytes: messageHash)), \(interactionId))
-                        ON CONFLICT (tenant_id, message_sha256) DO NOTHING RETURNING interaction_id
-                        """, logger: logger
-                    ).collect()
-                    guard !claimed.isEmpty else { return nil }
-                    return try await ConsentLedger.recordInteraction(
-                        from: subject, blindIndex: blindIndex, occurredAt: min(at, Date()), text: text.map(Self.bounded),
-                        tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
-                        pendingLifetime: pendingLifetime, on: connection, logger: logger)
-                }
+                let work = UnitOfWork<InteractionResult?>(
+                    tenantId: tenantId, changes: { $0?.changes ?? [] },
+                    body: { [keyring, pendingLifetime] connection, logger in
+                        // Claimed first: a concurrent retry of the same message waits here for this transaction and
+                        // then finds the id taken.
+                        let claimed = try await connection.query(
+                            """
+                            INSERT INTO whatsapp_messages_seen (tenant_id, message_sha256, interaction_id)
+                            VALUES (\(tenantId), \(ByteBuffer(bytes: messageHash)), \(interactionId))
+                            ON CONFLICT (tenant_id, message_sha256) DO NOTHING RETURNING interaction_id
+                            """, logger: logger
+                        ).collect()
+                        guard !claimed.isEmpty else { return nil }
+                        return try await ConsentLedger.recordInteraction(
+                            from: subject, blindIndex: blindIndex, occurredAt: min(at, Date()),
+                            text: text.map(Self.bounded),
+                            tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
+                            pendingLifetime: pendingLifetime, on: connection, logger: logger)
+                    })
                 guard let result = try await database.commit(work, logger: logger) else {
                     outcome.duplicates += 1
                     continue
@@ -87,7 +90,8 @@ public struct WhatsAppInbox: Sendable {
                     UnitOfWork(tenantId: tenantId, shape: .statement) { connection, logger in
                         try await ConsentLedger.revoke(
                             subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
-                            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+                            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection,
+                            logger: logger)
                     }, logger: logger)
                 outcome.withdrawals += result.revoked.count
             case .marketingResumed:

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs a command to completion with posix_spawn and waitpid.
@@ -31,7 +31,8 @@ enum ChildProcess {
     static func runAllowingFailure(_ executable: String, _ arguments: [String], runAs user: String? = nil) throws
         -> (Int32, String)
     {
-        let command = user.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] + arguments } ?? [executable] + arguments
+        let command =
+            user.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] + arguments } ?? [executable] + arguments
         // runuser keeps the caller's folder, which the postgres user may not be allowed to enter.
         let argv = ["/bin/sh", "-c", "cd / && exec \"$@\"", "sh"] + command
         markDescriptorsCloseOnExec()
@@ -46,7 +47,7 @@ enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
         var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
+        defer { for argument in cArguments { free(argument) } }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
         guard spawned == 0 else {

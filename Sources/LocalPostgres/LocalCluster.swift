@@ -71,7 +71,8 @@ public struct LocalCluster: Sendable {
 
     /// True when a postmaster is serving this data directory (ours or another process's).
     public func isRunning() -> Bool {
-        let result = try? ChildProcess.runAllowingFailure(binaries.pgCtl, ["status", "-D", dataDirectory], runAs: runAs)
+        let result = try? ChildProcess.runAllowingFailure(
+            binaries.pgCtl, ["status", "-D", dataDirectory], runAs: runAs)
         return result?.0 == 0
     }
 

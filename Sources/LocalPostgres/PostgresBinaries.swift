@@ -7,7 +7,8 @@ public struct PostgresBinaries: Sendable, Equatable {
     public let initdb: String
     public let pgCtl: String
 
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws(PostgresNotInstalled)
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(PostgresNotInstalled)
         -> PostgresBinaries
     {
         let fileManager = FileManager.default
@@ -31,14 +32,17 @@ public struct PostgresNotInstalled: Error, CustomStringConvertible {
     public static let installCommand = "apt-get update && apt-get install -y postgresql"
     public var description: String {
         let command = geteuid() == 0 ? Self.installCommand : "sudo sh -c '\(Self.installCommand)'"
-        return "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it with: \(command)"
+        return
+            "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it with: \(command)"
     }
 }
 
 extension PostgresBinaries {
     /// `pg_dump` from the same installation as `initdb`, so its version matches the server's.
     public var pgDump: String {
-        URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("pg_dump").path
+        URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(
+            "pg_dump"
+        ).path
     }
 }
 

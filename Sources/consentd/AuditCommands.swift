@@ -29,8 +29,10 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let pinned = try pinnedKey()
             if pinned == nil {
-                FileHandle.standardError.write(Data(
-                    "warning: no --public-key or CONSENTD_SIGNING_KEY; checking signatures against the keys stored with the checkpoints\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "warning: no --public-key or CONSENTD_SIGNING_KEY; checking signatures against the keys stored with the checkpoints\n"
+                            .utf8))
             }
             let name = tenant
             let result = try await withOperatorDatabase { client, logger in
@@ -97,7 +99,8 @@ struct Audit: AsyncParsableCommand {
             try await withOperatorDatabase { client, logger in
                 let found = try await TenantStore(client: client).named(name, logger: logger)
                 if let signer {
-                    try await AuditSequencer(client: client, signer: signer).sequence(tenantId: found.id, logger: logger)
+                    try await AuditSequencer(client: client, signer: signer).sequence(
+                        tenantId: found.id, logger: logger)
                 }
                 let reader = AuditLogReader(client: client)
                 guard let checkpoint = try await reader.latestCheckpoint(tenantId: found.id, logger: logger) else {

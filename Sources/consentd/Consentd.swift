@@ -11,7 +11,8 @@ struct Consentd: AsyncParsableCommand {
 
     static func main() async {
         // Logs go to standard error so that commands which print a secret (keys create) print only that.
-        let level = ProcessInfo.processInfo.environment["CONSENTD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level =
+            ProcessInfo.processInfo.environment["CONSENTD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

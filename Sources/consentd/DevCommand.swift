@@ -78,7 +78,8 @@ struct Dev: AsyncParsableCommand {
 
     /// Keys are stored hashed and cannot be shown again, so every run revokes the previous run's keys and
     /// issues new ones.
-    static func demoTenantWithFreshKeys(client: PostgresClient, logger: Logger) async throws -> (Tenant, [IssuedAPIKey]) {
+    static func demoTenantWithFreshKeys(client: PostgresClient, logger: Logger) async throws -> (Tenant, [IssuedAPIKey])
+    {
         let tenants = TenantStore(client: client)
         let tenant: Tenant
         do {
@@ -93,13 +94,16 @@ struct Dev: AsyncParsableCommand {
         }
         var issued: [IssuedAPIKey] = []
         for scope in Scope.allCases {
-            issued.append(try await keyStore.create(tenantId: tenant.id, scopes: [scope], label: keyLabel, logger: logger))
+            issued.append(
+                try await keyStore.create(tenantId: tenant.id, scopes: [scope], label: keyLabel, logger: logger))
         }
         return (tenant, issued)
     }
 
     /// The demo checkout's notice (made once) and the `consent:write` key its "shop backend" uses.
-    static func demoShop(tenant: Tenant, keys: [IssuedAPIKey], client: PostgresClient, logger: Logger) async throws -> DemoShop {
+    static func demoShop(tenant: Tenant, keys: [IssuedAPIKey], client: PostgresClient, logger: Logger) async throws
+        -> DemoShop
+    {
         guard let write = keys.first(where: { $0.record.scopes.contains(.consentWrite) }),
             let admin = keys.first(where: { $0.record.scopes.contains(.admin) })
         else { throw CommandFailure("the demo tenant has no consent:write or admin key") }

@@ -6,7 +6,8 @@ import Logging
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list and revoke a tenant's API keys (run with the owner's DATABASE_URL); rotate the master key.",
+        abstract:
+            "Create, list and revoke a tenant's API keys (run with the owner's DATABASE_URL); rotate the master key.",
         subcommands: [Create.self, List.self, Revoke.self, RotateMaster.self])
 
     struct Create: AsyncParsableCommand {
@@ -77,7 +78,8 @@ struct Keys: AsyncParsableCommand {
     struct RotateMaster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-master",
-            abstract: "Re-wrap every stored key under CONSENTD_MASTER_KEY, unwrapping with CONSENTD_UNWRAP_MASTER_KEYS.",
+            abstract:
+                "Re-wrap every stored key under CONSENTD_MASTER_KEY, unwrapping with CONSENTD_UNWRAP_MASTER_KEYS.",
             discussion: """
                 Ciphertexts are not touched and servers keep serving: run it once every server accepts both keys \
                 (docs/operations.md, "Rotating the master key"). Safe to interrupt and run again. Exits 0 when \
@@ -95,19 +97,24 @@ struct Keys: AsyncParsableCommand {
             }
             guard !unwrapOnly.isEmpty else {
                 throw CommandFailure(
-                    "CONSENTD_UNWRAP_MASTER_KEYS is not set; name the master key(s) the stored keys are wrapped under now")
+                    "CONSENTD_UNWRAP_MASTER_KEYS is not set; name the master key(s) the stored keys are wrapped under now"
+                )
             }
             let keyring = TenantKeyring(masterKey: master, unwrapOnly: unwrapOnly)
             let report = try await withOperatorDatabase { client, logger in
                 try await MasterKeyRotation(client: client, keyring: keyring).run(logger: logger)
             }
-            print("master key \(keyring.masterKeyId): re-wrapped \(report.tenantKeys) tenant keys and \(report.subjectKeys) subject keys")
+            print(
+                "master key \(keyring.masterKeyId): re-wrapped \(report.tenantKeys) tenant keys and \(report.subjectKeys) subject keys"
+            )
             if report.unreadable > 0 {
-                print("\(report.unreadable) keys open under none of the configured master keys and were left as they are")
+                print(
+                    "\(report.unreadable) keys open under none of the configured master keys and were left as they are")
             }
             guard report.remaining == 0 else {
                 throw CommandFailure(
-                    "\(report.remaining) keys are still wrapped under another master key; keep the old key and run again")
+                    "\(report.remaining) keys are still wrapped under another master key; keep the old key and run again"
+                )
             }
             print("no key is wrapped under another master key: the old master key can be retired")
         }

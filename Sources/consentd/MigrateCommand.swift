@@ -25,6 +25,8 @@ struct Migrate: AsyncParsableCommand {
         let applied = try await withRunningClient(url, logger: logger) { client in
             try await runner.migrate(client: client, appRole: role, logger: logger)
         }
-        print("applied \(applied.count) migration(s); schema at version \(runner.files.last?.version ?? 0); role \(role) granted")
+        print(
+            "applied \(applied.count) migration(s); schema at version \(runner.files.last?.version ?? 0); role \(role) granted"
+        )
     }
 }

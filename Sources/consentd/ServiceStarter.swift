@@ -30,7 +30,8 @@ enum ServiceStarter {
         let database = ConsentDatabase(
             client: client,
             keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
-            checkCache: configuration.checkCacheEntries > 0 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil)
+            checkCache: configuration.checkCacheEntries > 0
+                ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil)
         var dependencies = ServerDependencies(
             database: database, schema: schema, checkpointSigner: try configuration.checkpointSigner(),
             subjectRights: configuration.subjectRights, collection: configuration.collection)

@@ -54,8 +54,9 @@ func withOperatorDatabase<Result: Sendable>(
         return try await withRunningClient(url, logger: logger) { client in try await body(client, logger) }
     } catch let error as TenantStoreError {
         throw CommandFailure(error.description)
-    } catch where DatabaseErrors.sqlState(error) == DatabaseErrors.insufficientPrivilege {
+    } catch  where DatabaseErrors.sqlState(error) == DatabaseErrors.insufficientPrivilege {
         throw CommandFailure(
-            "the role in DATABASE_URL may not do this (\(DatabaseErrors.serverMessage(error) ?? "permission denied")); use the owner's DATABASE_URL")
+            "the role in DATABASE_URL may not do this (\(DatabaseErrors.serverMessage(error) ?? "permission denied")); use the owner's DATABASE_URL"
+        )
     }
 }

@@ -11,7 +11,9 @@ import Testing
         let header = WebhookSignature.header(body: body, appSecret: secret)
         #expect(header.hasPrefix("sha256=") && header.count == 7 + 64)
         #expect(WebhookSignature.isValid(header: header, body: body, appSecret: secret))
-        #expect(WebhookSignature.isValid(header: "sha256=" + header.dropFirst(7).uppercased(), body: body, appSecret: secret))
+        #expect(
+            WebhookSignature.isValid(
+                header: "sha256=" + header.dropFirst(7).uppercased(), body: body, appSecret: secret))
         #expect(!WebhookSignature.isValid(header: header, body: body + [0x20], appSecret: secret))
         #expect(!WebhookSignature.isValid(header: header, body: body, appSecret: secret + [0x21]))
         // Every single-bit change of the MAC is refused.
@@ -25,8 +27,13 @@ import Testing
 
     @Test func refusesMalformedHeaders() {
         let mac = String(WebhookSignature.header(body: body, appSecret: secret).dropFirst(7))
-        for header in [nil, "", "sha256=", "sha1=" + mac, mac, "sha256=" + mac.dropLast(2), "sha256=" + mac + "00", "sha256= " + mac, "SHA256=" + mac] {
-            #expect(!WebhookSignature.isValid(header: header, body: body, appSecret: secret), "\(String(describing: header))")
+        for header in [
+            nil, "", "sha256=", "sha1=" + mac, mac, "sha256=" + mac.dropLast(2), "sha256=" + mac + "00",
+            "sha256= " + mac, "SHA256=" + mac,
+        ] {
+            #expect(
+                !WebhookSignature.isValid(header: header, body: body, appSecret: secret),
+                "\(String(describing: header))")
         }
     }
 
@@ -48,48 +55,58 @@ import Testing
     }
 
     @Test func messagesOfEveryKindBecomeInboundEventsWithTheirText() throws {
-        let events = try decode(envelope(#"""
-            "contacts":[{"profile":{"name":"A"},"wa_id":"393331"}],
-            "messages":[
-              {"from":"393331","id":"m1","timestamp":"1764000000","type":"text","text":{"body":"STOP"}},
-              {"from":"393331","id":"m2","timestamp":"1764000001","type":"button","button":{"payload":"p","text":"Stop promotions"}},
-              {"from":"393331","id":"m3","timestamp":"1764000002","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"b","title":"Sì"}}},
-              {"from":"393331","id":"m4","timestamp":"1764000003","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"l","title":"Oui"}}},
-              {"from":"393331","id":"m5","timestamp":"1764000004","type":"image","image":{"id":"i","mime_type":"image/jpeg"}}
-            ]
-            """#))
+        let events = try decode(
+            envelope(
+                #"""
+                "contacts":[{"profile":{"name":"A"},"wa_id":"393331"}],
+                "messages":[
+                  {"from":"393331","id":"m1","timestamp":"1764000000","type":"text","text":{"body":"STOP"}},
+                  {"from":"393331","id":"m2","timestamp":"1764000001","type":"button","button":{"payload":"p","text":"Stop promotions"}},
+                  {"from":"393331","id":"m3","timestamp":"1764000002","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"b","title":"Sì"}}},
+                  {"from":"393331","id":"m4","timestamp":"1764000003","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"l","title":"Oui"}}},
+                  {"from":"393331","id":"m5","timestamp":"1764000004","type":"image","image":{"id":"i","mime_type":"image/jpeg"}}
+                ]
+                """#))
         let at = { Date(timeIntervalSince1970: $0) }
-        #expect(events == [
-            .inbound(messageId: "m1", from: "393331", at: at(1_764_000_000), text: "STOP"),
-            .inbound(messageId: "m2", from: "393331", at: at(1_764_000_001), text: "Stop promotions"),
-            .inbound(messageId: "m3", from: "393331", at: at(1_764_000_002), text: "Sì"),
-            .inbound(messageId: "m4", from: "393331", at: at(1_764_000_003), text: "Oui"),
-            .inbound(messageId: "m5", from: "393331", at: at(1_764_000_004), text: nil),
-        ])
+        #expect(
+            events == [
+                .inbound(messageId: "m1", from: "393331", at: at(1_764_000_000), text: "STOP"),
+                .inbound(messageId: "m2", from: "393331", at: at(1_764_000_001), text: "Stop promotions"),
+                .inbound(messageId: "m3", from: "393331", at: at(1_764_000_002), text: "Sì"),
+                .inbound(messageId: "m4", from: "393331", at: at(1_764_000_003), text: "Oui"),
+                .inbound(messageId: "m5", from: "393331", at: at(1_764_000_004), text: nil),
+            ])
     }
 
     @Test func preferencesAndStatuses() throws {
-        let preferences = try decode(envelope(#"""
-            "user_preferences":[
-              {"wa_id":"393332","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1764000100},
-              {"wa_id":"393333","detail":"User requested to resume marketing messages","category":"marketing_messages","value":"resume","timestamp":1764000101},
-              {"wa_id":"393334","detail":"?","category":"something_new","value":"stop","timestamp":1764000102}
-            ]
-            """#, field: "user_preferences"))
-        #expect(preferences == [
-            .marketingStopped(waId: "393332", at: Date(timeIntervalSince1970: 1_764_000_100)),
-            .marketingResumed(waId: "393333", at: Date(timeIntervalSince1970: 1_764_000_101)),
-        ])
-        let statuses = try decode(envelope(#""statuses":[{"id":"wamid.x","status":"read","timestamp":"1764000200","recipient_id":"393335"}]"#))
+        let preferences = try decode(
+            envelope(
+                #"""
+                "user_preferences":[
+                  {"wa_id":"393332","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1764000100},
+                  {"wa_id":"393333","detail":"User requested to resume marketing messages","category":"marketing_messages","value":"resume","timestamp":1764000101},
+                  {"wa_id":"393334","detail":"?","category":"something_new","value":"stop","timestamp":1764000102}
+                ]
+                """#, field: "user_preferences"))
+        #expect(
+            preferences == [
+                .marketingStopped(waId: "393332", at: Date(timeIntervalSince1970: 1_764_000_100)),
+                .marketingResumed(waId: "393333", at: Date(timeIntervalSince1970: 1_764_000_101)),
+            ])
+        let statuses = try decode(
+            envelope(#""statuses":[{"id":"wamid.x","status":"read","timestamp":"1764000200","recipient_id":"393335"}]"#)
+        )
         #expect(statuses.isEmpty)
     }
 
     @Test func refusesWhatIsNotAWhatsAppNotification() throws {
         #expect(throws: WhatsAppEvent.Invalid.notWhatsApp("page")) {
-            try WhatsAppEvent.events(in: JSONDecoder().decode(WhatsAppNotification.self, from: Data(#"{"object":"page","entry":[]}"#.utf8)))
+            try WhatsAppEvent.events(
+                in: JSONDecoder().decode(WhatsAppNotification.self, from: Data(#"{"object":"page","entry":[]}"#.utf8)))
         }
         #expect(throws: WhatsAppEvent.Invalid.timestamp(messageId: "m1")) {
-            try decode(envelope(#""messages":[{"from":"1","id":"m1","timestamp":"-5","type":"text","text":{"body":"x"}}]"#))
+            try decode(
+                envelope(#""messages":[{"from":"1","id":"m1","timestamp":"-5","type":"text","text":{"body":"x"}}]"#))
         }
         #expect(throws: DecodingError.self) { try decode(#"{"object":"whatsapp_business_account"}"#) }
     }
@@ -97,7 +114,9 @@ import Testing
     @Test func aWhatsAppIdIsANumberWithoutItsPlus() throws {
         #expect(WhatsAppEvent.phoneNumber(waId: "393331234567") == "+393331234567")
         #expect(WhatsAppEvent.phoneNumber(waId: "+393331234567") == "+393331234567")
-        #expect(try SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: "16315551181"), channel: .whatsapp).value == "+16315551181")
+        #expect(
+            try SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: "16315551181"), channel: .whatsapp).value
+                == "+16315551181")
     }
 }
 
@@ -106,7 +125,8 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func link(expiresIn seconds: TimeInterval = 3600, issuedBy: UUID? = UUID()) -> SelfServiceLink {
-        SelfServiceLink(tenantId: UUID(), subjectId: UUID(), issuedBy: issuedBy, expiresAt: now.addingTimeInterval(seconds))
+        SelfServiceLink(
+            tenantId: UUID(), subjectId: UUID(), issuedBy: issuedBy, expiresAt: now.addingTimeInterval(seconds))
     }
 
     @Test func roundTripsAndNamesItsTenant() throws {
@@ -125,7 +145,9 @@ import Testing
         for index in bytes.indices {
             var altered = bytes
             altered[index] ^= 0x80
-            #expect(throws: (any Error).self) { try SelfServiceLink.verify(Base64URL.encode(altered), key: key, now: now) }
+            #expect(throws: (any Error).self) {
+                try SelfServiceLink.verify(Base64URL.encode(altered), key: key, now: now)
+            }
         }
         #expect(throws: SelfServiceLink.Rejection.badSignature) {
             try SelfServiceLink.verify(token, key: SymmetricKey(size: .bits256), now: now)
@@ -135,12 +157,18 @@ import Testing
     @Test func expiresAtItsTime() {
         let token = link(expiresIn: 10).token(key: key)
         #expect((try? SelfServiceLink.verify(token, key: key, now: now.addingTimeInterval(9))) != nil)
-        #expect(throws: SelfServiceLink.Rejection.expired) { try SelfServiceLink.verify(token, key: key, now: now.addingTimeInterval(10)) }
+        #expect(throws: SelfServiceLink.Rejection.expired) {
+            try SelfServiceLink.verify(token, key: key, now: now.addingTimeInterval(10))
+        }
     }
 
     @Test func malformedTokens() {
-        for token in ["", "a", "%%%", String(repeating: "A", count: 2000), Base64URL.encode([2] + Array(repeating: 0, count: 88))] {
-            #expect(throws: SelfServiceLink.Rejection.malformed) { try SelfServiceLink.verify(token, key: key, now: now) }
+        for token in [
+            "", "a", "%%%", String(repeating: "A", count: 2000), Base64URL.encode([2] + Array(repeating: 0, count: 88)),
+        ] {
+            #expect(throws: SelfServiceLink.Rejection.malformed) {
+                try SelfServiceLink.verify(token, key: key, now: now)
+            }
             #expect(SelfServiceLink.claimedTenant(token) == nil)
         }
     }
@@ -178,7 +206,9 @@ import Testing
 @Suite struct CollectionPolicyTests {
     @Test func readsItsVariables() throws {
         let defaults = try EnvironmentReader.collection([:])
-        #expect(defaults == .default && defaults.pendingConsentLifetime == 7 * 86_400 && defaults.consentSessionLifetime == 900)
+        #expect(
+            defaults == .default && defaults.pendingConsentLifetime == 7 * 86_400
+                && defaults.consentSessionLifetime == 900)
         let set = try EnvironmentReader.collection([
             "CONSENTD_PENDING_CONSENT_HOURS": "48", "CONSENTD_CONSENT_SESSION_MINUTES": "5",
             "CONSENTD_SELF_SERVICE_LINK_DAYS": "14", "CONSENTD_PUBLIC_URL": "https://Consent.Example.com/",
@@ -192,7 +222,9 @@ import Testing
             ("CONSENTD_SELF_SERVICE_LINK_DAYS", "366"), ("CONSENTD_PUBLIC_URL", "consent.example.com"),
             ("CONSENTD_PUBLIC_URL", "https://consent.example.com/path"),
         ] {
-            #expect(throws: ConfigurationError.self, "\(name)=\(value)") { try EnvironmentReader.collection([name: value]) }
+            #expect(throws: ConfigurationError.self, "\(name)=\(value)") {
+                try EnvironmentReader.collection([name: value])
+            }
         }
     }
 
@@ -227,7 +259,9 @@ import Testing
     }
 
     @Test func limitsPerScopeFromTheEnvironment() throws {
-        let limits = try EnvironmentReader.rateLimits(["CONSENTD_RATE_LIMIT_CONSENT_CHECK": "10/20", "CONSENTD_RATE_LIMIT_DPO": "1.5/3"])
+        let limits = try EnvironmentReader.rateLimits([
+            "CONSENTD_RATE_LIMIT_CONSENT_CHECK": "10/20", "CONSENTD_RATE_LIMIT_DPO": "1.5/3",
+        ])
         #expect(limits.byScope[.consentCheck] == .init(perSecond: 10, burst: 20))
         #expect(limits.byScope[.dpo] == .init(perSecond: 1.5, burst: 3))
         #expect(limits.byScope[.admin] == RateLimits.default.byScope[.admin])

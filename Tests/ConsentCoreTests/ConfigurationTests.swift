@@ -40,7 +40,8 @@ import Testing
 
     @Test func urlStringRoundTripsAndRedactionHidesThePassword() throws {
         for text in [
-            "postgres://app:pw@db:6543/consent?sslmode=require", "postgres://u@localhost:5432/d?host=/tmp/pg&sslmode=disable",
+            "postgres://app:pw@db:6543/consent?sslmode=require",
+            "postgres://u@localhost:5432/d?host=/tmp/pg&sslmode=disable",
         ] {
             let url = try DatabaseURL(parsing: text)
             #expect(try DatabaseURL(parsing: url.urlString) == url)
@@ -81,17 +82,20 @@ import Testing
     }
 
     /// Every way the environment can be wrong is refused, naming the variable.
-    @Test(arguments: [
-        ("DATABASE_URL", nil), ("DATABASE_URL", "http://x/y"), ("DATABASE_URL", ""),
-        ("CONSENTD_MASTER_KEY", nil), ("CONSENTD_MASTER_KEY", "not base64!"),
-        ("CONSENTD_MASTER_KEY", Data(repeating: 1, count: 16).base64EncodedString()),
-        ("CONSENTD_SIGNING_KEY", nil), ("CONSENTD_SIGNING_KEY", Data(repeating: 1, count: 33).base64EncodedString()),
-        ("CONSENTD_PORT", "-1"), ("CONSENTD_PORT", "70000"), ("CONSENTD_PORT", "http"),
-        ("CONSENTD_HOST", ""), ("CONSENTD_HOST", "a host"),
-        ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "maybe"),
-        ("CONSENTD_AUDIT_ORIGIN", ""), ("CONSENTD_AUDIT_ORIGIN", "consent example"), ("CONSENTD_AUDIT_ORIGIN", "a+b"),
-        ("CONSENTD_AUDIT_ORIGIN", "consent.example/"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("DATABASE_URL", nil), ("DATABASE_URL", "http://x/y"), ("DATABASE_URL", ""),
+            ("CONSENTD_MASTER_KEY", nil), ("CONSENTD_MASTER_KEY", "not base64!"),
+            ("CONSENTD_MASTER_KEY", Data(repeating: 1, count: 16).base64EncodedString()),
+            ("CONSENTD_SIGNING_KEY", nil),
+            ("CONSENTD_SIGNING_KEY", Data(repeating: 1, count: 33).base64EncodedString()),
+            ("CONSENTD_PORT", "-1"), ("CONSENTD_PORT", "70000"), ("CONSENTD_PORT", "http"),
+            ("CONSENTD_HOST", ""), ("CONSENTD_HOST", "a host"),
+            ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "maybe"),
+            ("CONSENTD_AUDIT_ORIGIN", ""), ("CONSENTD_AUDIT_ORIGIN", "consent example"),
+            ("CONSENTD_AUDIT_ORIGIN", "a+b"),
+            ("CONSENTD_AUDIT_ORIGIN", "consent.example/"),
+        ] as [(String, String?)])
     func badVariableIsNamed(variable: String, value: String?) {
         var environment = Self.complete
         environment[variable] = value
@@ -106,7 +110,9 @@ import Testing
 
     @Test func roleNames() throws {
         #expect(try EnvironmentReader.roleName([:], "CONSENTD_APP_ROLE", default: "consentd_app") == "consentd_app")
-        #expect(try EnvironmentReader.roleName(["CONSENTD_APP_ROLE": "svc_2"], "CONSENTD_APP_ROLE", default: "x") == "svc_2")
+        #expect(
+            try EnvironmentReader.roleName(["CONSENTD_APP_ROLE": "svc_2"], "CONSENTD_APP_ROLE", default: "x") == "svc_2"
+        )
         for bad in ["Svc", "2svc", "a\"b", "", "svc-x"] {
             #expect(throws: ConfigurationError.self) {
                 try EnvironmentReader.roleName(["CONSENTD_APP_ROLE": bad], "CONSENTD_APP_ROLE", default: "x")

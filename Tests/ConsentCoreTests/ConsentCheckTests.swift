@@ -13,9 +13,11 @@ import Testing
         var state: ConsentState {
             switch self {
             case .none: .none
-            case .granted: .granted(id: ConsentCheckTests.id, grantedAt: ConsentCheckTests.now.addingTimeInterval(-86_400 * 30))
+            case .granted:
+                .granted(id: ConsentCheckTests.id, grantedAt: ConsentCheckTests.now.addingTimeInterval(-86_400 * 30))
             case .pending: .pending(id: ConsentCheckTests.id)
-            case .withdrawn: .withdrawn(id: ConsentCheckTests.id, revokedAt: ConsentCheckTests.now.addingTimeInterval(-60))
+            case .withdrawn:
+                .withdrawn(id: ConsentCheckTests.id, revokedAt: ConsentCheckTests.now.addingTimeInterval(-60))
             }
         }
     }
@@ -40,7 +42,8 @@ import Testing
     func everyCombination(consent: ConsentCase, window: WindowCase) {
         #expect(window.window.isOpen(at: Self.now) == window.isOpen)
         for type in MessageType.allCases {
-            let decision = ConsentCheck.decide(consent: consent.state, window: window.window, messageType: type, now: Self.now)
+            let decision = ConsentCheck.decide(
+                consent: consent.state, window: window.window, messageType: type, now: Self.now)
             let expected: CheckDecision
             switch (type, consent) {
             case (.template, .granted):

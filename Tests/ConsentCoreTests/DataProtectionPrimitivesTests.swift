@@ -11,14 +11,20 @@ import Testing
         #expect(sealed.count == 12 + 13 + 16)
         #expect(!sealed.hexString.contains(Array("3331234567".utf8).hexString))
         #expect(try FieldCipher.open(sealed, key: key, context: "s1:identifier") == Array("+393331234567".utf8))
-        #expect(throws: FieldCipher.OpenFailed.self) { try FieldCipher.open(sealed, key: key, context: "s2:identifier") }
+        #expect(throws: FieldCipher.OpenFailed.self) {
+            try FieldCipher.open(sealed, key: key, context: "s2:identifier")
+        }
         #expect(throws: FieldCipher.OpenFailed.self) {
             try FieldCipher.open(sealed, key: SymmetricKey(size: .bits256), context: "s1:identifier")
         }
         var tampered = sealed
         tampered[14] ^= 1
-        #expect(throws: FieldCipher.OpenFailed.self) { try FieldCipher.open(tampered, key: key, context: "s1:identifier") }
-        #expect(throws: FieldCipher.OpenFailed.self) { try FieldCipher.open([1, 2, 3], key: key, context: "s1:identifier") }
+        #expect(throws: FieldCipher.OpenFailed.self) {
+            try FieldCipher.open(tampered, key: key, context: "s1:identifier")
+        }
+        #expect(throws: FieldCipher.OpenFailed.self) {
+            try FieldCipher.open([1, 2, 3], key: key, context: "s1:identifier")
+        }
     }
 
     @Test func twoSealsOfTheSameTextDiffer() {
@@ -32,7 +38,9 @@ import Testing
         let (dataKey, wrapped) = FieldCipher.newWrappedKey(master: master, context: "subject-key:1")
         let unwrapped = try FieldCipher.unwrapKey(wrapped, master: master, context: "subject-key:1")
         #expect(unwrapped == dataKey)
-        #expect(throws: FieldCipher.OpenFailed.self) { try FieldCipher.unwrapKey(wrapped, master: master, context: "subject-key:2") }
+        #expect(throws: FieldCipher.OpenFailed.self) {
+            try FieldCipher.unwrapKey(wrapped, master: master, context: "subject-key:2")
+        }
         #expect(throws: FieldCipher.OpenFailed.self) {
             try FieldCipher.unwrapKey(wrapped, master: SymmetricKey(size: .bits256), context: "subject-key:1")
         }
@@ -57,9 +65,10 @@ import Testing
     /// The batch form copies one keyed state; each copy must start from the key alone.
     @Test func theBatchFormAgreesWithOneAtATime() throws {
         let key = SymmetricKey(data: [UInt8](repeating: 7, count: 32))
-        let subjects = try ["+393331234567", "+393331234568", "+441632960001", "+393331234567"].map {
-            try SubjectIdentifier($0, channel: .whatsapp)
-        } + [try SubjectIdentifier("a@example.org", channel: .email)]
+        let subjects =
+            try ["+393331234567", "+393331234568", "+441632960001", "+393331234567"].map {
+                try SubjectIdentifier($0, channel: .whatsapp)
+            } + [try SubjectIdentifier("a@example.org", channel: .email)]
         let batch = BlindIndex.compute(subjects, key: key)
         #expect(batch == subjects.map { BlindIndex.compute($0, key: key) })
         #expect(batch[0].hexString == Self.expected && batch[0] == batch[3] && batch[0] != batch[1])
@@ -86,15 +95,19 @@ import Testing
             pageUrl: " https://shop.example/checkout?step=3 ", userAgent: "Mozilla/5.0", ipAddress: "2001:DB8::1")
         #expect(provenance.pageUrl == "https://shop.example/checkout?step=3")
         #expect(provenance.ipAddress == "2001:db8::1")
-        #expect(try Provenance.validated(pageUrl: "http://localhost:8080/demo", userAgent: nil, ipAddress: "203.0.113.7").ipAddress == "203.0.113.7")
+        #expect(
+            try Provenance.validated(pageUrl: "http://localhost:8080/demo", userAgent: nil, ipAddress: "203.0.113.7")
+                .ipAddress == "203.0.113.7")
     }
 
-    @Test(arguments: [
-        ("javascript:alert(1)", nil, nil), ("/checkout", nil, nil), ("ftp://shop.example/", nil, nil),
-        ("https://", nil, nil), ("https://shop.example/", nil, "999.1.1.1"), ("https://shop.example/", nil, "localhost"),
-        ("https://shop.example/", String(repeating: "u", count: 1025), nil),
-        ("https://shop.example/" + String(repeating: "p", count: 2048), nil, nil),
-    ] as [(String, String?, String?)])
+    @Test(
+        arguments: [
+            ("javascript:alert(1)", nil, nil), ("/checkout", nil, nil), ("ftp://shop.example/", nil, nil),
+            ("https://", nil, nil), ("https://shop.example/", nil, "999.1.1.1"),
+            ("https://shop.example/", nil, "localhost"),
+            ("https://shop.example/", String(repeating: "u", count: 1025), nil),
+            ("https://shop.example/" + String(repeating: "p", count: 2048), nil, nil),
+        ] as [(String, String?, String?)])
     func refusesTheRest(pageUrl: String, userAgent: String?, ipAddress: String?) {
         #expect(throws: Provenance.Invalid.self) {
             try Provenance.validated(pageUrl: pageUrl, userAgent: userAgent, ipAddress: ipAddress)
@@ -111,8 +124,10 @@ import Testing
         #expect(Purpose.builtIns.allSatisfy { Purpose.isValidKey($0.key) })
     }
 
-    @Test(arguments: [("loyalty_points", true), ("a1", true), ("x", false), ("Marketing", false), ("1abc", false),
-                      ("with-dash", false), ("ümlaut", false), (String(repeating: "a", count: 64), false)])
+    @Test(arguments: [
+        ("loyalty_points", true), ("a1", true), ("x", false), ("Marketing", false), ("1abc", false),
+        ("with-dash", false), ("ümlaut", false), (String(repeating: "a", count: 64), false),
+    ])
     func purposeKeys(key: String, valid: Bool) {
         #expect(Purpose.isValidKey(key) == valid)
     }
@@ -122,8 +137,10 @@ import Testing
         #expect(NoticeText.sha256Hex("Sì") != NoticeText.sha256Hex("Si"))
     }
 
-    @Test(arguments: [("it", true), ("en-GB", true), ("pt-BR", true), ("zh-Hant-TW", true), ("e", false),
-                      ("english", false), ("en_GB", false), ("en-", false), ("", false), ("fr-ç", false)])
+    @Test(arguments: [
+        ("it", true), ("en-GB", true), ("pt-BR", true), ("zh-Hant-TW", true), ("e", false),
+        ("english", false), ("en_GB", false), ("en-", false), ("", false), ("fr-ç", false),
+    ])
     func languageTags(tag: String, valid: Bool) {
         #expect(NoticeText.isValidLanguage(tag) == valid)
     }

@@ -38,7 +38,9 @@ import Testing
 
     @Test func aBatchOfTenThousandSubjectsPasses() throws {
         let subjects = (0..<10_000).map { "+39333\(String(format: "%07d", $0))" }
-        let body = try JSONSerialization.data(withJSONObject: ["channel": "sms", "purpose": "marketing", "subjects": subjects])
+        let body = try JSONSerialization.data(withJSONObject: [
+            "channel": "sms", "purpose": "marketing", "subjects": subjects,
+        ])
         #expect(!JSONBodyShape.nestsTooDeep(body))
     }
 }

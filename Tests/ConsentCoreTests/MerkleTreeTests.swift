@@ -75,9 +75,15 @@ func leaves(_ count: Int) -> [[UInt8]] {
         #expect(MerkleTree.root(hashes[...]).hexString == expected)
         #expect(StoredTree(hashes).frontier.root.hexString == expected)
         // The reference implementation's intermediate roots for the first leaves.
-        #expect(MerkleTree.root(hashes[..<1]).hexString == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
-        #expect(MerkleTree.root(hashes[..<2]).hexString == "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125")
-        #expect(MerkleTree.root(hashes[..<3]).hexString == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77")
+        #expect(
+            MerkleTree.root(hashes[..<1]).hexString
+                == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+        #expect(
+            MerkleTree.root(hashes[..<2]).hexString
+                == "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125")
+        #expect(
+            MerkleTree.root(hashes[..<3]).hexString
+                == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77")
     }
 
     @Test func theFrontierGivesTheDefinitionsRootAtEverySize() {
@@ -111,7 +117,9 @@ func leaves(_ count: Int) -> [[UInt8]] {
             for m in 0..<n {
                 let proof = try stored.inclusion(Int64(m), Int64(n))
                 #expect(proof == RFC9162Reference.path(m, all[..<n]), "m \(m) n \(n)")
-                #expect(MerkleTree.verifyInclusion(leafHash: all[m], index: Int64(m), size: Int64(n), proof: proof, root: root))
+                #expect(
+                    MerkleTree.verifyInclusion(
+                        leafHash: all[m], index: Int64(m), size: Int64(n), proof: proof, root: root))
             }
         }
     }
@@ -124,9 +132,11 @@ func leaves(_ count: Int) -> [[UInt8]] {
             for m in 1...n {
                 let proof = try stored.consistency(Int64(m), Int64(n))
                 #expect(proof == RFC9162Reference.proof(m, all[..<n]), "m \(m) n \(n)")
-                #expect(MerkleTree.verifyConsistency(
-                    firstSize: Int64(m), secondSize: Int64(n), firstRoot: MerkleTree.root(all[..<m]), secondRoot: root,
-                    proof: proof))
+                #expect(
+                    MerkleTree.verifyConsistency(
+                        firstSize: Int64(m), secondSize: Int64(n), firstRoot: MerkleTree.root(all[..<m]),
+                        secondRoot: root,
+                        proof: proof))
             }
         }
     }
@@ -141,13 +151,17 @@ func leaves(_ count: Int) -> [[UInt8]] {
             let root = MerkleTree.root(all[..<n])
             let inclusion = try stored.inclusion(Int64(m), Int64(n))
             #expect(inclusion == RFC9162Reference.path(m, all[..<n]))
-            #expect(MerkleTree.verifyInclusion(leafHash: all[m], index: Int64(m), size: Int64(n), proof: inclusion, root: root))
+            #expect(
+                MerkleTree.verifyInclusion(
+                    leafHash: all[m], index: Int64(m), size: Int64(n), proof: inclusion, root: root))
             let first = m + 1
             let consistency = try stored.consistency(Int64(first), Int64(n))
             #expect(consistency == RFC9162Reference.proof(first, all[..<n]))
-            #expect(MerkleTree.verifyConsistency(
-                firstSize: Int64(first), secondSize: Int64(n), firstRoot: MerkleTree.root(all[..<first]), secondRoot: root,
-                proof: consistency))
+            #expect(
+                MerkleTree.verifyConsistency(
+                    firstSize: Int64(first), secondSize: Int64(n), firstRoot: MerkleTree.root(all[..<first]),
+                    secondRoot: root,
+                    proof: consistency))
         }
     }
 
@@ -165,7 +179,8 @@ func leaves(_ count: Int) -> [[UInt8]] {
         #expect(!MerkleTree.verifyInclusion(leafHash: all[11], index: 12, size: 37, proof: proof, root: root))
         // A size with another shape; sizes of the same shape are bound by the checkpoint that signs size and root.
         #expect(!MerkleTree.verifyInclusion(leafHash: all[11], index: 11, size: 20, proof: proof, root: root))
-        #expect(!MerkleTree.verifyInclusion(leafHash: all[11], index: 11, size: 37, proof: proof.dropLast(), root: root))
+        #expect(
+            !MerkleTree.verifyInclusion(leafHash: all[11], index: 11, size: 37, proof: proof.dropLast(), root: root))
         #expect(!MerkleTree.verifyInclusion(leafHash: all[11], index: 37, size: 37, proof: proof, root: root))
 
         let oldRoot = MerkleTree.root(all[..<20])
@@ -173,22 +188,34 @@ func leaves(_ count: Int) -> [[UInt8]] {
         for position in consistency.indices {
             var bad = consistency
             bad[position][31] ^= 0x80
-            #expect(!MerkleTree.verifyConsistency(firstSize: 20, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: bad))
+            #expect(
+                !MerkleTree.verifyConsistency(
+                    firstSize: 20, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: bad))
         }
         var forked = all
         forked[3] = MerkleTree.leafHash(Array("rewritten".utf8))
-        #expect(!MerkleTree.verifyConsistency(
-            firstSize: 20, secondSize: 37, firstRoot: MerkleTree.root(forked[..<20]), secondRoot: root, proof: consistency))
-        #expect(!MerkleTree.verifyConsistency(firstSize: 20, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: []))
-        #expect(MerkleTree.verifyConsistency(firstSize: 37, secondSize: 37, firstRoot: root, secondRoot: root, proof: []))
-        #expect(!MerkleTree.verifyConsistency(firstSize: 37, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: []))
-        #expect(!MerkleTree.verifyConsistency(firstSize: 0, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: consistency))
+        #expect(
+            !MerkleTree.verifyConsistency(
+                firstSize: 20, secondSize: 37, firstRoot: MerkleTree.root(forked[..<20]), secondRoot: root,
+                proof: consistency))
+        #expect(
+            !MerkleTree.verifyConsistency(
+                firstSize: 20, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: []))
+        #expect(
+            MerkleTree.verifyConsistency(firstSize: 37, secondSize: 37, firstRoot: root, secondRoot: root, proof: []))
+        #expect(
+            !MerkleTree.verifyConsistency(
+                firstSize: 37, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: []))
+        #expect(
+            !MerkleTree.verifyConsistency(
+                firstSize: 0, secondSize: 37, firstRoot: oldRoot, secondRoot: root, proof: consistency))
     }
 
     @Test func rangesDecomposeIntoAlignedPerfectSubtrees() {
-        #expect(MerkleTree.subtrees(covering: 0..<13) == [
-            Subtree(level: 3, index: 0), Subtree(level: 2, index: 2), Subtree(level: 0, index: 12),
-        ])
+        #expect(
+            MerkleTree.subtrees(covering: 0..<13) == [
+                Subtree(level: 3, index: 0), Subtree(level: 2, index: 2), Subtree(level: 0, index: 12),
+            ])
         #expect(MerkleTree.subtrees(covering: 8..<11) == [Subtree(level: 1, index: 4), Subtree(level: 0, index: 10)])
         #expect(Subtree(level: 2, index: 3).leaves == 12..<16)
         #expect(MerkleTree.subtrees(covering: 5..<5).isEmpty)

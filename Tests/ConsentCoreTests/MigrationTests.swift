@@ -64,7 +64,9 @@ import Testing
 
     @Test func duplicateVersionsAreRefused() {
         let clash = MigrationFile(version: 1, name: "other", sql: "SELECT 1;")
-        #expect(throws: MigrationProblem.duplicateVersion(1)) { try MigrationPlan.pending(files: [one, clash], applied: []) }
+        #expect(throws: MigrationProblem.duplicateVersion(1)) {
+            try MigrationPlan.pending(files: [one, clash], applied: [])
+        }
     }
 
     @Test func fileNames() {

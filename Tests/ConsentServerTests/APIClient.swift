@@ -2,11 +2,11 @@ import ConsentCore
 import ConsentServer
 import ConsentStore
 import ConsentTesting
-import PostgresNIO
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import PostgresNIO
 
 /// JSON calls against the test router as a tenant's key of one scope.
 struct APIClient: Sendable {
@@ -60,8 +60,11 @@ struct APIClient: Sendable {
     }
 
     /// A request with no API key: the widget's, the self-service page's and the webhook's routes.
-    func raw(_ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws -> Reply {
-        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+    func raw(_ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws
+        -> Reply
+    {
+        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        {
             response in Reply(status: response.status, headers: response.headers, body: Data(buffer: response.body))
         }
     }
@@ -78,8 +81,9 @@ struct APIClient: Sendable {
 
     static var provenance: [String: Any] {
         [
-        "pageUrl": "https://shop.example/checkout?step=3", "collectedAt": "2026-11-20T10:00:00Z", "method": "checkbox",
-        "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "ipAddress": "203.0.113.7",
+            "pageUrl": "https://shop.example/checkout?step=3", "collectedAt": "2026-11-20T10:00:00Z",
+            "method": "checkbox",
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "ipAddress": "203.0.113.7",
         ]
     }
 
@@ -89,7 +93,10 @@ struct APIClient: Sendable {
     ) async throws -> Reply {
         try await post(
             "/v1/consents", as: .consentWrite,
-            ["subject": subject, "channel": channel, "purposes": purposes, "noticeId": noticeId, "provenance": provenance],
+            [
+                "subject": subject, "channel": channel, "purposes": purposes, "noticeId": noticeId,
+                "provenance": provenance,
+            ],
             idempotencyKey: idempotencyKey)
     }
 
@@ -143,9 +150,11 @@ extension TestDatabase {
     /// Row counts of the tables a refused write must leave alone.
     func footprint() async throws -> [Int] {
         var counts: [Int] = []
-        for table in ["subjects", "subject_keys", "collections", "consents", "consent_evidence", "interactions",
-                      "audit_events", "notices", "idempotency_keys", "purposes", "suppressions", "subject_requests",
-                      "consent_sessions", "whatsapp_messages_seen", "tenant_settings"] {
+        for table in [
+            "subjects", "subject_keys", "collections", "consents", "consent_evidence", "interactions",
+            "audit_events", "notices", "idempotency_keys", "purposes", "suppressions", "subject_requests",
+            "consent_sessions", "whatsapp_messages_seen", "tenant_settings",
+        ] {
             counts.append(try await count("SELECT count(*)::int8 FROM \(table)"))
         }
         return counts

@@ -10,10 +10,13 @@ import Testing
     /// A tenant with a notice, two opt-ins and a withdrawal.
     static func activity(_ api: APIClient, subject: String = "+393331234567") async throws {
         let notice = try await api.notice(purposes: ["marketing", "shipping_update"])
-        #expect(try await api.optIn(subject, purposes: ["marketing", "shipping_update"], noticeId: notice).status == .created)
+        #expect(
+            try await api.optIn(subject, purposes: ["marketing", "shipping_update"], noticeId: notice).status
+                == .created)
         #expect(try await api.optIn("+393337654321", purposes: ["marketing"], noticeId: notice).status == .created)
         let withdrawn = try await api.post(
-            "/v1/revocations", as: .consentWrite, ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"]])
+            "/v1/revocations", as: .consentWrite,
+            ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"]])
         #expect(withdrawn.status == .ok, "\(withdrawn.text)")
     }
 
@@ -27,7 +30,8 @@ import Testing
         var events: [AuditEventReply] = []
         var after: Int?
         repeat {
-            let reply = try await api.call(.get, "/v1/audit/events?limit=3" + (after.map { "&after=\($0)" } ?? ""), as: .dpo)
+            let reply = try await api.call(
+                .get, "/v1/audit/events?limit=3" + (after.map { "&after=\($0)" } ?? ""), as: .dpo)
             #expect(reply.status == .ok, "\(reply.text)")
             let page = try reply.decoded(AuditEventPageReply.self)
             events += page.events
@@ -60,8 +64,10 @@ import Testing
 
             // More activity, then the auditor's second visit.
             let notice = try await api.notice(purposes: ["account_update"], text: "Account news")
-            #expect(try await api.optIn("+393339999999", purposes: ["account_update"], noticeId: notice).status == .created)
-            let second = try Checkpoint(body: try verifier.open(try await api.call(.get, "/v1/audit/checkpoint", as: .dpo).text))
+            #expect(
+                try await api.optIn("+393339999999", purposes: ["account_update"], noticeId: notice).status == .created)
+            let second = try Checkpoint(
+                body: try verifier.open(try await api.call(.get, "/v1/audit/checkpoint", as: .dpo).text))
             #expect(second.size > firstCheckpoint.size)
 
             let events = try await Self.allEvents(api)
@@ -80,21 +86,25 @@ import Testing
             #expect(MerkleTree.root(leaves[..<Int(firstCheckpoint.size)]) == firstCheckpoint.rootHash)
 
             for seq in 0..<events.count {
-                let reply = try await api.call(.get, "/v1/audit/proofs/inclusion?seq=\(seq)&treeSize=\(second.size)", as: .dpo)
+                let reply = try await api.call(
+                    .get, "/v1/audit/proofs/inclusion?seq=\(seq)&treeSize=\(second.size)", as: .dpo)
                 let inclusion = try reply.decoded(InclusionProofReply.self)
                 #expect(inclusion.seq == seq && inclusion.treeSize == Int(second.size))
                 let hashes = try Self.hashes(inclusion.hashes)
-                #expect(MerkleTree.verifyInclusion(
-                    leafHash: leaves[seq], index: Int64(seq), size: second.size, proof: hashes, root: second.rootHash))
+                #expect(
+                    MerkleTree.verifyInclusion(
+                        leafHash: leaves[seq], index: Int64(seq), size: second.size, proof: hashes,
+                        root: second.rootHash))
             }
             let consistency = try await api.call(
                 .get, "/v1/audit/proofs/consistency?from=\(firstCheckpoint.size)&to=\(second.size)", as: .dpo)
             let consistencyProof = try consistency.decoded(ConsistencyProofReply.self)
             #expect(consistencyProof.from == Int(firstCheckpoint.size))
             let proof = try Self.hashes(consistencyProof.hashes)
-            #expect(MerkleTree.verifyConsistency(
-                firstSize: firstCheckpoint.size, secondSize: second.size, firstRoot: firstCheckpoint.rootHash,
-                secondRoot: second.rootHash, proof: proof))
+            #expect(
+                MerkleTree.verifyConsistency(
+                    firstSize: firstCheckpoint.size, secondSize: second.size, firstRoot: firstCheckpoint.rootHash,
+                    secondRoot: second.rootHash, proof: proof))
 
             let verification = try await api.call(.get, "/v1/audit/verification", as: .dpo)
             let verified = try verification.decoded(VerificationReply.self)
@@ -110,8 +120,13 @@ import Testing
             let events = try await Self.allEvents(api)
             let actions = events.map(\.action)
             #expect(actions.first == "tenant.created")
-            #expect(actions.contains("notice.created") && actions.contains("consent.granted") && actions.contains("consent.withdrawn"))
-            #expect(events.filter { $0.action == "consent.granted" }.allSatisfy { UUID(uuidString: $0.subjectRef ?? "") != nil })
+            #expect(
+                actions.contains("notice.created") && actions.contains("consent.granted")
+                    && actions.contains("consent.withdrawn"))
+            #expect(
+                events.filter { $0.action == "consent.granted" }.allSatisfy {
+                    UUID(uuidString: $0.subjectRef ?? "") != nil
+                })
             for format in ["application/json", "text/csv", "application/x-ndjson", "text/html"] {
                 let body = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: format]).text
                 #expect(!body.contains("3331112223") && !body.contains("203.0.113.7"), "\(format)")
@@ -134,7 +149,8 @@ import Testing
             #expect(lines.contains("seq,at,action,actor,subject_ref,data,leaf_hash"))
             #expect(lines.filter { !$0.hasPrefix("#") }.count == size + 1)
 
-            let ndjson = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "application/x-ndjson"])
+            let ndjson = try await api.call(
+                .get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "application/x-ndjson"])
             let ndjsonLines = ndjson.text.split(separator: "\n").map { Data($0.utf8) }
             let head = try JSONDecoder().decode(AuditReportHeadReply.self, from: try #require(ndjsonLines.first))
             #expect(head.checkpoint.note == checkpoint)
@@ -144,7 +160,8 @@ import Testing
             let html = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "text/html"])
             #expect(html.headers[.contentType]?.hasPrefix("text/html") == true)
             #expect(html.text.contains("<h2>Events by purpose</h2>") && html.text.contains("<td>marketing</td>"))
-            #expect(html.text.contains("consent.withdrawn") && html.text.contains("consentd audit verify --tenant acme"))
+            #expect(
+                html.text.contains("consent.withdrawn") && html.text.contains("consentd audit verify --tenant acme"))
 
             // A period with nothing in it.
             let empty = try await api.call(
@@ -171,8 +188,10 @@ import Testing
                 try NoteVerifier(name: "consentledger.test/acme", publicKey: publicKey).open(note)
             }
             for scope in Scope.allCases where scope != .dpo {
-                for path in ["/v1/audit/events", "/v1/audit/checkpoint", "/v1/audit/key", "/v1/audit/verification",
-                             "/v1/audit/proofs/inclusion?seq=0&treeSize=1", "/v1/audit/proofs/consistency?from=1&to=1"] {
+                for path in [
+                    "/v1/audit/events", "/v1/audit/checkpoint", "/v1/audit/key", "/v1/audit/verification",
+                    "/v1/audit/proofs/inclusion?seq=0&treeSize=1", "/v1/audit/proofs/consistency?from=1&to=1",
+                ] {
                     #expect(try await acme.call(.get, path, as: scope).status == .forbidden, "\(scope) \(path)")
                 }
             }

@@ -25,7 +25,8 @@ import Testing
                 #expect(items.map(\.key) == Purpose.builtIns.map(\.key))
                 #expect(items.allSatisfy { $0.builtIn })
             }
-            let builtIns = try await acme.call(.get, "/v1/purposes", as: .consentCheck).decoded(PurposeList.self).purposes
+            let builtIns = try await acme.call(.get, "/v1/purposes", as: .consentCheck).decoded(PurposeList.self)
+                .purposes
             let contract: [String: String] = [
                 "account_update": "utility", "payment_update": "utility", "shipping_update": "utility",
                 "personal_finance_update": "utility", "reservation_update": "utility", "appointment_update": "utility",
@@ -35,9 +36,12 @@ import Testing
             #expect(Dictionary(uniqueKeysWithValues: builtIns.map { ($0.key, $0.category) }) == contract)
 
             let created = try await acme.call(
-                .put, "/v1/purposes/loyalty_points", as: .admin, json: #"{"name": "Loyalty points", "category": "marketing"}"#)
+                .put, "/v1/purposes/loyalty_points", as: .admin,
+                json: #"{"name": "Loyalty points", "category": "marketing"}"#)
             #expect(created.status == .created)
-            #expect(try created.decoded(PurposeList.Item.self) == .init(key: "loyalty_points", name: "Loyalty points", category: "marketing", builtIn: false))
+            #expect(
+                try created.decoded(PurposeList.Item.self)
+                    == .init(key: "loyalty_points", name: "Loyalty points", category: "marketing", builtIn: false))
             let renamed = try await acme.call(
                 .put, "/v1/purposes/loyalty_points", as: .admin, json: #"{"name": "Points", "category": "marketing"}"#)
             #expect(renamed.status == .ok)
@@ -46,7 +50,8 @@ import Testing
             #expect(mine.count == 13)
             let theirs = try await globex.call(.get, "/v1/purposes", as: .dpo).decoded(PurposeList.self).purposes
             #expect(theirs.count == 12, "another tenant's purpose is invisible")
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action LIKE 'purpose.%'") == 2)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action LIKE 'purpose.%'") == 2)
         }
     }
 
@@ -55,12 +60,21 @@ import Testing
             let acme = tenants[0]
             let before = try await database.footprint()
             let cases: [(String, String, Scope, Int, String)] = [
-                ("/v1/purposes/marketing", #"{"name": "Mine", "category": "marketing"}"#, .admin, 409, "built_in_purpose"),
-                ("/v1/purposes/loyalty", #"{"name": "Loyalty", "category": "promotions"}"#, .admin, 422, "invalid_field"),
+                (
+                    "/v1/purposes/marketing", #"{"name": "Mine", "category": "marketing"}"#, .admin, 409,
+                    "built_in_purpose"
+                ),
+                (
+                    "/v1/purposes/loyalty", #"{"name": "Loyalty", "category": "promotions"}"#, .admin, 422,
+                    "invalid_field"
+                ),
                 ("/v1/purposes/loyalty", #"{"name": "Loyalty"}"#, .admin, 422, "invalid_field"),
                 ("/v1/purposes/loyalty", #"{"name": "  ", "category": "utility"}"#, .admin, 422, "invalid_field"),
                 ("/v1/purposes/Loyalty-Points", #"{"name": "L", "category": "utility"}"#, .admin, 422, "invalid_field"),
-                ("/v1/purposes/loyalty", #"{"name": "Loyalty", "category": "utility"}"#, .consentWrite, 403, "forbidden"),
+                (
+                    "/v1/purposes/loyalty", #"{"name": "Loyalty", "category": "utility"}"#, .consentWrite, 403,
+                    "forbidden"
+                ),
                 ("/v1/purposes/loyalty", #"{"name": "#, .admin, 400, "malformed_json"),
             ]
             for (uri, body, scope, status, code) in cases {
@@ -97,7 +111,8 @@ import Testing
             let list = try await acme.call(.get, "/v1/notices", as: .admin)
             #expect(try list.decoded(NoticeListReply.self).notices.count == 3)
             #expect(try await globex.call(.get, "/v1/notices/\(id)", as: .admin).status == .notFound)
-            #expect(try await globex.call(.get, "/v1/notices", as: .admin).decoded(NoticeListReply.self).notices.count == 0)
+            #expect(
+                try await globex.call(.get, "/v1/notices", as: .admin).decoded(NoticeListReply.self).notices.count == 0)
             #expect(try await acme.call(.get, "/v1/notices/\(id)", as: .consentWrite).status == .forbidden)
             #expect(try await acme.call(.get, "/v1/notices/not-a-uuid", as: .admin).status == .notFound)
 
@@ -111,16 +126,22 @@ import Testing
                 }
                 #expect(refused, "\(sql)")
             }
-            #expect(try await database.count("SELECT count(*)::int8 FROM notices WHERE text NOT LIKE '%rewritten%'") == 3)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM notices WHERE text NOT LIKE '%rewritten%'") == 3)
         }
     }
 
     @Test func badNoticesChangeNothing() async throws {
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
-            let good: [String: Any] = ["channel": "sms", "language": "en", "text": "Texts about orders", "purposes": ["shipping_update"]]
+            let good: [String: Any] = [
+                "channel": "sms", "language": "en", "text": "Texts about orders", "purposes": ["shipping_update"],
+            ]
             let cases: [([String: Any], String, String)] = [
-                (good.merging(["purposes": ["shipping_update", "no_such_purpose"]]) { $1 }, "unknown_purpose", "purposes"),
+                (
+                    good.merging(["purposes": ["shipping_update", "no_such_purpose"]]) { $1 }, "unknown_purpose",
+                    "purposes"
+                ),
                 (good.merging(["purposes": [String]()]) { $1 }, "invalid_field", "purposes"),
                 (good.merging(["purposes": ["marketing", "marketing"]]) { $1 }, "invalid_field", "purposes"),
                 (good.merging(["channel": "fax"]) { $1 }, "invalid_field", "channel"),

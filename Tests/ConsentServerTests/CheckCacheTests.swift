@@ -17,7 +17,9 @@ import Testing
     }
 
     func withdraw(_ api: APIClient, _ subject: String) async throws -> String {
-        let reply = try await api.post("/v1/revocations", as: .consentWrite, ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"]])
+        let reply = try await api.post(
+            "/v1/revocations", as: .consentWrite,
+            ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"]])
         guard reply.status == .ok else { throw APIClient.Unexpected(reply.text) }
         return try reply.decoded(RevocationReply.self).consistencyToken
     }
@@ -87,7 +89,8 @@ import Testing
                 } else {
                     #expect(try await api.erase(subject).status == .ok)
                 }
-                #expect(try await !allowed(api, subject), byRequest ? "after a completed erasure request" : "after erasure")
+                #expect(
+                    try await !allowed(api, subject), byRequest ? "after a completed erasure request" : "after erasure")
                 #expect(cache.statistics.hits >= hits)
             }
         }
@@ -112,7 +115,10 @@ import Testing
                     _ = try await a.optIn(subject, purposes: ["marketing"], noticeId: notice)
                     // B learns of the opt-in by notification; wait for it so that B's cache holds "granted".
                     var granted = false
-                    for _ in 0..<400 where !granted { granted = try await allowed(b, subject); if !granted { try await Task.sleep(for: .milliseconds(5)) } }
+                    for _ in 0..<400 where !granted {
+                        granted = try await allowed(b, subject)
+                        if !granted { try await Task.sleep(for: .milliseconds(5)) }
+                    }
                     #expect(granted)
                     #expect(try await allowed(b, subject))  // from B's cache
                     let token = try await withdraw(a, subject)
@@ -133,7 +139,9 @@ import Testing
                 }
                 #expect(staleWithToken == 0, "\(staleWithToken) stale answers despite the token")
                 // Not an assertion on time: the figure is stated in docs/architecture.md from runs like this one.
-                print("check cache: without a token, \(staleWithout) of 250 checks on the other instance were stale; the longest until fresh was \(longestDelay)")
+                print(
+                    "check cache: without a token, \(staleWithout) of 250 checks on the other instance were stale; the longest until fresh was \(longestDelay)"
+                )
                 #expect(cacheB.statistics.hits > 0 && cacheB.statistics.invalidations > 0)
             }
         }
@@ -159,7 +167,8 @@ import Testing
                 for round in 0..<20 {
                     let issued = try await database.withClient(\.owner) { client throws in
                         try await APIKeyStore(client: client).create(
-                            tenantId: tenant.tenant.id, scopes: [.admin], label: "round \(round)", logger: database.logger)
+                            tenantId: tenant.tenant.id, scopes: [.admin], label: "round \(round)",
+                            logger: database.logger)
                     }
                     let (id, token) = (issued.record.id.lowercased, issued.token.value)
                     // Twice on each instance: the second answer comes from the key cache.
@@ -171,7 +180,8 @@ import Testing
                         let revoked = try await clientA.execute(
                             uri: "/v1/keys/\(id)/revoke", method: .post, headers: [.authorization: "Bearer \(admin)"])
                         #expect(revoked.status == .ok)
-                        #expect(try await status(clientA, token) == .unauthorized, "round \(round): the revoking instance")
+                        #expect(
+                            try await status(clientA, token) == .unauthorized, "round \(round): the revoking instance")
                     } else {
                         // Revoked by the operator's command (no server's cache involved): only the notification tells.
                         try await database.withClient(\.owner) { client throws in
@@ -180,7 +190,8 @@ import Testing
                         }
                     }
                     // Instances that did not revoke learn by notification, each in its own time (under load, seconds).
-                    let informed: [(String, any TestClientProtocol)] = round % 2 == 0 ? [("B", clientB)] : [("A", clientA), ("B", clientB)]
+                    let informed: [(String, any TestClientProtocol)] =
+                        round % 2 == 0 ? [("B", clientB)] : [("A", clientA), ("B", clientB)]
                     for (name, client) in informed {
                         var refused = false
                         for _ in 0..<1000 where !refused {
@@ -209,11 +220,15 @@ import Testing
             _ = try await api.optIn("+393331239999", purposes: ["marketing"], noticeId: notice)
             for _ in 0..<3 { _ = try await api.check("+393331239999", purpose: "marketing") }
             _ = try await api.check("+393331238888", purpose: "marketing")
-            _ = try await api.post("/v1/checks/batch", as: .consentCheck, ["channel": "whatsapp", "purpose": "marketing", "subjects": ["+393331239999", "+393331238888"]])
+            _ = try await api.post(
+                "/v1/checks/batch", as: .consentCheck,
+                ["channel": "whatsapp", "purpose": "marketing", "subjects": ["+393331239999", "+393331238888"]])
             let reply = try await api.call(.get, "/metrics", as: .consentCheck)
             #expect(reply.status == .ok)
             let text = reply.text
-            #expect(text.contains(#"consentd_http_requests_total{method="POST",route="/v1/checks",status="200"} 4"#), "\(text)")
+            #expect(
+                text.contains(#"consentd_http_requests_total{method="POST",route="/v1/checks",status="200"} 4"#),
+                "\(text)")
             #expect(text.contains(#"consentd_check_decisions_total{reason="consent_granted"} 4"#))
             #expect(text.contains(#"consentd_check_decisions_total{reason="no_consent"} 2"#))
             #expect(text.contains("consentd_http_request_duration_seconds_bucket"))
@@ -230,7 +245,9 @@ import Testing
             let active = text.split(separator: "\n").first { $0.hasPrefix(#"consentd_db_connections{state="active"}"#) }
             #expect(active.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(text)")
             #expect(text.contains(#"consentd_db_connections{state="idle"}"#))
-            #expect(text.contains("consentd_key_cache_entries 3"), "the keys that made the notice, the opt-in and the checks")
+            #expect(
+                text.contains("consentd_key_cache_entries 3"),
+                "the keys that made the notice, the opt-in and the checks")
             #expect(!text.contains("3331239999") && !text.contains("393331238888"))
         }
     }

@@ -10,7 +10,8 @@ import Testing
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
-            let reply = try await acme.optIn("+39 333 123 4567", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            let reply = try await acme.optIn(
+                "+39 333 123 4567", purposes: ["shipping_update", "marketing"], noticeId: notice)
             #expect(reply.status == .created, "\(reply.text)")
             let optIn = try reply.decoded(OptInReply.self)
             let consents = optIn.consents
@@ -32,7 +33,8 @@ import Testing
             let other = try await acme.check("+393331234567", purpose: "account_update").decoded(CheckReply.self)
             #expect(other.allowed == false && other.reason == "no_consent")
             #expect(other.consentId == nil)
-            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
+                .decoded(CheckReply.self)
             #expect(session.allowed == false && session.reason == "service_window_closed")
             let stranger = try await acme.check("+393339999999", purpose: "shipping_update").decoded(CheckReply.self)
             #expect(stranger.allowed == false && stranger.reason == "no_consent")
@@ -40,10 +42,14 @@ import Testing
             // What is stored: the collection with both clocks and the key, one evidence link per consent, and the
             // audit events without the number.
             #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 2)
-            #expect(try await database.count(
-                "SELECT count(*)::int8 FROM collections WHERE collected_at = '2026-11-20T10:00:00Z' AND received_at > collected_at AND method = 'checkbox' AND recorded_by = '\(acme.tenant.keys[.consentWrite]!.record.id)'") == 1)
-            #expect(try await database.count(
-                "SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.granted' AND actor = '\(acme.tenant.keys[.consentWrite]!.record.id.lowercased)' AND subject_ref IS NOT NULL") == 2)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM collections WHERE collected_at = '2026-11-20T10:00:00Z' AND received_at > collected_at AND method = 'checkbox' AND recorded_by = '\(acme.tenant.keys[.consentWrite]!.record.id)'"
+                ) == 1)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.granted' AND actor = '\(acme.tenant.keys[.consentWrite]!.record.id.lowercased)' AND subject_ref IS NOT NULL"
+                ) == 2)
         }
     }
 
@@ -52,7 +58,8 @@ import Testing
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             let first = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice)
-            let second = try await acme.optIn("+39 333 1234567", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            let second = try await acme.optIn(
+                "+39 333 1234567", purposes: ["shipping_update", "marketing"], noticeId: notice)
             #expect(second.status == .created)
             let firstIds = try first.decoded(OptInReply.self).consents.map(\.id)
             let secondIds = try second.decoded(OptInReply.self).consents.map(\.id)
@@ -62,7 +69,9 @@ import Testing
             #expect(try await database.count("SELECT count(*)::int8 FROM subjects") == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 3)
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.reconfirmed'") == 1)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.reconfirmed'")
+                    == 1)
         }
     }
 
@@ -72,7 +81,8 @@ import Testing
             let notice = try await acme.notice(purposes: ["marketing"])
             var provenance = APIClient.provenance
             provenance["method"] = "double_opt_in"
-            let pending = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice, provenance: provenance)
+            let pending = try await acme.optIn(
+                "+393331234567", purposes: ["marketing"], noticeId: notice, provenance: provenance)
             let consent = try #require(try pending.decoded(OptInReply.self).consents.first)
             #expect(consent.status == "pending")
             #expect(consent.grantedAt == nil)
@@ -81,7 +91,8 @@ import Testing
             // A direct opt-in by the person confirms it.
             let direct = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
             #expect(try direct.decoded(OptInReply.self).consents.first?.status == "granted")
-            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 
@@ -136,8 +147,10 @@ import Testing
         try await withTenants(["acme", "globex"]) { tenants, database in
             let (acme, globex) = (tenants[0], tenants[1])
             let notice = try await acme.notice(purposes: ["shipping_update"])
-            let first = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
-            let retry = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            let first = try await acme.optIn(
+                "+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            let retry = try await acme.optIn(
+                "+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
             #expect(first.status == .created && retry.status == .created)
             #expect(retry.body == first.body)
             #expect(retry.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
@@ -145,18 +158,23 @@ import Testing
             #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 1)
 
             let before = try await database.footprint()
-            let other = try await acme.optIn("+393339999999", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
+            let other = try await acme.optIn(
+                "+393339999999", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "order-1")
             #expect(try other.status == .unprocessableContent && other.error.code == "idempotency_key_reused")
             let elsewhere = try await acme.post(
-                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"], idempotencyKey: "order-1")
+                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"],
+                idempotencyKey: "order-1")
             #expect(try elsewhere.error.code == "idempotency_key_reused", "a key belongs to one operation")
-            let badKey = try await acme.optIn("+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: String(repeating: "k", count: 256))
+            let badKey = try await acme.optIn(
+                "+393331234567", purposes: ["shipping_update"], noticeId: notice,
+                idempotencyKey: String(repeating: "k", count: 256))
             #expect(try badKey.error.field == "Idempotency-Key")
             #expect(try await database.footprint() == before)
 
             // Keys are scoped to the tenant: another tenant's same key is its own.
             let theirNotice = try await globex.notice(purposes: ["shipping_update"])
-            let theirs = try await globex.optIn("+393331234567", purposes: ["shipping_update"], noticeId: theirNotice, idempotencyKey: "order-1")
+            let theirs = try await globex.optIn(
+                "+393331234567", purposes: ["shipping_update"], noticeId: theirNotice, idempotencyKey: "order-1")
             #expect(theirs.status == .created && theirs.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
         }
     }
@@ -178,7 +196,8 @@ import Testing
             }
             #expect(Set(bodies).count == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 1)
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action LIKE 'consent.%'") == 1)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action LIKE 'consent.%'") == 1)
         }
     }
 }

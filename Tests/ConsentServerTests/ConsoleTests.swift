@@ -20,11 +20,14 @@ struct ConsoleBrowser {
         let reply = try await api.raw(
             .post, "/console/sign-in", headers: [.contentType: "application/x-www-form-urlencoded"],
             body: "key=\(key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key)")
-        guard let setCookie = reply.headers[.setCookie], let value = setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last
+        guard let setCookie = reply.headers[.setCookie],
+            let value = setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last
         else { return (reply, nil) }
         let cookie = String(value)
         let page = try await api.raw(.get, "/console", headers: [.cookie: "consentd_console=\(cookie)"])
-        guard let range = page.text.range(of: #"name="csrf" value="([^"]+)""#, options: .regularExpression) else { return (reply, nil) }
+        guard let range = page.text.range(of: #"name="csrf" value="([^"]+)""#, options: .regularExpression) else {
+            return (reply, nil)
+        }
         let csrf = page.text[range].split(separator: "\"")[3]
         return (reply, ConsoleBrowser(api: api, cookie: cookie, csrf: String(csrf)))
     }
@@ -33,11 +36,17 @@ struct ConsoleBrowser {
         try await api.raw(.get, path, headers: [.cookie: "consentd_console=\(cookie)"])
     }
 
-    func post(_ path: String, _ fields: [String: String], csrf: String? = nil, origin: String? = nil) async throws -> APIClient.Reply {
+    func post(_ path: String, _ fields: [String: String], csrf: String? = nil, origin: String? = nil) async throws
+        -> APIClient.Reply
+    {
         var all = fields
         all["csrf"] = csrf ?? self.csrf
-        let body = all.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-        var headers: HTTPFields = [.cookie: "consentd_console=\(cookie)", .contentType: "application/x-www-form-urlencoded"]
+        let body = all.map {
+            "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        }.joined(separator: "&")
+        var headers: HTTPFields = [
+            .cookie: "consentd_console=\(cookie)", .contentType: "application/x-www-form-urlencoded",
+        ]
         if let origin { headers[HTTPField.Name("Origin")!] = origin }
         return try await api.raw(.post, path, headers: headers, body: body)
     }
@@ -47,7 +56,10 @@ struct ConsoleBrowser {
     @Test func pagesNeedASignedInDPO() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
-            for path in ["/console", "/console/subject", "/console/requests", "/console/audit", "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02"] {
+            for path in [
+                "/console", "/console/subject", "/console/requests", "/console/audit",
+                "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02",
+            ] {
                 let reply = try await acme.raw(.get, path)
                 #expect(reply.status == .seeOther && reply.headers[.location] == "/console/sign-in", "\(path)")
             }
@@ -58,22 +70,30 @@ struct ConsoleBrowser {
             let key = acme.tenant.keys[.dpo]!.token.value
             let crossSite = try await acme.raw(
                 .post, "/console/sign-in",
-                headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("Origin")!: "https://evil.example"],
+                headers: [
+                    .contentType: "application/x-www-form-urlencoded",
+                    HTTPField.Name("Origin")!: "https://evil.example",
+                ],
                 body: "key=\(key)")
             #expect(crossSite.status == .forbidden && crossSite.headers[.setCookie] == nil, "no login CSRF")
-            let garbage = try await acme.raw(.post, "/console/sign-in", headers: [.contentType: "application/x-www-form-urlencoded"], body: "key=clk_nope")
+            let garbage = try await acme.raw(
+                .post, "/console/sign-in", headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: "key=clk_nope")
             #expect(garbage.status == .unauthorized)
 
             let (signedIn, browser) = try await ConsoleBrowser.signIn(acme)
             #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/console")
             let cookie = try #require(signedIn.headers[.setCookie])
-            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"))
+            #expect(
+                cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"))
             #expect(!cookie.contains("Secure"), "not over TLS here")
             let console = try #require(browser)
             let overview = try await console.get("/console")
             #expect(overview.status == .ok && overview.text.contains("<h1>Overview</h1>"))
             #expect(!overview.text.contains(acme.tenant.keys[.dpo]!.token.value), "the key never appears in a page")
-            #expect(overview.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
+            #expect(
+                overview.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true
+            )
         }
     }
 
@@ -95,7 +115,8 @@ struct ConsoleBrowser {
             let fields = ["subject": "+393339000001", "channel": "whatsapp", "confirm": "0001"]
             let before = try await database.footprint()
             let noToken = try await console.post("/console/subject/erase", fields, csrf: "")
-            let wrongToken = try await console.post("/console/subject/erase", fields, csrf: String(console.csrf.reversed()))
+            let wrongToken = try await console.post(
+                "/console/subject/erase", fields, csrf: String(console.csrf.reversed()))
             let elsewhere = try await console.post("/console/subject/erase", fields, origin: "https://evil.example")
             for reply in [noToken, wrongToken, elsewhere] {
                 #expect(reply.status == .forbidden && reply.text.contains("id=\"refused\""))
@@ -107,35 +128,44 @@ struct ConsoleBrowser {
             #expect(anonymous.status == .forbidden)
             #expect(try await database.footprint() == before)
 
-            let wrongDigits = try await console.post("/console/subject/erase", fields.merging(["confirm": "1234"]) { $1 })
+            let wrongDigits = try await console.post(
+                "/console/subject/erase", fields.merging(["confirm": "1234"]) { $1 })
             #expect(wrongDigits.status == .unprocessableContent && wrongDigits.text.contains("Nothing was erased"))
             #expect(try await database.footprint() == before)
             let erased = try await console.post("/console/subject/erase", fields)
             #expect(erased.status == .ok && erased.text.contains("id=\"erased\""), "\(erased.text)")
-            #expect(try await acme.check("+393339000001", purpose: "marketing").decoded(CheckReply.self).allowed == false)
+            #expect(
+                try await acme.check("+393339000001", purpose: "marketing").decoded(CheckReply.self).allowed == false)
         }
     }
 
     @Test func lookupWithdrawAndExportUseTheSameLedger() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
-            let notice = try await acme.notice(purposes: ["marketing", "shipping_update"], text: "Offers & <updates> on WhatsApp")
+            let notice = try await acme.notice(
+                purposes: ["marketing", "shipping_update"], text: "Offers & <updates> on WhatsApp")
             _ = try await acme.optIn("+393339000002", purposes: ["marketing", "shipping_update"], noticeId: notice)
             let console = try #require(try await ConsoleBrowser.signIn(acme).1)
-            let page = try await console.post("/console/subject", ["subject": "+39 333 900 0002", "channel": "whatsapp"])
-            #expect(page.status == .ok && page.text.contains("Offers &amp; &lt;updates&gt; on WhatsApp"), "escaped as text")
+            let page = try await console.post(
+                "/console/subject", ["subject": "+39 333 900 0002", "channel": "whatsapp"])
+            #expect(
+                page.status == .ok && page.text.contains("Offers &amp; &lt;updates&gt; on WhatsApp"), "escaped as text")
             #expect(!page.text.contains(">nil<") && !page.text.contains("Optional("))
-            let unknown = try await console.post("/console/subject", ["subject": "+393339000999", "channel": "whatsapp"])
+            let unknown = try await console.post(
+                "/console/subject", ["subject": "+393339000999", "channel": "whatsapp"])
             #expect(unknown.status == .notFound)
             let invalid = try await console.post("/console/subject", ["subject": "12", "channel": "whatsapp"])
             #expect(invalid.status == .unprocessableContent)
 
-            let withdrawn = try await console.post("/console/subject/withdraw", ["subject": "+393339000002", "channel": "whatsapp", "purpose": "marketing"])
+            let withdrawn = try await console.post(
+                "/console/subject/withdraw",
+                ["subject": "+393339000002", "channel": "whatsapp", "purpose": "marketing"])
             #expect(withdrawn.status == .ok && withdrawn.text.contains("Withdrawn: marketing."))
             let check = try await acme.check("+393339000002", purpose: "marketing")
             #expect(try check.decoded(CheckReply.self).reason == "consent_withdrawn")
 
-            let export = try await console.post("/console/subject/export", ["subject": "+393339000002", "channel": "whatsapp"])
+            let export = try await console.post(
+                "/console/subject/export", ["subject": "+393339000002", "channel": "whatsapp"])
             #expect(export.status == .ok && export.headers[.contentDisposition]?.hasPrefix("attachment;") == true)
             #expect(try export.decoded(ExportReply.self).subject == "+393339000002")
         }
@@ -148,20 +178,27 @@ struct ConsoleBrowser {
             for subject in ["+393339000003", "+393339000004"] {
                 _ = try await acme.optIn(subject, purposes: ["marketing"], noticeId: notice)
             }
-            let access = try await acme.post("/v1/requests", as: .dpo, ["type": "access", "subject": "+393339000003", "channel": "whatsapp"])
-            let erasure = try await acme.post("/v1/requests", as: .dpo, ["type": "erasure", "subject": "+393339000004", "channel": "whatsapp"])
+            let access = try await acme.post(
+                "/v1/requests", as: .dpo, ["type": "access", "subject": "+393339000003", "channel": "whatsapp"])
+            let erasure = try await acme.post(
+                "/v1/requests", as: .dpo, ["type": "erasure", "subject": "+393339000004", "channel": "whatsapp"])
             let accessId = try access.decoded(SubjectRequestReply.self).id
             let erasureId = try erasure.decoded(SubjectRequestReply.self).id
             let console = try #require(try await ConsoleBrowser.signIn(acme).1)
             let queue = try await console.get("/console/requests")
-            #expect(queue.text.contains("/console/requests/\(accessId)") && queue.text.contains("/console/requests/\(erasureId)"))
+            #expect(
+                queue.text.contains("/console/requests/\(accessId)")
+                    && queue.text.contains("/console/requests/\(erasureId)"))
 
             let download = try await console.post("/console/requests/\(accessId)/complete", [:])
             #expect(download.status == .ok && download.headers[.contentDisposition]?.contains("export") == true)
             #expect(try download.decoded(ExportReply.self).subject == "+393339000003")
             let done = try await console.post("/console/requests/\(erasureId)/complete", [:])
-            #expect(done.status == .seeOther && done.headers[.location] == "/console/requests/\(erasureId)?done=completed")
-            #expect(try await acme.call(.get, "/v1/requests/\(erasureId)", as: .dpo).decoded(SubjectRequestReply.self).status == "completed")
+            #expect(
+                done.status == .seeOther && done.headers[.location] == "/console/requests/\(erasureId)?done=completed")
+            #expect(
+                try await acme.call(.get, "/v1/requests/\(erasureId)", as: .dpo).decoded(SubjectRequestReply.self)
+                    .status == "completed")
             let again = try await console.post("/console/requests/\(erasureId)/cancel", [:])
             #expect(again.status == .conflict)
         }
@@ -182,8 +219,12 @@ struct ConsoleBrowser {
             let day = String(RFC3339.format(Date()).prefix(10))
             let csv = try await console.get("/console/audit/report?format=csv&from=\(day)&to=\(day)")
             #expect(csv.status == .ok && csv.headers[.contentType]?.hasPrefix("text/csv") == true)
-            #expect(csv.text.contains("console.signed_in") && csv.headers[.contentDisposition]?.hasPrefix("attachment") == true)
-            #expect(try await console.get("/console/audit/report?format=pdf&from=\(day)&to=\(day)").status == .unprocessableContent)
+            #expect(
+                csv.text.contains("console.signed_in")
+                    && csv.headers[.contentDisposition]?.hasPrefix("attachment") == true)
+            #expect(
+                try await console.get("/console/audit/report?format=pdf&from=\(day)&to=\(day)").status
+                    == .unprocessableContent)
         }
     }
 
@@ -214,13 +255,17 @@ struct ConsoleBrowser {
             let (token, session) = try await store.start(for: caller, logger: database.logger)
             #expect(try await store.resume(token, logger: database.logger)?.id == session.id)
             _ = try await database.count(
-                "WITH s AS (UPDATE console_sessions SET last_seen_at = now() - interval '29 minutes' RETURNING 1) SELECT count(*)::int8 FROM s")
-            #expect(try await store.resume(token, logger: database.logger)?.id == session.id, "29 idle minutes: still live")
+                "WITH s AS (UPDATE console_sessions SET last_seen_at = now() - interval '29 minutes' RETURNING 1) SELECT count(*)::int8 FROM s"
+            )
+            #expect(
+                try await store.resume(token, logger: database.logger)?.id == session.id, "29 idle minutes: still live")
             _ = try await database.count(
-                "WITH s AS (UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' RETURNING 1) SELECT count(*)::int8 FROM s")
+                "WITH s AS (UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' RETURNING 1) SELECT count(*)::int8 FROM s"
+            )
             #expect(try await store.resume(token, logger: database.logger) == nil, "31 idle minutes: ended")
             _ = try await database.count(
-                "WITH s AS (UPDATE console_sessions SET last_seen_at = now(), created_at = now() - interval '13 hours' RETURNING 1) SELECT count(*)::int8 FROM s")
+                "WITH s AS (UPDATE console_sessions SET last_seen_at = now(), created_at = now() - interval '13 hours' RETURNING 1) SELECT count(*)::int8 FROM s"
+            )
             #expect(try await store.resume(token, logger: database.logger) == nil, "older than 12 hours: ended")
         }
     }
@@ -228,8 +273,9 @@ struct ConsoleBrowser {
 
 @Suite struct ConsoleRenderingTests {
     @Test func chartScalesToRoundNumbers() {
-        #expect([0, 1, 2, 3, 7, 10, 11, 26, 99, 100, 101, 4_999].map(WeeklyChart.niceCeiling)
-            == [0, 1, 2, 5, 10, 10, 20, 50, 100, 100, 200, 5_000])
+        #expect(
+            [0, 1, 2, 3, 7, 10, 11, 26, 99, 100, 101, 4_999].map(WeeklyChart.niceCeiling)
+                == [0, 1, 2, 5, 10, 10, 20, 50, 100, 100, 200, 5_000])
         let week = Date(timeIntervalSince1970: 1_763_942_400)
         let chart = WeeklyChart([
             WeeklyActivity(weekStart: week, granted: 10, withdrawn: 5),
@@ -238,7 +284,9 @@ struct ConsoleBrowser {
         #expect(chart.maximum == 10 && chart.bars.count == 4)
         let plot = WeeklyChart.plotBottom - WeeklyChart.plotTop
         #expect(chart.bars.map(\.height) == [plot, plot / 2, 0, Int((Double(plot) / 5).rounded())])
-        #expect(chart.bars.allSatisfy { $0.y + $0.height == WeeklyChart.plotBottom && $0.x + $0.width <= WeeklyChart.width })
+        #expect(
+            chart.bars.allSatisfy { $0.y + $0.height == WeeklyChart.plotBottom && $0.x + $0.width <= WeeklyChart.width }
+        )
         #expect(chart.bars[0].title == "Week of 2025-11-24: 10 opt-ins")
         #expect(WeeklyChart([]).bars.isEmpty)
     }

@@ -56,7 +56,8 @@ import Testing
 
     @Test func goodInputPasses() async throws {
         try await withProbeApp { client in
-            let response = try await post(client, #"{"items":[{"name":"tea","quantity":2}],"placedAt":"2026-11-24T10:00:00Z"}"#)
+            let response = try await post(
+                client, #"{"items":[{"name":"tea","quantity":2}],"placedAt":"2026-11-24T10:00:00Z"}"#)
             #expect(response.status == .noContent)
             let fractional = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00.123+01:00"}"#)
             #expect(fractional.status == .noContent)
@@ -67,9 +68,13 @@ import Testing
         try await withProbeApp { client in
             try expectError(try await post(client, "{not json"), .badRequest, "malformed_json")
             try expectError(try await post(client, ""), .badRequest, "malformed_json")
-            try expectError(try await post(client, #"{"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent, "invalid_field", field: "items")
             try expectError(
-                try await post(client, #"{"items":[{"name":"a","quantity":1},{"name":7,"quantity":1}],"placedAt":"2026-11-24T10:00:00Z"}"#),
+                try await post(client, #"{"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent, "invalid_field",
+                field: "items")
+            try expectError(
+                try await post(
+                    client,
+                    #"{"items":[{"name":"a","quantity":1},{"name":7,"quantity":1}],"placedAt":"2026-11-24T10:00:00Z"}"#),
                 .unprocessableContent, "invalid_field", field: "items[1].name")
             try expectError(
                 try await post(client, #"{"items":[],"placedAt":"yesterday"}"#), .unprocessableContent, "invalid_field",
@@ -77,14 +82,17 @@ import Testing
             try expectError(
                 try await post(client, #"{"items":null,"placedAt":"2026-11-24T10:00:00Z"}"#), .unprocessableContent,
                 "invalid_field", field: "items")
-            try expectError(try await post(client, "{}", contentType: "text/plain"), .unsupportedMediaType, "unsupported_media_type")
+            try expectError(
+                try await post(client, "{}", contentType: "text/plain"), .unsupportedMediaType, "unsupported_media_type"
+            )
         }
     }
 
     /// An optional field sent as null is the same as leaving it out; a body that is not an object is malformed.
     @Test func nullIsAbsentAndANonObjectBodyIsMalformed() async throws {
         try await withProbeApp { client in
-            let withNull = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","note":null,"x":null}"#)
+            let withNull = try await post(
+                client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","note":null,"x":null}"#)
             #expect(withNull.status == .noContent)
             try expectError(try await post(client, "[1,2]"), .badRequest, "malformed_json")
             try expectError(try await post(client, #""text""#), .badRequest, "malformed_json")
@@ -98,7 +106,8 @@ import Testing
                 try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(deep)}"#),
                 .badRequest, "json_too_deep")
             let shallow = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
-            let accepted = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(shallow)}"#)
+            let accepted = try await post(
+                client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","extra":\#(shallow)}"#)
             #expect(accepted.status == .noContent)
         }
     }
@@ -106,7 +115,8 @@ import Testing
     @Test func oversizedBodiesAre413() async throws {
         try await withProbeApp { client in
             let padding = String(repeating: "x", count: ConsentRequestContext.maxBodyBytes)
-            let response = try await post(client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","pad":"\#(padding)"}"#)
+            let response = try await post(
+                client, #"{"items":[],"placedAt":"2026-11-24T10:00:00Z","pad":"\#(padding)"}"#)
             try expectError(response, .contentTooLarge, "payload_too_large")
         }
     }
@@ -126,7 +136,12 @@ import Testing
 /// The batch answer is written by hand for speed; it must be byte for byte what the shared encoder writes.
 @Suite struct BatchAnswerEncodingTests {
     struct Mirror: Encodable {
-        struct Result: Encodable { let subject: String; let allowed: Bool; let reason: String; let billable: Bool }
+        struct Result: Encodable {
+            let subject: String
+            let allowed: Bool
+            let reason: String
+            let billable: Bool
+        }
         let results: [Result]
     }
 
@@ -136,12 +151,16 @@ import Testing
             "ctl\u{01}\u{1F}\n\r\u{08}\u{0C}@example.org", "àccent@exämple.org", "😀@example.org", "",
         ]
         let results = subjects.enumerated().map { n, subject in
-            CheckRoutes.BatchResult(subject: subject, allowed: n % 2 == 0, reason: n % 3 == 0 ? "consent_granted" : "no_consent", billable: n % 4 == 0)
+            CheckRoutes.BatchResult(
+                subject: subject, allowed: n % 2 == 0, reason: n % 3 == 0 ? "consent_granted" : "no_consent",
+                billable: n % 4 == 0)
         }
         let body = CheckRoutes.BatchView(results: results).json()
-        let expected = try ConsentJSON.encoder.encode(Mirror(results: results.map {
-            .init(subject: $0.subject, allowed: $0.allowed, reason: $0.reason, billable: $0.billable)
-        }))
+        let expected = try ConsentJSON.encoder.encode(
+            Mirror(
+                results: results.map {
+                    .init(subject: $0.subject, allowed: $0.allowed, reason: $0.reason, billable: $0.billable)
+                }))
         #expect(String(buffer: body) == String(decoding: expected, as: UTF8.self))
     }
 }
@@ -151,7 +170,9 @@ import Testing
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
             let trace = try await acme.call(.trace, "/v1/reports/consents?from=2026-01-01T00:00:00Z", as: .dpo)
-            #expect(try trace.status == .methodNotAllowed && trace.error.code == "method_not_allowed", "\(trace.status) \(trace.text)")
+            #expect(
+                try trace.status == .methodNotAllowed && trace.error.code == "method_not_allowed",
+                "\(trace.status) \(trace.text)")
             #expect(trace.headers[.allow] == "GET")
             let put = try await acme.call(.put, "/v1/requests/\(UUID().uuidString)/complete", as: .dpo)
             #expect(put.status == .methodNotAllowed && put.headers[.allow] == "POST")

@@ -20,7 +20,10 @@ import Testing
         var currentPath: String?
         let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" { inPaths = true; continue }
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
             guard inPaths else { continue }
             if !line.isEmpty, !line.hasPrefix(" ") { break }
             if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
@@ -39,13 +42,20 @@ import Testing
         configuration.options.maximumConnections = 1
         // Building the router opens no connection; the client is never run.
         let client = PostgresClient(configuration: configuration)
-        let router = try await ConsentApplication.router(ServerDependencies(
-            database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
-            schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
-        let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
+        let router = try await ConsentApplication.router(
+            ServerDependencies(
+                database: ConsentDatabase(
+                    client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
+                schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
+        let served = Set(
+            router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
         let documented = try Self.documentedOperations()
         #expect(!served.isEmpty)
-        #expect(served.subtracting(documented).isEmpty, "served but undocumented: \(served.subtracting(documented).sorted())")
-        #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
+        #expect(
+            served.subtracting(documented).isEmpty,
+            "served but undocumented: \(served.subtracting(documented).sorted())")
+        #expect(
+            documented.subtracting(served).isEmpty,
+            "documented but not served: \(documented.subtracting(served).sorted())")
     }
 }

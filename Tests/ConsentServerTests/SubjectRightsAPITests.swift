@@ -11,7 +11,8 @@ extension APIClient {
     static let personE164 = "+393337654321"
     static var personal: [String: Any] {
         [
-            "pageUrl": "https://shop.example/checkout/ord-55123", "collectedAt": "2026-11-20T10:00:00Z", "method": "checkbox",
+            "pageUrl": "https://shop.example/checkout/ord-55123", "collectedAt": "2026-11-20T10:00:00Z",
+            "method": "checkbox",
             "userAgent": "Mozilla/5.0 (Quokka; Erase-UA-9911)", "ipAddress": "198.51.100.77",
         ]
     }
@@ -20,13 +21,18 @@ extension APIClient {
 
     func seedPerson() async throws -> String {
         let notice = try await notice(purposes: ["shipping_update", "marketing"], text: Self.noticeText)
-        let optIn = try await optIn(Self.person, purposes: ["shipping_update", "marketing"], noticeId: notice, provenance: Self.personal)
+        let optIn = try await optIn(
+            Self.person, purposes: ["shipping_update", "marketing"], noticeId: notice, provenance: Self.personal)
         guard optIn.status == .created else { throw Unexpected(optIn.text) }
-        _ = try await post("/v1/revocations", as: .consentWrite, ["subject": Self.personE164, "channel": "whatsapp", "purposes": ["marketing"]])
+        _ = try await post(
+            "/v1/revocations", as: .consentWrite,
+            ["subject": Self.personE164, "channel": "whatsapp", "purposes": ["marketing"]])
         _ = try await post(
             "/v1/interactions", as: .consentWrite,
-            ["subject": Self.personE164, "channel": "whatsapp", "direction": "inbound",
-             "occurredAt": RFC3339.format(Date().addingTimeInterval(-60)), "text": Self.messageText])
+            [
+                "subject": Self.personE164, "channel": "whatsapp", "direction": "inbound",
+                "occurredAt": RFC3339.format(Date().addingTimeInterval(-60)), "text": Self.messageText,
+            ])
         return notice
     }
 
@@ -34,7 +40,9 @@ extension APIClient {
         try await post("/v1/subjects/export", as: .dpo, ["subject": subject, "channel": channel])
     }
 
-    func erase(_ subject: String = APIClient.personE164, objection: Bool? = nil, idempotencyKey: String? = nil) async throws -> Reply {
+    func erase(_ subject: String = APIClient.personE164, objection: Bool? = nil, idempotencyKey: String? = nil)
+        async throws -> Reply
+    {
         var body: [String: Any] = ["subject": subject, "channel": "whatsapp"]
         if let objection { body["objection"] = objection }
         return try await post("/v1/subjects/erase", as: .dpo, body, idempotencyKey: idempotencyKey)
@@ -66,7 +74,10 @@ extension APIClient {
             }
             let marketing = try #require(consents.first { $0["purpose"]?.stringValue == "marketing" })
             #expect(marketing["status"]?.stringValue == "withdrawn" && marketing["revokedAt"]?.stringValue != nil)
-            #expect(marketing["history"]?.arrayValue?.compactMap { $0.objectValue?["action"]?.stringValue } == ["consent.granted", "consent.withdrawn"])
+            #expect(
+                marketing["history"]?.arrayValue?.compactMap { $0.objectValue?["action"]?.stringValue } == [
+                    "consent.granted", "consent.withdrawn",
+                ])
             #expect(bundle["consentRecords"]?.arrayValue?.count == 2)
             let interactions = try #require(bundle["interactions"]?.arrayValue?.compactMap { $0.objectValue })
             #expect(interactions.map { $0["text"]?.stringValue } == [APIClient.messageText])
@@ -80,26 +91,37 @@ extension APIClient {
             let signed = try Checkpoint(body: try verifier.open(try #require(checkpoint["note"]?.stringValue)))
             #expect(Double(signed.size) == checkpoint["treeSize"]?.numberValue)
             let events = try #require(bundle["auditEvents"]?.arrayValue?.compactMap { $0.objectValue })
-            #expect(Set(events.compactMap { $0["action"]?.stringValue }) == ["consent.granted", "consent.withdrawn", "interaction.received"])
+            #expect(
+                Set(events.compactMap { $0["action"]?.stringValue }) == [
+                    "consent.granted", "consent.withdrawn", "interaction.received",
+                ])
             #expect(events.count == 4)
             for var event in events {
                 let proof = try #require(event.removeValue(forKey: "inclusionProof")?.objectValue)
                 let leafHash = try #require(event.removeValue(forKey: "leafHash")?.stringValue)
                 let leaf = MerkleTree.leafHash(try CanonicalJSON.serialize(.object(event)))
                 #expect(Data(leaf).base64EncodedString() == leafHash)
-                let hashes = try #require(proof["hashes"]?.arrayValue?.compactMap { $0.stringValue.flatMap { Data(base64Encoded: $0) }.map(Array.init) })
+                let hashes = try #require(
+                    proof["hashes"]?.arrayValue?.compactMap {
+                        $0.stringValue.flatMap { Data(base64Encoded: $0) }.map(Array.init)
+                    })
                 let index = try #require(proof["leafIndex"]?.numberValue)
-                #expect(MerkleTree.verifyInclusion(leafHash: leaf, index: Int64(index), size: signed.size, proof: hashes, root: signed.rootHash))
+                #expect(
+                    MerkleTree.verifyInclusion(
+                        leafHash: leaf, index: Int64(index), size: signed.size, proof: hashes, root: signed.rootHash))
                 var forged = leaf
                 forged[0] ^= 1
-                #expect(!MerkleTree.verifyInclusion(leafHash: forged, index: Int64(index), size: signed.size, proof: hashes, root: signed.rootHash))
+                #expect(
+                    !MerkleTree.verifyInclusion(
+                        leafHash: forged, index: Int64(index), size: signed.size, proof: hashes, root: signed.rootHash))
             }
 
             // Another tenant's DPO cannot tell this person exists; other scopes may not export; bad input is 422.
             let foreign = try await globex.export()
             #expect(try foreign.status == .notFound && foreign.error.code == "subject_not_found")
             #expect(try await acme.export("+15550001111").status == .notFound)
-            let asWriter = try await acme.post("/v1/subjects/export", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
+            let asWriter = try await acme.post(
+                "/v1/subjects/export", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
             #expect(asWriter.status == .forbidden)
             let bad = try await acme.export("not a phone")
             #expect(try bad.status == .unprocessableContent && bad.error.field == "subject")
@@ -113,9 +135,10 @@ extension APIClient {
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let noticeId = try await acme.seedPerson()
-            let subjectId = try #require(try await database.withClient(\.superuser) { client in
-                try await client.query("SELECT id FROM subjects").collect().first?.decode(UUID.self)
-            })
+            let subjectId = try #require(
+                try await database.withClient(\.superuser) { client in
+                    try await client.query("SELECT id FROM subjects").collect().first?.decode(UUID.self)
+                })
             let erased = try await acme.erase()
             #expect(erased.status == .ok, "\(erased.text)")
             let erasure = try erased.decoded(ErasureReply.self)
@@ -126,22 +149,36 @@ extension APIClient {
             #expect(try await acme.export().status == .notFound)
             let check = try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self)
             #expect(check.allowed == false && check.reason == "no_consent")
-            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update", messageType: "session").decoded(CheckReply.self).allowed == false)
+            #expect(
+                try await acme.check(APIClient.personE164, purpose: "shipping_update", messageType: "session").decoded(
+                    CheckReply.self
+                ).allowed == false)
 
             // What is stored, read past row security: no key, no index, no ciphertext, no message.
             let id = subjectId.uuidString.lowercased()
             #expect(try await database.count("SELECT count(*)::int8 FROM subject_keys WHERE subject_id = '\(id)'") == 0)
-            #expect(try await database.count(
-                "SELECT count(*)::int8 FROM subjects WHERE id = '\(id)' AND blind_index IS NULL AND identifier_ciphertext IS NULL AND last_inbound_at IS NULL AND erased_at IS NOT NULL") == 1)
-            #expect(try await database.count("SELECT count(*)::int8 FROM collections WHERE provenance_ciphertext IS NOT NULL") == 0)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM subjects WHERE id = '\(id)' AND blind_index IS NULL AND identifier_ciphertext IS NULL AND last_inbound_at IS NULL AND erased_at IS NOT NULL"
+                ) == 1)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM collections WHERE provenance_ciphertext IS NOT NULL") == 0)
             #expect(try await database.count("SELECT count(*)::int8 FROM interactions") == 0)
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE status <> 'withdrawn'") == 0)
-            #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 2, "the consents' history stays, unlinked")
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 1)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM consents") == 2,
+                "the consents' history stays, unlinked")
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 1
+            )
 
             let dump = try DatabaseDump.plainSQL(database.superuser)
             #expect(dump.contains("subject.erased"))
-            for secret in ["3337654321", "333 765 4321", "ord-55123", "shop.example", "Erase-UA-9911", "Quokka", "198.51.100.77", "Via Roma"] {
+            for secret in [
+                "3337654321", "333 765 4321", "ord-55123", "shop.example", "Erase-UA-9911", "Quokka", "198.51.100.77",
+                "Via Roma",
+            ] {
                 #expect(!dump.contains(secret), "'\(secret)' in the dump after erasure")
             }
             // The notice is the controller's wording shown to everyone, not the person's data: it stays as evidence.
@@ -152,17 +189,28 @@ extension APIClient {
 
             // Again: idempotent. A withdrawal or a fresh opt-in for the person still works.
             let again = try await acme.erase()
-            #expect(try again.status == .ok && again.decoded(ErasureReply.self).erased == true && again.decoded(ErasureReply.self).subjectFound == false)
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 1)
-            let withdrawal = try await acme.post("/v1/revocations", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
+            #expect(
+                try again.status == .ok && again.decoded(ErasureReply.self).erased == true
+                    && again.decoded(ErasureReply.self).subjectFound == false)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 1
+            )
+            let withdrawal = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
             #expect(try withdrawal.status == .ok && withdrawal.decoded(RevocationReply.self).revoked.isEmpty)
             let fresh = try await acme.optIn(APIClient.personE164, purposes: ["shipping_update"], noticeId: noticeId)
             #expect(fresh.status == .created)
-            #expect(try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self).allowed
+                    == true)
             let newExport = try await acme.export()
             #expect(newExport.status == .ok)
-            #expect(try newExport.decoded(ExportReply.self).consents.count == 1, "the new subject does not inherit the erased one's history")
-            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true)
+            #expect(
+                try newExport.decoded(ExportReply.self).consents.count == 1,
+                "the new subject does not inherit the erased one's history")
+            #expect(
+                try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true
+            )
         }
     }
 
@@ -177,11 +225,17 @@ extension APIClient {
             #expect(!String(decoding: first.body, as: UTF8.self).contains("3337654321"))
 
             let before = try await database.footprint()
-            for body in [["subject": "nonsense", "channel": "whatsapp"], ["subject": APIClient.personE164, "channel": "pigeon"], ["channel": "sms"]] {
+            for body in [
+                ["subject": "nonsense", "channel": "whatsapp"], ["subject": APIClient.personE164, "channel": "pigeon"],
+                ["channel": "sms"],
+            ] {
                 let reply = try await acme.post("/v1/subjects/erase", as: .dpo, body)
                 #expect(reply.status == .unprocessableContent, "\(reply.text)")
             }
-            #expect(try await acme.post("/v1/subjects/erase", as: .admin, ["subject": APIClient.personE164, "channel": "whatsapp"]).status == .forbidden)
+            #expect(
+                try await acme.post(
+                    "/v1/subjects/erase", as: .admin, ["subject": APIClient.personE164, "channel": "whatsapp"]
+                ).status == .forbidden)
             #expect(try await database.footprint() == before)
         }
     }
@@ -200,8 +254,10 @@ extension APIClient {
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions") == 1)
 
             let before = try await database.footprint()
-            let imported = try await acme.optIn(APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
-            #expect(try imported.status == .unprocessableContent && imported.error.code == "suppressed", "\(imported.text)")
+            let imported = try await acme.optIn(
+                APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
+            #expect(
+                try imported.status == .unprocessableContent && imported.error.code == "suppressed", "\(imported.text)")
             #expect(try imported.error.field == "provenance.method")
             #expect(try await database.footprint() == before, "a refused import changes nothing")
 
@@ -209,7 +265,8 @@ extension APIClient {
             let checkbox = try await acme.optIn(APIClient.person, purposes: ["marketing"], noticeId: noticeId)
             #expect(checkbox.status == .created)
             let globexNotice = try await globex.notice(purposes: ["marketing"])
-            let elsewhere = try await globex.optIn(APIClient.person, purposes: ["marketing"], noticeId: globexNotice, provenance: Self.importProvenance())
+            let elsewhere = try await globex.optIn(
+                APIClient.person, purposes: ["marketing"], noticeId: globexNotice, provenance: Self.importProvenance())
             #expect(elsewhere.status == .created)
             // Only the keyed hash is kept; the audit event says why, not who.
             let dump = try DatabaseDump.plainSQL(database.superuser)
@@ -224,15 +281,20 @@ extension APIClient {
             _ = try await acme.optIn("+393330000001", purposes: ["shipping_update"], noticeId: noticeId)
             _ = try await acme.optIn("+393330000002", purposes: ["shipping_update"], noticeId: noticeId)
             #expect(try await acme.erase("+393330000001").decoded(ErasureReply.self).suppressed == false)
-            #expect(try await acme.erase("+393330000002", objection: true).decoded(ErasureReply.self).suppressed == true)
+            #expect(
+                try await acme.erase("+393330000002", objection: true).decoded(ErasureReply.self).suppressed == true)
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions WHERE reason = 'objected'") == 1)
-            let first = try await acme.optIn("+393330000001", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
+            let first = try await acme.optIn(
+                "+393330000001", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(first.status == .created, "no withdrawal, no objection: nothing to suppress")
-            let second = try await acme.optIn("+393330000002", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
+            let second = try await acme.optIn(
+                "+393330000002", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(try second.error.code == "suppressed")
             // A STOP-all from someone unknown is kept as an objection too.
-            _ = try await acme.post("/v1/revocations", as: .consentWrite, ["subject": "+393330000003", "channel": "whatsapp"])
-            let third = try await acme.optIn("+393330000003", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
+            _ = try await acme.post(
+                "/v1/revocations", as: .consentWrite, ["subject": "+393330000003", "channel": "whatsapp"])
+            let third = try await acme.optIn(
+                "+393330000003", purposes: ["shipping_update"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(try third.error.code == "suppressed")
         }
     }
@@ -244,14 +306,17 @@ extension APIClient {
             let noticeId = try await acme.seedPerson()
             #expect(try await acme.erase(objection: true).decoded(ErasureReply.self).suppressed == false)
             #expect(try await database.count("SELECT count(*)::int8 FROM suppressions") == 0)
-            let imported = try await acme.optIn(APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
+            let imported = try await acme.optIn(
+                APIClient.person, purposes: ["marketing"], noticeId: noticeId, provenance: Self.importProvenance())
             #expect(imported.status == .created)
         }
     }
 }
 
 @Suite struct SubjectRequestAPITests {
-    func request(_ api: APIClient, _ type: String, subject: String = APIClient.personE164, receivedAt: String? = nil) async throws -> APIClient.Reply {
+    func request(_ api: APIClient, _ type: String, subject: String = APIClient.personE164, receivedAt: String? = nil)
+        async throws -> APIClient.Reply
+    {
         var body: [String: Any] = ["type": type, "subject": subject, "channel": "whatsapp"]
         if let receivedAt { body["receivedAt"] = receivedAt }
         return try await api.post("/v1/requests", as: .dpo, body)
@@ -279,7 +344,9 @@ extension APIClient {
             #expect(listed.map(\.dueAt) == ["2024-02-29T09:30:00.000Z", "2025-02-28T09:30:00.000Z", now.dueAt])
             #expect(listed.map(\.overdue) == [true, true, false])
             #expect(try await acme.call(.get, "/v1/requests?status=bogus", as: .dpo).status == .unprocessableContent)
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'request.received'") == 3)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'request.received'")
+                    == 3)
 
             let future = try await request(acme, "access", receivedAt: "2099-01-01T00:00:00Z")
             #expect(try future.status == .unprocessableContent && future.error.field == "receivedAt")
@@ -300,7 +367,9 @@ extension APIClient {
             // Another tenant sees none of them.
             #expect(try await globex.call(.get, "/v1/requests/\(access)", as: .dpo).status == .notFound)
             #expect(try await globex.post("/v1/requests/\(access)/complete", as: .dpo, [:]).status == .notFound)
-            #expect(try await globex.call(.get, "/v1/requests", as: .dpo).decoded(SubjectRequestListReply.self).requests.isEmpty)
+            #expect(
+                try await globex.call(.get, "/v1/requests", as: .dpo).decoded(SubjectRequestListReply.self).requests
+                    .isEmpty)
 
             let exported = try await acme.post("/v1/requests/\(access)/complete", as: .dpo, [:])
             #expect(exported.status == .ok, "\(exported.text)")
@@ -316,12 +385,17 @@ extension APIClient {
             #expect(try twice.status == .conflict && twice.error.code == "request_not_pending")
 
             let cancel = try await acme.post("/v1/requests/\(cancelled)/cancel", as: .dpo, [:])
-            #expect(try cancel.status == .ok && cancel.decoded(RequestCancellationReply.self).request.status == "cancelled")
-            #expect(try cancel.decoded(RequestCancellationReply.self).request.cancelledBy == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
+            #expect(
+                try cancel.status == .ok && cancel.decoded(RequestCancellationReply.self).request.status == "cancelled")
+            #expect(
+                try cancel.decoded(RequestCancellationReply.self).request.cancelledBy
+                    == acme.tenant.keys[.dpo]?.record.id.uuidString.lowercased())
             #expect(try await acme.post("/v1/requests/\(cancelled)/complete", as: .dpo, [:]).status == .conflict)
 
             let erased = try await acme.post("/v1/requests/\(erasure)/complete", as: .dpo, [:])
-            #expect(try erased.status == .ok && erased.decoded(RequestCompletionReply.self).outcome == "erased", "\(erased.text)")
+            #expect(
+                try erased.status == .ok && erased.decoded(RequestCompletionReply.self).outcome == "erased",
+                "\(erased.text)")
             #expect(try erased.decoded(RequestCompletionReply.self).erasure?.erased == true)
             #expect(try await acme.export().status == .notFound)
             let record = try await acme.call(.get, "/v1/requests/\(erasure)", as: .dpo)
@@ -329,13 +403,24 @@ extension APIClient {
             #expect(recorded.status == "completed" && recorded.overdue == false)
 
             let events = try await database.withClient(\.superuser) { client in
-                try await client.query("SELECT action, data->>'outcome' FROM audit_events WHERE action LIKE 'request.%' OR action = 'subject.erased' ORDER BY id")
-                    .collect().map { try $0.decode((String, String?).self) }
+                try await client.query(
+                    "SELECT action, data->>'outcome' FROM audit_events WHERE action LIKE 'request.%' OR action = 'subject.erased' ORDER BY id"
+                )
+                .collect().map { try $0.decode((String, String?).self) }
             }
-            #expect(events.map(\.0) == ["request.received", "request.received", "request.received", "request.completed", "request.cancelled", "subject.erased", "request.completed"])
+            #expect(
+                events.map(\.0) == [
+                    "request.received", "request.received", "request.received", "request.completed",
+                    "request.cancelled", "subject.erased", "request.completed",
+                ])
             #expect(events.compactMap(\.1) == ["exported", "cancelled", "erased"])
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased' AND data->>'requestId' = '\(erasure)'") == 1)
-            #expect(try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased' AND data->>'requestId' = '\(erasure)'"
+                ) == 1)
+            #expect(
+                try await acme.call(.get, "/v1/audit/verification", as: .dpo).decoded(VerificationReply.self).ok == true
+            )
             #expect(try await acme.call(.get, "/v1/requests/not-a-uuid", as: .dpo).status == .notFound)
         }
     }

@@ -14,56 +14,84 @@ import Testing
     static func samples(_ templates: PageTemplates) -> [PageTemplates.Name: String] {
         let evil = Self.evil
         func console<Body: ConsoleBody>(_ body: Body) -> String {
-            templates.render(ConsolePage(
-                title: evil, signedIn: true, csrf: evil, nav: ConsoleNav(Body.section), flash: evil, problem: evil, page: body))
+            templates.render(
+                ConsolePage(
+                    title: evil, signedIn: true, csrf: evil, nav: ConsoleNav(Body.section), flash: evil, problem: evil,
+                    page: body))
         }
         let channels = ChannelOption.all(selected: .sms)
         let request = RequestSummary(
             id: "r1", type: evil, status: "pending", receivedAt: "t", dueAt: "t", overdue: true, subjectRef: "ref",
             closedAt: nil, pending: true, completeLabel: evil)
-        let chart = WeeklyChart([WeeklyActivity(weekStart: Date(timeIntervalSince1970: 1_763_942_400), granted: 3, withdrawn: 1)])
+        let chart = WeeklyChart([
+            WeeklyActivity(weekStart: Date(timeIntervalSince1970: 1_763_942_400), granted: 3, withdrawn: 1)
+        ])
         return [
             .consoleSignIn: console(SignInView()),
-            .consoleOverview: console(OverviewView(
-                anyActive: true, rows: [.init(purpose: evil, channel: "sms", active: 1, granted: 2, withdrawn: 3)], chart: chart,
-                weeks: [.init(week: "2026-01-05", granted: 1, withdrawn: 0)], anyDue: true,
-                due: [.init(id: "r1", type: evil, dueAt: "2026-02-05 09:00 UTC", overdue: true)],
-                checkpoint: .init(size: 7, issuedAt: "2026-01-05 09:00 UTC"), verified: nil,
-                lastFailure: .init(verifiedAt: "2026-01-05 09:00 UTC", problem: evil))),
+            .consoleOverview: console(
+                OverviewView(
+                    anyActive: true, rows: [.init(purpose: evil, channel: "sms", active: 1, granted: 2, withdrawn: 3)],
+                    chart: chart,
+                    weeks: [.init(week: "2026-01-05", granted: 1, withdrawn: 0)], anyDue: true,
+                    due: [.init(id: "r1", type: evil, dueAt: "2026-02-05 09:00 UTC", overdue: true)],
+                    checkpoint: .init(size: 7, issuedAt: "2026-01-05 09:00 UTC"), verified: nil,
+                    lastFailure: .init(verifiedAt: "2026-01-05 09:00 UTC", problem: evil))),
             .consoleLookup: console(LookupView(channels: channels, entered: evil)),
-            .consoleSubject: console(SubjectView(
-                channels: channels, entered: evil,
-                subject: .init(identifier: evil, channel: "sms", channelLabel: "SMS", ref: "ref", firstSeenAt: "t", window: "w"),
-                consents: [.init(
-                    purpose: "marketing", purposeName: evil, status: "granted", grantedAt: "t", revokedAt: nil, revokeSource: "",
-                    noticeText: evil, noticeLanguage: "en", noticeHash: "h", active: true,
-                    evidence: [.init(collectedAt: "t", method: "checkbox", pageUrl: evil, userAgent: evil, ipAddress: nil)])],
-                timeline: [.init(at: "t", action: evil, seq: 0, actor: "a", detail: nil)])),
+            .consoleSubject: console(
+                SubjectView(
+                    channels: channels, entered: evil,
+                    subject: .init(
+                        identifier: evil, channel: "sms", channelLabel: "SMS", ref: "ref", firstSeenAt: "t", window: "w"
+                    ),
+                    consents: [
+                        .init(
+                            purpose: "marketing", purposeName: evil, status: "granted", grantedAt: "t", revokedAt: nil,
+                            revokeSource: "",
+                            noticeText: evil, noticeLanguage: "en", noticeHash: "h", active: true,
+                            evidence: [
+                                .init(
+                                    collectedAt: "t", method: "checkbox", pageUrl: evil, userAgent: evil, ipAddress: nil
+                                )
+                            ])
+                    ],
+                    timeline: [.init(at: "t", action: evil, seq: 0, actor: "a", detail: nil)])),
             .consoleErased: console(ErasedView(erasedAt: evil, suppressed: true)),
             .consoleRequests: console(RequestQueueView(requests: [request])),
             .consoleRequest: console(RequestPageView(request: request)),
-            .consoleAudit: console(AuditView(
-                verification: .init(ok: false, verifiedAt: "t", treeSize: 3, failure: evil), reportFrom: "2026-01-01",
-                reportTo: "2026-01-31", events: [.init(seq: 1, at: "t", action: evil, actor: "a", subjectRef: "")], newer: "-1",
-                older: 1)),
+            .consoleAudit: console(
+                AuditView(
+                    verification: .init(ok: false, verifiedAt: "t", treeSize: 3, failure: evil),
+                    reportFrom: "2026-01-01",
+                    reportTo: "2026-01-31", events: [.init(seq: 1, at: "t", action: evil, actor: "a", subjectRef: "")],
+                    newer: "-1",
+                    older: 1)),
             .consoleRefused: console(RefusedView(reason: evil)),
-            .selfService: templates.render(HTMLPage.Document(
-                language: "en", title: evil,
-                page: SelfServiceView(
-                    heading: evil, withdrawn: evil, intro: evil, none: evil, anyConsents: true,
-                    consents: [.init(purpose: "marketing", name: evil, detail: evil)], action: "/self-service/t/withdraw",
-                    withdrawLabel: evil, withdrawAllLabel: evil))),
-            .selfServiceUnusable: templates.render(HTMLPage.Document(
-                language: "en", title: evil, page: SelfServiceUnusableView(heading: evil, message: evil))),
-            .demoCheckout: templates.render(HTMLPage.Document(language: "en", title: evil, page: DemoCheckoutView(mistake: evil))),
-            .demoPayment: templates.render(HTMLPage.Document(
-                language: "en", title: evil, scripts: [.init(src: "/widget.js", data: [.init(name: "token", value: evil)])],
-                page: DemoPaymentView())),
-            .reportHead: templates.render(HTMLReportHead(
-                tenantName: evil, period: evil, total: 2, writtenAt: "t", origin: evil, treeSize: 2, issuedAt: "t", note: evil,
-                verifierKey: evil, byAction: [], byPurpose: [])),
-            .reportRow: templates.render(HTMLReportRow(
-                seq: 1, at: "t", action: evil, actor: evil, subjectRef: "", data: evil, leafHash: "h")),
+            .selfService: templates.render(
+                HTMLPage.Document(
+                    language: "en", title: evil,
+                    page: SelfServiceView(
+                        heading: evil, withdrawn: evil, intro: evil, none: evil, anyConsents: true,
+                        consents: [.init(purpose: "marketing", name: evil, detail: evil)],
+                        action: "/self-service/t/withdraw",
+                        withdrawLabel: evil, withdrawAllLabel: evil))),
+            .selfServiceUnusable: templates.render(
+                HTMLPage.Document(
+                    language: "en", title: evil, page: SelfServiceUnusableView(heading: evil, message: evil))),
+            .demoCheckout: templates.render(
+                HTMLPage.Document(language: "en", title: evil, page: DemoCheckoutView(mistake: evil))),
+            .demoPayment: templates.render(
+                HTMLPage.Document(
+                    language: "en", title: evil,
+                    scripts: [.init(src: "/widget.js", data: [.init(name: "token", value: evil)])],
+                    page: DemoPaymentView())),
+            .reportHead: templates.render(
+                HTMLReportHead(
+                    tenantName: evil, period: evil, total: 2, writtenAt: "t", origin: evil, treeSize: 2, issuedAt: "t",
+                    note: evil,
+                    verifierKey: evil, byAction: [], byPurpose: [])),
+            .reportRow: templates.render(
+                HTMLReportRow(
+                    seq: 1, at: "t", action: evil, actor: evil, subjectRef: "", data: evil, leafHash: "h")),
             .reportFoot: templates.render(HTMLReportFoot()),
         ]
     }
@@ -81,18 +109,25 @@ import Testing
         }
         // The partials are in: the console's head, the pages' foot with its script, the lookup form.
         #expect(rendered[.consoleOverview]?.contains(#"<a href="/console" aria-current="page">"#) == true)
-        #expect(rendered[.demoPayment]?.contains(#"<script src="/widget.js" data-token="\#(Self.escaped)"></script>"#) == true)
+        #expect(
+            rendered[.demoPayment]?.contains(#"<script src="/widget.js" data-token="\#(Self.escaped)"></script>"#)
+                == true)
         #expect(rendered[.consoleSubject]?.contains(#"id="lookup""#) == true)
     }
 
     @Test func aMissingOrBrokenTemplateStopsTheStartUp() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("console"), withIntermediateDirectories: true)
-        try "{{title}}".write(to: folder.appendingPathComponent("console/head.mustache"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("console"), withIntermediateDirectories: true)
+        try "{{title}}".write(
+            to: folder.appendingPathComponent("console/head.mustache"), atomically: true, encoding: .utf8)
         await #expect(throws: PageTemplates.LoadingError.self) { try await PageTemplates.load(from: folder.path) }
-        try "{{#page}}unclosed".write(to: folder.appendingPathComponent("console/foot.mustache"), atomically: true, encoding: .utf8)
-        let error = await #expect(throws: PageTemplates.LoadingError.self) { try await PageTemplates.load(from: folder.path) }
+        try "{{#page}}unclosed".write(
+            to: folder.appendingPathComponent("console/foot.mustache"), atomically: true, encoding: .utf8)
+        let error = await #expect(throws: PageTemplates.LoadingError.self) {
+            try await PageTemplates.load(from: folder.path)
+        }
         #expect(error?.description.contains("console/foot.mustache") == true)
     }
 }

@@ -17,7 +17,8 @@ import Testing
             .appendingPathComponent("Fixtures/whatsapp/\(name).json")
         let text = try String(contentsOf: url, encoding: .utf8)
         let seconds = String(Int(now.timeIntervalSince1970))
-        return text.replacingOccurrences(of: #"("timestamp": "?)\d+"#, with: "$1\(seconds)", options: .regularExpression)
+        return text.replacingOccurrences(
+            of: #"("timestamp": "?)\d+"#, with: "$1\(seconds)", options: .regularExpression)
     }
 
     static func configure(_ tenant: APIClient) async throws {
@@ -26,14 +27,19 @@ import Testing
         #expect(reply.status == .ok, "\(reply.text)")
     }
 
-    static func deliver(_ body: String, to tenant: APIClient, signature: String?? = .none) async throws -> APIClient.Reply {
+    static func deliver(_ body: String, to tenant: APIClient, signature: String?? = .none) async throws
+        -> APIClient.Reply
+    {
         var headers: HTTPFields = [.contentType: "application/json"]
         switch signature {
-        case .none: headers[HTTPField.Name("X-Hub-Signature-256")!] = WebhookSignature.header(body: Array(body.utf8), appSecret: Array(appSecret.utf8))
+        case .none:
+            headers[HTTPField.Name("X-Hub-Signature-256")!] = WebhookSignature.header(
+                body: Array(body.utf8), appSecret: Array(appSecret.utf8))
         case .some(.some(let value)): headers[HTTPField.Name("X-Hub-Signature-256")!] = value
         case .some(.none): break
         }
-        return try await tenant.raw(.post, "/v1/webhooks/whatsapp/\(tenant.tenant.tenant.id.lowercased)", headers: headers, body: body)
+        return try await tenant.raw(
+            .post, "/v1/webhooks/whatsapp/\(tenant.tenant.tenant.id.lowercased)", headers: headers, body: body)
     }
 
     @Test func anInboundMessageIsRecordedOnceAndOpensTheWindow() async throws {
@@ -45,16 +51,20 @@ import Testing
             #expect(first.status == .ok, "\(first.text)")
             let delivered = try first.decoded(WebhookDeliveryReply.self)
             #expect(delivered.received == 1 && delivered.duplicates == 0)
-            let session = try await acme.check("+393331005001", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            let session = try await acme.check("+393331005001", purpose: "shipping_update", messageType: "session")
+                .decoded(CheckReply.self)
             #expect(session.allowed == true && session.reason == "service_window_open")
 
             // Meta retries: the same message id is recorded once, however often it comes.
             let again = try await Self.deliver(body, to: acme)
-            #expect(try again.status == .ok && again.decoded(WebhookDeliveryReply.self).received == 0 && again.decoded(WebhookDeliveryReply.self).duplicates == 1)
+            #expect(
+                try again.status == .ok && again.decoded(WebhookDeliveryReply.self).received == 0
+                    && again.decoded(WebhookDeliveryReply.self).duplicates == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM interactions") == 1)
             #expect(try await database.count("SELECT count(*)::int8 FROM whatsapp_messages_seen") == 1)
             let actors = try await database.count(
-                "SELECT count(*)::int8 FROM audit_events WHERE action = 'interaction.received' AND actor = 'whatsapp_webhook'")
+                "SELECT count(*)::int8 FROM audit_events WHERE action = 'interaction.received' AND actor = 'whatsapp_webhook'"
+            )
             #expect(actors == 1)
         }
     }
@@ -84,7 +94,8 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             _ = try await acme.optIn("+393331005002", purposes: ["shipping_update", "marketing"], noticeId: notice)
             let reply = try await Self.deliver(try Self.fixture("stop-message"), to: acme)
-            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 2, "\(reply.text)")
+            #expect(
+                try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 2, "\(reply.text)")
             for purpose in ["shipping_update", "marketing"] {
                 let check = try await acme.check("+393331005002", purpose: purpose).decoded(CheckReply.self)
                 #expect(check.allowed == false && check.reason == "consent_withdrawn")
@@ -99,12 +110,16 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing"])
             _ = try await acme.optIn("+393331005004", purposes: ["shipping_update", "marketing"], noticeId: notice)
             let reply = try await Self.deliver(try Self.fixture("user-preferences-stop"), to: acme)
-            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 1, "\(reply.text)")
+            #expect(
+                try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).withdrawals == 1, "\(reply.text)")
             let marketing = try await acme.check("+393331005004", purpose: "marketing")
             #expect(try marketing.decoded(CheckReply.self).reason == "consent_withdrawn")
-            #expect(try await acme.check("+393331005004", purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check("+393331005004", purpose: "shipping_update").decoded(CheckReply.self).allowed
+                    == true)
             let source = try await database.count(
-                "SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing' AND revoke_source = 'channel_preference'")
+                "SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing' AND revoke_source = 'channel_preference'"
+            )
             #expect(source == 1)
         }
     }
@@ -116,11 +131,17 @@ import Testing
             let notice = try await acme.notice(purposes: ["shipping_update"])
             var provenance = APIClient.provenance
             provenance["method"] = "double_opt_in"
-            _ = try await acme.optIn("+393331005003", purposes: ["shipping_update"], noticeId: notice, provenance: provenance)
-            #expect(try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason == "pending_confirmation")
+            _ = try await acme.optIn(
+                "+393331005003", purposes: ["shipping_update"], noticeId: notice, provenance: provenance)
+            #expect(
+                try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason
+                    == "pending_confirmation")
             let reply = try await Self.deliver(try Self.fixture("button-reply-yes"), to: acme)
-            #expect(try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).confirmations == 1, "\(reply.text)")
-            #expect(try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason == "consent_granted")
+            #expect(
+                try reply.status == .ok && reply.decoded(WebhookDeliveryReply.self).confirmations == 1, "\(reply.text)")
+            #expect(
+                try await acme.check("+393331005003", purpose: "shipping_update").decoded(CheckReply.self).reason
+                    == "consent_granted")
         }
     }
 
@@ -141,8 +162,10 @@ import Testing
             try await Self.configure(acme)
             let body = try Self.fixture("stop-message")
             let before = try await database.footprint()
-            let forged = WebhookSignature.header(body: Array(body.utf8), appSecret: Array("another-app-secret-0000".utf8))
-            let tampered = WebhookSignature.header(body: Array((body + " ").utf8), appSecret: Array(Self.appSecret.utf8))
+            let forged = WebhookSignature.header(
+                body: Array(body.utf8), appSecret: Array("another-app-secret-0000".utf8))
+            let tampered = WebhookSignature.header(
+                body: Array((body + " ").utf8), appSecret: Array(Self.appSecret.utf8))
             for signature: String? in [nil, forged, tampered, "sha256=", "sha1=abcdef", "sha256=zz"] {
                 let reply = try await Self.deliver(body, to: acme, signature: .some(signature))
                 #expect(reply.status == .unauthorized, "\(String(describing: signature)): \(reply.text)")
@@ -159,7 +182,10 @@ import Testing
             let acme = tenants[0]
             try await Self.configure(acme)
             let before = try await database.footprint()
-            for body in [#"{"object":"page","entry":[]}"#, "not json", #"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"from":"393331005001","id":"x","timestamp":"soon","type":"text"}]}}]}]}"#] {
+            for body in [
+                #"{"object":"page","entry":[]}"#, "not json",
+                #"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"from":"393331005001","id":"x","timestamp":"soon","type":"text"}]}}]}]}"#,
+            ] {
                 let reply = try await Self.deliver(body, to: acme)
                 #expect(try reply.status == .badRequest && reply.error.code == "invalid_payload", "\(reply.text)")
             }
@@ -172,12 +198,16 @@ import Testing
             let acme = tenants[0]
             let path = "/v1/webhooks/whatsapp/\(acme.tenant.tenant.id.lowercased)"
             let query = "?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token="
-            #expect(try await acme.raw(.get, path + query + Self.verifyToken).status == .forbidden, "not configured yet")
+            #expect(
+                try await acme.raw(.get, path + query + Self.verifyToken).status == .forbidden, "not configured yet")
             try await Self.configure(acme)
             let good = try await acme.raw(.get, path + query + Self.verifyToken)
             #expect(good.status == .ok && good.text == "1158201444")
             #expect(try await acme.raw(.get, path + query + "wrong").status == .forbidden)
-            #expect(try await acme.raw(.get, path + "?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=\(Self.verifyToken)").status == .forbidden)
+            #expect(
+                try await acme.raw(
+                    .get, path + "?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=\(Self.verifyToken)"
+                ).status == .forbidden)
         }
     }
 }

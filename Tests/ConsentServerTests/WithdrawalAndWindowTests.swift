@@ -9,7 +9,8 @@ import Testing
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["shipping_update", "marketing", "account_update"])
-            _ = try await acme.optIn("+393331234567", purposes: ["shipping_update", "marketing", "account_update"], noticeId: notice)
+            _ = try await acme.optIn(
+                "+393331234567", purposes: ["shipping_update", "marketing", "account_update"], noticeId: notice)
 
             let one = try await acme.post(
                 "/v1/revocations", as: .consentWrite,
@@ -25,11 +26,15 @@ import Testing
             #expect(check.allowed == false && check.reason == "consent_withdrawn")
             #expect(check.consentId != nil && check.consentId == revoked.first?.id)
             #expect(check.revokedAt != nil && check.revokedAt == revoked.first?.revokedAt)
-            #expect(try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self).allowed
+                    == true)
 
             let rest = try await acme.post(
-                "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp", "source": "dpo"])
-            #expect(try rest.decoded(RevocationReply.self).revoked.map(\.purpose) == ["account_update", "shipping_update"])
+                "/v1/revocations", as: .consentWrite,
+                ["subject": "+393331234567", "channel": "whatsapp", "source": "dpo"])
+            #expect(
+                try rest.decoded(RevocationReply.self).revoked.map(\.purpose) == ["account_update", "shipping_update"])
             let nothing = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
             #expect(try nothing.status == .ok && nothing.decoded(RevocationReply.self).revoked.isEmpty)
@@ -41,11 +46,15 @@ import Testing
             let again = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
             let newId = try again.decoded(OptInReply.self).consents.first?.id
             #expect(newId != nil && newId != revoked.first?.id)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).reason == "consent_granted")
+            #expect(
+                try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).reason
+                    == "consent_granted")
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE purpose = 'marketing'") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'dpo'") == 2)
             #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'api'") == 1)
-            #expect(try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.withdrawn'") == 3)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'consent.withdrawn'")
+                    == 3)
         }
     }
 
@@ -55,8 +64,14 @@ import Testing
             let notice = try await acme.notice(purposes: ["marketing"])
             _ = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
             let cases: [([String: Any], String, String)] = [
-                (["subject": "+393331234567", "channel": "whatsapp", "purposes": ["no_such_purpose"]], "unknown_purpose", "purposes"),
-                (["subject": "+393331234567", "channel": "whatsapp", "purposes": [String]()], "invalid_field", "purposes"),
+                (
+                    ["subject": "+393331234567", "channel": "whatsapp", "purposes": ["no_such_purpose"]],
+                    "unknown_purpose", "purposes"
+                ),
+                (
+                    ["subject": "+393331234567", "channel": "whatsapp", "purposes": [String]()], "invalid_field",
+                    "purposes"
+                ),
                 (["subject": "+393331234567", "channel": "whatsapp", "source": "rumour"], "invalid_field", "source"),
                 (["subject": "not a number", "channel": "whatsapp"], "invalid_field", "subject"),
                 (["channel": "whatsapp"], "invalid_field", "subject"),
@@ -64,16 +79,21 @@ import Testing
             let before = try await database.footprint()
             for (body, code, field) in cases {
                 let reply = try await acme.post("/v1/revocations", as: .consentWrite, body)
-                #expect(try reply.status == .unprocessableContent && reply.error.code == code && reply.error.field == field, "\(reply.text)")
+                #expect(
+                    try reply.status == .unprocessableContent && reply.error.code == code && reply.error.field == field,
+                    "\(reply.text)")
             }
             #expect(try await database.footprint() == before)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 }
 
 @Suite struct InteractionTests {
-    func interaction(_ acme: APIClient, _ subject: String, at time: Date, text: String? = nil, channel: String = "whatsapp")
+    func interaction(
+        _ acme: APIClient, _ subject: String, at time: Date, text: String? = nil, channel: String = "whatsapp"
+    )
         async throws -> APIClient.Reply
     {
         var body: [String: Any] = [
@@ -97,7 +117,8 @@ import Testing
             #expect(window.closesAt == RFC3339Text.format(sent.addingTimeInterval(24 * 3600)))
             #expect(recorded.revoked.isEmpty)
 
-            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            let session = try await acme.check("+393331234567", purpose: "shipping_update", messageType: "session")
+                .decoded(CheckReply.self)
             #expect(session.allowed == true && session.reason == "service_window_open")
             let template = try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self)
             #expect(template.allowed == true && template.billable == false)
@@ -118,7 +139,8 @@ import Testing
             let reply = try await interaction(acme, "+447700900123", at: old, text: "hello")
             let window = try reply.decoded(InteractionReply.self).serviceWindow
             #expect(window.open == false)
-            let session = try await acme.check("+447700900123", purpose: "shipping_update", messageType: "session").decoded(CheckReply.self)
+            let session = try await acme.check("+447700900123", purpose: "shipping_update", messageType: "session")
+                .decoded(CheckReply.self)
             #expect(session.allowed == false && session.reason == "service_window_closed")
         }
     }
@@ -142,8 +164,11 @@ import Testing
             }
             let otherChannel = try await acme.check("+393331234567", channel: "sms", purpose: "shipping_update")
             #expect(try otherChannel.decoded(CheckReply.self).allowed == true, "STOP on WhatsApp leaves SMS alone")
-            #expect(try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'stop_keyword'") == 2)
-            #expect(try await database.count("SELECT count(*)::int8 FROM interactions WHERE kind = 'stop_keyword'") == 1)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM consents WHERE revoke_source = 'stop_keyword'")
+                    == 2)
+            #expect(
+                try await database.count("SELECT count(*)::int8 FROM interactions WHERE kind = 'stop_keyword'") == 1)
         }
     }
 
@@ -155,7 +180,8 @@ import Testing
             _ = try await acme.optIn("+393331234567", purposes: ["marketing"], noticeId: notice)
             let reply = try await interaction(acme, "+393331234567", at: Date(), text: text)
             #expect(try reply.decoded(InteractionReply.self).revoked.isEmpty)
-            #expect(try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
+            #expect(
+                try await acme.check("+393331234567", purpose: "marketing").decoded(CheckReply.self).allowed == true)
         }
     }
 
@@ -164,10 +190,23 @@ import Testing
             let acme = tenants[0]
             let now = RFC3339Text.format(Date())
             let cases: [([String: Any], String)] = [
-                (["subject": "+393331234567", "channel": "whatsapp", "direction": "outbound", "occurredAt": now], "direction"),
-                (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": "2999-01-01T00:00:00Z"], "occurredAt"),
+                (
+                    ["subject": "+393331234567", "channel": "whatsapp", "direction": "outbound", "occurredAt": now],
+                    "direction"
+                ),
+                (
+                    [
+                        "subject": "+393331234567", "channel": "whatsapp", "direction": "inbound",
+                        "occurredAt": "2999-01-01T00:00:00Z",
+                    ], "occurredAt"
+                ),
                 (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound"], "occurredAt"),
-                (["subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": now, "text": String(repeating: "a", count: 5000)], "text"),
+                (
+                    [
+                        "subject": "+393331234567", "channel": "whatsapp", "direction": "inbound", "occurredAt": now,
+                        "text": String(repeating: "a", count: 5000),
+                    ], "text"
+                ),
                 (["subject": "anna@", "channel": "email", "direction": "inbound", "occurredAt": now], "subject"),
             ]
             let before = try await database.footprint()

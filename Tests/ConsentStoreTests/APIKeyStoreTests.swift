@@ -17,7 +17,10 @@ import Testing
         try await database.withClient(\.app) { client throws in
             let keys = APIKeyStore(client: client)
             let identity = try await keys.authenticate(issued.token, logger: logger)
-            #expect(identity == CallerIdentity(keyId: issued.record.id, tenantId: tenant.id, scopes: [.consentWrite, .consentCheck]))
+            #expect(
+                identity
+                    == CallerIdentity(
+                        keyId: issued.record.id, tenantId: tenant.id, scopes: [.consentWrite, .consentCheck]))
             #expect(try await keys.authenticate(APIKeyToken.generate(), logger: logger) == nil)
 
             #expect(try await keys.revoke(tenantId: tenant.id, keyId: issued.record.id, logger: logger))
@@ -57,7 +60,9 @@ import Testing
                 try await tenants.create(TenantName("acme")!, logger: logger)
             }
             #expect(try await tenants.named("acme", logger: logger) == created)
-            await #expect(throws: TenantStoreError.notFound("nobody")) { try await tenants.named("nobody", logger: logger) }
+            await #expect(throws: TenantStoreError.notFound("nobody")) {
+                try await tenants.named("nobody", logger: logger)
+            }
             #expect(try await tenants.list(logger: logger).map(\.name) == ["acme"])
         }
     }

@@ -6,7 +6,8 @@ import Logging
 import PostgresNIO
 import Testing
 
-let auditSigner = try! CheckpointSigner(seed: SecretBytes(Array(repeating: 0x11, count: 32)), originPrefix: "consentledger.test")
+let auditSigner = try! CheckpointSigner(
+    seed: SecretBytes(Array(repeating: 0x11, count: 32)), originPrefix: "consentledger.test")
 
 /// A tenant with `events` audit events beyond its creation, written as the runtime role writes them.
 struct AuditFixture: Sendable {
@@ -30,9 +31,12 @@ struct AuditFixture: Sendable {
             try await client.withTenantTransaction(tenantId, logger: logger) { connection in
                 try await AuditTrail.append(
                     (0..<count).map {
-                        AuditEvent(action: .purposeUpdated, actor: "key:test", subjectRef: UUID(), data: [
-                            "n": .int(Int64($0)), "label": .string("\(prefix)\($0)"), "purposes": .strings(["marketing"]),
-                        ])
+                        AuditEvent(
+                            action: .purposeUpdated, actor: "key:test", subjectRef: UUID(),
+                            data: [
+                                "n": .int(Int64($0)), "label": .string("\(prefix)\($0)"),
+                                "purposes": .strings(["marketing"]),
+                            ])
                     }, tenantId: tenantId, on: connection, logger: logger)
             }
         }
@@ -92,9 +96,12 @@ struct AuditFixture: Sendable {
             #expect(signed == Checkpoint(origin: "consentledger.test/acme", size: 26, rootHash: checkpoint.rootHash))
             // Every proof the reader gives checks against the definitions.
             for event in events {
-                let proof = try await reader.inclusionProof(tenantId: tenant.id, seq: event.record.seq, treeSize: 26, logger: logger)
-                #expect(MerkleTree.verifyInclusion(
-                    leafHash: event.leafHash, index: event.record.seq, size: 26, proof: proof, root: checkpoint.rootHash))
+                let proof = try await reader.inclusionProof(
+                    tenantId: tenant.id, seq: event.record.seq, treeSize: 26, logger: logger)
+                #expect(
+                    MerkleTree.verifyInclusion(
+                        leafHash: event.leafHash, index: event.record.seq, size: 26, proof: proof,
+                        root: checkpoint.rootHash))
             }
             await #expect(throws: AuditProofError.beyondTree(26)) {
                 try await reader.inclusionProof(tenantId: tenant.id, seq: 0, treeSize: 27, logger: logger)
@@ -122,12 +129,15 @@ struct AuditFixture: Sendable {
         #expect(stored == sizes.count)
         try await fixture.database.withClient(\.app) { client throws in
             let reader = AuditLogReader(client: client)
-            let all = try await reader.events(tenantId: tenant.id, filter: .init(), limit: 1000, logger: logger).map(\.leafHash)
+            let all = try await reader.events(tenantId: tenant.id, filter: .init(), limit: 1000, logger: logger).map(
+                \.leafHash)
             for (first, second) in zip(sizes, sizes.dropFirst()) {
-                let proof = try await reader.consistencyProof(tenantId: tenant.id, from: first, to: second, logger: logger)
-                #expect(MerkleTree.verifyConsistency(
-                    firstSize: first, secondSize: second, firstRoot: MerkleTree.root(all[..<Int(first)]),
-                    secondRoot: MerkleTree.root(all[..<Int(second)]), proof: proof))
+                let proof = try await reader.consistencyProof(
+                    tenantId: tenant.id, from: first, to: second, logger: logger)
+                #expect(
+                    MerkleTree.verifyConsistency(
+                        firstSize: first, secondSize: second, firstRoot: MerkleTree.root(all[..<Int(first)]),
+                        secondRoot: MerkleTree.root(all[..<Int(second)]), proof: proof))
             }
         }
         let result = try await fixture.verify()
@@ -190,14 +200,18 @@ struct AuditFixture: Sendable {
         let (tenant, logger) = (fixture.tenant, fixture.database.logger)
         try await fixture.database.withClient(\.app) { client throws in
             let eventId = try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
-                try await connection.query("INSERT INTO audit_events (tenant_id, action, actor) VALUES (\(tenant.id), 'purpose.updated', 'x') RETURNING id", logger: logger)
-                    .collect().first!.decode(Int64.self)
+                try await connection.query(
+                    "INSERT INTO audit_events (tenant_id, action, actor) VALUES (\(tenant.id), 'purpose.updated', 'x') RETURNING id",
+                    logger: logger
+                )
+                .collect().first!.decode(Int64.self)
             }
             for seq: Int64 in [5, 2, 0] {
                 await #expect(throws: (any Error).self, "seq \(seq)") {
                     try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
                         try await connection.query(
-                            "INSERT INTO audit_leaves (tenant_id, seq, event_id) VALUES (\(tenant.id), \(seq), \(eventId))", logger: logger)
+                            "INSERT INTO audit_leaves (tenant_id, seq, event_id) VALUES (\(tenant.id), \(seq), \(eventId))",
+                            logger: logger)
                     }
                 }
             }
@@ -251,10 +265,16 @@ struct AuditFixture: Sendable {
         let fixture = try await Self.sequenced(3)
         try await fixture.database.withClient(\.superuser) { client throws in
             for table in ["audit_events", "audit_leaves", "audit_nodes", "audit_checkpoints"] {
-                let column = ["audit_events": "actor", "audit_leaves": "seq", "audit_nodes": "idx", "audit_checkpoints": "note"][table]!
+                let column = [
+                    "audit_events": "actor", "audit_leaves": "seq", "audit_nodes": "idx", "audit_checkpoints": "note",
+                ][table]!
                 let value = column == "actor" || column == "note" ? "'x'" : "\(column) + 1"
-                for sql in ["UPDATE \(table) SET \(column) = \(value)", "DELETE FROM \(table)", "TRUNCATE \(table) CASCADE"] {
-                    await #expect(throws: (any Error).self, "\(sql)") { try await client.query(PostgresQuery(unsafeSQL: sql)) }
+                for sql in [
+                    "UPDATE \(table) SET \(column) = \(value)", "DELETE FROM \(table)", "TRUNCATE \(table) CASCADE",
+                ] {
+                    await #expect(throws: (any Error).self, "\(sql)") {
+                        try await client.query(PostgresQuery(unsafeSQL: sql))
+                    }
                 }
             }
         }
@@ -317,9 +337,11 @@ struct AuditFixture: Sendable {
 
         let forged = try await Self.sequenced()
         // Re-signed with another key: caught when the verifier pins the service's key.
-        let other = try CheckpointSigner(seed: SecretBytes(Array(repeating: 0x22, count: 32)), originPrefix: "consentledger.test")
+        let other = try CheckpointSigner(
+            seed: SecretBytes(Array(repeating: 0x22, count: 32)), originPrefix: "consentledger.test")
         let note = try other.sign(tenant: "acme", size: 41, rootHash: MerkleTree.emptyRoot)
-        try await forged.tamper("""
+        try await forged.tamper(
+            """
             UPDATE audit_checkpoints SET note = '\(note)', root_hash = '\\x\(MerkleTree.emptyRoot.hexString)',
                 public_key = '\\x\(other.publicKey.hexString)'
             """)

@@ -5,7 +5,9 @@ import Testing
 @testable import ConsentStore
 
 @Suite struct ConsentStateCacheTests {
-    static func key(_ n: UInt8, tenant: UUID = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!) -> ConsentStateCache.Key {
+    static func key(_ n: UInt8, tenant: UUID = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!)
+        -> ConsentStateCache.Key
+    {
         ConsentStateCache.Key(tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: n, count: 32))
     }
 
@@ -159,8 +161,10 @@ import Testing
         let change = ConsentChange(key: Self.key(0xAB), position: 42)
         #expect(ConsentChange(payload: change.payload) == change)
         #expect(!change.payload.contains("+"), "a blind index and ids, nothing personal")
-        for bad in ["", "x whatsapp ab 1", "\(UUID().uuidString) pigeon \(String(repeating: "ab", count: 32)) 1",
-                    "\(UUID().uuidString) sms abcd 1", "\(UUID().uuidString) sms \(String(repeating: "ab", count: 32)) x"] {
+        for bad in [
+            "", "x whatsapp ab 1", "\(UUID().uuidString) pigeon \(String(repeating: "ab", count: 32)) 1",
+            "\(UUID().uuidString) sms abcd 1", "\(UUID().uuidString) sms \(String(repeating: "ab", count: 32)) x",
+        ] {
             #expect(ConsentChange(payload: bad) == nil, "\(bad)")
         }
     }
@@ -202,7 +206,8 @@ import Testing
         cache.setListening(true)
         for n in 0..<10 {
             let identity = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.admin])
-            cache.fill(Array(repeating: UInt8(n), count: 32), identity: identity, generation: cache.lookup([]).generation)
+            cache.fill(
+                Array(repeating: UInt8(n), count: 32), identity: identity, generation: cache.lookup([]).generation)
         }
         #expect(cache.count == 3)
     }

@@ -41,16 +41,19 @@ import Testing
 @Suite struct ConsentLookupDeadlineTests {
     @Test func aReadWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
         let nowhere = DatabaseURL(
-            endpoint: .unixSocket(path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
+            endpoint: .unixSocket(
+                path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
             username: "consentd_app", password: nil, database: "consent", tls: .disable)
         let logger = Logger(label: "test")
         try await withRunningClient(nowhere, logger: logger) { client in
             let lookup = ConsentLookup(
                 client: client, keyring: TenantKeyring(masterKey: SecretBytes(Array(repeating: 7, count: 32))),
                 readDeadline: .milliseconds(300))
-            let key = ConsentStateCache.Key(tenantId: UUID(), channel: .whatsapp, blindIndex: Array(repeating: 1, count: 32))
+            let key = ConsentStateCache.Key(
+                tenantId: UUID(), channel: .whatsapp, blindIndex: Array(repeating: 1, count: 32))
             await #expect(throws: DeadlineExceeded.self) {
-                try await lookup.read([key], channel: .whatsapp, purpose: "marketing", tenantId: key.tenantId, logger: logger)
+                try await lookup.read(
+                    [key], channel: .whatsapp, purpose: "marketing", tenantId: key.tenantId, logger: logger)
             }
         }
     }

@@ -10,7 +10,8 @@ import Testing
     func sqlState(of sql: String, on client: PostgresClient) async -> String? {
         do {
             try await client.withUnwrappedTransaction(logger: TestPostgres.logger) { connection in
-                try await connection.query("SELECT set_config('consentd.operator', 'on', true)", logger: TestPostgres.logger)
+                try await connection.query(
+                    "SELECT set_config('consentd.operator', 'on', true)", logger: TestPostgres.logger)
                 try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
             }
             return nil
@@ -85,7 +86,8 @@ import Testing
             }
             // What it may do: revoke a key of the tenant it names.
             #expect(
-                try await APIKeyStore(client: client).revoke(tenantId: tenant.id, keyId: key.record.id, logger: database.logger))
+                try await APIKeyStore(client: client).revoke(
+                    tenantId: tenant.id, keyId: key.record.id, logger: database.logger))
         }
     }
 
@@ -137,9 +139,12 @@ import Testing
             try await TenantStore(client: client).create(TenantName("acme")!, logger: database.logger)
         }
         try await database.withClient(\.superuser) { client throws in
-            #expect(try await client.query("SELECT count(*) FROM audit_events WHERE action = 'tenant.created'")
-                .collect().first!.decode(Int.self) == 1)
-            for sql in ["UPDATE audit_events SET actor = 'someone'", "DELETE FROM audit_events", "TRUNCATE audit_events"] {
+            #expect(
+                try await client.query("SELECT count(*) FROM audit_events WHERE action = 'tenant.created'")
+                    .collect().first!.decode(Int.self) == 1)
+            for sql in [
+                "UPDATE audit_events SET actor = 'someone'", "DELETE FROM audit_events", "TRUNCATE audit_events",
+            ] {
                 await #expect(throws: (any Error).self, "\(sql)") {
                     try await client.query(PostgresQuery(unsafeSQL: sql))
                 }
@@ -164,7 +169,9 @@ import Testing
             #expect(rows.count >= 17)
             for row in rows {
                 let (name, enabled, forced, hasPolicy) = try row.decode((String, Bool, Bool, Bool).self)
-                #expect(enabled && forced && hasPolicy, "\(name): enabled \(enabled), forced \(forced), policy \(hasPolicy)")
+                #expect(
+                    enabled && forced && hasPolicy, "\(name): enabled \(enabled), forced \(forced), policy \(hasPolicy)"
+                )
             }
         }
     }
@@ -173,9 +180,11 @@ import Testing
         let database = try await TestDatabase.fresh()
         let runner = try MigrationRunner.bundled()
         let logger = database.logger
-        let app = try await StartupChecks.check(database.app, schema: runner, allowPrivilegedRole: false, logger: logger)
+        let app = try await StartupChecks.check(
+            database.app, schema: runner, allowPrivilegedRole: false, logger: logger)
         #expect(app.isEmpty)
-        let owner = try await StartupChecks.check(database.owner, schema: runner, allowPrivilegedRole: false, logger: logger)
+        let owner = try await StartupChecks.check(
+            database.owner, schema: runner, allowPrivilegedRole: false, logger: logger)
         #expect(owner.count == 1 && owner[0].contains("owns"))
         let superuser = try await StartupChecks.check(
             database.superuser, schema: runner, allowPrivilegedRole: false, logger: logger)

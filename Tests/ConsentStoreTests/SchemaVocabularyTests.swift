@@ -9,7 +9,9 @@ import Testing
 /// knows and the other refuses would fail only when first written.
 @Suite struct SchemaVocabularyTests {
     /// The quoted values in a CHECK constraint's definition, as PostgreSQL prints it.
-    func allowedValues(_ constraint: String, on table: String, client: PostgresClient, logger: Logger) async throws -> Set<String> {
+    func allowedValues(_ constraint: String, on table: String, client: PostgresClient, logger: Logger) async throws
+        -> Set<String>
+    {
         let rows = try await client.query(
             """
             SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
@@ -25,7 +27,8 @@ import Testing
     @Test func consentStatusesAreTheConstraintsValues() async throws {
         let database = try await TestDatabase.fresh()
         try await database.withClient(\.owner) { client throws in
-            let allowed = try await allowedValues("consents_status_check", on: "consents", client: client, logger: database.logger)
+            let allowed = try await allowedValues(
+                "consents_status_check", on: "consents", client: client, logger: database.logger)
             #expect(allowed == Set(ConsentStatus.allCases.map(\.rawValue)))
         }
     }

@@ -27,29 +27,37 @@ import Testing
         let subjectId = try await database.withClient(\.app) { client throws in
             let notice = try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
                 try await NoticeStore.create(
-                    tenantId: tenant.id, channel: .whatsapp, language: "en", text: "Updates?", purposes: ["shipping_update"],
+                    tenantId: tenant.id, channel: .whatsapp, language: "en", text: "Updates?",
+                    purposes: ["shipping_update"],
                     actor: caller, on: connection, logger: logger)
             }
             let index = try await keyring.blindIndex(subject, tenantId: tenant.id, client: client, logger: logger)
             // A second keyring on the same master key (another instance) agrees on the tenant's key.
-            let other = try await TenantKeyring(masterKey: master).blindIndex(subject, tenantId: tenant.id, client: client, logger: logger)
+            let other = try await TenantKeyring(masterKey: master).blindIndex(
+                subject, tenantId: tenant.id, client: client, logger: logger)
             #expect(index == other)
             _ = try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
                 try await ConsentLedger.recordOptIn(
-                    OptIn(subject: subject, purposes: ["shipping_update"], noticeId: notice.id, method: .checkbox,
-                          collectedAt: Date(), provenance: provenance),
-                    blindIndex: index, tenantId: tenant.id, caller: caller, keyring: keyring, on: connection, logger: logger)
+                    OptIn(
+                        subject: subject, purposes: ["shipping_update"], noticeId: notice.id, method: .checkbox,
+                        collectedAt: Date(), provenance: provenance),
+                    blindIndex: index, tenantId: tenant.id, caller: caller, keyring: keyring, on: connection,
+                    logger: logger)
             }
             // Another master key cannot read the tenant's blind-index key.
             await #expect(throws: TenantKeyring.KeyUnreadable.self) {
-                _ = try await TenantKeyring(masterKey: .random32()).blindIndexKey(tenantId: tenant.id, client: client, logger: logger)
+                _ = try await TenantKeyring(masterKey: .random32()).blindIndexKey(
+                    tenantId: tenant.id, client: client, logger: logger)
             }
-            return try #require(try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
-                try await SubjectDirectory.find(blindIndex: index, channel: .whatsapp, on: connection, logger: logger)
-            })
+            return try #require(
+                try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
+                    try await SubjectDirectory.find(
+                        blindIndex: index, channel: .whatsapp, on: connection, logger: logger)
+                })
         }
 
-        let (identifier, wrapped, sealedProvenance, collectionId) = try await database.withClient(\.superuser) { client throws in
+        let (identifier, wrapped, sealedProvenance, collectionId) = try await database.withClient(\.superuser) {
+            client throws in
             let row = try await client.query(
                 """
                 SELECT s.identifier_ciphertext, k.wrapped_key, c.provenance_ciphertext, c.id
@@ -65,7 +73,8 @@ import Testing
         let opened = try FieldCipher.open(identifier, key: dataKey, context: "\(subjectId.lowercased):identifier")
         #expect(String(decoding: opened, as: UTF8.self) == "+393331234567")
         let openedProvenance = try FieldCipher.open(
-            sealedProvenance, key: handle.dataKey, context: "\(subjectId.lowercased):collection:\(collectionId.lowercased)")
+            sealedProvenance, key: handle.dataKey,
+            context: "\(subjectId.lowercased):collection:\(collectionId.lowercased)")
         #expect(try JSONDecoder().decode(Provenance.self, from: Data(openedProvenance)) == provenance)
         #expect(throws: (any Error).self) {
             try TenantKeyring(masterKey: .random32()).unwrapSubjectKey(wrapped, subjectId: subjectId)

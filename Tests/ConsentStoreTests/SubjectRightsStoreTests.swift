@@ -34,19 +34,26 @@ struct RightsFixture: Sendable {
         return RightsFixture(database: database, tenantId: tenant.id, caller: caller, noticeId: notice.id)
     }
 
-    func optIn(_ phone: String, purposes: [String] = ["shipping_update"], method: CollectionMethod = .checkbox,
-               keyring: TenantKeyring, client: PostgresClient) async throws {
+    func optIn(
+        _ phone: String, purposes: [String] = ["shipping_update"], method: CollectionMethod = .checkbox,
+        keyring: TenantKeyring, client: PostgresClient
+    ) async throws {
         let subject = try SubjectIdentifier(phone, channel: .whatsapp)
         let index = try await keyring.blindIndex(subject, tenantId: tenantId, client: client, logger: database.logger)
         _ = try await client.withTenantTransaction(tenantId, logger: database.logger) { connection in
             try await ConsentLedger.recordOptIn(
-                OptIn(subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: Date(),
-                      provenance: Provenance(pageUrl: "https://shop.example/p", userAgent: "UA", ipAddress: "203.0.113.9")),
-                blindIndex: index, tenantId: tenantId, caller: caller, keyring: keyring, on: connection, logger: database.logger)
+                OptIn(
+                    subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: Date(),
+                    provenance: Provenance(pageUrl: "https://shop.example/p", userAgent: "UA", ipAddress: "203.0.113.9")
+                ),
+                blindIndex: index, tenantId: tenantId, caller: caller, keyring: keyring, on: connection,
+                logger: database.logger)
         }
     }
 
-    func interaction(_ phone: String, at time: Date = Date(), text: String = "hello", keyring: TenantKeyring, client: PostgresClient) async throws {
+    func interaction(
+        _ phone: String, at time: Date = Date(), text: String = "hello", keyring: TenantKeyring, client: PostgresClient
+    ) async throws {
         let subject = try SubjectIdentifier(phone, channel: .whatsapp)
         let index = try await keyring.blindIndex(subject, tenantId: tenantId, client: client, logger: database.logger)
         _ = try await client.withTenantTransaction(tenantId, logger: database.logger) { connection in
@@ -61,7 +68,8 @@ struct RightsFixture: Sendable {
         let index = try await keyring.blindIndex(subject, tenantId: tenantId, client: client, logger: database.logger)
         _ = try await client.withTenantTransaction(tenantId, logger: database.logger) { connection in
             try await ConsentLedger.revoke(
-                subject: index, channel: .whatsapp, purposes: purposes, source: .api, tenantId: tenantId, caller: caller,
+                subject: index, channel: .whatsapp, purposes: purposes, source: .api, tenantId: tenantId,
+                caller: caller,
                 on: connection, logger: database.logger)
         }
     }
@@ -98,25 +106,42 @@ struct RightsFixture: Sendable {
                 try await fixture.optIn(phone, keyring: keyring, client: client)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { _ = try await fixture.erase(phone, keyring: keyring, client: client) }
-                    group.addTask { try await fixture.optIn(phone, purposes: ["marketing"], keyring: keyring, client: client) }
+                    group.addTask {
+                        try await fixture.optIn(phone, purposes: ["marketing"], keyring: keyring, client: client)
+                    }
                     group.addTask { try await fixture.interaction(phone, keyring: keyring, client: client) }
-                    group.addTask { try await fixture.optIn(phone, purposes: ["shipping_update", "marketing"], keyring: keyring, client: client) }
+                    group.addTask {
+                        try await fixture.optIn(
+                            phone, purposes: ["shipping_update", "marketing"], keyring: keyring, client: client)
+                    }
                     try await group.waitForAll()
                 }
             }
         }
         let db = fixture.database
-        #expect(try await db.count("SELECT count(*)::int8 FROM subjects WHERE erased_at IS NOT NULL") == 20, "each round erased one subject")
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM subjects s WHERE s.erased_at IS NOT NULL AND (s.blind_index IS NOT NULL OR s.identifier_ciphertext IS NOT NULL OR s.last_inbound_at IS NOT NULL OR EXISTS (SELECT 1 FROM subject_keys k WHERE k.subject_id = s.id))") == 0)
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.erased_at IS NOT NULL AND c.status <> 'withdrawn'") == 0)
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM collections k JOIN subjects s ON s.id = k.subject_id WHERE s.erased_at IS NOT NULL AND k.provenance_ciphertext IS NOT NULL") == 0)
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM interactions i JOIN subjects s ON s.id = i.subject_id WHERE s.erased_at IS NOT NULL") == 0)
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM subjects s WHERE s.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.subject_id = s.id)") == 0)
+        #expect(
+            try await db.count("SELECT count(*)::int8 FROM subjects WHERE erased_at IS NOT NULL") == 20,
+            "each round erased one subject")
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM subjects s WHERE s.erased_at IS NOT NULL AND (s.blind_index IS NOT NULL OR s.identifier_ciphertext IS NOT NULL OR s.last_inbound_at IS NOT NULL OR EXISTS (SELECT 1 FROM subject_keys k WHERE k.subject_id = s.id))"
+            ) == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.erased_at IS NOT NULL AND c.status <> 'withdrawn'"
+            ) == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM collections k JOIN subjects s ON s.id = k.subject_id WHERE s.erased_at IS NOT NULL AND k.provenance_ciphertext IS NOT NULL"
+            ) == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM interactions i JOIN subjects s ON s.id = i.subject_id WHERE s.erased_at IS NOT NULL"
+            ) == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM subjects s WHERE s.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.subject_id = s.id)"
+            ) == 0)
         // Writes that lost the race made a new subject for the person, whole and readable.
         #expect(try await db.count("SELECT count(*)::int8 FROM subjects WHERE erased_at IS NULL") <= 20)
         #expect(try await db.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'subject.erased'") == 20)
@@ -140,14 +165,17 @@ struct RightsFixture: Sendable {
         }
         // A key from before master ids were stored.
         try await fixture.database.withClient(\.superuser) { client in
-            _ = try await client.query("UPDATE subject_keys SET master_key_id = NULL WHERE subject_id = (SELECT subject_id FROM subject_keys ORDER BY subject_id LIMIT 1)").collect()
+            _ = try await client.query(
+                "UPDATE subject_keys SET master_key_id = NULL WHERE subject_id = (SELECT subject_id FROM subject_keys ORDER BY subject_id LIMIT 1)"
+            ).collect()
         }
         let ciphertexts = """
             SELECT x FROM (SELECT identifier_ciphertext AS x FROM subjects UNION ALL SELECT provenance_ciphertext FROM collections
                            UNION ALL SELECT text_ciphertext FROM interactions) t WHERE x IS NOT NULL ORDER BY x
             """
         let sealedBefore = try await fixture.bytes(ciphertexts)
-        let wrappedBefore = try await fixture.bytes("SELECT wrapped_key FROM subject_keys UNION ALL SELECT wrapped_key FROM tenant_keys")
+        let wrappedBefore = try await fixture.bytes(
+            "SELECT wrapped_key FROM subject_keys UNION ALL SELECT wrapped_key FROM tenant_keys")
         // Identifiers of 4 live subjects and globex's 1, their 5 collections' provenance, and the one message.
         #expect(sealedBefore.count == 11)
 
@@ -155,33 +183,57 @@ struct RightsFixture: Sendable {
         let both = TenantKeyring(masterKey: new, unwrapOnly: [old])
         let report = try await fixture.database.withClient(\.app) { client in
             try await fixture.optIn("+393331110001", purposes: ["marketing"], keyring: both, client: client)
-            let report = try await MasterKeyRotation(client: client, keyring: both, batchSize: 2).run(logger: fixture.database.logger)
+            let report = try await MasterKeyRotation(client: client, keyring: both, batchSize: 2).run(
+                logger: fixture.database.logger)
             try await fixture.optIn("+393331110002", purposes: ["marketing"], keyring: both, client: client)
             return report
         }
-        #expect(report.subjectKeys == 5 && report.tenantKeys == 3 && report.unreadable == 0 && report.remaining == 0, "\(report)")
-        #expect(try await fixture.database.count(
-            "SELECT count(*)::int8 FROM subject_keys WHERE master_key_id IS DISTINCT FROM '\\x\(both.masterKeyId)'::bytea") == 0)
-        #expect(try await fixture.database.count(
-            "SELECT count(*)::int8 FROM tenant_keys WHERE master_key_id IS DISTINCT FROM '\\x\(both.masterKeyId)'::bytea") == 0)
+        #expect(
+            report.subjectKeys == 5 && report.tenantKeys == 3 && report.unreadable == 0 && report.remaining == 0,
+            "\(report)")
+        #expect(
+            try await fixture.database.count(
+                "SELECT count(*)::int8 FROM subject_keys WHERE master_key_id IS DISTINCT FROM '\\x\(both.masterKeyId)'::bytea"
+            ) == 0)
+        #expect(
+            try await fixture.database.count(
+                "SELECT count(*)::int8 FROM tenant_keys WHERE master_key_id IS DISTINCT FROM '\\x\(both.masterKeyId)'::bytea"
+            ) == 0)
         let sealedAfter = try await fixture.bytes(ciphertexts)
         #expect(Set(sealedBefore).isSubset(of: Set(sealedAfter)), "no ciphertext was rewritten")
-        #expect(Set(wrappedBefore).isDisjoint(with: Set(try await fixture.bytes("SELECT wrapped_key FROM subject_keys UNION ALL SELECT wrapped_key FROM tenant_keys"))))
+        #expect(
+            Set(wrappedBefore).isDisjoint(
+                with: Set(
+                    try await fixture.bytes(
+                        "SELECT wrapped_key FROM subject_keys UNION ALL SELECT wrapped_key FROM tenant_keys"))))
 
         // The old key can be retired: the new one alone reads everything; the old one alone reads nothing.
         let retired = TenantKeyring(masterKey: new)
         let oldOnly = TenantKeyring(masterKey: old)
         try await fixture.database.withClient(\.app) { client in
-            #expect(try await retired.blindIndex(try SubjectIdentifier("+393331110000", channel: .whatsapp), tenantId: fixture.tenantId, client: client, logger: fixture.database.logger)
-                == before.blindIndex(try SubjectIdentifier("+393331110000", channel: .whatsapp), tenantId: fixture.tenantId, client: client, logger: fixture.database.logger))
-            let readable = try await client.withTenantTransaction(fixture.tenantId, logger: fixture.database.logger) { connection in
+            #expect(
+                try await retired.blindIndex(
+                    try SubjectIdentifier("+393331110000", channel: .whatsapp), tenantId: fixture.tenantId,
+                    client: client, logger: fixture.database.logger)
+                    == before.blindIndex(
+                        try SubjectIdentifier("+393331110000", channel: .whatsapp), tenantId: fixture.tenantId,
+                        client: client, logger: fixture.database.logger))
+            let readable = try await client.withTenantTransaction(fixture.tenantId, logger: fixture.database.logger) {
+                connection in
                 var identifiers: [String] = []
-                let rows = try await connection.query("SELECT id, identifier_ciphertext FROM subjects WHERE erased_at IS NULL", logger: fixture.database.logger)
+                let rows = try await connection.query(
+                    "SELECT id, identifier_ciphertext FROM subjects WHERE erased_at IS NULL",
+                    logger: fixture.database.logger)
                 for (id, sealed) in try await rows.decode((UUID, ByteBuffer).self).array() {
-                    let handle = try await SubjectDirectory.open(id, keyring: retired, on: connection, logger: fixture.database.logger)
-                    identifiers.append(String(decoding: try handle.open(Array(sealed.readableBytesView), context: "identifier"), as: UTF8.self))
+                    let handle = try await SubjectDirectory.open(
+                        id, keyring: retired, on: connection, logger: fixture.database.logger)
+                    identifiers.append(
+                        String(
+                            decoding: try handle.open(Array(sealed.readableBytesView), context: "identifier"),
+                            as: UTF8.self))
                     await #expect(throws: TenantKeyring.KeyUnreadable.self) {
-                        _ = try await SubjectDirectory.open(id, keyring: oldOnly, on: connection, logger: fixture.database.logger)
+                        _ = try await SubjectDirectory.open(
+                            id, keyring: oldOnly, on: connection, logger: fixture.database.logger)
                     }
                 }
                 return identifiers.sorted()
@@ -189,13 +241,16 @@ struct RightsFixture: Sendable {
             #expect(readable == (0..<4).map { "+39333111000\($0)" })
             try await fixture.optIn("+393331110003", purposes: ["marketing"], keyring: retired, client: client)
             await #expect(throws: TenantKeyring.KeyUnreadable.self) {
-                _ = try await oldOnly.blindIndexKey(tenantId: globex.tenantId, client: client, logger: fixture.database.logger)
+                _ = try await oldOnly.blindIndexKey(
+                    tenantId: globex.tenantId, client: client, logger: fixture.database.logger)
             }
             // Running again finds nothing to do; a run without the key that wrapped the stored keys says so.
             let again = try await MasterKeyRotation(client: client, keyring: both).run(logger: fixture.database.logger)
             #expect(again == RotationReport())
-            let lost = try await MasterKeyRotation(client: client, keyring: TenantKeyring(masterKey: .random32(), unwrapOnly: [old]))
-                .run(logger: fixture.database.logger)
+            let lost = try await MasterKeyRotation(
+                client: client, keyring: TenantKeyring(masterKey: .random32(), unwrapOnly: [old])
+            )
+            .run(logger: fixture.database.logger)
             #expect(lost.subjectKeys == 0 && lost.unreadable == 8 && lost.remaining == 8, "\(lost)")
         }
     }
@@ -209,12 +264,15 @@ struct RightsFixture: Sendable {
         let db = fixture.database
         try await db.withClient(\.app) { client in
             // Anna keeps shipping updates and withdraws marketing (one collection supports both); Bruno withdraws all.
-            try await fixture.optIn("+393330000001", purposes: ["shipping_update", "marketing"], keyring: keyring, client: client)
+            try await fixture.optIn(
+                "+393330000001", purposes: ["shipping_update", "marketing"], keyring: keyring, client: client)
             try await fixture.optIn("+393330000002", purposes: ["marketing"], keyring: keyring, client: client)
             try await fixture.revoke("+393330000001", purposes: ["marketing"], keyring: keyring, client: client)
             try await fixture.revoke("+393330000002", purposes: nil, keyring: keyring, client: client)
-            try await fixture.interaction("+393330000001", at: Date().addingTimeInterval(-100 * 86_400), keyring: keyring, client: client)
-            try await fixture.interaction("+393330000001", at: Date().addingTimeInterval(-10 * 86_400), keyring: keyring, client: client)
+            try await fixture.interaction(
+                "+393330000001", at: Date().addingTimeInterval(-100 * 86_400), keyring: keyring, client: client)
+            try await fixture.interaction(
+                "+393330000001", at: Date().addingTimeInterval(-10 * 86_400), keyring: keyring, client: client)
         }
         try await db.withClient(\.superuser) { client in
             _ = try await client.query(
@@ -222,7 +280,8 @@ struct RightsFixture: Sendable {
                 INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, status, response, created_at)
                 VALUES (\(fixture.tenantId), 'old', 'POST /v1/consents', \(ByteBuffer(repeating: 1, count: 32)), 201, '\\x7b7d', now() - interval '8 days'),
                        (\(fixture.tenantId), 'new', 'POST /v1/consents', \(ByteBuffer(repeating: 2, count: 32)), 201, '\\x7b7d', now())
-                """).collect()
+                """
+            ).collect()
         }
 
         let purger = { @Sendable (client: PostgresClient) in RetentionPurger(client: client, policy: .default) }
@@ -233,23 +292,35 @@ struct RightsFixture: Sendable {
 
         // Three years and a day after the withdrawals: Bruno's proof goes; Anna's stays, it still backs a consent.
         let later = Date().addingTimeInterval((3 * 365 + 2) * 86_400)
-        let then = try await db.withClient(\.app) { client in try await purger(client).purge(tenantId: fixture.tenantId, now: later, logger: logger) }
+        let then = try await db.withClient(\.app) { client in
+            try await purger(client).purge(tenantId: fixture.tenantId, now: later, logger: logger)
+        }
         #expect(then.provenance == 1 && then.interactions == 1, "\(then)")
         #expect(try await db.count("SELECT count(*)::int8 FROM collections WHERE provenance_ciphertext IS NULL") == 1)
-        #expect(try await db.count(
-            "SELECT count(*)::int8 FROM collections k JOIN consents c ON c.subject_id = k.subject_id WHERE k.provenance_ciphertext IS NULL AND c.status <> 'withdrawn'") == 0)
-        #expect(try await db.count("SELECT count(*)::int8 FROM consents") == 3, "consents and their history are not retention's to delete")
+        #expect(
+            try await db.count(
+                "SELECT count(*)::int8 FROM collections k JOIN consents c ON c.subject_id = k.subject_id WHERE k.provenance_ciphertext IS NULL AND c.status <> 'withdrawn'"
+            ) == 0)
+        #expect(
+            try await db.count("SELECT count(*)::int8 FROM consents") == 3,
+            "consents and their history are not retention's to delete")
 
         let events = try await db.withClient(\.superuser) { client in
-            try await client.query("SELECT actor, data::text FROM audit_events WHERE action = 'retention.purged' ORDER BY id")
-                .collect().map { try $0.decode((String, String).self) }
+            try await client.query(
+                "SELECT actor, data::text FROM audit_events WHERE action = 'retention.purged' ORDER BY id"
+            )
+            .collect().map { try $0.decode((String, String).self) }
         }
         #expect(events.count == 2)
         #expect(events.allSatisfy { $0.0 == "system:retention" })
-        #expect(events[0].1.contains("\"interactionsDeleted\": 1") && events[0].1.contains("\"idempotencyRecordsDeleted\": 1"))
+        #expect(
+            events[0].1.contains("\"interactionsDeleted\": 1")
+                && events[0].1.contains("\"idempotencyRecordsDeleted\": 1"))
         #expect(!events.contains { $0.1.contains("3330000") }, "counts and cut-offs only")
         // Nothing left to purge: no event.
-        _ = try await db.withClient(\.app) { client in try await purger(client).purge(tenantId: fixture.tenantId, now: later, logger: logger) }
+        _ = try await db.withClient(\.app) { client in
+            try await purger(client).purge(tenantId: fixture.tenantId, now: later, logger: logger)
+        }
         #expect(try await db.count("SELECT count(*)::int8 FROM audit_events WHERE action = 'retention.purged'") == 2)
     }
 }

@@ -24,7 +24,9 @@ import Testing
         try await database.withClient(\.app) { client throws in
             try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
                 try await AuditTrail.append(
-                    (0..<count).map { AuditEvent(action: .purposeUpdated, actor: "key:test", data: ["n": .int(Int64($0))]) },
+                    (0..<count).map {
+                        AuditEvent(action: .purposeUpdated, actor: "key:test", data: ["n": .int(Int64($0))])
+                    },
                     tenantId: tenant.id, on: connection, logger: logger)
             }
         }
@@ -51,7 +53,6 @@ import Testing
         let wrongKey = try await ConsentdProcess.run(["audit", "verify", "--tenant", "acme"], environment: pinned)
         #expect(wrongKey.status == 1 && wrongKey.stderr.contains("not validly signed"), "\(wrongKey.stderr)")
 
-
         // A superuser edits one event with triggers off.
         try await database.withClient(\.superuser) { client throws in
             try await client.withConnection { connection in
@@ -71,19 +72,23 @@ import Testing
     @Test func exportWritesEachFormatAgainstTheLatestCheckpoint() async throws {
         let (database, _) = try await Self.tenantWithEvents(4)
         let env = environment(database)
-        let ndjson = try await ConsentdProcess.run(["audit", "export", "--tenant", "acme", "--format", "ndjson"], environment: env)
+        let ndjson = try await ConsentdProcess.run(
+            ["audit", "export", "--tenant", "acme", "--format", "ndjson"], environment: env)
         #expect(ndjson.status == 0, "\(ndjson.stderr)")
         let lines = ndjson.stdout.split(separator: "\n")
         #expect(lines.count == 6)
         #expect(lines.first?.hasPrefix(#"{"checkpoint":{"#) == true)
         #expect(lines.first?.contains(#""treeSize":5"#) == true)
 
-        let csv = try await ConsentdProcess.run(["audit", "export", "--tenant", "acme", "--format", "csv"], environment: env)
+        let csv = try await ConsentdProcess.run(
+            ["audit", "export", "--tenant", "acme", "--format", "csv"], environment: env)
         #expect(csv.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 6)
         let html = try await ConsentdProcess.run(
-            ["audit", "export", "--tenant", "acme", "--format", "html", "--from", "2000-01-01T00:00:00Z"], environment: env)
+            ["audit", "export", "--tenant", "acme", "--format", "html", "--from", "2000-01-01T00:00:00Z"],
+            environment: env)
         #expect(html.stdout.contains("<h2>Events by action</h2>") && html.stdout.contains("purpose.updated"))
-        let bad = try await ConsentdProcess.run(["audit", "export", "--tenant", "acme", "--format", "pdf"], environment: env)
+        let bad = try await ConsentdProcess.run(
+            ["audit", "export", "--tenant", "acme", "--format", "pdf"], environment: env)
         #expect(bad.status == 1 && bad.stderr.contains("--format"))
     }
 
@@ -116,7 +121,9 @@ import Testing
             return .seconds(30)
         }
         _ = try await waitUntilSequenced(4)
-        func leads(_ log: URL) throws -> Bool { try String(contentsOf: log, encoding: .utf8).contains("audit sequencer: this instance leads") }
+        func leads(_ log: URL) throws -> Bool {
+            try String(contentsOf: log, encoding: .utf8).contains("audit sequencer: this instance leads")
+        }
         #expect(try [leads(first.2), leads(second.2)].filter { $0 }.count == 1)
 
         try await Self.appendEvents(5, tenant: tenant, database: database)
@@ -132,7 +139,8 @@ import Testing
         _ = try await waitUntilSequenced(11)
         #expect(try leads(follower.2))
 
-        let verify = try await ConsentdProcess.run(["audit", "verify", "--tenant", "acme"], environment: environment(database))
+        let verify = try await ConsentdProcess.run(
+            ["audit", "verify", "--tenant", "acme"], environment: environment(database))
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The built `consentd` binary, run as an operator would run it.
@@ -20,7 +20,8 @@ struct ConsentdProcess {
 
     /// `swift test` builds the package's executables beside the test bundle.
     static var binary: String {
-        let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let testBinary =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: testBinary).deletingLastPathComponent()
         // On Linux the test binary is `<build>/consentledgerPackageTests.xctest`; elsewhere it may be inside a bundle.
@@ -36,10 +37,13 @@ struct ConsentdProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "CONSENTD_LOG_LEVEL": "info"]
+        var env = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "CONSENTD_LOG_LEVEL": "info",
+        ]
         env.merge(environment) { _, new in new }
         process.environment = env
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consentd-cli-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "consentd-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let out = directory.appendingPathComponent("stdout")
         let err = directory.appendingPathComponent("stderr")

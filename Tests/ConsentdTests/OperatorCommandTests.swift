@@ -52,14 +52,17 @@ import Testing
         #expect(lines.count == 1, "keys create must print only the key")
         let token = try #require(APIKeyToken(parsing: lines.first ?? ""))
 
-        let badScope = try await ConsentdProcess.run(["keys", "create", "--tenant", "acme", "--scope", "root"], environment: env)
+        let badScope = try await ConsentdProcess.run(
+            ["keys", "create", "--tenant", "acme", "--scope", "root"], environment: env)
         #expect(badScope.status != 0 && badScope.stderr.contains("unknown scope 'root'"))
-        let noTenant = try await ConsentdProcess.run(["keys", "create", "--tenant", "nobody", "--scope", "dpo"], environment: env)
+        let noTenant = try await ConsentdProcess.run(
+            ["keys", "create", "--tenant", "nobody", "--scope", "dpo"], environment: env)
         #expect(noTenant.status != 0 && noTenant.stderr.contains("no tenant is named 'nobody'"))
 
         let keys = try await ConsentdProcess.run(["keys", "list", "--tenant", "acme"], environment: env)
         let row = try #require(keys.stdout.split(separator: "\n").first)
-        #expect(row.contains("consent:write,consent:check") && row.contains("active") && row.contains(token.displayPrefix))
+        #expect(
+            row.contains("consent:write,consent:check") && row.contains("active") && row.contains(token.displayPrefix))
         #expect(!keys.stdout.contains(token.value), "a listing must never show the key")
         let keyID = String(row.split(separator: "\t")[0])
 
@@ -89,7 +92,8 @@ import Testing
         let (old, new) = (SecretBytes.random32(), SecretBytes.random32())
         let (tenantId, before) = try await database.withClient(\.owner) { client in
             let tenant = try await TenantStore(client: client).create(TenantName("acme")!, logger: logger)
-            let key = try await TenantKeyring(masterKey: old).blindIndexKey(tenantId: tenant.id, client: client, logger: logger)
+            let key = try await TenantKeyring(masterKey: old).blindIndexKey(
+                tenantId: tenant.id, client: client, logger: logger)
             return (tenant.id, key.withUnsafeBytes { Array($0) })
         }
         let env = ["DATABASE_URL": database.app.urlString, "CONSENTD_MASTER_KEY": new.base64]
@@ -97,8 +101,11 @@ import Testing
         let unnamed = try await ConsentdProcess.run(["keys", "rotate-master"], environment: env)
         #expect(unnamed.status != 0 && unnamed.stderr.contains("CONSENTD_UNWRAP_MASTER_KEYS"), "\(unnamed.stderr)")
         let wrongOld = try await ConsentdProcess.run(
-            ["keys", "rotate-master"], environment: env.merging(["CONSENTD_UNWRAP_MASTER_KEYS": SecretBytes.random32().base64]) { $1 })
-        #expect(wrongOld.status != 0 && wrongOld.stderr.contains("keep the old key"), "\(wrongOld.stdout) \(wrongOld.stderr)")
+            ["keys", "rotate-master"],
+            environment: env.merging(["CONSENTD_UNWRAP_MASTER_KEYS": SecretBytes.random32().base64]) { $1 })
+        #expect(
+            wrongOld.status != 0 && wrongOld.stderr.contains("keep the old key"),
+            "\(wrongOld.stdout) \(wrongOld.stderr)")
         #expect(!wrongOld.stdout.contains(new.base64) && !wrongOld.stderr.contains(new.base64))
 
         let rotated = try await ConsentdProcess.run(

@@ -4,25 +4,29 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 @Suite struct ServeCommandTests {
     static let key = Data(repeating: 9, count: 32).base64EncodedString()
 
     func environment(_ url: DatabaseURL) -> [String: String] {
-        ["DATABASE_URL": url.urlString, "CONSENTD_MASTER_KEY": Self.key, "CONSENTD_SIGNING_KEY": Self.key, "CONSENTD_PORT": "0"]
+        [
+            "DATABASE_URL": url.urlString, "CONSENTD_MASTER_KEY": Self.key, "CONSENTD_SIGNING_KEY": Self.key,
+            "CONSENTD_PORT": "0",
+        ]
     }
 
     @Test func theBinaryIsBuilt() {
         #expect(FileManager.default.isExecutableFile(atPath: ConsentdProcess.binary), "\(ConsentdProcess.binary)")
     }
 
-    @Test(arguments: [
-        ("DATABASE_URL", nil), ("DATABASE_URL", "mysql://x@y/z"), ("CONSENTD_MASTER_KEY", nil),
-        ("CONSENTD_MASTER_KEY", "c2hvcnQ="), ("CONSENTD_SIGNING_KEY", nil), ("CONSENTD_SIGNING_KEY", "%%%"),
-        ("CONSENTD_PORT", "99999"), ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "perhaps"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("DATABASE_URL", nil), ("DATABASE_URL", "mysql://x@y/z"), ("CONSENTD_MASTER_KEY", nil),
+            ("CONSENTD_MASTER_KEY", "c2hvcnQ="), ("CONSENTD_SIGNING_KEY", nil), ("CONSENTD_SIGNING_KEY", "%%%"),
+            ("CONSENTD_PORT", "99999"), ("CONSENTD_ALLOW_PRIVILEGED_ROLE", "perhaps"),
+        ] as [(String, String?)])
     func refusesBadConfigurationNamingTheVariable(variable: String, value: String?) async throws {
         var env = environment(try DatabaseURL(parsing: "postgres://consentd_app@localhost/consentd"))
         env[variable] = value
@@ -46,7 +50,8 @@ import FoundationNetworking
     }
 
     @Test func refusesAnUnreachableDatabaseWithAMessage() async throws {
-        let env = environment(try DatabaseURL(parsing: "postgres://consentd_app@localhost:1/consentd?host=/nonexistent"))
+        let env = environment(
+            try DatabaseURL(parsing: "postgres://consentd_app@localhost:1/consentd?host=/nonexistent"))
         let outcome = try await ConsentdProcess.run(["serve"], environment: env)
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("cannot reach the database"), "\(outcome.stderr)")
@@ -73,7 +78,8 @@ import FoundationNetworking
         // balancer's would. Ready means ready within a few probes.
         var (body, status) = (Data(), 0)
         for attempt in 0..<5 {
-            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(listening)/readyz")!)
+            let (data, response) = try await URLSession.shared.data(
+                from: URL(string: "http://127.0.0.1:\(listening)/readyz")!)
             (body, status) = (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
             guard status != 200, attempt < 4 else { break }
             try await Task.sleep(for: .milliseconds(500))

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Two `consentd serve` processes on one database, each with its check cache: a withdrawal taken by one is never
@@ -31,7 +31,9 @@ import FoundationNetworking
         }
 
         func listening() async -> Bool {
-            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: base + "/metrics")!) else { return false }
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: base + "/metrics")!) else {
+                return false
+            }
             return String(decoding: data, as: UTF8.self).contains("consentd_check_cache_listening 1")
         }
     }
@@ -70,7 +72,9 @@ import FoundationNetworking
             }
             return keys
         }
-        let (admin, write, check) = (try #require(keys[.admin]), try #require(keys[.consentWrite]), try #require(keys[.consentCheck]))
+        let (admin, write, check) = (
+            try #require(keys[.admin]), try #require(keys[.consentWrite]), try #require(keys[.consentCheck])
+        )
         let a = try await Self.launch(database)
         defer { if a.process.isRunning { a.process.terminate() } }
         let b = try await Self.launch(database)
@@ -89,7 +93,9 @@ import FoundationNetworking
             var body: [String: Any] = ["subject": subject, "channel": "whatsapp", "purpose": "marketing"]
             if let token { body["consistencyToken"] = token }
             let (status, json) = try await b.post("/v1/checks", key: check, body)
-            guard status == 200, let allowed = json["allowed"] as? Bool else { throw ConsentdProcess.Failure("check: \(status) \(json)") }
+            guard status == 200, let allowed = json["allowed"] as? Bool else {
+                throw ConsentdProcess.Failure("check: \(status) \(json)")
+            }
             return allowed
         }
 
@@ -99,8 +105,12 @@ import FoundationNetworking
             let subject = "+3933377\(String(format: "%05d", n % 60))"
             let (status, _) = try await a.post(
                 "/v1/consents", key: write,
-                ["subject": subject, "channel": "whatsapp", "purposes": ["marketing"], "noticeId": noticeId,
-                 "provenance": ["pageUrl": "https://shop.example/checkout", "collectedAt": collectedAt, "method": "checkbox"]])
+                [
+                    "subject": subject, "channel": "whatsapp", "purposes": ["marketing"], "noticeId": noticeId,
+                    "provenance": [
+                        "pageUrl": "https://shop.example/checkout", "collectedAt": collectedAt, "method": "checkbox",
+                    ],
+                ])
             #expect(status == 201 || status == 200)
             // B hears of the opt-in by notification; once it answers "allowed" its cache holds the grant.
             var granted = false
@@ -133,7 +143,8 @@ import FoundationNetworking
         // Not an assertion on time: the figures are stated in docs/architecture.md from runs like this one.
         print(
             "two instances: with the token \(staleWithToken) of 150 stale; without it \(staleWithout) of \(withoutToken) stale, "
-                + "withdrawal-to-fresh answer on the other instance: median \(sorted[sorted.count / 2]), max \(sorted.last ?? .zero)")
+                + "withdrawal-to-fresh answer on the other instance: median \(sorted[sorted.count / 2]), max \(sorted.last ?? .zero)"
+        )
         let metrics = try await URLSession.shared.data(from: URL(string: b.base + "/metrics")!).0
         #expect(String(decoding: metrics, as: UTF8.self).contains("consentd_check_cache_hits_total"))
     }

@@ -1,6 +1,6 @@
--- The consent lifecycle's hot writes, each one statement (issue 18): an opt-in and a withdrawal reach the database
--- in one round trip each (an opt-in for a person already known: two, the first reading the data key that seals
--- the provenance), with their audit events and change position. Encryption stays in Swift: these functions only
+-- The consent lifecycle's hot writes, each one statement (issue 18): a withdrawal reaches the database in one round
+-- trip, an opt-in in two (the first reads the person's data key, or finds there is none, so that Swift can seal
+-- the provenance), each with its audit events and change position. Encryption stays in Swift: these functions only
 -- store ciphertext and keyed hashes they are given.
 --
 -- Each function names its tenant for row-level security itself (SET LOCAL: it ends with the statement's

@@ -148,7 +148,8 @@ public enum CanonicalJSON {
         } else {
             let e = n - 1
             let exponentText = e < 0 ? "-\(-e)" : "+\(e)"
-            body = k == 1
+            body =
+                k == 1
                 ? "\(digits)e\(exponentText)"
                 : "\(digits.prefix(1)).\(digits.dropFirst())e\(exponentText)"
         }

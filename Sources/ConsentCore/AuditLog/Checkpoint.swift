@@ -40,7 +40,8 @@ public struct CheckpointSigner: Sendable {
 
     public static let defaultOriginPrefix = "consentledger"
 
-    public init(seed: SecretBytes, originPrefix: String = CheckpointSigner.defaultOriginPrefix) throws(SignedNoteError) {
+    public init(seed: SecretBytes, originPrefix: String = CheckpointSigner.defaultOriginPrefix) throws(SignedNoteError)
+    {
         guard SignedNote.isValidKeyName(originPrefix) else { throw .invalidKeyName }
         _ = try NoteSigner(name: originPrefix, seed: seed.bytes)
         self.seed = seed

@@ -93,8 +93,8 @@ public struct NoteVerifier: Sendable, Equatable {
     public init(verifierKey: String) throws(SignedNoteError) {
         let parts = verifierKey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let hash = [UInt8](hex: String(parts[1])), hash.count == 4,
-              let keyBytes = Data(base64Encoded: String(parts[2])), keyBytes.count == 33,
-              keyBytes.first == SignedNote.ed25519
+            let keyBytes = Data(base64Encoded: String(parts[2])), keyBytes.count == 33,
+            keyBytes.first == SignedNote.ed25519
         else { throw .invalidKey }
         try self.init(name: String(parts[0]), publicKey: Array(keyBytes.dropFirst()))
         guard keyHash == hash else { throw .invalidKey }
@@ -126,7 +126,8 @@ public struct NoteVerifier: Sendable, Equatable {
         guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { throw .invalidKey }
         for line in signatureLines {
             guard line.hasPrefix(SignedNote.signaturePrefix) else { throw .malformed("a signature line lacks '— '") }
-            let fields = line.dropFirst(SignedNote.signaturePrefix.count).split(separator: " ", omittingEmptySubsequences: false)
+            let fields = line.dropFirst(SignedNote.signaturePrefix.count).split(
+                separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 2, let blob = Data(base64Encoded: String(fields[1])), blob.count >= 5 else {
                 throw .malformed("a signature line is not '— <name> <base64>'")
             }

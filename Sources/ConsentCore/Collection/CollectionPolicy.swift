@@ -47,7 +47,8 @@ extension EnvironmentReader {
         if let text = environment["CONSENTD_PUBLIC_URL"], !text.isEmpty {
             guard let origin = AllowedOrigin(text.hasSuffix("/") ? String(text.dropLast()) : text) else {
                 throw ConfigurationError(
-                    variable: "CONSENTD_PUBLIC_URL", problem: "must be an http or https origin such as https://consent.example.com")
+                    variable: "CONSENTD_PUBLIC_URL",
+                    problem: "must be an http or https origin such as https://consent.example.com")
             }
             policy.publicBaseURL = origin.text
         }

@@ -36,7 +36,9 @@ public struct SelfServiceLink: Sendable, Equatable {
 
     /// The tenant a token claims, read before its signature can be checked (the key is the tenant's).
     public static func claimedTenant(_ token: String) -> UUID? {
-        guard let bytes = Base64URL.decode(token), bytes.count == claimsLength + 32, bytes[0] == version else { return nil }
+        guard let bytes = Base64URL.decode(token), bytes.count == claimsLength + 32, bytes[0] == version else {
+            return nil
+        }
         return UUID(bytes: Array(bytes[1..<17]))
     }
 
@@ -53,18 +55,16 @@ public struct SelfServiceLink: Sendable, Equatable {
         let expiresAt = Date(timeIntervalSince1970: TimeInterval(seconds))
         guard now < expiresAt else { throw .expired }
         return SelfServiceLink(
-            tenantId: tenant, subjectId: subject, issuedBy: issuer == UUID(uuid: UUID_NULL_BYTES) ? nil : issuer,
+            tenantId: tenant, subjectId: subject, issuedBy: issuer == UUID.nil ? nil : issuer,
             expiresAt: expiresAt)
     }
 
     func encodedClaims() -> [UInt8] {
         let seconds = UInt64(max(0, expiresAt.timeIntervalSince1970))
-        return [Self.version] + tenantId.bytes + subjectId.bytes + (issuedBy ?? UUID(uuid: UUID_NULL_BYTES)).bytes
+        return [Self.version] + tenantId.bytes + subjectId.bytes + (issuedBy ?? UUID.nil).bytes
             + (0..<8).reversed().map { UInt8(truncatingIfNeeded: seconds >> (8 * UInt64($0))) }
     }
 }
-
-let UUID_NULL_BYTES: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 extension UUID {
     public var bytes: [UInt8] { withUnsafeBytes(of: uuid) { Array($0) } }
@@ -84,7 +84,10 @@ public enum Base64URL {
 
     public static func decode(_ text: String) -> [UInt8]? {
         guard text.utf8.count <= 1024,
-            text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F })
+            text.utf8.allSatisfy({
+                (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D
+                    || $0 == 0x5F
+            })
         else { return nil }
         var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
@@ -122,4 +125,9 @@ public struct TenantToken: Sendable, Equatable {
     }
 
     public var sha256: [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
+}
+
+extension UUID {
+    /// All zero bits: a link signed by no key says so with this id.
+    static let `nil` = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 }

@@ -10,7 +10,8 @@ public enum WebhookSignature {
             let presented = [UInt8](hex: String(header.dropFirst("sha256=".count)).lowercased()),
             presented.count == SHA256.byteCount
         else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(presented, authenticating: body, using: SymmetricKey(data: appSecret))
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            presented, authenticating: body, using: SymmetricKey(data: appSecret))
     }
 
     /// The header value a sender computes; tests and the operations guide use it.

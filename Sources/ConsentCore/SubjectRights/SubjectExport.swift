@@ -11,7 +11,10 @@ public struct SubjectExport: Sendable {
         public let receivedAt: Date
         public let provenance: Provenance?
 
-        public init(id: UUID, notice: Notice, method: CollectionMethod, collectedAt: Date, receivedAt: Date, provenance: Provenance?) {
+        public init(
+            id: UUID, notice: Notice, method: CollectionMethod, collectedAt: Date, receivedAt: Date,
+            provenance: Provenance?
+        ) {
             self.id = id
             self.notice = notice
             self.method = method
@@ -205,12 +208,13 @@ public enum SubjectExportDocument {
             "id": .string(consent.id.lowercased), "purpose": .string(consent.purpose.key),
             "status": .string(consent.status), "createdAt": time(consent.createdAt),
             "notice": notice(consent.notice),
-            "evidence": .array(consent.evidence.map { collection in
-                guard case .object(var members) = provenance(collection) else { return .null }
-                members["collectionId"] = .string(collection.id.lowercased)
-                members["notice"] = notice(collection.notice)
-                return .object(members)
-            }),
+            "evidence": .array(
+                consent.evidence.map { collection in
+                    guard case .object(var members) = provenance(collection) else { return .null }
+                    members["collectionId"] = .string(collection.id.lowercased)
+                    members["notice"] = notice(collection.notice)
+                    return .object(members)
+                }),
             "history": .array(history),
         ]
         if let first = consent.evidence.first { members["provenance"] = provenance(first) }
@@ -227,17 +231,19 @@ public enum SubjectExportDocument {
             guard event.record.action.hasPrefix("consent."), case .string(let text)? = event.record.data["consentId"],
                 let id = UUID(uuidString: text)
             else { continue }
-            history[id, default: []].append(.object([
-                "action": .string(event.record.action), "at": .string(event.record.at),
-                "seq": .number(Double(event.record.seq)),
-            ]))
+            history[id, default: []].append(
+                .object([
+                    "action": .string(event.record.action), "at": .string(event.record.at),
+                    "seq": .number(Double(event.record.seq)),
+                ]))
         }
         return history
     }
 
     static func interaction(_ interaction: SubjectExport.Interaction) -> JSONValue {
         var members: [String: JSONValue] = [
-            "id": .string(interaction.id.lowercased), "direction": .string("inbound"), "kind": .string(interaction.kind),
+            "id": .string(interaction.id.lowercased), "direction": .string("inbound"),
+            "kind": .string(interaction.kind),
             "occurredAt": time(interaction.occurredAt), "receivedAt": time(interaction.receivedAt),
         ]
         if let text = interaction.text { members["text"] = .string(text) }
@@ -273,16 +279,21 @@ public enum ConsentRecord27560 {
         let t = SubjectExportDocument.time
         var events: [JSONValue] = []
         if let first = consent.evidence.first {
-            events.append(event(
-                first.collectedAt, consent.status == "pending" && consent.grantedAt == nil ? "consent_requested" : "consent_given",
-                by: "pii_principal", state: "active"))
+            events.append(
+                event(
+                    first.collectedAt,
+                    consent.status == "pending" && consent.grantedAt == nil ? "consent_requested" : "consent_given",
+                    by: "pii_principal", state: "active"))
         }
         for later in consent.evidence.dropFirst() {
             events.append(event(later.collectedAt, "consent_reaffirmed", by: "pii_principal", state: "active"))
         }
         if let revokedAt = consent.revokedAt {
             let byController = consent.revokeSource == .dpo
-            events.append(event(revokedAt, "consent_withdrawn", by: byController ? "pii_controller" : "pii_principal", state: "withdrawn"))
+            events.append(
+                event(
+                    revokedAt, "consent_withdrawn", by: byController ? "pii_controller" : "pii_principal",
+                    state: "withdrawn"))
         }
         let state: String =
             switch consent.status {
@@ -307,27 +318,33 @@ public enum ConsentRecord27560 {
                     "notice_version": .number(Double(consent.notice.version)),
                     "notice_text_sha256": .string(consent.notice.textSha256),
                 ]),
-                "purposes": .array([.object([
-                    "purpose_id": .string(consent.purpose.key),
-                    "purpose": .string(consent.purpose.name),
-                    "purpose_category": .string(consent.purpose.category.rawValue),
-                    "lawful_basis": .string("consent (GDPR Art. 6(1)(a); ePrivacy Directive Art. 13)"),
-                    "pii_information": .array([.string("\(export.subject.channel.rawValue) identifier")]),
-                    "processing": .array([.string("sending \(export.subject.channel.rawValue) messages")]),
-                ])]),
+                "purposes": .array([
+                    .object([
+                        "purpose_id": .string(consent.purpose.key),
+                        "purpose": .string(consent.purpose.name),
+                        "purpose_category": .string(consent.purpose.category.rawValue),
+                        "lawful_basis": .string("consent (GDPR Art. 6(1)(a); ePrivacy Directive Art. 13)"),
+                        "pii_information": .array([.string("\(export.subject.channel.rawValue) identifier")]),
+                        "processing": .array([.string("sending \(export.subject.channel.rawValue) messages")]),
+                    ])
+                ]),
                 "collection_method": .string(method),
                 "jurisdiction": .string("EU (GDPR)"),
                 "withdrawal_method": .string(
-                    "reply STOP on the channel, use the self-service link, or ask the controller (POST /v1/revocations)"),
+                    "reply STOP on the channel, use the self-service link, or ask the controller (POST /v1/revocations)"
+                ),
             ]),
             "party_identification": .object([
-                "pii_controllers": .array([.object(["controller_id": .string(export.controller)])]),
+                "pii_controllers": .array([.object(["controller_id": .string(export.controller)])])
             ]),
             "events": .array(events),
         ])
 
         func event(_ at: Date, _ type: String, by: String, state: String) -> JSONValue {
-            .object(["event_time": t(at), "event_type": .string(type), "event_by": .string(by), "event_state": .string(state)])
+            .object([
+                "event_time": t(at), "event_type": .string(type), "event_by": .string(by),
+                "event_state": .string(state),
+            ])
         }
     }
 }

@@ -37,7 +37,8 @@ public struct AuditReport: Sendable {
         from: Date?, to: Date?
     ) {
         self.init(
-            reader: reader, tenantId: tenantId, tenantName: tenantName, checkpoint: checkpoint, verifierKey: verifierKey,
+            reader: reader, tenantId: tenantId, tenantName: tenantName, checkpoint: checkpoint,
+            verifierKey: verifierKey,
             from: from, to: to, templates: nil)
     }
 
@@ -69,7 +70,8 @@ public struct AuditReport: Sendable {
 
     func writeCSV(logger: Logger, to sink: (String) async throws -> Void) async throws {
         // Comment lines (read with e.g. pandas' comment='#') carry the checkpoint the rows were taken against.
-        var head = checkpoint.note.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        var head =
+            checkpoint.note.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             .map { "# " + $0 }.joined(separator: "\n") + "\n"
         head += "# verifier key: \(verifierKey)\n"
         head += "seq,at,action,actor,subject_ref,data,leaf_hash\n"
@@ -80,7 +82,8 @@ public struct AuditReport: Sendable {
                 let record = event.record
                 let data = try CanonicalJSON.string(.object(record.data))
                 chunk += "\(record.seq),\(record.at),\(Self.csv(record.action)),\(Self.csv(record.actor)),"
-                chunk += "\(record.subjectRef?.lowercased ?? ""),\(Self.csv(data)),\(Data(event.leafHash).base64EncodedString())\n"
+                chunk +=
+                    "\(record.subjectRef?.lowercased ?? ""),\(Self.csv(data)),\(Data(event.leafHash).base64EncodedString())\n"
             }
             try await sink(chunk)
         }
@@ -99,7 +102,9 @@ public struct AuditReport: Sendable {
         try await sink(try CanonicalJSON.string(.object(head)) + "\n")
         try await reader.forEachPage(tenantId: tenantId, filter: filter, logger: logger) { page in
             var chunk = ""
-            for event in page { chunk += try CanonicalJSON.string(event.record.apiJSON(leafHash: event.leafHash)) + "\n" }
+            for event in page {
+                chunk += try CanonicalJSON.string(event.record.apiJSON(leafHash: event.leafHash)) + "\n"
+            }
             try await sink(chunk)
         }
     }
@@ -110,20 +115,26 @@ public struct AuditReport: Sendable {
         let templates: PageTemplates
         if let given = self.templates { templates = given } else { templates = try await PageTemplates.load() }
         let counts = try await reader.counts(tenantId: tenantId, filter: filter, logger: logger)
-        try await sink(templates.render(HTMLReportHead(
-            tenantName: tenantName,
-            period: "\(from.map(RFC3339.format) ?? "the first event") to \(to.map(RFC3339.format) ?? "checkpoint \(checkpoint.size)")",
-            total: counts.byAction.reduce(0) { $0 + $1.count }, writtenAt: RFC3339.format(Date()), origin: checkpoint.origin,
-            treeSize: checkpoint.size, issuedAt: RFC3339.format(checkpoint.issuedAt), note: checkpoint.note,
-            verifierKey: verifierKey, byAction: counts.byAction, byPurpose: counts.byPurpose)))
+        try await sink(
+            templates.render(
+                HTMLReportHead(
+                    tenantName: tenantName,
+                    period:
+                        "\(from.map(RFC3339.format) ?? "the first event") to \(to.map(RFC3339.format) ?? "checkpoint \(checkpoint.size)")",
+                    total: counts.byAction.reduce(0) { $0 + $1.count }, writtenAt: RFC3339.format(Date()),
+                    origin: checkpoint.origin,
+                    treeSize: checkpoint.size, issuedAt: RFC3339.format(checkpoint.issuedAt), note: checkpoint.note,
+                    verifierKey: verifierKey, byAction: counts.byAction, byPurpose: counts.byPurpose)))
         try await reader.forEachPage(tenantId: tenantId, filter: filter, logger: logger) { page in
             var chunk = ""
             for event in page {
                 let record = event.record
-                chunk += templates.render(HTMLReportRow(
-                    seq: record.seq, at: record.at, action: record.action, actor: record.actor,
-                    subjectRef: record.subjectRef?.lowercased ?? "", data: try CanonicalJSON.string(.object(record.data)),
-                    leafHash: Data(event.leafHash).base64EncodedString()))
+                chunk += templates.render(
+                    HTMLReportRow(
+                        seq: record.seq, at: record.at, action: record.action, actor: record.actor,
+                        subjectRef: record.subjectRef?.lowercased ?? "",
+                        data: try CanonicalJSON.string(.object(record.data)),
+                        leafHash: Data(event.leafHash).base64EncodedString()))
             }
             try await sink(chunk)
         }

@@ -32,7 +32,8 @@ struct AuditRoutes {
 
     func sequenced(_ caller: CallerIdentity, context: ConsentRequestContext) async throws -> StoredCheckpoint {
         try await sequencer.catchUp(tenantId: caller.tenantId, logger: context.logger)
-        guard let checkpoint = try await reader.latestCheckpoint(tenantId: caller.tenantId, logger: context.logger) else {
+        guard let checkpoint = try await reader.latestCheckpoint(tenantId: caller.tenantId, logger: context.logger)
+        else {
             // Every tenant's creation is an event, so a tenant always has a checkpoint once sequenced.
             throw APIError(.serviceUnavailable, code: "no_checkpoint", message: "the audit log has no checkpoint yet")
         }
@@ -46,12 +47,16 @@ struct AuditRoutes {
         let to = try Query.time(query, "to")
         let checkpoint = try await sequenced(caller, context: context)
         if let format = Self.reportFormat(request.headers[.accept]) {
-            return try await report(format, from: from, to: to, checkpoint: checkpoint, caller: caller, logger: context.logger)
+            return try await report(
+                format, from: from, to: to, checkpoint: checkpoint, caller: caller, logger: context.logger)
         }
         let after = try Query.integer(query, "after", minimum: 0)
-        let limit = try Query.integer(query, "limit", minimum: 1, maximum: Int64(Self.maxPage)).map(Int.init) ?? Self.defaultPage
+        let limit =
+            try Query.integer(query, "limit", minimum: 1, maximum: Int64(Self.maxPage)).map(Int.init)
+            ?? Self.defaultPage
         let page = try await reader.events(
-            tenantId: caller.tenantId, filter: AuditEventFilter(after: after, below: checkpoint.size, from: from, to: to),
+            tenantId: caller.tenantId,
+            filter: AuditEventFilter(after: after, below: checkpoint.size, from: from, to: to),
             limit: limit, logger: context.logger)
         var body: [String: JSONValue] = ["events": .array(page.map { $0.record.apiJSON(leafHash: $0.leafHash) })]
         if page.count == limit, let last = page.last { body["next"] = .number(Double(last.record.seq)) }
@@ -72,10 +77,14 @@ struct AuditRoutes {
         headers[.auditTreeSize] = String(checkpoint.size)
         headers[.auditRootHash] = Data(checkpoint.rootHash).base64EncodedString()
         headers.append(contentsOf: extra)
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await report.write(format, logger: logger) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await report.write(format, logger: logger) { chunk in
+                    try await writer.write(ByteBuffer(string: chunk))
+                }
+                try await writer.finish(nil)
+            })
     }
 
     /// Runs the full verification (`AuditVerifier`) and records its outcome for the console's overview.
@@ -109,7 +118,9 @@ struct AuditRoutes {
     func inclusion(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let query = request.uri.queryParameters
-        guard let seq = try Query.integer(query, "seq", minimum: 0) else { throw APIError.invalid("seq", "'seq' is required") }
+        guard let seq = try Query.integer(query, "seq", minimum: 0) else {
+            throw APIError.invalid("seq", "'seq' is required")
+        }
         guard let size = try Query.integer(query, "treeSize", minimum: 1) else {
             throw APIError.invalid("treeSize", "'treeSize' is required")
         }
@@ -123,8 +134,12 @@ struct AuditRoutes {
     func consistency(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let query = request.uri.queryParameters
-        guard let from = try Query.integer(query, "from", minimum: 1) else { throw APIError.invalid("from", "'from' is required") }
-        guard let to = try Query.integer(query, "to", minimum: 1) else { throw APIError.invalid("to", "'to' is required") }
+        guard let from = try Query.integer(query, "from", minimum: 1) else {
+            throw APIError.invalid("from", "'from' is required")
+        }
+        guard let to = try Query.integer(query, "to", minimum: 1) else {
+            throw APIError.invalid("to", "'to' is required")
+        }
         guard from <= to else { throw APIError.invalid("from", "'from' must not exceed 'to'") }
         let hashes = try await proof(field: "to") {
             try await reader.consistencyProof(tenantId: caller.tenantId, from: from, to: to, logger: context.logger)

@@ -17,7 +17,9 @@ struct ConsentSessionRoutes {
             try await decide(request, context: context)
         }
         for path in ["/v1/consent-sessions/{token}", "/v1/consent-sessions/{token}/decision"] {
-            router.on(RouterPath(path), method: .options) { request, context in try await preflight(request, context: context) }
+            router.on(RouterPath(path), method: .options) { request, context in
+                try await preflight(request, context: context)
+            }
         }
         router.get("/widget.js") { _, _ in WidgetScript.response() }
     }
@@ -38,7 +40,8 @@ struct ConsentSessionRoutes {
 
     func open(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
-        let (body, claim) = try await request.decodeWrite(OpenBody.self, operation: "POST /v1/consent-sessions", context: context)
+        let (body, claim) = try await request.decodeWrite(
+            OpenBody.self, operation: "POST /v1/consent-sessions", context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let noticeId = try Input.uuid(body.noticeId, field: "noticeId")
@@ -46,7 +49,9 @@ struct ConsentSessionRoutes {
         do {
             pageUrl = try Provenance.validated(pageUrl: body.pageUrl, userAgent: nil, ipAddress: nil).pageUrl
         } catch {
-            throw APIError.invalid("pageUrl", "'pageUrl' must be an absolute http or https URL of at most \(Provenance.maxURLLength) bytes")
+            throw APIError.invalid(
+                "pageUrl", "'pageUrl' must be an absolute http or https URL of at most \(Provenance.maxURLLength) bytes"
+            )
         }
         return try await database.commit(
             sessions.open(
@@ -82,7 +87,8 @@ struct ConsentSessionRoutes {
     func describe(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = try token(context)
         let view = try await sessions.describe(token, logger: context.logger)
-        let verdict = CrossOrigin.verdict(request, allowed: view.allowedOrigins, publicBaseURL: collection.publicBaseURL)
+        let verdict = CrossOrigin.verdict(
+            request, allowed: view.allowedOrigins, publicBaseURL: collection.publicBaseURL)
         guard verdict != .refused else { throw ConsentSessionOriginRefused() }
         let notice = view.notice
         return try JSONResponse.encoding(
@@ -122,7 +128,8 @@ struct ConsentSessionRoutes {
             throw APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
         }
         let allowed = try await sessions.allowedOrigins(token, logger: context.logger)
-        return CrossOrigin.preflight(CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: collection.publicBaseURL))
+        return CrossOrigin.preflight(
+            CrossOrigin.verdict(request, allowed: allowed, publicBaseURL: collection.publicBaseURL))
     }
 
     /// The socket's peer, or the last `X-Forwarded-For` hop when the operator says a proxy sets it.

@@ -1,8 +1,8 @@
 import ConsentCore
 import ConsentStore
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 
 /// The demo shop that `consentd dev` runs: which tenant, which of its `consent:write` keys the "shop backend"
 /// opens sessions with, and which notice its checkout shows.
@@ -55,18 +55,22 @@ struct DemoCheckoutRoutes {
             return orderForm(mistake: "That is not a mobile number in international form, such as +39 333 123 4567.")
         }
         let caller = CallerIdentity(keyId: shop.writeKeyId, tenantId: shop.tenantId, scopes: [.consentWrite])
-        let pageUrl = collection.publicBaseURL.map { "\($0)/demo/checkout" }
+        let pageUrl =
+            collection.publicBaseURL.map { "\($0)/demo/checkout" }
             ?? "http://\(request.head.authority ?? "127.0.0.1")/demo/checkout"
         let opened = try await database.commit(
             database.consentSessions.open(
-                subject: subject, noticeId: shop.noticeId, pageUrl: pageUrl, lifetime: collection.consentSessionLifetime,
+                subject: subject, noticeId: shop.noticeId, pageUrl: pageUrl,
+                lifetime: collection.consentSessionLifetime,
                 caller: caller),
             logger: context.logger)
         return HTMLPage.response(
             HTMLPage.Document(
                 language: "en", title: "Demo shop: payment",
                 scripts: [
-                    .init(src: "/widget.js", data: [.init(name: "token", value: opened.token.text), .init(name: "target", value: "consent")]),
+                    .init(
+                        src: "/widget.js",
+                        data: [.init(name: "token", value: opened.token.text), .init(name: "target", value: "consent")]),
                     .init(src: "/demo/checkout.js"),
                 ],
                 page: DemoPaymentView()),

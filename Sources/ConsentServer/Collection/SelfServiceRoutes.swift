@@ -14,7 +14,9 @@ struct SelfServiceRoutes {
     func register(keyed v1: RouterGroup<ConsentRequestContext>, open router: Router<ConsentRequestContext>) {
         v1.post("/subjects/links") { request, context in try await issue(request, context: context) }
         router.get("/self-service/{token}") { request, context in try await page(request, context: context) }
-        router.post("/self-service/{token}/withdraw") { request, context in try await withdraw(request, context: context) }
+        router.post("/self-service/{token}/withdraw") { request, context in
+            try await withdraw(request, context: context)
+        }
         router.get("/assets/pages.css") { _, _ in HTMLPage.stylesheet() }
     }
 
@@ -39,7 +41,8 @@ struct SelfServiceRoutes {
                 subject: subject, lifetime: collection.selfServiceLinkLifetime, caller: caller, logger: context.logger)
         else { throw SubjectRightsError.subjectNotFound }
         let base = collection.publicBaseURL ?? request.head.authority.map { "http://\($0)" } ?? ""
-        return try JSONResponse.encoding(LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt), status: .created)
+        return try JSONResponse.encoding(
+            LinkView(url: "\(base)/self-service/\(token)", expiresAt: expiresAt), status: .created)
     }
 
     func page(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -61,7 +64,8 @@ struct SelfServiceRoutes {
         return HTMLPage.response(
             HTMLPage.Document(
                 language: code, title: words.title,
-                page: SelfServiceView(page, words: words, action: "/self-service/\(token)/withdraw", withdrawn: withdrawn)),
+                page: SelfServiceView(
+                    page, words: words, action: "/self-service/\(token)/withdraw", withdrawn: withdrawn)),
             templates: templates)
     }
 
@@ -131,40 +135,50 @@ enum SelfServiceText {
     }
 
     static let english = Words(
-            title: "Your messaging choices", intro: "You agreed to receive these messages from us on %@. Withdrawing takes effect at once.",
-            withdraw: "Withdraw", withdrawAll: "Withdraw all", none: "You have no active consents on this channel.",
-            withdrawn: "Done: %d withdrawn.", pending: "waiting for your confirmation", granted: "since %@",
-            expired: "This link has expired or is no longer valid. Ask the sender for a new one.",
-            invalid: "This link is not valid.")
+        title: "Your messaging choices",
+        intro: "You agreed to receive these messages from us on %@. Withdrawing takes effect at once.",
+        withdraw: "Withdraw", withdrawAll: "Withdraw all", none: "You have no active consents on this channel.",
+        withdrawn: "Done: %d withdrawn.", pending: "waiting for your confirmation", granted: "since %@",
+        expired: "This link has expired or is no longer valid. Ask the sender for a new one.",
+        invalid: "This link is not valid.")
 
     static let words: [String: Words] = [
         "en": english,
         "it": Words(
-            title: "Le tue scelte sui messaggi", intro: "Hai accettato di ricevere questi messaggi da noi su %@. La revoca ha effetto subito.",
+            title: "Le tue scelte sui messaggi",
+            intro: "Hai accettato di ricevere questi messaggi da noi su %@. La revoca ha effetto subito.",
             withdraw: "Revoca", withdrawAll: "Revoca tutto", none: "Non hai consensi attivi su questo canale.",
             withdrawn: "Fatto: %d revocati.", pending: "in attesa della tua conferma", granted: "dal %@",
             expired: "Questo link è scaduto o non è più valido. Chiedine uno nuovo al mittente.",
             invalid: "Questo link non è valido."),
         "de": Words(
-            title: "Ihre Nachrichten-Einstellungen", intro: "Sie haben zugestimmt, diese Nachrichten von uns über %@ zu erhalten. Ein Widerruf gilt sofort.",
-            withdraw: "Widerrufen", withdrawAll: "Alle widerrufen", none: "Sie haben auf diesem Kanal keine aktiven Einwilligungen.",
+            title: "Ihre Nachrichten-Einstellungen",
+            intro: "Sie haben zugestimmt, diese Nachrichten von uns über %@ zu erhalten. Ein Widerruf gilt sofort.",
+            withdraw: "Widerrufen", withdrawAll: "Alle widerrufen",
+            none: "Sie haben auf diesem Kanal keine aktiven Einwilligungen.",
             withdrawn: "Erledigt: %d widerrufen.", pending: "wartet auf Ihre Bestätigung", granted: "seit %@",
             expired: "Dieser Link ist abgelaufen oder nicht mehr gültig. Bitten Sie den Absender um einen neuen.",
             invalid: "Dieser Link ist ungültig."),
         "fr": Words(
-            title: "Vos choix de messages", intro: "Vous avez accepté de recevoir ces messages de notre part sur %@. Le retrait prend effet immédiatement.",
-            withdraw: "Retirer", withdrawAll: "Tout retirer", none: "Vous n'avez aucun consentement actif sur ce canal.",
-            withdrawn: "C'est fait : %d retiré(s).", pending: "en attente de votre confirmation", granted: "depuis le %@",
+            title: "Vos choix de messages",
+            intro:
+                "Vous avez accepté de recevoir ces messages de notre part sur %@. Le retrait prend effet immédiatement.",
+            withdraw: "Retirer", withdrawAll: "Tout retirer",
+            none: "Vous n'avez aucun consentement actif sur ce canal.",
+            withdrawn: "C'est fait : %d retiré(s).", pending: "en attente de votre confirmation",
+            granted: "depuis le %@",
             expired: "Ce lien a expiré ou n'est plus valide. Demandez-en un nouveau à l'expéditeur.",
             invalid: "Ce lien n'est pas valide."),
         "es": Words(
-            title: "Tus preferencias de mensajes", intro: "Aceptaste recibir estos mensajes nuestros por %@. La retirada tiene efecto inmediato.",
+            title: "Tus preferencias de mensajes",
+            intro: "Aceptaste recibir estos mensajes nuestros por %@. La retirada tiene efecto inmediato.",
             withdraw: "Retirar", withdrawAll: "Retirar todo", none: "No tienes consentimientos activos en este canal.",
             withdrawn: "Hecho: %d retirados.", pending: "pendiente de tu confirmación", granted: "desde el %@",
             expired: "Este enlace ha caducado o ya no es válido. Pide uno nuevo al remitente.",
             invalid: "Este enlace no es válido."),
         "pt": Words(
-            title: "As suas escolhas de mensagens", intro: "Aceitou receber estas mensagens nossas por %@. A retirada tem efeito imediato.",
+            title: "As suas escolhas de mensagens",
+            intro: "Aceitou receber estas mensagens nossas por %@. A retirada tem efeito imediato.",
             withdraw: "Retirar", withdrawAll: "Retirar tudo", none: "Não tem consentimentos ativos neste canal.",
             withdrawn: "Feito: %d retirados.", pending: "a aguardar a sua confirmação", granted: "desde %@",
             expired: "Esta ligação expirou ou já não é válida. Peça uma nova ao remetente.",
@@ -229,7 +243,8 @@ extension SelfServiceView {
             let detail =
                 consent.status == .pending
                 ? words.pending
-                : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) } ?? ""
+                : consent.grantedAt.map { String(format: words.granted, RFC3339.format($0).prefix(10).description) }
+                    ?? ""
             return Consent(purpose: consent.purpose, name: consent.purposeName, detail: detail)
         }
         self.action = action

@@ -63,7 +63,8 @@ struct SettingsRoutes {
         let secret = try Input.text(body.appSecret, field: "appSecret", maxLength: 256)
         let token = try Input.text(body.verifyToken, field: "verifyToken", maxLength: 256)
         guard secret.unicodeScalars.count >= 16 else {
-            throw APIError.invalid("appSecret", "'appSecret' must be the app's secret from Meta's app dashboard (at least 16 characters)")
+            throw APIError.invalid(
+                "appSecret", "'appSecret' must be the app's secret from Meta's app dashboard (at least 16 characters)")
         }
         try await settings.setWhatsApp(appSecret: secret, verifyToken: token, caller: caller, logger: context.logger)
         return try JSONResponse.encoding(

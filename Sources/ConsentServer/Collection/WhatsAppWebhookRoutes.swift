@@ -11,8 +11,12 @@ struct WhatsAppWebhookRoutes {
     let inbox: WhatsAppInbox
 
     func register(on router: Router<ConsentRequestContext>) {
-        router.get("/v1/webhooks/whatsapp/{tenantId}") { request, context in try await handshake(request, context: context) }
-        router.post("/v1/webhooks/whatsapp/{tenantId}") { request, context in try await notify(request, context: context) }
+        router.get("/v1/webhooks/whatsapp/{tenantId}") { request, context in
+            try await handshake(request, context: context)
+        }
+        router.post("/v1/webhooks/whatsapp/{tenantId}") { request, context in
+            try await notify(request, context: context)
+        }
     }
 
     static let signatureHeader = HTTPField.Name("X-Hub-Signature-256")!
@@ -34,7 +38,8 @@ struct WhatsAppWebhookRoutes {
             let credentials = try await settings.whatsApp(tenantId: tenantId, logger: context.logger),
             credentials.verifyTokenMatches(token)
         else {
-            throw APIError(.forbidden, code: "verification_failed", message: "the verify token does not match this webhook's")
+            throw APIError(
+                .forbidden, code: "verification_failed", message: "the verify token does not match this webhook's")
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
@@ -54,11 +59,14 @@ struct WhatsAppWebhookRoutes {
         let bytes = Array(body.readableBytesView)
         // Unknown tenant, no secret configured, or a wrong signature all look the same: nothing is stored.
         guard let credentials = try await settings.whatsApp(tenantId: tenantId, logger: context.logger),
-            WebhookSignature.isValid(header: request.headers[Self.signatureHeader], body: bytes, appSecret: credentials.appSecret)
+            WebhookSignature.isValid(
+                header: request.headers[Self.signatureHeader], body: bytes, appSecret: credentials.appSecret)
         else {
             throw APIError(
                 .unauthorized, code: "invalid_signature",
-                message: "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body under this webhook's app secret")
+                message:
+                    "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body under this webhook's app secret"
+            )
         }
         let notification: WhatsAppNotification
         let events: [WhatsAppEvent]
@@ -66,13 +74,16 @@ struct WhatsAppWebhookRoutes {
             notification = try JSONDecoder().decode(WhatsAppNotification.self, from: Data(bytes))
             events = try WhatsAppEvent.events(in: notification)
         } catch {
-            throw APIError(.badRequest, code: "invalid_payload", message: "the body is not a WhatsApp Business Account notification")
+            throw APIError(
+                .badRequest, code: "invalid_payload",
+                message: "the body is not a WhatsApp Business Account notification")
         }
         let outcome = try await inbox.record(events, tenantId: tenantId, logger: context.logger)
         context.logger.info(
             "whatsapp webhook",
             metadata: [
-                "tenant": "\(tenantId)", "messages": "\(outcome.messagesRecorded)", "duplicates": "\(outcome.duplicates)",
+                "tenant": "\(tenantId)", "messages": "\(outcome.messagesRecorded)",
+                "duplicates": "\(outcome.duplicates)",
                 "withdrawals": "\(outcome.withdrawals)", "skipped": "\(outcome.skipped)",
             ])
         return try JSONResponse.encoding(

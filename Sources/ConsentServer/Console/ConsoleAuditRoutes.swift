@@ -22,7 +22,8 @@ extension ConsoleRoutes {
             if let raw = request.uri.queryParameters.get("after") {
                 guard let value = Int64(raw), value >= -1 else {
                     return render(
-                        Refusal(status: .badRequest, reason: "'after' must be a sequence number of -1 or more."), session: session)
+                        Refusal(status: .badRequest, reason: "'after' must be a sequence number of -1 or more."),
+                        session: session)
                 }
                 after = value
             }
@@ -31,13 +32,17 @@ extension ConsoleRoutes {
             let page = try await audit.reader.events(
                 tenantId: tenantId, filter: AuditEventFilter(after: after, below: size, from: nil, to: nil),
                 limit: Self.eventsPerPage, logger: context.logger)
-            let verification = try await database.auditVerifications.latest(tenantId: tenantId, logger: context.logger).last
+            let verification = try await database.auditVerifications.latest(tenantId: tenantId, logger: context.logger)
+                .last
             let today = Date()
             let view = AuditView(
                 verification: verification.map {
-                    AuditView.Verification(ok: $0.ok, verifiedAt: Self.time($0.verifiedAt), treeSize: $0.treeSize, failure: $0.problem ?? "")
+                    AuditView.Verification(
+                        ok: $0.ok, verifiedAt: Self.time($0.verifiedAt), treeSize: $0.treeSize,
+                        failure: $0.problem ?? "")
                 },
-                reportFrom: RFC3339Day.format(today.addingTimeInterval(-30 * 86_400)), reportTo: RFC3339Day.format(today),
+                reportFrom: RFC3339Day.format(today.addingTimeInterval(-30 * 86_400)),
+                reportTo: RFC3339Day.format(today),
                 events: page.map {
                     AuditView.Event(
                         seq: $0.record.seq, at: $0.record.at, action: $0.record.action, actor: $0.record.actor,
@@ -65,14 +70,19 @@ extension ConsoleRoutes {
                 let lastDay = query.get("to").flatMap({ RFC3339.parse("\($0)T00:00:00Z") }), from <= lastDay
             else {
                 return render(
-                    Refusal(status: .unprocessableContent, reason: "Choose a format and a period whose start is not after its end."),
+                    Refusal(
+                        status: .unprocessableContent,
+                        reason: "Choose a format and a period whose start is not after its end."),
                     session: session)
             }
             let to = lastDay.addingTimeInterval(86_400)
             try await audit.sequencer.catchUp(tenantId: session.caller.tenantId, logger: context.logger)
-            guard let checkpoint = try await audit.reader.latestCheckpoint(tenantId: session.caller.tenantId, logger: context.logger)
+            guard
+                let checkpoint = try await audit.reader.latestCheckpoint(
+                    tenantId: session.caller.tenantId, logger: context.logger)
             else {
-                return render(Refusal(status: .serviceUnavailable, reason: "The log has no checkpoint yet."), session: session)
+                return render(
+                    Refusal(status: .serviceUnavailable, reason: "The log has no checkpoint yet."), session: session)
             }
             let name = "audit-\(RFC3339Day.format(from))-to-\(RFC3339Day.format(lastDay)).\(format.fileExtension)"
             return try await audit.report(

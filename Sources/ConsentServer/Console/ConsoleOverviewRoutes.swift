@@ -27,17 +27,28 @@ extension ConsoleRoutes {
             let view = OverviewView(
                 anyActive: !rows.isEmpty,
                 rows: rows.map {
-                    OverviewView.Row(purpose: $0.purpose, channel: $0.channel, active: $0.active, granted: $0.granted, withdrawn: $0.withdrawn)
+                    OverviewView.Row(
+                        purpose: $0.purpose, channel: $0.channel, active: $0.active, granted: $0.granted,
+                        withdrawn: $0.withdrawn)
                 },
                 chart: WeeklyChart(weeks),
-                weeks: weeks.map { OverviewView.Week(week: RFC3339Day.format($0.weekStart), granted: $0.granted, withdrawn: $0.withdrawn) },
+                weeks: weeks.map {
+                    OverviewView.Week(
+                        week: RFC3339Day.format($0.weekStart), granted: $0.granted, withdrawn: $0.withdrawn)
+                },
                 anyDue: !due.isEmpty,
                 due: due.map {
-                    OverviewView.Due(id: $0.id.lowercased, type: $0.type.rawValue.capitalized, dueAt: Self.time($0.dueAt), overdue: $0.isOverdue(at: now))
+                    OverviewView.Due(
+                        id: $0.id.lowercased, type: $0.type.rawValue.capitalized, dueAt: Self.time($0.dueAt),
+                        overdue: $0.isOverdue(at: now))
                 },
                 checkpoint: checkpoint.map { OverviewView.Checkpoint(size: $0.size, issuedAt: Self.time($0.issuedAt)) },
-                verified: verifications.lastSuccess.map { OverviewView.Verified(verifiedAt: Self.time($0.verifiedAt), treeSize: $0.treeSize) },
-                lastFailure: failure.map { OverviewView.Failure(verifiedAt: Self.time($0.verifiedAt), problem: $0.problem ?? "unknown") })
+                verified: verifications.lastSuccess.map {
+                    OverviewView.Verified(verifiedAt: Self.time($0.verifiedAt), treeSize: $0.treeSize)
+                },
+                lastFailure: failure.map {
+                    OverviewView.Failure(verifiedAt: Self.time($0.verifiedAt), problem: $0.problem ?? "unknown")
+                })
             return render(view, title: "Overview", session: session)
         }
     }

@@ -9,7 +9,9 @@ extension ConsoleRoutes {
     func registerRequests(on router: Router<ConsentRequestContext>) {
         router.get("/console/requests") { request, context in try await requestList(request, context: context) }
         router.get("/console/requests/{id}") { request, context in try await requestPage(request, context: context) }
-        router.post("/console/requests/{id}/complete") { request, context in try await complete(request, context: context) }
+        router.post("/console/requests/{id}/complete") { request, context in
+            try await complete(request, context: context)
+        }
         router.post("/console/requests/{id}/cancel") { request, context in try await cancel(request, context: context) }
     }
 
@@ -17,13 +19,15 @@ extension ConsoleRoutes {
 
     private func requestList(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await signedIn(request, context: context) { session in
-            let records = try await database.subjectRequests(session.caller.tenantId, status: nil, logger: context.logger)
+            let records = try await database.subjectRequests(
+                session.caller.tenantId, status: nil, logger: context.logger)
             let now = Date()
             let ordered = records.sorted {
                 ($0.status == .pending ? 0 : 1, $0.dueAt) < ($1.status == .pending ? 0 : 1, $1.dueAt)
             }
             return render(
-                RequestQueueView(requests: ordered.map { RequestSummary($0, now: now) }), title: "Requests", session: session)
+                RequestQueueView(requests: ordered.map { RequestSummary($0, now: now) }), title: "Requests",
+                session: session)
         }
     }
 
@@ -34,11 +38,13 @@ extension ConsoleRoutes {
     private func requestPage(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await signedIn(request, context: context) { session in
             guard let id = requestId(context),
-                let record = try await database.subjectRequest(id, tenantId: session.caller.tenantId, logger: context.logger)
+                let record = try await database.subjectRequest(
+                    id, tenantId: session.caller.tenantId, logger: context.logger)
             else { return render(Self.noSuchRequest, session: session) }
             let flash = request.uri.queryParameters.get("done").map { "The request was \($0)." }
             return render(
-                RequestPageView(request: RequestSummary(record, now: Date())), title: "\(record.type.rawValue.capitalized) request",
+                RequestPageView(request: RequestSummary(record, now: Date())),
+                title: "\(record.type.rawValue.capitalized) request",
                 session: session, flash: flash)
         }
     }

@@ -63,7 +63,9 @@ struct ConsoleRoutes {
     func signedIn(
         _ request: Request, context: ConsentRequestContext, _ page: (ConsoleSession) async throws -> Response
     ) async throws -> Response {
-        guard let session = try await session(request, context: context) else { return Self.redirect("/console/sign-in") }
+        guard let session = try await session(request, context: context) else {
+            return Self.redirect("/console/sign-in")
+        }
         return try await page(session)
     }
 

@@ -36,11 +36,15 @@ extension ConsoleRoutes {
             guard let session = try await session(request, context: context) else {
                 throw Refusal(
                     status: .forbidden,
-                    reason: "Your session has ended or this form did not come from the console; nothing was changed. Sign in again.")
+                    reason:
+                        "Your session has ended or this form did not come from the console; nothing was changed. Sign in again."
+                )
             }
             let fields = try await decode(Form.self, request, limit: Self.formLimit)
             guard ConstantTime.equal(Array((fields.csrf ?? "").utf8), Array(session.csrfToken.utf8)) else {
-                throw Refusal(status: .forbidden, reason: "This form is out of date or did not come from the console; nothing was changed.")
+                throw Refusal(
+                    status: .forbidden,
+                    reason: "This form is out of date or did not come from the console; nothing was changed.")
             }
             return try await body(session, fields)
         } catch let refusal as Refusal {

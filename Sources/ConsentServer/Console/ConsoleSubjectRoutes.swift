@@ -23,11 +23,14 @@ extension ConsoleRoutes {
         let confirm: String?
     }
 
-    private static let incomplete = Refusal(status: .badRequest, reason: "The form was incomplete; nothing was changed.")
+    private static let incomplete = Refusal(
+        status: .badRequest, reason: "The form was incomplete; nothing was changed.")
 
     private func lookupPage(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await signedIn(request, context: context) { session in
-            render(LookupView(channels: ChannelOption.all(selected: .whatsapp), entered: ""), title: "Subjects", session: session)
+            render(
+                LookupView(channels: ChannelOption.all(selected: .whatsapp), entered: ""), title: "Subjects",
+                session: session)
         }
     }
 
@@ -42,12 +45,13 @@ extension ConsoleRoutes {
         let entered = form.subject ?? ""
         let channel = MessageChannel(rawValue: form.channel ?? "") ?? .whatsapp
         guard let subject = try? SubjectIdentifier(entered, channel: channel) else {
-            return .invalid(render(
-                LookupView(channels: ChannelOption.all(selected: channel), entered: entered), title: "Subjects",
-                session: session, status: .unprocessableContent,
-                problem: channel.usesPhoneNumbers
-                    ? "That is not a phone number in international form, such as +39 333 123 4567."
-                    : "That is not an e-mail address."))
+            return .invalid(
+                render(
+                    LookupView(channels: ChannelOption.all(selected: channel), entered: entered), title: "Subjects",
+                    session: session, status: .unprocessableContent,
+                    problem: channel.usesPhoneNumbers
+                        ? "That is not a phone number in international form, such as +39 333 123 4567."
+                        : "That is not an e-mail address."))
         }
         return .valid(subject)
     }
@@ -66,7 +70,8 @@ extension ConsoleRoutes {
         problem: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let lookupAgain = LookupView(channels: ChannelOption.all(selected: subject.channel), entered: subject.value)
-        guard let export = try await exporter.export(subject, tenantId: session.caller.tenantId, logger: context.logger) else {
+        guard let export = try await exporter.export(subject, tenantId: session.caller.tenantId, logger: context.logger)
+        else {
             return render(
                 lookupAgain, title: "Subjects", session: session, status: .notFound,
                 problem: "No data is held about this person on this channel.")
@@ -79,9 +84,12 @@ extension ConsoleRoutes {
     private func export(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await posting(SubjectForm.self, request, context: context) { session, form in
             guard case .valid(let subject) = identifier(form, session: session),
-                let export = try await exporter.export(subject, tenantId: session.caller.tenantId, logger: context.logger)
+                let export = try await exporter.export(
+                    subject, tenantId: session.caller.tenantId, logger: context.logger)
             else {
-                return render(Refusal(status: .notFound, reason: "No data is held about this person.", title: "Not found"), session: session)
+                return render(
+                    Refusal(status: .notFound, reason: "No data is held about this person.", title: "Not found"),
+                    session: session)
             }
             return try ExportBundle(export).download(filename: "subject-\(export.subjectRef.lowercased).json")
         }
@@ -93,7 +101,8 @@ extension ConsoleRoutes {
                 let purpose = try? Input.purpose(form.purpose ?? "")
             else { return render(Self.incomplete, session: session) }
             let result = try await database.commit(
-                ledger.revoke(subject, purposes: [purpose], source: .dpo, caller: session.caller), logger: context.logger)
+                ledger.revoke(subject, purposes: [purpose], source: .dpo, caller: session.caller),
+                logger: context.logger)
             return try await subjectPage(
                 subject, session: session, context: context,
                 flash: result.revoked.isEmpty ? "Nothing to withdraw." : "Withdrawn: \(purpose).")
@@ -101,17 +110,21 @@ extension ConsoleRoutes {
     }
 
     /// The last four characters of the identifier: the DPO types them to confirm they erase the right person.
-    private static func confirmation(_ subject: SubjectIdentifier) -> String { String(subject.value.suffix(4)).lowercased() }
+    private static func confirmation(_ subject: SubjectIdentifier) -> String {
+        String(subject.value.suffix(4)).lowercased()
+    }
 
     private func erase(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await posting(SubjectForm.self, request, context: context) { session, form in
             guard case .valid(let subject) = identifier(form, session: session) else {
                 return render(Self.incomplete, session: session)
             }
-            guard (form.confirm ?? "").trimmingCharacters(in: .whitespaces).lowercased() == Self.confirmation(subject) else {
+            guard (form.confirm ?? "").trimmingCharacters(in: .whitespaces).lowercased() == Self.confirmation(subject)
+            else {
                 return try await subjectPage(
                     subject, session: session, context: context,
-                    problem: "Type the last four characters of the identifier to confirm the erasure. Nothing was erased.",
+                    problem:
+                        "Type the last four characters of the identifier to confirm the erasure. Nothing was erased.",
                     status: .unprocessableContent)
             }
             let erased = try await database.commit(

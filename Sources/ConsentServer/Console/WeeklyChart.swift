@@ -40,7 +40,9 @@ struct WeeklyChart: Sendable {
         let slot = series.isEmpty ? Self.width : (Self.width - 48) / series.count
         let barWidth = max(4, slot * 3 / 8)
         let plot = Self.plotBottom - Self.plotTop
-        func height(_ value: Int) -> Int { maximum == 0 ? 0 : Int((Double(value) / Double(maximum) * Double(plot)).rounded()) }
+        func height(_ value: Int) -> Int {
+            maximum == 0 ? 0 : Int((Double(value) / Double(maximum) * Double(plot)).rounded())
+        }
         var bars: [Bar] = []
         var labels: [Label] = []
         for (index, week) in series.enumerated() {
@@ -48,20 +50,28 @@ struct WeeklyChart: Sendable {
             let day = Self.day(week.weekStart)
             let granted = height(week.granted)
             let withdrawn = height(week.withdrawn)
-            bars.append(Bar(
-                x: left, y: Self.plotBottom - granted, width: barWidth, height: granted, kind: "granted",
-                title: "Week of \(day): \(week.granted) opt-ins"))
-            bars.append(Bar(
-                x: left + barWidth, y: Self.plotBottom - withdrawn, width: barWidth, height: withdrawn, kind: "withdrawn",
-                title: "Week of \(day): \(week.withdrawn) withdrawals"))
-            if index % 2 == 0 || series.count <= 6 { labels.append(Label(x: left + barWidth, text: String(day.dropFirst(5)))) }
+            bars.append(
+                Bar(
+                    x: left, y: Self.plotBottom - granted, width: barWidth, height: granted, kind: "granted",
+                    title: "Week of \(day): \(week.granted) opt-ins"))
+            bars.append(
+                Bar(
+                    x: left + barWidth, y: Self.plotBottom - withdrawn, width: barWidth, height: withdrawn,
+                    kind: "withdrawn",
+                    title: "Week of \(day): \(week.withdrawn) withdrawals"))
+            if index % 2 == 0 || series.count <= 6 {
+                labels.append(Label(x: left + barWidth, text: String(day.dropFirst(5))))
+            }
         }
         self.bars = bars
         self.labels = labels
         self.maximum = maximum
-        self.ticks = maximum == 0
+        self.ticks =
+            maximum == 0
             ? [Tick(y: Self.plotBottom, value: 0)]
-            : stride(from: 0, through: maximum, by: max(1, maximum / 4)).map { Tick(y: Self.plotBottom - height($0), value: $0) }
+            : stride(from: 0, through: maximum, by: max(1, maximum / 4)).map {
+                Tick(y: Self.plotBottom - height($0), value: $0)
+            }
     }
 
     /// 1, 2 or 5 times a power of ten, at least `value`: gridlines at round numbers.

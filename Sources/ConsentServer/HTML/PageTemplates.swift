@@ -42,7 +42,9 @@ struct PageTemplates: Sendable {
     static func load() async throws -> PageTemplates {
         guard let directory = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
             throw LoadingError(
-                description: "the HTML templates are missing next to the binary; deploy the consentledger_ConsentServer.resources folder with it")
+                description:
+                    "the HTML templates are missing next to the binary; deploy the consentledger_ConsentServer.resources folder with it"
+            )
         }
         return try await load(from: directory.path)
     }
@@ -53,12 +55,16 @@ struct PageTemplates: Sendable {
             library = try await MustacheLibrary(directory: directory)
         } catch let error as MustacheLibrary.ParserError {
             throw LoadingError(
-                description: "the template \(error.filename) does not parse at line \(error.context.lineNumber), column \(error.context.columnNumber): \(error.error)")
+                description:
+                    "the template \(error.filename) does not parse at line \(error.context.lineNumber), column \(error.context.columnNumber): \(error.error)"
+            )
         }
         // The library skips what it cannot read and an absent folder alike, so each name is checked here.
         let missing = Name.allCases.filter { library.getTemplate(named: $0.rawValue) == nil }
         guard missing.isEmpty else {
-            throw LoadingError(description: "HTML templates missing from \(directory): \(missing.map(\.rawValue).joined(separator: ", "))")
+            throw LoadingError(
+                description:
+                    "HTML templates missing from \(directory): \(missing.map(\.rawValue).joined(separator: ", "))")
         }
         return PageTemplates(library: library)
     }

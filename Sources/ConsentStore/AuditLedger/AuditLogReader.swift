@@ -61,11 +61,13 @@ public struct AuditLogReader: Sendable {
 
     public func latestCheckpoint(tenantId: UUID, logger: Logger) async throws -> StoredCheckpoint? {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await StoredCheckpoint.decode(connection.query(
-                """
-                SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
-                WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
-                """, logger: logger)).first
+            try await StoredCheckpoint.decode(
+                connection.query(
+                    """
+                    SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
+                    WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
+                    """, logger: logger)
+            ).first
         }
     }
 

@@ -110,7 +110,8 @@ public struct AuditSequencer: Sendable {
             FROM unnest(\(levels)::int2[], \(indexes)::int8[], \(hashes)::bytea[]) AS n(level, idx, hash)
             """, logger: logger)
 
-        let name = try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+        let name =
+            try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
             .decode(String.self).array().first ?? tenantId.lowercased
         let root = frontier.root
         let note = try signer.sign(tenant: name, size: frontier.size, rootHash: root)
@@ -152,7 +153,8 @@ enum AuditRows {
         for try await (seq, at, action, actor, subjectRef, data, hash) in rows.decode(
             (Int64, String, String, String, UUID?, String, ByteBuffer).self)
         {
-            let record = AuditRecord(seq: seq, at: at, action: action, actor: actor, subjectRef: subjectRef, data: try Self.data(data))
+            let record = AuditRecord(
+                seq: seq, at: at, action: action, actor: actor, subjectRef: subjectRef, data: try Self.data(data))
             events.append(SequencedEvent(record: record, leafHash: Array(hash.readableBytesView)))
         }
         return events
@@ -162,7 +164,9 @@ enum AuditRows {
     static func proof(_ ranges: [Range<Int64>], nodes: [Subtree: [UInt8]]) throws -> [[UInt8]] {
         try ranges.map { range in
             try MerkleTree.hash(of: range) { (subtree) throws(AuditLogDamaged) in
-                guard let hash = nodes[subtree] else { throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing") }
+                guard let hash = nodes[subtree] else {
+                    throw AuditLogDamaged(problem: "the stored hash of \(subtree) is missing")
+                }
                 return hash
             }
         }
@@ -188,7 +192,9 @@ enum AuditRows {
         return found
     }
 
-    static func frontier(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> MerkleFrontier {
+    static func frontier(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> MerkleFrontier
+    {
         let size = try await treeSize(tenantId: tenantId, on: connection, logger: logger)
         let subtrees = MerkleFrontier.subtrees(forSize: size)
         let found = try await nodes(subtrees, tenantId: tenantId, on: connection, logger: logger)

@@ -72,7 +72,8 @@ public struct AuditVerifier: Sendable {
             for row in rows {
                 guard row.seq == next else { throw Failure(seq: next, problem: "seq \(next) is missing from the log") }
                 guard let record = row.record else {
-                    throw Failure(seq: next, problem: "the event sequenced at seq \(next) is missing from the events table")
+                    throw Failure(
+                        seq: next, problem: "the event sequenced at seq \(next) is missing from the events table")
                 }
                 guard let stored = row.storedLeafHash else {
                     throw Failure(seq: next, problem: "the leaf hash of seq \(next) is missing")
@@ -98,18 +99,21 @@ public struct AuditVerifier: Sendable {
             result.treeSize = next
             // Checkpoints whose size this page reached.
             while let checkpoint = try await checkpoints.peek(), checkpoint.size <= next {
-                let state = try await storedFrontier(atSize: checkpoint.size, tenantId: tenantId, current: frontier, logger: logger)
+                let state = try await storedFrontier(
+                    atSize: checkpoint.size, tenantId: tenantId, current: frontier, logger: logger)
                 try check(checkpoint, against: state, tenantName: tenantName)
                 if let previous, previous.size > 0 {
                     let proof = try await reader.consistencyProof(
                         tenantId: tenantId, from: previous.size, to: checkpoint.size, logger: logger)
-                    guard MerkleTree.verifyConsistency(
-                        firstSize: previous.size, secondSize: checkpoint.size, firstRoot: previous.rootHash,
-                        secondRoot: checkpoint.rootHash, proof: proof)
+                    guard
+                        MerkleTree.verifyConsistency(
+                            firstSize: previous.size, secondSize: checkpoint.size, firstRoot: previous.rootHash,
+                            secondRoot: checkpoint.rootHash, proof: proof)
                     else {
                         throw Failure(
                             seq: previous.size,
-                            problem: "the checkpoints of sizes \(previous.size) and \(checkpoint.size) are not consistent")
+                            problem:
+                                "the checkpoints of sizes \(previous.size) and \(checkpoint.size) are not consistent")
                     }
                 }
                 result.checkpointsChecked += 1
@@ -123,20 +127,24 @@ public struct AuditVerifier: Sendable {
         if let beyond = try await checkpoints.peek() {
             throw Failure(
                 seq: next,
-                problem: "a checkpoint covers \(beyond.size) events but the log holds \(next): seq \(next) onwards is missing")
+                problem:
+                    "a checkpoint covers \(beyond.size) events but the log holds \(next): seq \(next) onwards is missing"
+            )
         }
         let (queued, orphans) = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let queued = try await connection.query(
-                "SELECT count(*)::int8 FROM audit_unsequenced WHERE tenant_id = \(tenantId)", logger: logger
-            ).decode(Int64.self).array().first ?? 0
-            let orphans = try await connection.query(
-                """
-                SELECT count(*)::int8 FROM audit_events e
-                WHERE e.tenant_id = \(tenantId)
-                  AND NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.event_id = e.id)
-                  AND NOT EXISTS (SELECT 1 FROM audit_unsequenced u WHERE u.event_id = e.id)
-                """, logger: logger
-            ).decode(Int64.self).array().first ?? 0
+            let queued =
+                try await connection.query(
+                    "SELECT count(*)::int8 FROM audit_unsequenced WHERE tenant_id = \(tenantId)", logger: logger
+                ).decode(Int64.self).array().first ?? 0
+            let orphans =
+                try await connection.query(
+                    """
+                    SELECT count(*)::int8 FROM audit_events e
+                    WHERE e.tenant_id = \(tenantId)
+                      AND NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.event_id = e.id)
+                      AND NOT EXISTS (SELECT 1 FROM audit_unsequenced u WHERE u.event_id = e.id)
+                    """, logger: logger
+                ).decode(Int64.self).array().first ?? 0
             return (queued, orphans)
         }
         result.unsequencedEvents = queued
@@ -218,7 +226,8 @@ public struct AuditVerifier: Sendable {
                         AuditRecord(seq: seq, at: at, action: action, actor: actor, subjectRef: subjectRef, data: $0)
                     }
                 }
-                result.append(LeafRow(seq: seq, record: record, storedLeafHash: hash.map { Array($0.readableBytesView) }))
+                result.append(
+                    LeafRow(seq: seq, record: record, storedLeafHash: hash.map { Array($0.readableBytesView) }))
             }
             return result
         }
@@ -253,11 +262,12 @@ struct CheckpointCursor {
     mutating func fill() async throws {
         let (tenantId, after, logger) = (self.tenantId, self.after, self.logger)
         let page = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await StoredCheckpoint.decode(connection.query(
-                """
-                SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
-                WHERE tenant_id = \(tenantId) AND tree_size > \(after) ORDER BY tree_size LIMIT 1000
-                """, logger: logger))
+            try await StoredCheckpoint.decode(
+                connection.query(
+                    """
+                    SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
+                    WHERE tenant_id = \(tenantId) AND tree_size > \(after) ORDER BY tree_size LIMIT 1000
+                    """, logger: logger))
         }
         buffer = page
         exhausted = page.count < 1000

@@ -43,13 +43,16 @@ public struct RetentionPurger: Sendable {
 
     public func purge(tenantId: UUID, now: Date? = nil, logger: Logger) async throws -> PurgeCounts {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let clock = try await connection.query("SELECT coalesce(\(now)::timestamptz, now())", logger: logger)
+            let clock =
+                try await connection.query("SELECT coalesce(\(now)::timestamptz, now())", logger: logger)
                 .decode(Date.self).array().first ?? Date()
             let interactionCutoff = clock.addingTimeInterval(-Double(policy.interactionDays) * 86_400)
             let idempotencyCutoff = clock.addingTimeInterval(-Double(policy.idempotencyDays) * 86_400)
-            let provenanceCutoff = try await connection.query(
-                "SELECT \(clock)::timestamptz - make_interval(years => \(policy.withdrawnProvenanceYears)::int)", logger: logger
-            ).decode(Date.self).array().first ?? clock
+            let provenanceCutoff =
+                try await connection.query(
+                    "SELECT \(clock)::timestamptz - make_interval(years => \(policy.withdrawnProvenanceYears)::int)",
+                    logger: logger
+                ).decode(Date.self).array().first ?? clock
 
             var counts = PurgeCounts()
             counts.interactions = try await connection.query(
@@ -91,16 +94,18 @@ public struct RetentionPurger: Sendable {
             ).collect().count
             if counts.total > 0 {
                 try await AuditTrail.append(
-                    [AuditEvent(
-                        action: .retentionPurged, actor: "system:retention", subjectRef: nil,
-                        data: [
-                            "interactionsDeleted": .int(Int64(counts.interactions)),
-                            "interactionsBefore": .string(RFC3339.format(interactionCutoff)),
-                            "provenanceCleared": .int(Int64(counts.provenance)),
-                            "withdrawnBefore": .string(RFC3339.format(provenanceCutoff)),
-                            "idempotencyRecordsDeleted": .int(Int64(counts.idempotencyRecords)),
-                            "sessionsAndMessageIdsDeleted": .int(Int64(counts.sessionsAndMessageIds)),
-                        ])], tenantId: tenantId, on: connection, logger: logger)
+                    [
+                        AuditEvent(
+                            action: .retentionPurged, actor: "system:retention", subjectRef: nil,
+                            data: [
+                                "interactionsDeleted": .int(Int64(counts.interactions)),
+                                "interactionsBefore": .string(RFC3339.format(interactionCutoff)),
+                                "provenanceCleared": .int(Int64(counts.provenance)),
+                                "withdrawnBefore": .string(RFC3339.format(provenanceCutoff)),
+                                "idempotencyRecordsDeleted": .int(Int64(counts.idempotencyRecords)),
+                                "sessionsAndMessageIdsDeleted": .int(Int64(counts.sessionsAndMessageIds)),
+                            ])
+                    ], tenantId: tenantId, on: connection, logger: logger)
             }
             return counts
         }

@@ -42,7 +42,8 @@ public enum SubjectErasure {
                     identifier, reason: .objected, tenantId: tenantId, actor: caller.actor, keyring: keyring,
                     on: connection, logger: logger)
                 : false
-            return ErasureResult(subjectRef: nil, erasedAt: Date(), erasedNow: false, suppressed: suppressed, change: nil)
+            return ErasureResult(
+                subjectRef: nil, erasedAt: Date(), erasedNow: false, suppressed: suppressed, change: nil)
         }
         return try await erase(
             subjectId: subjectId, objection: objection, requestId: nil, tenantId: tenantId, caller: caller,
@@ -60,19 +61,25 @@ public enum SubjectErasure {
             """
             SELECT channel, identifier_ciphertext, erased_at, blind_index FROM subjects WHERE id = \(subjectId) FOR UPDATE
             """, logger: logger)
-        guard let (channelText, identifierCiphertext, erasedAt, blindIndex) = try await rows.decode(
-            (String, ByteBuffer?, Date?, ByteBuffer?).self).array().first,
+        guard
+            let (channelText, identifierCiphertext, erasedAt, blindIndex) = try await rows.decode(
+                (String, ByteBuffer?, Date?, ByteBuffer?).self
+            ).array().first,
             let channel = MessageChannel(rawValue: channelText)
         else { throw SubjectRightsError.subjectNotFound }
         if let erasedAt {
-            return ErasureResult(subjectRef: subjectId, erasedAt: erasedAt, erasedNow: false, suppressed: false, change: nil)
+            return ErasureResult(
+                subjectRef: subjectId, erasedAt: erasedAt, erasedNow: false, suppressed: false, change: nil)
         }
 
-        let reason = try await suppressionReason(subjectId: subjectId, objection: objection, on: connection, logger: logger)
+        let reason = try await suppressionReason(
+            subjectId: subjectId, objection: objection, on: connection, logger: logger)
         var suppressed = false
         if suppression, let reason, let identifierCiphertext {
             let handle = try await SubjectDirectory.open(subjectId, keyring: keyring, on: connection, logger: logger)
-            let text = String(decoding: try handle.open(Array(identifierCiphertext.readableBytesView), context: "identifier"), as: UTF8.self)
+            let text = String(
+                decoding: try handle.open(Array(identifierCiphertext.readableBytesView), context: "identifier"),
+                as: UTF8.self)
             let identifier = try SubjectIdentifier(text, channel: channel)
             suppressed = try await SuppressionList.add(
                 identifier, reason: reason, tenantId: tenantId, actor: caller.actor, keyring: keyring,
@@ -92,13 +99,14 @@ public enum SubjectErasure {
             """, logger: logger
         ).collect().count
         try await connection.query("DELETE FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
-        let erased = try await connection.query(
-            """
-            UPDATE subjects SET blind_index = NULL, identifier_ciphertext = NULL, last_inbound_at = NULL,
-                   erased_at = date_trunc('milliseconds', now())
-            WHERE id = \(subjectId) RETURNING erased_at
-            """, logger: logger
-        ).decode(Date.self).array().first ?? Date()
+        let erased =
+            try await connection.query(
+                """
+                UPDATE subjects SET blind_index = NULL, identifier_ciphertext = NULL, last_inbound_at = NULL,
+                       erased_at = date_trunc('milliseconds', now())
+                WHERE id = \(subjectId) RETURNING erased_at
+                """, logger: logger
+            ).decode(Date.self).array().first ?? Date()
 
         var data: [String: AuditValue] = [
             "channel": .string(channel.rawValue), "consentsWithdrawn": .int(Int64(withdrawn.count)),

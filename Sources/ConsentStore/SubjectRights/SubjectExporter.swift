@@ -29,8 +29,9 @@ public struct SubjectExporter: Sendable {
         let blindIndex = try await keyring.blindIndex(identifier, tenantId: tenantId, client: client, logger: logger)
         try await prepare(tenantId: tenantId, logger: logger)
         return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            guard let subjectId = try await SubjectDirectory.find(
-                blindIndex: blindIndex, channel: identifier.channel, on: connection, logger: logger)
+            guard
+                let subjectId = try await SubjectDirectory.find(
+                    blindIndex: blindIndex, channel: identifier.channel, on: connection, logger: logger)
             else { return nil }
             return try await gather(subjectId: subjectId, tenantId: tenantId, on: connection, logger: logger)
         }
@@ -39,43 +40,57 @@ public struct SubjectExporter: Sendable {
     /// Everything about one subject as of this transaction; nil when the subject has been erased. The request
     /// being answered, if any, is not listed among the pending ones.
     public func gather(
-        subjectId: UUID, tenantId: UUID, answering requestId: UUID? = nil, on connection: PostgresConnection, logger: Logger
+        subjectId: UUID, tenantId: UUID, answering requestId: UUID? = nil, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> SubjectExport? {
         let subjectRows = try await connection.query(
             """
             SELECT channel, identifier_ciphertext, created_at, last_inbound_at, now() FROM subjects
             WHERE id = \(subjectId) AND erased_at IS NULL
             """, logger: logger)
-        guard let (channelText, sealedIdentifier, firstSeenAt, lastInboundAt, now) = try await subjectRows.decode(
-            (String, ByteBuffer, Date, Date?, Date).self).array().first,
+        guard
+            let (channelText, sealedIdentifier, firstSeenAt, lastInboundAt, now) = try await subjectRows.decode(
+                (String, ByteBuffer, Date, Date?, Date).self
+            ).array().first,
             let channel = MessageChannel(rawValue: channelText)
         else { return nil }
         let handle = try await SubjectDirectory.open(subjectId, keyring: keyring, on: connection, logger: logger)
         let identifier = try SubjectIdentifier(
-            String(decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self),
+            String(
+                decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"),
+                as: UTF8.self),
             channel: channel)
 
         let notices = try await notices(subjectId: subjectId, on: connection, logger: logger)
-        let evidence = try await evidence(subjectId: subjectId, handle: handle, notices: notices, on: connection, logger: logger)
-        let consents = try await consents(subjectId: subjectId, notices: notices, evidence: evidence, on: connection, logger: logger)
+        let evidence = try await evidence(
+            subjectId: subjectId, handle: handle, notices: notices, on: connection, logger: logger)
+        let consents = try await consents(
+            subjectId: subjectId, notices: notices, evidence: evidence, on: connection, logger: logger)
         let interactions = try await interactions(subjectId: subjectId, handle: handle, on: connection, logger: logger)
         let requests = try await SubjectRequests.list(
             subjectId: subjectId, status: .pending, on: connection, logger: logger
         ).filter { $0.id != requestId }.map {
-            SubjectExport.Request(id: $0.id, type: $0.type, status: $0.status, receivedAt: $0.receivedAt, dueAt: $0.dueAt)
+            SubjectExport.Request(
+                id: $0.id, type: $0.type, status: $0.status, receivedAt: $0.receivedAt, dueAt: $0.dueAt)
         }
 
-        guard let checkpoint = try await StoredCheckpoint.decode(connection.query(
-            """
-            SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
-            WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
-            """, logger: logger)).first
+        guard
+            let checkpoint = try await StoredCheckpoint.decode(
+                connection.query(
+                    """
+                    SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
+                    WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
+                    """, logger: logger)
+            ).first
         else { throw AuditLogDamaged(problem: "the tenant has no signed checkpoint to prove the export against") }
-        let events = try await provenEvents(subjectId: subjectId, tenantId: tenantId, treeSize: checkpoint.size, on: connection, logger: logger)
-        let tenantName = try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+        let events = try await provenEvents(
+            subjectId: subjectId, tenantId: tenantId, treeSize: checkpoint.size, on: connection, logger: logger)
+        let tenantName =
+            try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
             .decode(String.self).array().first ?? ""
         return SubjectExport(
-            subject: identifier, subjectRef: subjectId, controller: tenantName, firstSeenAt: firstSeenAt, exportedAt: now,
+            subject: identifier, subjectRef: subjectId, controller: tenantName, firstSeenAt: firstSeenAt,
+            exportedAt: now,
             window: ServiceWindow(lastInboundAt: lastInboundAt), consents: consents, interactions: interactions,
             pendingRequests: requests, auditEvents: events,
             checkpoint: SubjectExport.CheckpointReference(
@@ -84,12 +99,13 @@ public struct SubjectExporter: Sendable {
     }
 
     func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Notice] {
-        let notices = try await NoticeStore.notices(connection.query(
-            """
-            SELECT \(unescaped: NoticeStore.columns) FROM notices
-            WHERE id IN (SELECT notice_id FROM collections WHERE subject_id = \(subjectId)
-                         UNION SELECT notice_id FROM consents WHERE subject_id = \(subjectId))
-            """, logger: logger))
+        let notices = try await NoticeStore.notices(
+            connection.query(
+                """
+                SELECT \(unescaped: NoticeStore.columns) FROM notices
+                WHERE id IN (SELECT notice_id FROM collections WHERE subject_id = \(subjectId)
+                             UNION SELECT notice_id FROM consents WHERE subject_id = \(subjectId))
+                """, logger: logger))
         return Dictionary(notices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -115,9 +131,10 @@ public struct SubjectExporter: Sendable {
                     Provenance.self,
                     from: Data(try handle.open(Array($0.readableBytesView), context: "collection:\(id.lowercased)")))
             }
-            evidence[consentId, default: []].append(SubjectExport.Collection(
-                id: id, notice: notice, method: method, collectedAt: collectedAt, receivedAt: receivedAt,
-                provenance: provenance))
+            evidence[consentId, default: []].append(
+                SubjectExport.Collection(
+                    id: id, notice: notice, method: method, collectedAt: collectedAt, receivedAt: receivedAt,
+                    provenance: provenance))
         }
         return evidence
     }
@@ -135,15 +152,20 @@ public struct SubjectExporter: Sendable {
             ORDER BY c.created_at, c.purpose, c.id
             """, logger: logger)
         var consents: [SubjectExport.Consent] = []
-        for try await (id, key, name, category, builtIn, status, createdAt, grantedAt, revokedAt, source, noticeId) in rows.decode(
-            (UUID, String, String, String, Bool, String, Date, Date?, Date?, String?, UUID).self)
+        for try await (id, key, name, category, builtIn, status, createdAt, grantedAt, revokedAt, source, noticeId)
+            in rows.decode(
+                (UUID, String, String, String, Bool, String, Date, Date?, Date?, String?, UUID).self)
         {
             guard let notice = notices[noticeId] else { continue }
-            consents.append(SubjectExport.Consent(
-                id: id,
-                purpose: Purpose(key: key, name: name, category: PurposeCategory(rawValue: category) ?? .utility, builtIn: builtIn),
-                status: status, createdAt: createdAt, grantedAt: grantedAt, revokedAt: revokedAt,
-                revokeSource: source.flatMap(RevocationSource.init(rawValue:)), notice: notice, evidence: evidence[id] ?? []))
+            consents.append(
+                SubjectExport.Consent(
+                    id: id,
+                    purpose: Purpose(
+                        key: key, name: name, category: PurposeCategory(rawValue: category) ?? .utility,
+                        builtIn: builtIn),
+                    status: status, createdAt: createdAt, grantedAt: grantedAt, revokedAt: revokedAt,
+                    revokeSource: source.flatMap(RevocationSource.init(rawValue:)), notice: notice,
+                    evidence: evidence[id] ?? []))
         }
         return consents
     }
@@ -157,29 +179,38 @@ public struct SubjectExporter: Sendable {
             WHERE subject_id = \(subjectId) ORDER BY occurred_at, id
             """, logger: logger)
         var interactions: [SubjectExport.Interaction] = []
-        for try await (id, kind, occurredAt, receivedAt, sealed) in rows.decode((UUID, String, Date, Date, ByteBuffer?).self) {
+        for try await (id, kind, occurredAt, receivedAt, sealed) in rows.decode(
+            (UUID, String, Date, Date, ByteBuffer?).self)
+        {
             let text = try sealed.map {
-                String(decoding: try handle.open(Array($0.readableBytesView), context: "interaction:\(id.lowercased)"), as: UTF8.self)
+                String(
+                    decoding: try handle.open(Array($0.readableBytesView), context: "interaction:\(id.lowercased)"),
+                    as: UTF8.self)
             }
-            interactions.append(SubjectExport.Interaction(id: id, kind: kind, occurredAt: occurredAt, receivedAt: receivedAt, text: text))
+            interactions.append(
+                SubjectExport.Interaction(
+                    id: id, kind: kind, occurredAt: occurredAt, receivedAt: receivedAt, text: text))
         }
         return interactions
     }
 
     /// The subject's sequenced events below `treeSize`, each with PATH(seq, D[treeSize]) built from the stored
     /// subtrees fetched in one query for all of them.
-    func provenEvents(subjectId: UUID, tenantId: UUID, treeSize: Int64, on connection: PostgresConnection, logger: Logger)
+    func provenEvents(
+        subjectId: UUID, tenantId: UUID, treeSize: Int64, on connection: PostgresConnection, logger: Logger
+    )
         async throws -> [SubjectExport.ProvenEvent]
     {
-        let events = try await AuditRows.sequencedEvents(connection.query(
-            """
-            SELECT \(unescaped: AuditRows.sequencedEventColumns)
-            FROM audit_events e
-            JOIN audit_leaves l ON l.event_id = e.id
-            JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
-            WHERE e.tenant_id = \(tenantId) AND e.subject_ref = \(subjectId) AND l.seq < \(treeSize)
-            ORDER BY l.seq
-            """, logger: logger))
+        let events = try await AuditRows.sequencedEvents(
+            connection.query(
+                """
+                SELECT \(unescaped: AuditRows.sequencedEventColumns)
+                FROM audit_events e
+                JOIN audit_leaves l ON l.event_id = e.id
+                JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
+                WHERE e.tenant_id = \(tenantId) AND e.subject_ref = \(subjectId) AND l.seq < \(treeSize)
+                ORDER BY l.seq
+                """, logger: logger))
         let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.record.seq, size: treeSize) }
         let nodes = try await AuditRows.nodes(
             Set(ranges.flatMap { MerkleTree.subtrees(for: $0) }), tenantId: tenantId, on: connection, logger: logger)

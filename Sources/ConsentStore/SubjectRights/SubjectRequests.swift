@@ -31,8 +31,9 @@ public enum SubjectRequests {
         type: SubjectRequestType, blindIndex: [UInt8], channel: MessageChannel, receivedAt: Date, tenantId: UUID,
         caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
     ) async throws -> SubjectRequestRecord {
-        guard let subjectId = try await SubjectDirectory.find(
-            blindIndex: blindIndex, channel: channel, on: connection, logger: logger)
+        guard
+            let subjectId = try await SubjectDirectory.find(
+                blindIndex: blindIndex, channel: channel, on: connection, logger: logger)
         else { throw SubjectRightsError.subjectNotFound }
         let id = UUID()
         let dueAt = ResponseDueDate.dueAt(receivedAt: receivedAt)
@@ -44,18 +45,25 @@ public enum SubjectRequests {
             """, logger: logger)
         guard let record = try await decode(rows).first else { throw SubjectRightsError.requestNotFound }
         try await AuditTrail.append(
-            [AuditEvent(
-                action: .requestReceived, actor: caller.actor, subjectRef: subjectId,
-                data: [
-                    "requestId": .id(id), "type": .string(type.rawValue), "receivedAt": .string(RFC3339.format(receivedAt)),
-                    "dueAt": .string(RFC3339.format(dueAt)),
-                ])], tenantId: tenantId, on: connection, logger: logger)
+            [
+                AuditEvent(
+                    action: .requestReceived, actor: caller.actor, subjectRef: subjectId,
+                    data: [
+                        "requestId": .id(id), "type": .string(type.rawValue),
+                        "receivedAt": .string(RFC3339.format(receivedAt)),
+                        "dueAt": .string(RFC3339.format(dueAt)),
+                    ])
+            ], tenantId: tenantId, on: connection, logger: logger)
         return record
     }
 
-    public static func get(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> SubjectRequestRecord? {
-        try await decode(connection.query(
-            "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id)", logger: logger)).first
+    public static func get(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> SubjectRequestRecord?
+    {
+        try await decode(
+            connection.query(
+                "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id)", logger: logger)
+        ).first
     }
 
     /// The tenant's requests, the most urgent first: by due date, then receipt.
@@ -63,22 +71,26 @@ public enum SubjectRequests {
         subjectId: UUID? = nil, status: SubjectRequestStatus?, limit: Int = 1000, on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [SubjectRequestRecord] {
-        try await decode(connection.query(
-            """
-            SELECT \(unescaped: columns) FROM subject_requests
-            WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
-              AND (\(subjectId)::uuid IS NULL OR subject_id = \(subjectId))
-            ORDER BY due_at, received_at, id
-            LIMIT \(limit)
-            """, logger: logger))
+        try await decode(
+            connection.query(
+                """
+                SELECT \(unescaped: columns) FROM subject_requests
+                WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+                  AND (\(subjectId)::uuid IS NULL OR subject_id = \(subjectId))
+                ORDER BY due_at, received_at, id
+                LIMIT \(limit)
+                """, logger: logger))
     }
 
     /// Locks a pending request for its transition; refuses one that is missing or already closed.
     public static func lockPending(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> SubjectRequestRecord
     {
-        guard let record = try await decode(connection.query(
-            "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id) FOR UPDATE", logger: logger)).first
+        guard
+            let record = try await decode(
+                connection.query(
+                    "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id) FOR UPDATE", logger: logger)
+            ).first
         else { throw SubjectRightsError.requestNotFound }
         guard record.status == .pending else { throw SubjectRightsError.requestNotPending(record.status) }
         return record
@@ -96,15 +108,19 @@ public enum SubjectRequests {
             WHERE id = \(record.id) AND status = 'pending'
             RETURNING \(unescaped: columns)
             """, logger: logger)
-        guard let closed = try await decode(rows).first else { throw SubjectRightsError.requestNotPending(record.status) }
+        guard let closed = try await decode(rows).first else {
+            throw SubjectRightsError.requestNotPending(record.status)
+        }
         try await AuditTrail.append(
-            [AuditEvent(
-                action: status == .cancelled ? .requestCancelled : .requestCompleted, actor: caller.actor,
-                subjectRef: record.subjectRef,
-                data: [
-                    "requestId": .id(record.id), "type": .string(record.type.rawValue), "outcome": .string(outcome),
-                    "dueAt": .string(RFC3339.format(record.dueAt)),
-                ])], tenantId: tenantId, on: connection, logger: logger)
+            [
+                AuditEvent(
+                    action: status == .cancelled ? .requestCancelled : .requestCompleted, actor: caller.actor,
+                    subjectRef: record.subjectRef,
+                    data: [
+                        "requestId": .id(record.id), "type": .string(record.type.rawValue), "outcome": .string(outcome),
+                        "dueAt": .string(RFC3339.format(record.dueAt)),
+                    ])
+            ], tenantId: tenantId, on: connection, logger: logger)
         return closed
     }
 
@@ -113,12 +129,14 @@ public enum SubjectRequests {
         for try await (id, type, status, subjectId, receivedAt, dueAt, closedAt, closedBy) in rows.decode(
             (UUID, String, String, UUID, Date, Date, Date?, UUID?).self)
         {
-            guard let type = SubjectRequestType(rawValue: type), let status = SubjectRequestStatus(rawValue: status) else {
+            guard let type = SubjectRequestType(rawValue: type), let status = SubjectRequestStatus(rawValue: status)
+            else {
                 continue
             }
-            records.append(SubjectRequestRecord(
-                id: id, type: type, status: status, subjectRef: subjectId, receivedAt: receivedAt, dueAt: dueAt,
-                closedAt: closedAt, closedBy: closedBy))
+            records.append(
+                SubjectRequestRecord(
+                    id: id, type: type, status: status, subjectRef: subjectId, receivedAt: receivedAt, dueAt: dueAt,
+                    closedAt: closedAt, closedBy: closedBy))
         }
         return records
     }

@@ -47,10 +47,14 @@ public struct SubjectRightsDesk: Sendable {
 
     /// Erases whoever the identifier finds; `objection` keeps the person on the suppression list even if they
     /// never withdrew (Art. 21).
-    public func erase(_ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity) -> UnitOfWork<ErasureResult> {
+    public func erase(_ identifier: SubjectIdentifier, objection: Bool, caller: CallerIdentity) -> UnitOfWork<
+        ErasureResult
+    > {
         UnitOfWork(tenantId: caller.tenantId) { [keyring, suppression] connection, logger in
             try await SubjectErasure.erase(
-                identifier, blindIndex: try await keyring.blindIndex(identifier, on: connection, tenantId: caller.tenantId, logger: logger),
+                identifier,
+                blindIndex: try await keyring.blindIndex(
+                    identifier, on: connection, tenantId: caller.tenantId, logger: logger),
                 objection: objection, tenantId: caller.tenantId, caller: caller, keyring: keyring,
                 suppression: suppression, on: connection, logger: logger)
         }
@@ -61,7 +65,9 @@ public struct SubjectRightsDesk: Sendable {
     ) -> UnitOfWork<SubjectRequestRecord> {
         UnitOfWork(tenantId: caller.tenantId) { [keyring] connection, logger in
             try await SubjectRequests.create(
-                type: type, blindIndex: try await keyring.blindIndex(identifier, on: connection, tenantId: caller.tenantId, logger: logger),
+                type: type,
+                blindIndex: try await keyring.blindIndex(
+                    identifier, on: connection, tenantId: caller.tenantId, logger: logger),
                 channel: identifier.channel, receivedAt: receivedAt, tenantId: caller.tenantId, caller: caller,
                 on: connection, logger: logger)
         }
@@ -82,7 +88,8 @@ public struct SubjectRightsDesk: Sendable {
             case .erasure:
                 fulfilment = .erased(
                     try await SubjectErasure.erase(
-                        subjectId: pending.subjectRef, objection: false, requestId: pending.id, tenantId: caller.tenantId,
+                        subjectId: pending.subjectRef, objection: false, requestId: pending.id,
+                        tenantId: caller.tenantId,
                         caller: caller, keyring: keyring, suppression: suppression, on: connection, logger: logger))
             }
             let closed = try await SubjectRequests.close(
@@ -96,7 +103,8 @@ public struct SubjectRightsDesk: Sendable {
         UnitOfWork(tenantId: caller.tenantId) { connection, logger in
             let pending = try await SubjectRequests.lockPending(id, on: connection, logger: logger)
             return try await SubjectRequests.close(
-                pending, as: .cancelled, outcome: "cancelled", tenantId: caller.tenantId, caller: caller, on: connection,
+                pending, as: .cancelled, outcome: "cancelled", tenantId: caller.tenantId, caller: caller,
+                on: connection,
                 logger: logger)
         }
     }

@@ -43,9 +43,11 @@ enum SuppressionList {
         ).collect()
         guard !inserted.isEmpty else { return false }
         try await AuditTrail.append(
-            [AuditEvent(
-                action: .suppressionAdded, actor: actor, subjectRef: nil,
-                data: ["channel": .string(subject.channel.rawValue), "reason": .string(reason.rawValue)])],
+            [
+                AuditEvent(
+                    action: .suppressionAdded, actor: actor, subjectRef: nil,
+                    data: ["channel": .string(subject.channel.rawValue), "reason": .string(reason.rawValue)])
+            ],
             tenantId: tenantId, on: connection, logger: logger)
         return true
     }

@@ -25,7 +25,9 @@ extension ConsentDatabase {
         WhatsAppInbox(database: self, pendingLifetime: pendingLifetime)
     }
 
-    public func auditSequencer(signer: CheckpointSigner) -> AuditSequencer { AuditSequencer(client: client, signer: signer) }
+    public func auditSequencer(signer: CheckpointSigner) -> AuditSequencer {
+        AuditSequencer(client: client, signer: signer)
+    }
 
     public func auditVerifier(pinnedPublicKey: [UInt8]?) -> AuditVerifier {
         AuditVerifier(client: client, pinnedPublicKey: pinnedPublicKey)
@@ -39,7 +41,9 @@ extension ConsentDatabase {
         ConsentLookup(client: client, keyring: keyring, cache: checkCache, readDeadline: readDeadline)
     }
 
-    public func retentionPurger(policy: RetentionPolicy) -> RetentionPurger { RetentionPurger(client: client, policy: policy) }
+    public func retentionPurger(policy: RetentionPolicy) -> RetentionPurger {
+        RetentionPurger(client: client, policy: policy)
+    }
 
     public func pendingConsentExpiry(lifetime: TimeInterval) -> PendingConsentExpiry {
         PendingConsentExpiry(client: client, lifetime: lifetime)

@@ -64,7 +64,8 @@ extension ConsentLedger {
         else { return .notFound }
         switch ConsentStatus(rawValue: status) {
         case .granted:
-            return .alreadyGranted(RecordedConsent(id: consentId, purpose: purpose, status: .granted, grantedAt: grantedAt))
+            return .alreadyGranted(
+                RecordedConsent(id: consentId, purpose: purpose, status: .granted, grantedAt: grantedAt))
         case .withdrawn: return .withdrawn
         case .expired: return .expired
         case .pending, nil:
@@ -79,7 +80,8 @@ extension ConsentLedger {
         else { return .expired }
         return .confirmed(
             consent,
-            try await changePosition(tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger))
+            try await changePosition(
+                tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger))
     }
 
     /// Marks the subject's pending consents for `purposes` that are at least `lifetime` old as expired, with an
@@ -99,9 +101,10 @@ extension ConsentLedger {
         var events: [AuditEvent] = []
         for try await (id, purpose) in rows.decode((UUID, String).self) {
             expired.append(purpose)
-            events.append(AuditEvent(
-                action: .consentExpired, actor: actor, subjectRef: subjectId,
-                data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channel.rawValue)]))
+            events.append(
+                AuditEvent(
+                    action: .consentExpired, actor: actor, subjectRef: subjectId,
+                    data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channel.rawValue)]))
         }
         return (expired, events)
     }

@@ -16,7 +16,9 @@ extension ConsentLedger {
             subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
         let isStop = text.map(ReplyKeywords.isStop) ?? false
         let isConfirmation = !isStop && (text.map(ReplyKeywords.isConfirmation) ?? false)
-        let sealedText = text.map { ByteBuffer(bytes: handle.seal(Array($0.utf8), context: "interaction:\(id.lowercased)")) }
+        let sealedText = text.map {
+            ByteBuffer(bytes: handle.seal(Array($0.utf8), context: "interaction:\(id.lowercased)"))
+        }
         try await connection.query(
             """
             INSERT INTO interactions (id, tenant_id, subject_id, direction, kind, occurred_at, received_at, recorded_by,
@@ -31,12 +33,14 @@ extension ConsentLedger {
             """, logger: logger)
         let lastInbound = try await windows.decode(Date.self).array().first
         try await AuditTrail.append(
-            [AuditEvent(
-                action: .interactionReceived, actor: caller.actor, subjectRef: handle.id,
-                data: [
-                    "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
-                    "direction": .string("inbound"), "stopKeyword": .bool(isStop),
-                ])], tenantId: tenantId, on: connection, logger: logger)
+            [
+                AuditEvent(
+                    action: .interactionReceived, actor: caller.actor, subjectRef: handle.id,
+                    data: [
+                        "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
+                        "direction": .string("inbound"), "stopKeyword": .bool(isStop),
+                    ])
+            ], tenantId: tenantId, on: connection, logger: logger)
         let revoked =
             isStop
             ? try await withdraw(
@@ -50,7 +54,8 @@ extension ConsentLedger {
                 lifetime: pendingLifetime, caller: caller, tenantId: tenantId, on: connection, logger: logger)
             : []
         return InteractionResult(
-            interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked, confirmed: confirmed,
+            interactionId: id, window: ServiceWindow(lastInboundAt: lastInbound), revoked: revoked,
+            confirmed: confirmed,
             change: try await changePosition(
                 tenantId: tenantId, channel: subject.channel, blindIndex: blindIndex, on: connection, logger: logger))
     }

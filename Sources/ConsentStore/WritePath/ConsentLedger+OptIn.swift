@@ -17,7 +17,9 @@ extension ConsentLedger {
     ) async throws -> OptInResult {
         let suppressionHash =
             suppression && optIn.method == .import
-            ? ByteBuffer(bytes: try await keyring.suppressionHash(optIn.subject, tenantId: tenantId, on: connection, logger: logger))
+            ? ByteBuffer(
+                bytes: try await keyring.suppressionHash(
+                    optIn.subject, tenantId: tenantId, on: connection, logger: logger))
             : nil
         let provenance = try JSONEncoder().encode(optIn.provenance)
         let status: ConsentStatus = optIn.method.startsPending ? .pending : .granted
@@ -26,7 +28,8 @@ extension ConsentLedger {
         // row means something is wrong.
         for _ in 0..<3 {
             let subject = try await SubjectDirectory.resolve(
-                optIn.subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection, logger: logger)
+                optIn.subject, blindIndex: blindIndex, tenantId: tenantId, keyring: keyring, on: connection,
+                logger: logger)
             let collectionId = UUID()
             let sealedProvenance = subject.handle.seal(provenance, context: "collection:\(collectionId.lowercased)")
             let rows = try await ConsentWriteError.mapping {
@@ -49,8 +52,10 @@ extension ConsentLedger {
                 guard let status = ConsentStatus(rawValue: status) else { throw UnknownStatus(text: status) }
                 return RecordedConsent(id: id, purpose: purpose, status: status, grantedAt: grantedAt)
             }
-            return OptInResult(consents: consents, collectionId: collectionId, change: ConsentChange(key: key, position: position))
+            return OptInResult(
+                consents: consents, collectionId: collectionId, change: ConsentChange(key: key, position: position))
         }
-        throw TenantKeyring.KeyUnreadable(what: "subject's data key (the subject kept changing under concurrent writes)")
+        throw TenantKeyring.KeyUnreadable(
+            what: "subject's data key (the subject kept changing under concurrent writes)")
     }
 }

@@ -16,7 +16,8 @@ extension ConsentLedger {
         var suppressionHash: ByteBuffer?
         if suppression, purposes == nil, let identifier, let keyring {
             suppressionHash = ByteBuffer(
-                bytes: try await keyring.suppressionHash(identifier, tenantId: tenantId, on: connection, logger: logger))
+                bytes: try await keyring.suppressionHash(identifier, tenantId: tenantId, on: connection, logger: logger)
+            )
         }
         let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
         let rows = try await ConsentWriteError.mapping {
@@ -31,7 +32,9 @@ extension ConsentLedger {
         }
         guard let position = rows.first?.0 else { throw NoPosition() }
         let revoked = rows.compactMap { _, id, purpose, revokedAt in
-            id.flatMap { id in purpose.flatMap { purpose in revokedAt.map { RevokedConsent(id: id, purpose: purpose, revokedAt: $0) } } }
+            id.flatMap { id in
+                purpose.flatMap { purpose in revokedAt.map { RevokedConsent(id: id, purpose: purpose, revokedAt: $0) } }
+            }
         }
         return RevocationResult(revoked: revoked, change: ConsentChange(key: key, position: position))
     }
@@ -67,7 +70,9 @@ extension ConsentWriteError {
             switch DatabaseErrors.sqlState(error) {
             case "CL010": throw ConsentWriteError.noticeNotFound
             case "CL011":
-                guard let channel = DatabaseErrors.serverMessage(error).flatMap(MessageChannel.init(rawValue:)) else { throw error }
+                guard let channel = DatabaseErrors.serverMessage(error).flatMap(MessageChannel.init(rawValue:)) else {
+                    throw error
+                }
                 throw ConsentWriteError.noticeForAnotherChannel(channel)
             case "CL012": throw ConsentWriteError.unknownPurposes(list())
             case "CL013": throw ConsentWriteError.purposesNotInNotice(list())

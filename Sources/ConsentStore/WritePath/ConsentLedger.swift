@@ -25,9 +25,12 @@ public struct ConsentLedger: Sendable {
     }
 
     public func optIn(_ optIn: OptIn, caller: CallerIdentity) -> UnitOfWork<OptInResult> {
-        UnitOfWork(tenantId: caller.tenantId, shape: .statement) { [keyring, suppression, pendingLifetime] connection, logger in
+        UnitOfWork(tenantId: caller.tenantId, shape: .statement) {
+            [keyring, suppression, pendingLifetime] connection, logger in
             try await Self.recordOptIn(
-                optIn, blindIndex: try await keyring.blindIndex(optIn.subject, on: connection, tenantId: caller.tenantId, logger: logger),
+                optIn,
+                blindIndex: try await keyring.blindIndex(
+                    optIn.subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression,
                 pendingLifetime: pendingLifetime, on: connection, logger: logger)
         }
@@ -39,7 +42,8 @@ public struct ConsentLedger: Sendable {
     ) -> UnitOfWork<RevocationResult> {
         UnitOfWork(tenantId: caller.tenantId, shape: .statement) { [keyring, suppression] connection, logger in
             try await Self.revoke(
-                subject: try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger),
+                subject: try await keyring.blindIndex(
+                    subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 identifier: subject, channel: subject.channel, purposes: purposes, source: source,
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression, on: connection,
                 logger: logger)
@@ -51,7 +55,9 @@ public struct ConsentLedger: Sendable {
     ) -> UnitOfWork<InteractionResult> {
         UnitOfWork(tenantId: caller.tenantId) { [keyring, pendingLifetime] connection, logger in
             try await Self.recordInteraction(
-                from: subject, blindIndex: try await keyring.blindIndex(subject, on: connection, tenantId: caller.tenantId, logger: logger),
+                from: subject,
+                blindIndex: try await keyring.blindIndex(
+                    subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 occurredAt: occurredAt, text: text, tenantId: caller.tenantId, caller: caller, keyring: keyring,
                 pendingLifetime: pendingLifetime, on: connection, logger: logger)
         }

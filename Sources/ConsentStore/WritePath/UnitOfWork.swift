@@ -25,7 +25,7 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
 
     init(
         tenantId: UUID, shape: Shape = .transaction, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
-        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
+        body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
         self.tenantId = tenantId
         self.shape = shape
@@ -39,7 +39,7 @@ extension UnitOfWork where Outcome: ConsentStateChanging {
         tenantId: UUID, shape: Shape = .transaction,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
-        self.init(tenantId: tenantId, shape: shape, changes: { $0.changes }, body)
+        self.init(tenantId: tenantId, shape: shape, changes: { $0.changes }, body: body)
     }
 }
 
