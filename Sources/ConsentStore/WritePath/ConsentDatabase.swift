@@ -5,8 +5,10 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// The store's handle on PostgreSQL: the connection pool (run as a service), the keyring that opens what it
-/// stores, and the check path's cache. Every state change reaches the database through `commit`, which runs one
-/// unit of work in one transaction and then, in one place, drops the cached state of the subjects it changed.
+/// stores, and the check path's cache. Every change a request makes to consents, notices, requests or sessions
+/// reaches the database through `commit`, which runs one unit of work (in one transaction, or as one statement
+/// that is its own) and then, in one place, drops the cached state of the subjects it changed. Keys, settings,
+/// purposes and console sessions, which no check reads, still commit in their own store transactions.
 public struct ConsentDatabase: Sendable, Service {
     let client: PostgresClient
     public let keyring: TenantKeyring
@@ -21,7 +23,7 @@ public struct ConsentDatabase: Sendable, Service {
 
     public func run() async { await client.run() }
 
-    /// Runs `work` in one transaction of its tenant and answers its outcome.
+    /// Runs `work` (in one transaction of its tenant, or as its one statement) and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
         let outcome: Outcome
         switch work.shape {
