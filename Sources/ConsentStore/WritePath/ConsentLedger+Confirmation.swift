@@ -83,29 +83,4 @@ extension ConsentLedger {
             try await changePosition(
                 tenantId: tenantId, channel: channel, blindIndex: index, on: connection, logger: logger))
     }
-
-    /// Marks the subject's pending consents for `purposes` that are at least `lifetime` old as expired, with an
-    /// audit event each.
-    static func expire(
-        subjectId: UUID, purposes: [String], olderThan lifetime: TimeInterval, channel: MessageChannel, actor: String,
-        on connection: PostgresConnection, logger: Logger
-    ) async throws -> (purposes: [String], events: [AuditEvent]) {
-        let rows = try await connection.query(
-            """
-            UPDATE consents SET status = 'expired', expired_at = now()
-            WHERE subject_id = \(subjectId) AND purpose = ANY(\(purposes)::text[]) AND status = 'pending'
-              AND created_at <= now() - make_interval(secs => \(lifetime))
-            RETURNING id, purpose
-            """, logger: logger)
-        var expired: [String] = []
-        var events: [AuditEvent] = []
-        for try await (id, purpose) in rows.decode((UUID, String).self) {
-            expired.append(purpose)
-            events.append(
-                AuditEvent(
-                    action: .consentExpired, actor: actor, subjectRef: subjectId,
-                    data: ["consentId": .id(id), "purpose": .string(purpose), "channel": .string(channel.rawValue)]))
-        }
-        return (expired, events)
-    }
 }
