@@ -179,6 +179,30 @@ import Testing
         }
     }
 
+    /// Opt-ins without a key for someone new, all at once: each statement that finds the person made by another
+    /// meanwhile writes nothing and is tried again (app_record_opt_in returns no row), so one person is one subject
+    /// with one active consent, and every collection is kept as evidence.
+    @Test func concurrentFirstOptInsForOneNewPersonMakeOneSubject() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await acme.optIn("+393337654321", purposes: ["shipping_update"], noticeId: notice).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .created }, "\(statuses)")
+            #expect(try await database.count("SELECT count(*)::int8 FROM subjects") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM subject_keys") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 1)
+            #expect(try await database.count("SELECT count(*)::int8 FROM collections") == 8)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 8)
+        }
+    }
+
     @Test func concurrentRetriesCreateOneRecord() async throws {
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]
