@@ -3,8 +3,9 @@ import ConsentStore
 import Foundation
 import Hummingbird
 
-/// The writes of the consent lifecycle: opt-ins, withdrawals and inbound interactions. Each is one transaction
-/// with its audit events and idempotency record, and answers with a consistency token.
+/// The writes of the consent lifecycle: opt-ins, withdrawals, inbound interactions and confirmations. Each is one
+/// unit of work of the store's (`ConsentLedger`), committed with its audit events and any idempotency record, and
+/// answers with a consistency token.
 struct ConsentRoutes {
     let database: ConsentDatabase
     let ledger: ConsentLedger

@@ -31,10 +31,10 @@ extension ConsentLedger {
             ).decode((Int64, UUID?, String?, Date?).self).array()
         }
         guard let position = rows.first?.0 else { throw NoPosition() }
-        let revoked = rows.compactMap { _, id, purpose, revokedAt in
-            id.flatMap { id in
-                purpose.flatMap { purpose in revokedAt.map { RevokedConsent(id: id, purpose: purpose, revokedAt: $0) } }
-            }
+        // The function answers one row even when nothing was withdrawn: the position, and NULLs.
+        let revoked = rows.compactMap { _, id, purpose, revokedAt -> RevokedConsent? in
+            guard let id, let purpose, let revokedAt else { return nil }
+            return RevokedConsent(id: id, purpose: purpose, revokedAt: revokedAt)
         }
         return RevocationResult(revoked: revoked, change: ConsentChange(key: key, position: position))
     }
