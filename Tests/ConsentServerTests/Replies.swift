@@ -290,7 +290,7 @@ struct UndecodableReply: Error, CustomStringConvertible {
 }
 
 extension TestResponse {
-    /// The contract's error body; a response that is not one throws (the harness's `errorBody` reads it as nil).
+    /// The contract's error body; a response that is not one throws.
     var error: ErrorBody.Detail {
         get throws {
             do {

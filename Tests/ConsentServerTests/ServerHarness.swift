@@ -68,6 +68,4 @@ extension TestResponse {
     func decoded<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(buffer: body))
     }
-
-    var errorBody: ErrorBody? { try? decoded(ErrorBody.self) }
 }

@@ -7,14 +7,12 @@ import Hummingbird
 /// service's own origin (the demo checkout, the self-service page). A request with no `Origin` is not from a
 /// browser page on another site and needs no permission.
 enum CrossOrigin {
-    typealias Verdict = CallingPage.Verdict
-
     /// The calling page as the store's origin check sees it.
     static func page(_ request: Request, publicBaseURL: String?) -> CallingPage {
         CallingPage(origin: request.headers[.origin], ownOrigins: ownOrigins(request, publicBaseURL: publicBaseURL))
     }
 
-    static func verdict(_ request: Request, allowed: [AllowedOrigin], publicBaseURL: String?) -> Verdict {
+    static func verdict(_ request: Request, allowed: [AllowedOrigin], publicBaseURL: String?) -> CallingPage.Verdict {
         page(request, publicBaseURL: publicBaseURL).verdict(allowed: allowed)
     }
 
@@ -25,7 +23,7 @@ enum CrossOrigin {
     }
 
     /// The headers that let the page read the answer.
-    static func headers(_ verdict: Verdict) -> HTTPFields {
+    static func headers(_ verdict: CallingPage.Verdict) -> HTTPFields {
         var fields: HTTPFields = [.vary: "Origin"]
         if case .allowed(let origin) = verdict { fields[.accessControlAllowOrigin] = origin }
         return fields
@@ -33,7 +31,7 @@ enum CrossOrigin {
 
     /// The answer to a preflight: permission for GET and POST with a JSON body, cached by the browser for ten
     /// minutes, or no permission at all.
-    static func preflight(_ verdict: Verdict) -> Response {
+    static func preflight(_ verdict: CallingPage.Verdict) -> Response {
         var fields = headers(verdict)
         if case .allowed = verdict {
             fields[.accessControlAllowMethods] = "GET, POST"
