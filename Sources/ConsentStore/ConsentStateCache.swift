@@ -9,7 +9,7 @@ import Synchronization
 /// time, pending, or withdrawn with its time) and the time of the last inbound message. Everything time-dependent
 /// is decided at check time from those (the 24-hour window), so an entry never goes stale by the clock alone.
 /// Every change to a subject (opt-in, withdrawal, message, erasure) invalidates the subject's entry: locally before
-/// the write is acknowledged, on other instances by NOTIFY (`ConsentChange`).
+/// the write is acknowledged, on other instances from the change log (`ConsentChangeListener`).
 ///
 /// Correctness rests on three rules:
 /// - A fill is refused when the subject was invalidated after the fill's database read began (each lookup hands
@@ -17,8 +17,8 @@ import Synchronization
 ///   re-inserts the old state.
 /// - An entry remembers the change position it is known to include (`covered`); a check whose consistency token is
 ///   newer reads through.
-/// - Without a live notification connection the cache answers nothing, and it is emptied when the connection
-///   (re)starts, because notifications missed meanwhile cannot be replayed.
+/// - Without a live change feed the cache answers nothing, and it is emptied when the feed (re)starts, because
+///   changes missed meanwhile are not replayed.
 public final class ConsentStateCache: Sendable {
     public struct Key: Hashable, Sendable {
         public let tenantId: UUID

@@ -79,3 +79,7 @@ GRANT EXECUTE ON FUNCTION app_revoke(uuid, text, bytea, text[], text, text, uuid
 GRANT EXECUTE ON FUNCTION app_subject_key(uuid, text, bytea) TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_record_opt_in(uuid, text, bytea, uuid, bytea, bytea, bytea, bytea, uuid, text[], uuid[],
     text, text, timestamptz, uuid, uuid, bytea, text, double precision, text, text) TO {{app_role}};
+
+-- The change log (0009): written by the write functions, read by every instance's listener, pruned by retention.
+GRANT SELECT, INSERT, DELETE ON consent_change_log TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_changes_since(bigint) TO {{app_role}};

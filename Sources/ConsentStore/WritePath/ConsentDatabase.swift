@@ -14,6 +14,7 @@ public struct ConsentDatabase: Sendable, Service {
     public let keyring: TenantKeyring
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
+    let announcer = ChangeAnnouncer()
 
     public init(client: PostgresClient, keyring: TenantKeyring, checkCache: ConsentStateCache?) {
         self.client = client
@@ -21,7 +22,18 @@ public struct ConsentDatabase: Sendable, Service {
         self.checkCache = checkCache
     }
 
-    public func run() async { await client.run() }
+    /// Runs the pool, and beside it the announcer that wakes other instances after this one's writes; both end
+    /// when the pool does.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { [logger = Logger(label: "consentd.changes")] in
+                await announcer.run(client: client, logger: logger)
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
 
     /// Runs `work` (in one transaction of its tenant, or as its one statement) and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
@@ -61,9 +73,11 @@ public struct ConsentDatabase: Sendable, Service {
     }
 
     /// The one place a write invalidates the cache: after the commit and before the caller answers, so no check
-    /// on this instance answers from before a write once its client knows of it. Other instances hear of the
-    /// same changes by NOTIFY (`ConsentChangeListener`).
+    /// on this instance answers from before a write once its client knows of it. Other instances read the same
+    /// changes from the change log, woken by the announcer (`ConsentChangeListener`).
     private func afterCommit(_ changes: [ConsentChange]) {
+        guard !changes.isEmpty else { return }
+        announcer.announce()
         guard let checkCache else { return }
         for change in changes { checkCache.invalidate(change.key, position: change.position) }
     }

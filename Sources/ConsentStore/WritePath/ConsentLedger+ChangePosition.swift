@@ -4,18 +4,17 @@ import Logging
 import PostgresNIO
 
 extension ConsentLedger {
-    /// The change to one subject's consent state and its position, announced to every instance's check cache when
-    /// the transaction commits. One round trip: the position is taken and the notification queued by one statement.
+    /// The change to one subject's consent state and its position, written to the change log that every instance's
+    /// check cache follows, so that it commits with the transaction. One round trip.
     static func changePosition(
         tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
     ) async throws -> ConsentChange {
         let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
         let rows = try await connection.query(
             """
-            SELECT position, pg_notify(\(ConsentChange.channel), \(ConsentChange.payloadPrefix(key)) || position::text)::text
-            FROM nextval('consent_changes') AS position
+            SELECT app_change_position(\(ConsentChange.channel), \(ConsentChange.payloadPrefix(key)))
             """, logger: logger)
-        guard let (position, _) = try await rows.decode((Int64, String).self).array().first else { throw NoPosition() }
+        guard let position = try await rows.decode(Int64.self).array().first else { throw NoPosition() }
         return ConsentChange(key: key, position: position)
     }
 

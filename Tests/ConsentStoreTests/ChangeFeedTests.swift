@@ -1,0 +1,103 @@
+import ConsentCore
+import ConsentStore
+import ConsentTesting
+import Foundation
+import PostgresNIO
+import Testing
+
+/// The change log against a real PostgreSQL: a listener applies every committed change once, including one whose
+/// position is older than changes it has already applied, and without any NOTIFY (its poll finds them).
+@Suite struct ChangeFeedTests {
+    func cached(_ cache: ConsentStateCache, _ key: ConsentStateCache.Key) -> Bool {
+        cache.lookup([key], purpose: "marketing").found[key] != nil
+    }
+
+    func fill(_ cache: ConsentStateCache, _ keys: [ConsentStateCache.Key]) {
+        let ticket = cache.lookup(keys, purpose: "marketing").ticket
+        cache.fill(
+            Dictionary(uniqueKeysWithValues: keys.map { ($0, nil) }), purpose: "marketing", ticket: ticket, covered: 0)
+    }
+
+    /// Waits up to ten seconds for `condition`; the listener's poll is one second.
+    func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<400 {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return condition()
+    }
+
+    func position(_ key: ConsentStateCache.Key, on connection: PostgresConnection, logger: Logger) async throws -> Int64
+    {
+        let rows = try await connection.query(
+            "SELECT app_change_position('', \(ConsentChange.payloadPrefix(key)))", logger: logger)
+        for try await position in rows.decode(Int64.self) { return position }
+        throw NoPosition()
+    }
+
+    struct NoPosition: Error {}
+
+    @Test func aChangeCommittedAfterALaterPositionReachesTheCache() async throws {
+        let database = try await TestDatabase.fresh()
+        let logger = database.logger
+        let tenant = try await database.withClient(\.owner) { client throws in
+            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
+        }
+        let early = ConsentStateCache.Key(
+            tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: 1, count: 32))
+        let late = ConsentStateCache.Key(
+            tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: 2, count: 32))
+        let cache = ConsentStateCache(capacity: 16)
+        try await database.withClient(\.app) { client throws in
+            let listener = ConsentChangeListener(client: client, cache: cache)
+            let following = Task { await listener.run(poll: .milliseconds(200), logger: logger) }
+            defer { following.cancel() }
+            #expect(try await eventually { cache.isListening })
+            fill(cache, [early, late])
+            #expect(cached(cache, early) && cached(cache, late))
+
+            let (earlyPosition, latePosition) = try await client.withTenantTransaction(tenant, logger: logger) {
+                connection in
+                let earlyPosition = try await position(early, on: connection, logger: logger)
+                let latePosition = try await client.withTenantTransaction(tenant, logger: logger) { other in
+                    try await position(late, on: other, logger: logger)
+                }
+                #expect(try await eventually { !cached(cache, late) }, "the committed change is applied")
+                #expect(cached(cache, early), "the open transaction's change is not visible yet")
+                return (earlyPosition, latePosition)
+            }
+            #expect(earlyPosition < latePosition)
+            #expect(try await eventually { !cached(cache, early) }, "the earlier position, committed later, is applied")
+            #expect(cache.statistics.invalidations == 2, "each change applied once, however often it was read")
+        }
+    }
+
+    @Test func theLogNamesTheSubjectAndKeepsNothingOfARolledBackWrite() async throws {
+        let database = try await TestDatabase.fresh()
+        let logger = database.logger
+        let tenant = try await database.withClient(\.owner) { client throws in
+            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
+        }
+        let key = ConsentStateCache.Key(tenantId: tenant, channel: .sms, blindIndex: Array(repeating: 3, count: 32))
+        try await database.withClient(\.app) { client throws in
+            struct Abandoned: Error {}
+            await #expect(throws: Abandoned.self) {
+                try await client.withTenantTransaction(tenant, logger: logger) { connection in
+                    _ = try await position(key, on: connection, logger: logger)
+                    throw Abandoned()
+                }
+            }
+            _ = try await client.withTenantTransaction(tenant, logger: logger) { connection in
+                try await position(key, on: connection, logger: logger)
+            }
+        }
+        #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 1)
+        let subject = String(repeating: "03", count: 32)
+        #expect(
+            try await database.count(
+                """
+                SELECT count(*)::int8 FROM consent_change_log
+                WHERE tenant_id = '\(tenant)' AND channel = 'sms' AND blind_index = '\\x\(subject)'::bytea
+                """) == 1, "the row names the subject as the prefix did")
+    }
+}
