@@ -1,6 +1,7 @@
 import ConsentCore
 import ConsentStore
 import Hummingbird
+import Logging
 
 /// Resolves `Authorization: Bearer <key>` to the caller's tenant and scopes, or refuses with 401.
 /// Tokens that cannot be ours (wrong prefix, length or checksum) are refused without a database round trip.
@@ -23,8 +24,10 @@ struct APIKeyAuthenticator: RouterMiddleware {
         }
         var context = context
         context.identity = identity
-        context.logger[metadataKey: "tenant"] = "\(identity.tenantId)"
-        context.logger[metadataKey: "key"] = "\(identity.keyId)"
+        // One metadata change, not one per key: the stream handler renders all its metadata again on each.
+        var metadata: Logger.Metadata = ["tenant": .stringConvertible(identity.tenantId)]
+        if let keyId = identity.keyId { metadata["key"] = .stringConvertible(keyId) }
+        context.logger.handler.metadata.merge(metadata) { $1 }
         return try await next(request, context)
     }
 }

@@ -5,6 +5,21 @@ import Hummingbird
 extension Request {
     /// Decodes a JSON body, turning every way it can be wrong into a contract error that names the field.
     public func decodeJSON<T: Decodable>(_ type: T.Type, context: ConsentRequestContext) async throws -> T {
+        try Self.decodeJSON(T.self, from: try await jsonBody(context: context), context: context)
+    }
+
+    /// A JSON body of a flat shape (`FlatJSONDecodable`): read without the general decoder when every value is a
+    /// plain string or null, the check's hot path; any other body goes to the general decoder, which reads it the
+    /// same way or names what is wrong.
+    func decodeJSON<T: FlatJSONDecodable>(_ type: T.Type, context: ConsentRequestContext) async throws -> T {
+        let buffer = try await jsonBody(context: context)
+        if let members = FlatJSONObject.parse(buffer.readableBytesView), let value = T(members: members) {
+            return value
+        }
+        return try Self.decodeJSON(T.self, from: buffer, context: context)
+    }
+
+    private func jsonBody(context: ConsentRequestContext) async throws -> ByteBuffer {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(
                 .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
@@ -14,6 +29,12 @@ extension Request {
             throw APIError(
                 .badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
         }
+        return buffer
+    }
+
+    private static func decodeJSON<T: Decodable>(
+        _ type: T.Type, from buffer: ByteBuffer, context: ConsentRequestContext
+    ) throws -> T {
         if JSONBodyShape.nestsTooDeep(buffer.readableBytesView) {
             throw APIError(
                 .badRequest, code: "json_too_deep",
@@ -26,6 +47,13 @@ extension Request {
             throw APIError.decoding(error)
         }
     }
+}
+
+/// A request body whose fields are all strings: decodable from a `FlatJSONObject`'s members too. `init(members:)`
+/// answers nil where the general decoder would refuse the body or read it otherwise (a required field missing or
+/// null), so that the general decoder explains.
+protocol FlatJSONDecodable: Decodable {
+    init?(members: [String: String?])
 }
 
 extension APIError {

@@ -81,8 +81,9 @@ public struct LocalCluster: Sendable {
         if durability == .throwaway {
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
             // The test suite runs many databases at once, each served by pools that keep connections for the check
-            // cache's listener and the leader roles; the default 100 slots ran out under a loaded CI run.
-            options += ["-c max_connections=400"]
+            // cache's listener and the leader roles; the default 100 slots ran out under a loaded CI run, and 400
+            // once writes also woke the listeners from the pool (about 400 at the suite's peak, most of them idle).
+            options += ["-c max_connections=1000"]
         }
         logger.info("starting PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
         do {

@@ -165,6 +165,32 @@ import Testing
     }
 }
 
+/// The single check's answer is written by hand too; byte for byte the shared encoder's, in every state.
+@Suite struct CheckAnswerEncodingTests {
+    @Test func matchesTheSharedEncoderInEveryState() throws {
+        let now = Date(timeIntervalSince1970: 1_796_000_000.123)
+        let windows = [
+            ServiceWindow(lastInboundAt: nil), ServiceWindow(lastInboundAt: now.addingTimeInterval(-3600)),
+            ServiceWindow(lastInboundAt: now.addingTimeInterval(-90_000)),
+        ]
+        let consents: [(String?, Date?, Date?)] = [
+            (nil, nil, nil), (UUID().lowercased, now.addingTimeInterval(-10), nil), (UUID().lowercased, nil, nil),
+            (UUID().lowercased, nil, now.addingTimeInterval(-0.5)),
+        ]
+        for window in windows {
+            for (consentId, grantedAt, revokedAt) in consents {
+                for (allowed, billable, reason) in [(true, true, "consent_granted"), (false, false, "no_consent")] {
+                    let view = CheckRoutes.CheckView(
+                        allowed: allowed, reason: reason, consentId: consentId, grantedAt: grantedAt,
+                        revokedAt: revokedAt, serviceWindow: ServiceWindowView(window, now: now), billable: billable)
+                    let expected = String(decoding: try ConsentJSON.encoder.encode(view), as: UTF8.self)
+                    #expect(String(buffer: view.json()) == expected)
+                }
+            }
+        }
+    }
+}
+
 @Suite struct MethodNotAllowedTests {
     @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
         try await withTenants(["acme"]) { tenants, _ in
