@@ -100,4 +100,23 @@ import Testing
                 WHERE tenant_id = '\(tenant)' AND channel = 'sms' AND blind_index = '\\x\(subject)'::bytea
                 """) == 1, "the row names the subject as the prefix did")
     }
+
+    @Test func retentionPrunesRowsOlderThanFiveMinutes() async throws {
+        let database = try await TestDatabase.fresh()
+        let logger = database.logger
+        let tenant = try await database.withClient(\.owner) { client throws in
+            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
+        }
+        let key = ConsentStateCache.Key(tenantId: tenant, channel: .email, blindIndex: Array(repeating: 4, count: 32))
+        try await database.withClient(\.app) { client throws in
+            _ = try await client.withTenantTransaction(tenant, logger: logger) { connection in
+                try await position(key, on: connection, logger: logger)
+            }
+            let purger = RetentionPurger(client: client, policy: .default)
+            try await purger.purgeAll(now: Date().addingTimeInterval(240), logger: logger)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 1, "four minutes on")
+            try await purger.purgeAll(now: Date().addingTimeInterval(360), logger: logger)
+            #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 0, "six minutes on")
+        }
+    }
 }
