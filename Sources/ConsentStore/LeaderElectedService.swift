@@ -61,7 +61,7 @@ public struct LeaderElectedService: Service {
                     }
                     try await Task.sleep(for: interval)
                     // Still connected, so still holding the lock.
-                    try await connection.query("SELECT 1", logger: logger)
+                    try await connection.heldQuery("SELECT 1", logger: logger)
                 }
             } catch {
                 // Give the lock back before the connection returns to the pool; a dead connection has lost it anyway.

@@ -18,6 +18,6 @@ public struct LeaderLock: Sendable, Equatable {
     }
 
     public func release(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        try await connection.heldQuery("SELECT pg_advisory_unlock(\(key))", logger: logger)
     }
 }

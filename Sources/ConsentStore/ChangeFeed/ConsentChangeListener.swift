@@ -97,7 +97,7 @@ public struct ConsentChangeListener: Sendable {
     static func read(
         since horizon: Int64?, on connection: PostgresConnection, logger: Logger
     ) async throws -> (rows: [ChangeLogCursor.Row], horizon: Int64) {
-        let result = try await connection.query(
+        let result = try await connection.heldQuery(
             """
             SELECT horizon, change_position, tenant_id, channel, blind_index, written_by
             FROM app_changes_since(\(horizon))
