@@ -12,9 +12,6 @@ public struct ServerDependencies: Sendable {
     public let schema: MigrationRunner
     public let checkpointSigner: CheckpointSigner
     public let subjectRights: SubjectRightsPolicy
-    /// Live API keys, kept by the same listener as the check cache; on even when the check cache is off, so that
-    /// an uncached check costs one round trip, not two.
-    public let keyCache: APIKeyCache
     public let metrics: ServiceMetrics
     public let collection: CollectionPolicy
     /// `consentd dev`'s demo shop: `/demo/checkout` opens consent sessions with this tenant's key. Nil in production.
@@ -33,7 +30,6 @@ public struct ServerDependencies: Sendable {
     ) {
         self.database = database
         self.collection = collection
-        self.keyCache = APIKeyCache(capacity: 10_000)
         self.metrics = metrics
         self.schema = schema
         self.checkpointSigner = checkpointSigner
@@ -67,13 +63,13 @@ public enum ConsentApplication {
                 timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
-        MetricsRoutes(metrics: dependencies.metrics, keys: dependencies.keyCache, database: database).register(
+        MetricsRoutes(metrics: dependencies.metrics, keys: database.keyCache, database: database).register(
             on: router)
 
-        let keys = database.apiKeys(cache: dependencies.keyCache)
+        let keys = database.apiKeys
         let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
             .add(middleware: RateLimitMiddleware(limiter: KeyRateLimiter(limits: dependencies.rateLimits)))
-        KeyRoutes(keys: keys).register(on: v1)
+        KeyRoutes(database: database).register(on: v1)
         PurposeRoutes(purposes: database.purposes).register(on: v1)
         NoticeRoutes(database: database).register(on: v1)
         ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
@@ -152,7 +148,7 @@ public enum ConsentApplication {
                 }
             },
             ConsentChangeListenerService(
-                listener: database.changeListener(keys: dependencies.keyCache), logger: logger),
+                listener: database.changeListener, logger: logger),
         ]
         return Application(
             router: try await router(dependencies),

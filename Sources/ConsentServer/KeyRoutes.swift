@@ -5,7 +5,8 @@ import Hummingbird
 
 /// An admin's view of its own tenant's API keys: list them, revoke one. Tokens are never shown again.
 struct KeyRoutes {
-    let keys: APIKeyStore
+    let database: ConsentDatabase
+    var keys: APIKeyStore { database.apiKeys }
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.get("/keys") { _, context in try await list(context: context) }
@@ -50,8 +51,8 @@ struct KeyRoutes {
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
             throw APIError.notFound("no such API key")
         }
-        guard try await keys.revoke(tenantId: caller.tenantId, keyId: id, actor: caller.actor, logger: context.logger)
-        else {
+        let revocation = keys.revocation(tenantId: caller.tenantId, keyId: id, actor: caller.actor)
+        guard try await database.commit(revocation, logger: context.logger).revoked else {
             throw APIError.notFound("no such live API key")
         }
         return Revoked(id: id.lowercased, revoked: true)

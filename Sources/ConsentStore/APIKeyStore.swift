@@ -13,6 +13,12 @@ public struct APIKeyRecord: Sendable, Equatable {
     public let revokedAt: Date?
 }
 
+/// What a revocation did: whether a live key was revoked.
+public struct KeyRevocationOutcome: Sendable, Equatable {
+    public let keyId: UUID
+    public let revoked: Bool
+}
+
 /// A freshly created key: the token is in memory only here, once, for the caller to hand over.
 public struct IssuedAPIKey: Sendable {
     public let record: APIKeyRecord
@@ -66,29 +72,45 @@ public struct APIKeyStore: Sendable {
         }
     }
 
-    /// Revokes at once: the next request presenting the key is refused. False when no such live key exists.
+    /// Revokes at once: the next request presenting the key is refused, on this instance by `ConsentDatabase`'s
+    /// commit, on the others by the NOTIFY the revocation commits. `revoked` is false when no such live key exists.
+    public func revocation(tenantId: UUID, keyId: UUID, actor: String) -> UnitOfWork<KeyRevocationOutcome> {
+        UnitOfWork(tenantId: tenantId, changes: { _ in [] }, revokedKeys: { $0.revoked ? [$0.keyId] : [] }) {
+            connection, logger in
+            KeyRevocationOutcome(
+                keyId: keyId,
+                revoked: try await Self.revoke(
+                    keyId: keyId, tenantId: tenantId, actor: actor, on: connection, logger: logger))
+        }
+    }
+
+    /// The operator's revocation (`consentd keys revoke`), from a process without caches: the serving instances
+    /// hear of it by NOTIFY. False when no such live key exists.
     public func revoke(tenantId: UUID, keyId: UUID, actor: String = AuditEvent.operatorActor, logger: Logger)
         async throws -> Bool
     {
-        let revoked = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let revoked =
-                try await connection.query(
-                    """
-                    UPDATE api_keys SET revoked_at = now()
-                    WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
-                    """, logger: logger
-                ).collect().isEmpty == false
-            if revoked {
-                try await connection.query(
-                    "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger
-                )
-                try await AuditTrail.append(
-                    [AuditEvent(action: .keyRevoked, actor: actor, data: ["keyId": .id(keyId)])],
-                    tenantId: tenantId, on: connection, logger: logger)
-            }
-            return revoked
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            try await Self.revoke(keyId: keyId, tenantId: tenantId, actor: actor, on: connection, logger: logger)
         }
-        if revoked { cache?.revoke(keyId: keyId) }
+    }
+
+    private static func revoke(
+        keyId: UUID, tenantId: UUID, actor: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let revoked =
+            try await connection.query(
+                """
+                UPDATE api_keys SET revoked_at = now()
+                WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
+                """, logger: logger
+            ).collect().isEmpty == false
+        if revoked {
+            try await connection.query(
+                "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger)
+            try await AuditTrail.append(
+                [AuditEvent(action: .keyRevoked, actor: actor, data: ["keyId": .id(keyId)])],
+                tenantId: tenantId, on: connection, logger: logger)
+        }
         return revoked
     }
 

@@ -15,7 +15,8 @@ extension ConsentDatabase {
     public var auditLog: AuditLogReader { AuditLogReader(client: client) }
     public var auditVerifications: AuditVerifications { AuditVerifications(client: client) }
 
-    public func apiKeys(cache: APIKeyCache? = nil) -> APIKeyStore { APIKeyStore(client: client, cache: cache) }
+    /// API keys, authenticated through this instance's key cache.
+    public var apiKeys: APIKeyStore { APIKeyStore(client: client, cache: keyCache) }
 
     public func consoleSessions(idleTimeout: TimeInterval) -> ConsoleSessionStore {
         ConsoleSessionStore(client: client, idleTimeout: idleTimeout)
@@ -50,8 +51,8 @@ extension ConsentDatabase {
     }
 
     /// The notification connection that keeps this instance's caches in step with every instance's writes.
-    public func changeListener(keys: APIKeyCache) -> ConsentChangeListener {
-        ConsentChangeListener(client: client, cache: checkCache, keys: keys)
+    public var changeListener: ConsentChangeListener {
+        ConsentChangeListener(client: client, cache: checkCache, keys: keyCache)
     }
 
     public func leaderElected(

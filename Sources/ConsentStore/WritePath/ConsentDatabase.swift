@@ -14,12 +14,16 @@ public struct ConsentDatabase: Sendable, Service {
     public let keyring: TenantKeyring
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
+    /// Live API keys, kept by the same listener as the check cache; on even when the check cache is off, so that an
+    /// uncached check costs one round trip, not two.
+    public let keyCache: APIKeyCache
     let announcer = ChangeAnnouncer()
 
     public init(client: PostgresClient, keyring: TenantKeyring, checkCache: ConsentStateCache?) {
         self.client = client
         self.keyring = keyring
         self.checkCache = checkCache
+        self.keyCache = APIKeyCache(capacity: 10_000)
     }
 
     /// Runs the pool, and beside it the announcer that wakes other instances after this one's writes; both end
@@ -47,7 +51,7 @@ public struct ConsentDatabase: Sendable, Service {
             try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
             outcome = try await client.withConnection { connection in try await work.body(connection, logger) }
         }
-        afterCommit(work.changes(outcome))
+        afterCommit(work.changes(outcome), revokedKeys: work.revokedKeys(outcome))
         return outcome
     }
 
@@ -61,21 +65,25 @@ public struct ConsentDatabase: Sendable, Service {
             return .fresh(try render(try await commit(work, logger: logger)))
         }
         var changes: [ConsentChange] = []
+        var revokedKeys: [UUID] = []
         let outcome = try await TenantWriter(client: client).write(
             tenantId: work.tenantId, idempotency: idempotency, logger: logger, render: render
         ) { connection in
             let outcome = try await work.body(connection, logger)
             changes = work.changes(outcome)
+            revokedKeys = work.revokedKeys(outcome)
             return outcome
         }
-        afterCommit(changes)
+        afterCommit(changes, revokedKeys: revokedKeys)
         return outcome
     }
 
-    /// The one place a write invalidates the cache: after the commit and before the caller answers, so no check
-    /// on this instance answers from before a write once its client knows of it. Other instances read the same
-    /// changes from the change log, woken by the announcer (`ConsentChangeListener`).
-    private func afterCommit(_ changes: [ConsentChange]) {
+    /// The one place a write invalidates this instance's caches: after the commit and before the caller answers,
+    /// so no check on this instance answers from before a write once its client knows of it, and a revoked key is
+    /// refused from the next request on. Other instances read the same consent changes from the change log, woken
+    /// by the announcer, and hear of revoked keys by the NOTIFY the revocation committed (`ConsentChangeListener`).
+    private func afterCommit(_ changes: [ConsentChange], revokedKeys: [UUID]) {
+        for keyId in revokedKeys { keyCache.revoke(keyId: keyId) }
         guard !changes.isEmpty else { return }
         announcer.announce()
         guard let checkCache else { return }

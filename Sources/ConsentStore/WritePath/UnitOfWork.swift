@@ -4,8 +4,8 @@ import Logging
 import PostgresNIO
 
 /// One state change as the store describes it: the tenant it belongs to, the statements that make the change and
-/// append its audit events, and which subjects' cached consent state it changes. Only the store makes these;
-/// `ConsentDatabase.commit` is the one thing that runs them.
+/// append its audit events, and what cached state it changes (subjects' consent states, live API keys). Only the
+/// store makes these; `ConsentDatabase.commit` is the one thing that runs them.
 public struct UnitOfWork<Outcome: Sendable>: Sendable {
     /// How the work reaches the database.
     enum Shape: Sendable {
@@ -22,15 +22,19 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
     let shape: Shape
     let body: @Sendable (PostgresConnection, Logger) async throws -> Outcome
     let changes: @Sendable (Outcome) -> [ConsentChange]
+    /// The API keys the outcome revoked, which the key cache must stop answering for.
+    let revokedKeys: @Sendable (Outcome) -> [UUID]
 
     init(
         tenantId: UUID, shape: Shape = .transaction, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
+        revokedKeys: @escaping @Sendable (Outcome) -> [UUID] = { _ in [] },
         body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
         self.tenantId = tenantId
         self.shape = shape
         self.body = body
         self.changes = changes
+        self.revokedKeys = revokedKeys
     }
 }
 
