@@ -75,13 +75,14 @@ public struct APIKeyStore: Sendable {
     /// Revokes at once: the next request presenting the key is refused, on this instance by `ConsentDatabase`'s
     /// commit, on the others by the NOTIFY the revocation commits. `revoked` is false when no such live key exists.
     public func revocation(tenantId: UUID, keyId: UUID, actor: String) -> UnitOfWork<KeyRevocationOutcome> {
-        UnitOfWork(tenantId: tenantId, changes: { _ in [] }, revokedKeys: { $0.revoked ? [$0.keyId] : [] }) {
-            connection, logger in
-            KeyRevocationOutcome(
-                keyId: keyId,
-                revoked: try await Self.revoke(
-                    keyId: keyId, tenantId: tenantId, actor: actor, on: connection, logger: logger))
-        }
+        UnitOfWork(
+            tenantId: tenantId, changes: { _ in [] }, revokedKeys: { $0.revoked ? [$0.keyId] : [] },
+            body: { connection, logger in
+                KeyRevocationOutcome(
+                    keyId: keyId,
+                    revoked: try await Self.revoke(
+                        keyId: keyId, tenantId: tenantId, actor: actor, on: connection, logger: logger))
+            })
     }
 
     /// The operator's revocation (`consentd keys revoke`), from a process without caches: the serving instances
