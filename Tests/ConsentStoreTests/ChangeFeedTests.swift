@@ -37,12 +37,26 @@ import Testing
 
     struct NoPosition: Error {}
 
-    @Test func aChangeCommittedAfterALaterPositionReachesTheCache() async throws {
+    static func databaseWithTenant() async throws -> (TestDatabase, UUID) {
         let database = try await TestDatabase.fresh()
-        let logger = database.logger
         let tenant = try await database.withClient(\.owner) { client throws in
-            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
+            try await TenantStore(client: client).create(TenantName("acme")!, logger: database.logger).id
         }
+        return (database, tenant)
+    }
+
+    /// Commits one change position for `key` in its own tenant transaction.
+    func commitPosition(_ key: ConsentStateCache.Key, tenant: UUID, client: PostgresClient, logger: Logger)
+        async throws
+    {
+        _ = try await client.withTenantTransaction(tenant, logger: logger) { connection in
+            try await position(key, on: connection, logger: logger)
+        }
+    }
+
+    @Test func aChangeCommittedAfterALaterPositionReachesTheCache() async throws {
+        let (database, tenant) = try await Self.databaseWithTenant()
+        let logger = database.logger
         let early = ConsentStateCache.Key(
             tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: 1, count: 32))
         let late = ConsentStateCache.Key(
@@ -73,11 +87,8 @@ import Testing
     }
 
     @Test func theLogNamesTheSubjectAndKeepsNothingOfARolledBackWrite() async throws {
-        let database = try await TestDatabase.fresh()
+        let (database, tenant) = try await Self.databaseWithTenant()
         let logger = database.logger
-        let tenant = try await database.withClient(\.owner) { client throws in
-            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
-        }
         let key = ConsentStateCache.Key(tenantId: tenant, channel: .sms, blindIndex: Array(repeating: 3, count: 32))
         try await database.withClient(\.app) { client throws in
             struct Abandoned: Error {}
@@ -87,9 +98,7 @@ import Testing
                     throw Abandoned()
                 }
             }
-            _ = try await client.withTenantTransaction(tenant, logger: logger) { connection in
-                try await position(key, on: connection, logger: logger)
-            }
+            try await commitPosition(key, tenant: tenant, client: client, logger: logger)
         }
         #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 1)
         let subject = String(repeating: "03", count: 32)
@@ -102,16 +111,11 @@ import Testing
     }
 
     @Test func retentionPrunesRowsOlderThanFiveMinutes() async throws {
-        let database = try await TestDatabase.fresh()
+        let (database, tenant) = try await Self.databaseWithTenant()
         let logger = database.logger
-        let tenant = try await database.withClient(\.owner) { client throws in
-            try await TenantStore(client: client).create(TenantName("acme")!, logger: logger).id
-        }
         let key = ConsentStateCache.Key(tenantId: tenant, channel: .email, blindIndex: Array(repeating: 4, count: 32))
         try await database.withClient(\.app) { client throws in
-            _ = try await client.withTenantTransaction(tenant, logger: logger) { connection in
-                try await position(key, on: connection, logger: logger)
-            }
+            try await commitPosition(key, tenant: tenant, client: client, logger: logger)
             let purger = RetentionPurger(client: client, policy: .default)
             try await purger.purgeAll(now: Date().addingTimeInterval(240), logger: logger)
             #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 1, "four minutes on")
