@@ -9,6 +9,15 @@ public enum JSONBodyShape {
 
     /// True when arrays and objects in `body` nest deeper than `maxDepth`. Brackets inside strings do not count.
     public static func nestsTooDeep(_ body: some Sequence<UInt8>, maxDepth: Int = defaultMaxDepth) -> Bool {
+        // A generic sequence from another module is walked through unspecialised witnesses, which cost a 10,000-subject
+        // batch 14% of its time; contiguous bytes (a request's ByteBuffer view) are scanned as raw memory instead.
+        if let answer = body.withContiguousStorageIfAvailable({ nestsTooDeep(UnsafeRawBufferPointer($0), maxDepth) }) {
+            return answer
+        }
+        return Array(body).withUnsafeBytes { nestsTooDeep($0, maxDepth) }
+    }
+
+    private static func nestsTooDeep(_ body: UnsafeRawBufferPointer, _ maxDepth: Int) -> Bool {
         var depth = 0
         var inString = false
         var escaped = false
