@@ -16,13 +16,24 @@ public struct APIKeyToken: Sendable, Equatable {
 
     /// Validates the shape and checksum of a presented token; returns nil for anything that cannot be one of ours.
     public init?(parsing candidate: some StringProtocol) {
-        guard candidate.utf8.count == Self.length, candidate.hasPrefix(Self.prefix) else { return nil }
-        let body = candidate.utf8.dropFirst(Self.prefix.utf8.count)
-        guard body.allSatisfy(Base62.contains) else { return nil }
-        let random = Array(body.prefix(Self.randomLength))
-        let checksum = Array(body.suffix(Self.checksumLength))
-        guard Base62.encode(CRC32.checksum(random), width: Self.checksumLength) == checksum else { return nil }
-        self.value = String(candidate)
+        // Every request parses its key, so this reads the bytes in place: no arrays, no generic sequence walks.
+        let value = String(candidate)
+        guard value.utf8.withContiguousStorageIfAvailable(Self.isWellFormed) ?? Self.isWellFormed(Array(value.utf8))
+        else { return nil }
+        self.value = value
+    }
+
+    /// The prefix, base62 after it, and a checksum that matches the random part.
+    private static func isWellFormed(_ bytes: some RandomAccessCollection<UInt8>) -> Bool {
+        guard bytes.count == length, bytes.starts(with: prefix.utf8) else { return false }
+        let body = bytes.dropFirst(prefix.utf8.count)
+        guard body.allSatisfy(Base62.contains) else { return false }
+        var rest = CRC32.checksum(body.prefix(randomLength))
+        for digit in body.suffix(checksumLength).reversed() {
+            guard digit == Base62.alphabet[Int(rest % 62)] else { return false }
+            rest /= 62
+        }
+        return true
     }
 
     /// A new token from the system's secure random generator.
