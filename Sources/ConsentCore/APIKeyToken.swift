@@ -17,6 +17,7 @@ public struct APIKeyToken: Sendable, Equatable {
     /// Validates the shape and checksum of a presented token; returns nil for anything that cannot be one of ours.
     public init?(parsing candidate: some StringProtocol) {
         // Every request parses its key, so this reads the bytes in place: no arrays, no generic sequence walks.
+        guard candidate.utf8.count == Self.length else { return nil }
         let value = String(candidate)
         guard value.utf8.withContiguousStorageIfAvailable(Self.isWellFormed) ?? Self.isWellFormed(Array(value.utf8))
         else { return nil }

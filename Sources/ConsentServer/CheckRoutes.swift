@@ -18,7 +18,7 @@ struct CheckRoutes {
         group.post("/checks/batch") { request, context in try await batch(request, context: context) }
     }
 
-    struct CheckBody: FlatJSONDecodable, Equatable {
+    struct CheckBody: FlatJSONDecodable {
         let subject: String
         let channel: String
         let purpose: String

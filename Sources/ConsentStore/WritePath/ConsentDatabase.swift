@@ -51,7 +51,7 @@ public struct ConsentDatabase: Sendable, Service {
             try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
             outcome = try await client.withConnection { connection in try await work.body(connection, logger) }
         }
-        afterCommit(work.changes(outcome), revokedKeys: work.revokedKeys(outcome))
+        afterCommit(work, outcome)
         return outcome
     }
 
@@ -64,26 +64,26 @@ public struct ConsentDatabase: Sendable, Service {
         if idempotency == nil, case .statement = work.shape {
             return .fresh(try render(try await commit(work, logger: logger)))
         }
-        var changes: [ConsentChange] = []
-        var revokedKeys: [UUID] = []
-        let outcome = try await TenantWriter(client: client).write(
+        // Nil when the claim replayed a stored response: nothing ran, so nothing changed.
+        var committed: Outcome?
+        let written = try await TenantWriter(client: client).write(
             tenantId: work.tenantId, idempotency: idempotency, logger: logger, render: render
         ) { connection in
             let outcome = try await work.body(connection, logger)
-            changes = work.changes(outcome)
-            revokedKeys = work.revokedKeys(outcome)
+            committed = outcome
             return outcome
         }
-        afterCommit(changes, revokedKeys: revokedKeys)
-        return outcome
+        if let committed { afterCommit(work, committed) }
+        return written
     }
 
     /// The one place a write invalidates this instance's caches: after the commit and before the caller answers,
     /// so no check on this instance answers from before a write once its client knows of it, and a revoked key is
     /// refused from the next request on. Other instances read the same consent changes from the change log, woken
     /// by the announcer, and hear of revoked keys by the NOTIFY the revocation committed (`ConsentChangeListener`).
-    private func afterCommit(_ changes: [ConsentChange], revokedKeys: [UUID]) {
-        for keyId in revokedKeys { keyCache.revoke(keyId: keyId) }
+    private func afterCommit<Outcome>(_ work: UnitOfWork<Outcome>, _ outcome: Outcome) {
+        for keyId in work.revokedKeys(outcome) { keyCache.revoke(keyId: keyId) }
+        let changes = work.changes(outcome)
         guard !changes.isEmpty else { return }
         announcer.announce()
         guard let checkCache else { return }
