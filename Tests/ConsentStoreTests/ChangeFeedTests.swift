@@ -123,4 +123,32 @@ import Testing
             #expect(try await database.count("SELECT count(*)::int8 FROM consent_change_log") == 0, "six minutes on")
         }
     }
+
+    @Test func aCommittedWriteWakesAnotherInstanceBeforeItsPoll() async throws {
+        let (database, tenant) = try await Self.databaseWithTenant()
+        let logger = database.logger
+        let cache = ConsentStateCache(capacity: 16)
+        try await database.withClient(\.app) { listening throws in
+            // The other instance polls once an hour: only the writer's wake-up can bring the change sooner.
+            let listener = ConsentChangeListener(client: listening, cache: cache)
+            let following = Task { await listener.run(poll: .seconds(3600), logger: logger) }
+            defer { following.cancel() }
+            #expect(try await eventually { cache.isListening })
+
+            let writer = ConsentDatabase(
+                client: PostgresClient(url: database.app, logger: logger),
+                keyring: TenantKeyring(masterKey: .random32()), checkCache: nil)
+            let serving = Task { await writer.run() }
+            defer { serving.cancel() }
+            let ledger = ConsentLedger(keyring: writer.keyring, suppression: false)
+            let caller = CallerIdentity(keyId: UUID(), tenantId: tenant, scopes: [.consentWrite])
+            let withdrawal = ledger.revoke(
+                try SubjectIdentifier("+393330000001", channel: .whatsapp), purposes: nil, source: .api, caller: caller)
+            let before = cache.statistics.invalidations
+            _ = try await writer.commit(withdrawal, logger: logger)
+            #expect(
+                try await eventually { cache.statistics.invalidations > before },
+                "the listener read the change within ten seconds, not at its hourly poll")
+        }
+    }
 }
