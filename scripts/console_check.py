@@ -21,16 +21,32 @@ import os
 import tempfile
 import time
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait as SeleniumWait
 
 import browser_check as shared
 
 
-def page_wait(driver, timeout):
-    """A wait that reads the page again when a form's redirect replaced it under the condition (a stale element)."""
-    return SeleniumWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+class page_wait:
+    """A wait that reads the page again when a form's redirect replaced it under the condition. Selenium calls such
+    an element stale; Chrome 156 can instead answer "Node with given id does not belong to the document" as a plain
+    WebDriverException (seen once in CI on the audit page's verify form), which is the same case."""
+
+    def __init__(self, driver, timeout):
+        self.wait = SeleniumWait(
+            driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+
+    def until(self, condition):
+        def read_again_if_replaced(driver):
+            try:
+                return condition(driver)
+            except WebDriverException as error:
+                if "does not belong to the document" in (error.msg or ""):
+                    return False
+                raise
+
+        return self.wait.until(read_again_if_replaced)
 
 
 SUBJECT = "+393338000001"
