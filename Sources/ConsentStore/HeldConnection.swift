@@ -1,17 +1,43 @@
 import Logging
 import PostgresNIO
+import Synchronization
 
 extension PostgresConnection {
     /// A query on a connection this instance holds for a long time (a leader's lock, the change feed), which the
-    /// server may have closed while it sat idle: fails at once if so. postgres-nio 1.33 writes a query to a closed
-    /// connection's torn-down pipeline without a promise, so its answer never comes and the caller waits forever
-    /// (found by killing a leader's backend with `pg_terminate_backend`: the leader stopped leading and the
-    /// service then never shut down). A close that lands between this check and the write is not caught.
+    /// server may close at any moment: fails when the connection closes instead of waiting forever. postgres-nio
+    /// 1.33 writes a query to a closed connection's torn-down pipeline without a promise, so its answer never comes
+    /// (found by killing a leader's backend with `pg_terminate_backend`: the leader stopped leading and the service
+    /// then never shut down). Checking `isClosed` first was not enough under load: the close can land between the
+    /// check and the write. So the query races the connection's close; a query left waiting is abandoned.
     func heldQuery(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
         guard !isClosed else { throw HeldConnectionClosed() }
-        return try await self.query(query, logger: logger)
+        let answer = OneAnswer()
+        return try await withCheckedThrowingContinuation { continuation in
+            answer.expect(continuation)
+            closeFuture.whenComplete { _ in answer.give(.failure(HeldConnectionClosed())) }
+            Task {
+                do {
+                    answer.give(.success(try await self.query(query, logger: logger)))
+                } catch {
+                    answer.give(.failure(error))
+                }
+            }
+        }
     }
 }
 
 /// The server closed a held connection (`heldQuery`).
 struct HeldConnectionClosed: Error {}
+
+/// The first of a query's answer and its connection's close resumes the caller; the other is dropped.
+private final class OneAnswer: Sendable {
+    private let waiting = Mutex<CheckedContinuation<PostgresRowSequence, any Error>?>(nil)
+
+    func expect(_ continuation: CheckedContinuation<PostgresRowSequence, any Error>) {
+        waiting.withLock { $0 = continuation }
+    }
+
+    func give(_ result: Result<PostgresRowSequence, any Error>) {
+        waiting.withLock { $0.take() }?.resume(with: result)
+    }
+}
