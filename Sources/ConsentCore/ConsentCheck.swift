@@ -12,7 +12,7 @@ public enum ConsentState: Sendable, Equatable {
 public enum MessageType: String, Sendable, Codable, CaseIterable {
     /// A pre-approved notification: needs consent for its purpose.
     case template
-    /// Free-form: only inside the 24-hour customer-care window.
+    /// Free-form: only inside the 24-hour customer-care window, and only on WhatsApp.
     case session
 }
 
@@ -23,6 +23,10 @@ public enum CheckReason: String, Sendable, Codable, CaseIterable {
     case pendingConfirmation = "pending_confirmation"
     case serviceWindowOpen = "service_window_open"
     case serviceWindowClosed = "service_window_closed"
+    case templateNotApproved = "template_not_approved"
+    case templatePaused = "template_paused"
+    case marketingStopped = "marketing_stopped"
+    case noPriorConversation = "no_prior_conversation"
 }
 
 /// The customer-care window: open for 24 hours after the person's last inbound message.
@@ -41,40 +45,81 @@ public struct ServiceWindow: Sendable, Equatable {
     }
 }
 
-public struct CheckDecision: Sendable, Equatable {
-    public let allowed: Bool
-    public let reason: CheckReason
-    /// A template sent outside the window is paid per message.
-    public let billable: Bool
-}
-
-/// May this message be sent now? A pure function of the consent, the window, the message type and the time.
+/// May this message be sent, and what will it cost? A pure function of the question, what the ledger knows of the
+/// person and the deployment's policy; `docs/messaging-rules.md` is its table. The law's refusals come first (no
+/// consent, withdrawn, pending), then the platform's (a marketing stop, the template's state, no earlier
+/// conversation, a closed window), so that the reason a sender sees is the one a DPO must act on.
 public enum ConsentCheck {
-    public static func decide(consent: ConsentState, window: ServiceWindow, messageType: MessageType, now: Date)
-        -> CheckDecision
+    public static func decide(_ question: SendQuestion, facts: SubjectFacts, policy: SendPolicy = .standard)
+        -> SendDecision
     {
-        let windowOpen = window.isOpen(at: now)
-        switch messageType {
-        case .template:
-            switch consent {
-            case .granted:
-                return CheckDecision(allowed: true, reason: .consentGranted, billable: !windowOpen)
-            case .none:
-                return CheckDecision(allowed: false, reason: .noConsent, billable: false)
-            case .pending:
-                return CheckDecision(allowed: false, reason: .pendingConfirmation, billable: false)
-            case .withdrawn:
-                return CheckDecision(allowed: false, reason: .consentWithdrawn, billable: false)
-            }
-        case .session:
-            // A withdrawal stops every future send for that purpose, replies included: the person who just
-            // replied STOP has opened the window with that very message.
-            if case .withdrawn = consent {
-                return CheckDecision(allowed: false, reason: .consentWithdrawn, billable: false)
-            }
-            return windowOpen
-                ? CheckDecision(allowed: true, reason: .serviceWindowOpen, billable: false)
-                : CheckDecision(allowed: false, reason: .serviceWindowClosed, billable: false)
+        let category: MessageCategory =
+            question.messageType == .session ? .service : MessageCategory(question.purposeCategory)
+        let window = ServiceWindow(lastInboundAt: facts.lastInboundAt)
+        let refusal = refusal(question, facts: facts, window: window, policy: policy)
+        guard question.channel == .whatsapp else {
+            return SendDecision(
+                allowed: refusal == nil, reason: refusal?.reason ?? .consentGranted, category: category, pricing: nil,
+                predictedError: nil)
         }
+        let rule = policy.pricing.rule(at: question.at)
+        let windowOpen = window.isOpen(at: question.at)
+        let entryPoint = EntryPointWindow(openedAt: facts.entryPointAt, hours: rule.freeEntryPointHours)
+        let entryPointOpen = entryPoint.isOpen(at: question.at)
+        let pricingCategory: PricingCategory? =
+            refusal != nil ? nil : entryPointOpen ? .freeEntryPoint : PricingCategory(category)
+        let billable = refusal == nil && !entryPointOpen && rule.isPaid(category, windowOpen: windowOpen)
+        let pricing = PlatformPricing(
+            window: window, windowOpen: windowOpen, entryPoint: entryPoint, entryPointOpen: entryPointOpen,
+            pricingCategory: pricingCategory, billable: billable, rule: rule)
+        let allowedReason: CheckReason = question.messageType == .session ? .serviceWindowOpen : .consentGranted
+        return SendDecision(
+            allowed: refusal == nil, reason: refusal?.reason ?? allowedReason, category: category, pricing: pricing,
+            predictedError: refusal?.predicted)
+    }
+
+    private static func refusal(
+        _ question: SendQuestion, facts: SubjectFacts, window: ServiceWindow, policy: SendPolicy
+    ) -> (reason: CheckReason, predicted: PredictedError?)? {
+        let marketing = question.purposeCategory == .marketing
+        // The law: a template needs a granted consent to its purpose; a free-form reply needs one when it markets
+        // (electronic marketing needs prior consent, replies included). A withdrawal stops every future send for
+        // that purpose, replies too: the person who just replied STOP has opened the window with that very message.
+        switch (facts.consent, question.messageType) {
+        case (.withdrawn, _): return (.consentWithdrawn, nil)
+        case (.none, .template): return (.noConsent, nil)
+        case (.pending, .template): return (.pendingConfirmation, nil)
+        case (.none, .session) where marketing: return (.noConsent, nil)
+        case (.pending, .session) where marketing: return (.pendingConfirmation, nil)
+        case (.granted, _), (.none, .session), (.pending, .session): break
+        }
+        // The platform: a marketing stop holds until an opt-in collected after it.
+        if question.channel == .whatsapp, marketing, let stoppedAt = facts.marketingStoppedAt {
+            let grantedAfter: Bool
+            if case .granted(_, let grantedAt) = facts.consent {
+                grantedAfter = grantedAt > stoppedAt
+            } else {
+                grantedAfter = false
+            }
+            if !grantedAfter { return (.marketingStopped, .marketingStopped) }
+        }
+        switch question.templateStatus {
+        case nil, .approved: break
+        case .paused: return (.templatePaused, .templatePaused)
+        case .pending, .rejected, .disabled: return (.templateNotApproved, .templateNotApproved)
+        }
+        if question.channel == .whatsapp, question.messageType == .template,
+            question.purpose == Purpose.issueResolution
+        {
+            // Restarting a care conversation the window cut off (seed §3.10) needs a conversation to restart.
+            let since = question.at.addingTimeInterval(-policy.issueResolutionLookback)
+            guard let inbound = facts.lastInboundAt, inbound >= since, inbound <= question.at else {
+                return (.noPriorConversation, nil)
+            }
+        }
+        if question.messageType == .session, !window.isOpen(at: question.at) {
+            return (.serviceWindowClosed, .outsideWindow)
+        }
+        return nil
     }
 }

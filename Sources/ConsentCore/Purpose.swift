@@ -37,6 +37,9 @@ public struct Purpose: Sendable, Equatable, Codable {
             ("authentication", "One-time passwords", .authentication),
         ] as [(String, String, PurposeCategory)]).map { Purpose(key: $0.0, name: $0.1, category: $0.2, builtIn: true) }
 
+    /// Restarting a care conversation the window cut off: allowed only after the person wrote (seed §3.10).
+    public static let issueResolution = "issue_resolution"
+
     /// Lower-case letters, digits and underscores, starting with a letter, 2 to 63 characters.
     public static func isValidKey(_ key: String) -> Bool {
         let bytes = Array(key.utf8)

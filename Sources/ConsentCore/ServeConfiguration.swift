@@ -17,6 +17,9 @@ public struct ServeConfiguration: Sendable {
     public var rateLimits: RateLimits = .default
     /// Seconds after which an unanswered request gets a 503 (`CONSENTD_REQUEST_TIMEOUT_SECONDS`).
     public var requestTimeoutSeconds: Int = 30
+    /// The dated pricing rules, with a deployment's own added from `CONSENTD_PRICING_RULES` (a JSON file), and the
+    /// `issue_resolution` lookback (`CONSENTD_ISSUE_RESOLUTION_LOOKBACK_DAYS`).
+    public var sendPolicy: SendPolicy = .standard
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
@@ -81,6 +84,31 @@ public struct ServeConfiguration: Sendable {
         rateLimits = try EnvironmentReader.rateLimits(environment)
         requestTimeoutSeconds = try EnvironmentReader.count(
             environment, "CONSENTD_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...600)
+        sendPolicy = try EnvironmentReader.sendPolicy(environment)
+    }
+}
+
+extension EnvironmentReader {
+    /// The platform's next price change is added by a file named in `CONSENTD_PRICING_RULES`, read at start: a
+    /// broken file stops the start rather than price a message wrongly.
+    public static func sendPolicy(_ environment: [String: String]) throws(ConfigurationError) -> SendPolicy {
+        let days = try count(environment, "CONSENTD_ISSUE_RESOLUTION_LOOKBACK_DAYS", default: 30, range: 1...365)
+        var pricing = PricingRulebook.whatsapp
+        if let path = environment["CONSENTD_PRICING_RULES"], !path.isEmpty {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw ConfigurationError(
+                    variable: "CONSENTD_PRICING_RULES", problem: "names a file that cannot be read")
+            }
+            do {
+                pricing = try pricing.adding(fileContents: data)
+            } catch {
+                throw ConfigurationError(variable: "CONSENTD_PRICING_RULES", problem: "is refused: \(error)")
+            }
+        }
+        return SendPolicy(pricing: pricing, issueResolutionLookback: TimeInterval(days) * 86_400)
     }
 }
 

@@ -3,10 +3,13 @@ import ConsentStore
 import Foundation
 import Hummingbird
 
-/// May this message be sent now? The store finds the state in one round trip; `ConsentCheck.decide` decides.
+/// May this message be sent now, and what will it cost? The store finds the state in one round trip (none when
+/// cached); `ConsentCheck.decide` decides by the dated rules.
 struct CheckRoutes {
     let lookup: ConsentLookup
     let metrics: ServiceMetrics
+    let policy: SendPolicy
+    let clock: @Sendable () -> Date
 
     static let maxBatch = 10_000
 
@@ -24,6 +27,7 @@ struct CheckRoutes {
         let purpose: String
         let messageType: String?
         let consistencyToken: String?
+        let sendAt: String?
 
         init?(members: [String: String?]) {
             guard case .some(.some(let subject)) = members["subject"],
@@ -35,18 +39,87 @@ struct CheckRoutes {
             self.purpose = purpose
             messageType = members["messageType"] ?? nil
             consistencyToken = members["consistencyToken"] ?? nil
+            sendAt = members["sendAt"] ?? nil
         }
+    }
+
+    /// A window as the answer shows it: open at the time of sending, and when it closes (absent when it never
+    /// opened).
+    struct WindowView: Encodable, Equatable {
+        let open: Bool
+        let closesAt: Date?
+    }
+
+    /// The WhatsApp half of an answer (absent on SMS and e-mail). `pricingCategory` is null when the send is
+    /// refused, and written as null rather than left out.
+    struct PlatformView: Equatable {
+        let billable: Bool
+        let pricingCategory: String?
+        let pricingRule: String
+        let serviceWindow: WindowView
+        let freeEntryPoint: WindowView
+
+        init(_ pricing: PlatformPricing) {
+            billable = pricing.billable
+            pricingCategory = pricing.pricingCategory?.rawValue
+            pricingRule = pricing.rule.id
+            serviceWindow = WindowView(open: pricing.windowOpen, closesAt: pricing.window.closesAt)
+            freeEntryPoint = WindowView(open: pricing.entryPointOpen, closesAt: pricing.entryPoint.closesAt)
+        }
+    }
+
+    struct PredictedErrorView: Encodable, Equatable {
+        let code: String
+        let message: String
     }
 
     /// Written by hand (`json()`); `Encodable` for the test that compares it with the shared encoder.
     struct CheckView: Encodable, ResponseGenerator {
         let allowed: Bool
         let reason: String
+        let category: String
         let consentId: String?
         let grantedAt: Date?
         let revokedAt: Date?
-        let serviceWindow: ServiceWindowView
-        let billable: Bool
+        let platform: PlatformView?
+        let predictedError: PredictedErrorView?
+
+        init(_ decision: SendDecision, consent: ConsentState) {
+            allowed = decision.allowed
+            reason = decision.reason.rawValue
+            category = decision.category.rawValue
+            switch consent {
+            case .none: (consentId, grantedAt, revokedAt) = (nil, nil, nil)
+            case .granted(let id, let at): (consentId, grantedAt, revokedAt) = (id.lowercased, at, nil)
+            case .pending(let id): (consentId, grantedAt, revokedAt) = (id.lowercased, nil, nil)
+            case .withdrawn(let id, let at): (consentId, grantedAt, revokedAt) = (id.lowercased, nil, at)
+            }
+            platform = decision.pricing.map(PlatformView.init)
+            predictedError = decision.predictedError.map { PredictedErrorView(code: $0.code, message: $0.message) }
+        }
+
+        enum Key: String, CodingKey {
+            case allowed, billable, category, consentId, freeEntryPoint, grantedAt, predictedError, pricingCategory,
+                pricingRule, reason, revokedAt, serviceWindow
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(allowed, forKey: .allowed)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(category, forKey: .category)
+            try container.encodeIfPresent(consentId, forKey: .consentId)
+            try container.encodeIfPresent(grantedAt, forKey: .grantedAt)
+            try container.encodeIfPresent(revokedAt, forKey: .revokedAt)
+            try container.encodeIfPresent(predictedError, forKey: .predictedError)
+            if let platform {
+                try container.encode(platform.billable, forKey: .billable)
+                try container.encode(platform.pricingCategory, forKey: .pricingCategory)
+                try container.encode(platform.pricingRule, forKey: .pricingRule)
+                try container.encode(platform.serviceWindow, forKey: .serviceWindow)
+                try container.encode(platform.freeEntryPoint, forKey: .freeEntryPoint)
+            }
+        }
 
         func response(from request: Request, context: some RequestContext) throws -> Response {
             Response(
@@ -54,18 +127,44 @@ struct CheckRoutes {
             )
         }
 
+        /// The keys in the shared encoder's (sorted) order.
         func json() -> ByteBuffer {
             var json = ByteBuffer()
-            json.reserveCapacity(256)
-            json.writeStaticString(allowed ? #"{"allowed":true,"billable":"# : #"{"allowed":false,"billable":"#)
-            json.writeStaticString(billable ? "true" : "false")
+            json.reserveCapacity(384)
+            json.writeStaticString(allowed ? #"{"allowed":true"# : #"{"allowed":false"#)
+            if let platform {
+                json.writeStaticString(platform.billable ? #","billable":true"# : #","billable":false"#)
+            }
+            json.writeStaticString(#","category":"#)
+            JSONWriter.writeString(category, to: &json)
             if let consentId {
                 json.writeStaticString(#","consentId":"#)
                 JSONWriter.writeString(consentId, to: &json)
             }
+            if let platform {
+                json.writeStaticString(#","freeEntryPoint":"#)
+                Self.write(platform.freeEntryPoint, to: &json)
+            }
             if let grantedAt {
                 json.writeStaticString(#","grantedAt":"#)
                 JSONWriter.writeTime(grantedAt, to: &json)
+            }
+            if let predictedError {
+                json.writeStaticString(#","predictedError":{"code":"#)
+                JSONWriter.writeString(predictedError.code, to: &json)
+                json.writeStaticString(#","message":"#)
+                JSONWriter.writeString(predictedError.message, to: &json)
+                json.writeStaticString("}")
+            }
+            if let platform {
+                json.writeStaticString(#","pricingCategory":"#)
+                if let pricingCategory = platform.pricingCategory {
+                    JSONWriter.writeString(pricingCategory, to: &json)
+                } else {
+                    json.writeStaticString("null")
+                }
+                json.writeStaticString(#","pricingRule":"#)
+                JSONWriter.writeString(platform.pricingRule, to: &json)
             }
             json.writeStaticString(#","reason":"#)
             JSONWriter.writeString(reason, to: &json)
@@ -73,14 +172,22 @@ struct CheckRoutes {
                 json.writeStaticString(#","revokedAt":"#)
                 JSONWriter.writeTime(revokedAt, to: &json)
             }
-            json.writeStaticString(#","serviceWindow":{"#)
-            if let closesAt = serviceWindow.closesAt {
+            if let platform {
+                json.writeStaticString(#","serviceWindow":"#)
+                Self.write(platform.serviceWindow, to: &json)
+            }
+            json.writeStaticString("}")
+            return json
+        }
+
+        private static func write(_ window: WindowView, to json: inout ByteBuffer) {
+            json.writeStaticString("{")
+            if let closesAt = window.closesAt {
                 json.writeStaticString(#""closesAt":"#)
                 JSONWriter.writeTime(closesAt, to: &json)
                 json.writeStaticString(",")
             }
-            json.writeStaticString(serviceWindow.open ? #""open":true}}"# : #""open":false}}"#)
-            return json
+            json.writeStaticString(window.open ? #""open":true}"# : #""open":false}"#)
         }
     }
 
@@ -90,31 +197,22 @@ struct CheckRoutes {
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let purpose = try Input.purpose(body.purpose)
-        let messageType = try Input.messageType(body.messageType)
+        let messageType = try Input.messageType(body.messageType, channel: channel)
+        let now = clock()
+        let sendAt = try Input.sendAt(body.sendAt, now: now)
         // A token newer than what the cache holds for the subject reads through to the database, which has the
         // write: the client only has the token once the write committed.
         let token = try Input.consistencyToken(body.consistencyToken)
-        let state =
-            try await lookup.states(
-                of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
-                minimumPosition: token?.position ?? 0, logger: context.logger
-            ).first ?? nil
-        let now = Date()
-        let consent = state?.consent ?? .none
-        let window = state?.window ?? ServiceWindow(lastInboundAt: nil)
-        let decision = ConsentCheck.decide(consent: consent, window: window, messageType: messageType, now: now)
+        let facts = try await lookup.facts(
+            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
+            minimumPosition: token?.position ?? 0, logger: context.logger)
+        let state = facts.states.first ?? nil
+        let question = try SendQuestion(
+            channel: channel, messageType: messageType, purpose: purpose, purposeCategory: facts.purposeCategory,
+            at: sendAt)
+        let decision = ConsentCheck.decide(question, facts: state?.facts ?? .unknown, policy: policy)
         metrics.recordDecision(decision.reason)
-        var (consentId, grantedAt, revokedAt): (UUID?, Date?, Date?) = (nil, nil, nil)
-        switch consent {
-        case .none: break
-        case .granted(let id, let at): (consentId, grantedAt) = (id, at)
-        case .pending(let id): consentId = id
-        case .withdrawn(let id, let at): (consentId, revokedAt) = (id, at)
-        }
-        return CheckView(
-            allowed: decision.allowed, reason: decision.reason.rawValue, consentId: consentId?.lowercased,
-            grantedAt: grantedAt, revokedAt: revokedAt, serviceWindow: ServiceWindowView(window, now: now),
-            billable: decision.billable)
+        return CheckView(decision, consent: state?.consent ?? .none)
     }
 
     struct BatchBody: Decodable {
@@ -123,16 +221,19 @@ struct CheckRoutes {
         let subjects: [String]
         let messageType: String?
         let consistencyToken: String?
+        let sendAt: String?
     }
 
     struct BatchResult {
         let subject: String
         let allowed: Bool
         let reason: String
-        let billable: Bool
+        let category: String
+        /// WhatsApp only: whether it is paid, and how it is billed (nil when refused).
+        let pricing: (billable: Bool, category: String?)?
     }
 
-    /// Written by hand (`JSONWriter`).
+    /// Written by hand (`JSONWriter`), keys in the shared encoder's (sorted) order.
     struct BatchView: ResponseGenerator {
         let results: [BatchResult]
 
@@ -144,13 +245,25 @@ struct CheckRoutes {
 
         func json() -> ByteBuffer {
             var json = ByteBuffer()
-            json.reserveCapacity(32 + results.count * 96)
+            json.reserveCapacity(32 + results.count * 128)
             json.writeStaticString(#"{"results":["#)
             for (n, result) in results.enumerated() {
                 if n > 0 { json.writeStaticString(",") }
-                json.writeStaticString(
-                    result.allowed ? #"{"allowed":true,"billable":"# : #"{"allowed":false,"billable":"#)
-                json.writeStaticString(result.billable ? #"true,"reason":"# : #"false,"reason":"#)
+                json.writeStaticString(result.allowed ? #"{"allowed":true"# : #"{"allowed":false"#)
+                if let pricing = result.pricing {
+                    json.writeStaticString(pricing.billable ? #","billable":true"# : #","billable":false"#)
+                }
+                json.writeStaticString(#","category":"#)
+                JSONWriter.writeString(result.category, to: &json)
+                if let pricing = result.pricing {
+                    json.writeStaticString(#","pricingCategory":"#)
+                    if let category = pricing.category {
+                        JSONWriter.writeString(category, to: &json)
+                    } else {
+                        json.writeStaticString("null")
+                    }
+                }
+                json.writeStaticString(#","reason":"#)
                 JSONWriter.writeString(result.reason, to: &json)
                 json.writeStaticString(#","subject":"#)
                 JSONWriter.writeString(result.subject, to: &json)
@@ -166,7 +279,9 @@ struct CheckRoutes {
         let body = try await request.decodeJSON(BatchBody.self, context: context)
         let channel = try Input.channel(body.channel)
         let purpose = try Input.purpose(body.purpose)
-        let messageType = try Input.messageType(body.messageType)
+        let messageType = try Input.messageType(body.messageType, channel: channel)
+        let now = clock()
+        let sendAt = try Input.sendAt(body.sendAt, now: now)
         let token = try Input.consistencyToken(body.consistencyToken)
         guard !body.subjects.isEmpty else { throw APIError.invalid("subjects", "'subjects' must not be empty") }
         guard body.subjects.count <= Self.maxBatch else {
@@ -179,24 +294,22 @@ struct CheckRoutes {
         for (index, raw) in body.subjects.enumerated() {
             subjects.append(try Input.subject(raw, channel: channel, field: "subjects[\(index)]"))
         }
-        let states = try await lookup.states(
+        let facts = try await lookup.facts(
             of: subjects, channel: channel, purpose: purpose, tenantId: caller.tenantId,
             minimumPosition: token?.position ?? 0, logger: context.logger)
-        let now = Date()
-        let results = zip(body.subjects, states).map { raw, state in
-            let decision = ConsentCheck.decide(
-                consent: state?.consent ?? .none, window: state?.window ?? ServiceWindow(lastInboundAt: nil),
-                messageType: messageType, now: now)
-            return (
-                decision.reason,
-                BatchResult(
-                    subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue,
-                    billable: decision.billable)
-            )
+        let question = try SendQuestion(
+            channel: channel, messageType: messageType, purpose: purpose, purposeCategory: facts.purposeCategory,
+            at: sendAt)
+        var counts: [CheckReason: Int] = [:]
+        let results = zip(body.subjects, facts.states).map { raw, state in
+            let decision = ConsentCheck.decide(question, facts: state?.facts ?? .unknown, policy: policy)
+            counts[decision.reason, default: 0] += 1
+            return BatchResult(
+                subject: raw, allowed: decision.allowed, reason: decision.reason.rawValue,
+                category: decision.category.rawValue,
+                pricing: decision.pricing.map { ($0.billable, $0.pricingCategory?.rawValue) })
         }
-        for (reason, count) in Dictionary(results.map { ($0.0, 1) }, uniquingKeysWith: +) {
-            metrics.recordDecision(reason, count: count)
-        }
-        return BatchView(results: results.map(\.1))
+        for (reason, count) in counts { metrics.recordDecision(reason, count: count) }
+        return BatchView(results: results)
     }
 }

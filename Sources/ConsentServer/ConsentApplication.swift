@@ -22,6 +22,11 @@ public struct ServerDependencies: Sendable {
     public var rateLimits: RateLimits = .default
     /// A request not answered in this time gets a 503 (`CONSENTD_REQUEST_TIMEOUT_SECONDS`).
     public var requestTimeout: Duration = .seconds(30)
+    /// The dated pricing rules (built in, plus `CONSENTD_PRICING_RULES`) and the `issue_resolution` lookback.
+    public var sendPolicy: SendPolicy = .standard
+    /// The time checks answer at. Always the wall clock in the service; tests of the dated rules set it to the
+    /// edges of the platform's pricing periods, which no `sendAt` (now to seven days ahead) can reach.
+    public var checkClock: @Sendable () -> Date = { Date() }
 
     public init(
         database: ConsentDatabase, schema: MigrationRunner, checkpointSigner: CheckpointSigner,
@@ -74,7 +79,8 @@ public enum ConsentApplication {
         NoticeRoutes(database: database).register(on: v1)
         ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
         CheckRoutes(
-            lookup: database.consentLookup(readDeadline: dependencies.requestTimeout), metrics: dependencies.metrics
+            lookup: database.consentLookup(readDeadline: dependencies.requestTimeout), metrics: dependencies.metrics,
+            policy: dependencies.sendPolicy, clock: dependencies.checkClock
         ).register(on: v1)
         let audit = AuditRoutes(
             reader: database.auditLog, sequencer: database.auditSequencer(signer: dependencies.checkpointSigner),

@@ -140,6 +140,8 @@ struct ConsentRoutes {
         let direction: String
         let occurredAt: Date
         let text: String?
+        /// `ad`: the person wrote from a click-to-WhatsApp ad or a Page button, which opens the free entry point.
+        let entryPoint: String?
     }
 
     struct InteractionView: Encodable {
@@ -164,11 +166,12 @@ struct ConsentRoutes {
                 "direction", "'direction' must be inbound: only the person's messages open the window")
         }
         let occurredAt = try Input.pastTime(body.occurredAt, field: "occurredAt")
+        let fromAd = try Input.entryPoint(body.entryPoint, channel: channel)
         if let text = body.text, text.unicodeScalars.count > Self.maxMessageLength {
             throw APIError.invalid("text", "'text' must be at most \(Self.maxMessageLength) characters")
         }
         return try await database.commit(
-            ledger.interaction(from: subject, occurredAt: occurredAt, text: body.text, caller: caller),
+            ledger.interaction(from: subject, occurredAt: occurredAt, text: body.text, fromAd: fromAd, caller: caller),
             idempotency: claim, logger: context.logger
         ) { result in
             try StoredResponse.json(

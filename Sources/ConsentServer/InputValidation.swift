@@ -63,6 +63,46 @@ enum Input {
         return try oneOf(raw, field: "messageType")
     }
 
+    /// `entryPoint: "ad"`: a WhatsApp message that came from a click-to-WhatsApp ad or a Page button.
+    static func entryPoint(_ raw: String?, channel: MessageChannel) throws(APIError) -> Bool {
+        guard let raw else { return false }
+        guard raw == "ad" else { throw .invalid("entryPoint", "'entryPoint' must be ad") }
+        guard channel == .whatsapp else {
+            throw .invalid("entryPoint", "'entryPoint' applies to WhatsApp only: other channels have no entry points")
+        }
+        return true
+    }
+
+    /// How far ahead a check may ask about: the window and pricing at a send a week away are still knowable.
+    static let maxSendAhead: TimeInterval = 7 * 24 * 3600
+
+    /// `sendAt`: an RFC 3339 time from now (less ordinary clock skew) to seven days ahead; absent, now.
+    static func sendAt(_ raw: String?, now: Date) throws(APIError) -> Date {
+        guard let raw else { return now }
+        guard let time = RFC3339.parse(raw) else {
+            throw .invalid("sendAt", "'sendAt' must be an RFC 3339 time, e.g. 2026-12-01T09:30:00Z")
+        }
+        guard time >= now.addingTimeInterval(-maxClockSkew), time <= now.addingTimeInterval(maxSendAhead) else {
+            throw .invalid("sendAt", "'sendAt' must be between now and seven days ahead")
+        }
+        return max(time, now)
+    }
+
+    /// A free-form message outside WhatsApp has no meaning: refused before anything is looked up.
+    static func messageType(_ raw: String?, channel: MessageChannel) throws(APIError) -> MessageType {
+        let type = try messageType(raw)
+        do {
+            try SendQuestion.validate(channel: channel, messageType: type)
+        } catch {
+            throw APIError(
+                .unprocessableContent, code: "session_not_applicable",
+                message:
+                    "a session (free-form) message exists on WhatsApp only; on \(channel.rawValue) send a template",
+                field: "messageType")
+        }
+        return type
+    }
+
     static func consistencyToken(_ raw: String?) throws(APIError) -> ConsistencyToken? {
         guard let raw else { return nil }
         guard let token = ConsistencyToken(parsing: raw) else {

@@ -32,9 +32,24 @@ struct PurposeRoutes {
         let body = try await request.decodeJSON(Definition.self, context: context)
         let name = try Input.text(body.name, field: "name", maxLength: 200)
         let category: PurposeCategory = try Input.oneOf(body.category, field: "category")
-        let (purpose, created) = try await purposes.define(
+        let (purpose, created, token) = try await purposes.define(
             tenantId: caller.tenantId, key: key, name: name, category: category, actor: caller.actor,
             logger: context.logger)
-        return try JSONResponse.encoding(purpose, status: created ? .created : .ok)
+        return try JSONResponse.encoding(
+            DefinedView(purpose: purpose, consistencyToken: token.description), status: created ? .created : .ok)
+    }
+
+    /// The purpose, and the token a check on another instance carries to see its category at once.
+    struct DefinedView: Encodable {
+        let purpose: Purpose
+        let consistencyToken: String
+
+        func encode(to encoder: any Encoder) throws {
+            try purpose.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(consistencyToken, forKey: .consistencyToken)
+        }
+
+        enum Key: CodingKey { case consistencyToken }
     }
 }

@@ -3,15 +3,39 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// What a check needs to know about one subject: the consent that decides for the purpose, and the window.
+/// What a check needs to know about one subject: the consent that decides for the purpose, and the times of the
+/// person's messages that the platform's rules turn on.
 public struct SubjectConsentState: Sendable, Equatable {
     public let subjectId: UUID
     public let consent: ConsentState
-    public let window: ServiceWindow
+    public let lastInboundAt: Date?
+    public let entryPointAt: Date?
+    public let marketingStoppedAt: Date?
+
+    public var facts: SubjectFacts {
+        SubjectFacts(
+            consent: consent, lastInboundAt: lastInboundAt, entryPointAt: entryPointAt,
+            marketingStoppedAt: marketingStoppedAt)
+    }
+}
+
+/// A check's answer from the store: the category of the purpose asked about, and each subject's state (nil for a
+/// subject the tenant does not know), by position in the question.
+public struct CheckFacts: Sendable {
+    public let purposeCategory: PurposeCategory
+    public let states: [SubjectConsentState?]
 }
 
 public enum ConsentLookupError: Error, Equatable {
     case unknownPurpose(String)
+    /// A category the schema's CHECK constraint should have refused.
+    case unknownCategory(String)
+}
+
+/// One read of `app_consent_states`: the purpose's category and the subjects found.
+struct StatesRead {
+    let category: PurposeCategory
+    let states: [ConsentStateCache.Key: SubjectConsentState]
 }
 
 /// The read side of checks: from the cache, else one round trip for one subject or ten thousand.
@@ -19,56 +43,71 @@ public struct ConsentLookup: Sendable {
     let client: PostgresClient
     let keyring: TenantKeyring
     let cache: ConsentStateCache?
+    let catalogue: CatalogueCache?
     /// How long a read may wait for the database (a pool connection and the query) before `DeadlineExceeded`.
     let readDeadline: Duration?
 
     public init(
-        client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil, readDeadline: Duration? = nil
+        client: PostgresClient, keyring: TenantKeyring, cache: ConsentStateCache? = nil,
+        catalogue: CatalogueCache? = nil, readDeadline: Duration? = nil
     ) {
         self.client = client
         self.keyring = keyring
         self.cache = cache
+        self.catalogue = catalogue
         self.readDeadline = readDeadline
     }
 
-    /// The state of each subject the tenant knows, keyed by position in `subjects`; unknown subjects are absent.
-    /// Duplicates are looked up once and answered for each position. With `minimumPosition` (a consistency token),
-    /// cached answers older than that change are read again.
-    public func states(
+    /// The purpose's category and the state of each subject the tenant knows, keyed by position in `subjects`;
+    /// unknown subjects are absent. Duplicates are looked up once and answered for each position. With
+    /// `minimumPosition` (a consistency token), cached answers older than that change are read again.
+    public func facts(
         of subjects: [SubjectIdentifier], channel: MessageChannel, purpose: String, tenantId: UUID,
         minimumPosition: Int64 = 0, logger: Logger
-    ) async throws -> [SubjectConsentState?] {
+    ) async throws -> CheckFacts {
         let key = try await keyring.blindIndexKey(tenantId: tenantId, client: client, logger: logger)
         let keys = BlindIndex.compute(subjects, key: key).map {
             ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: $0)
         }
         let distinct = Array(Set(keys))
+        let catalogueLookup = catalogue?.category(of: purpose, tenantId: tenantId, minimumPosition: minimumPosition)
         guard let cache else {
             let found = try await read(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
-            return keys.map { found[$0] }
+            return CheckFacts(purposeCategory: found.category, states: keys.map { found.states[$0] })
         }
         let lookup = cache.lookup(distinct, purpose: purpose, minimumPosition: minimumPosition)
         var answers = lookup.found
         let missing = distinct.filter { lookup.found[$0] == nil }
-        if !missing.isEmpty {
+        var category = catalogueLookup?.category
+        // Every subject cached but the category not: the read asks for no subject and answers the category alone.
+        if !missing.isEmpty || category == nil {
             let found = try await read(missing, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
-            var fills: [ConsentStateCache.Key: SubjectConsentState?] = [:]
-            fills.reserveCapacity(missing.count)
-            for key in missing {
-                let value = found[key]
-                fills[key] = value
-                answers[key] = value
+            if !missing.isEmpty {
+                var fills: [ConsentStateCache.Key: SubjectConsentState?] = [:]
+                fills.reserveCapacity(missing.count)
+                for key in missing {
+                    let value = found.states[key]
+                    fills[key] = value
+                    answers[key] = value
+                }
+                cache.fill(fills, purpose: purpose, ticket: lookup.ticket, covered: minimumPosition)
             }
-            cache.fill(fills, purpose: purpose, ticket: lookup.ticket, covered: minimumPosition)
+            if let catalogueLookup, catalogueLookup.category == nil {
+                catalogue?.fill(
+                    found.category, of: purpose, tenantId: tenantId, ticket: catalogueLookup.ticket,
+                    covered: minimumPosition)
+            }
+            category = found.category
         }
-        return keys.map { answers[$0] ?? nil }
+        guard let category else { throw ConsentLookupError.unknownPurpose(purpose) }
+        return CheckFacts(purposeCategory: category, states: keys.map { answers[$0] ?? nil })
     }
 
     /// The database's answer for these blind indexes; those absent belong to nobody the tenant knows.
     func read(
         _ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger
     )
-        async throws -> [ConsentStateCache.Key: SubjectConsentState]
+        async throws -> StatesRead
     {
         guard let readDeadline else {
             return try await query(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
@@ -81,23 +120,34 @@ public struct ConsentLookup: Sendable {
     func query(
         _ distinct: [ConsentStateCache.Key], channel: MessageChannel, purpose: String, tenantId: UUID, logger: Logger
     )
-        async throws -> [ConsentStateCache.Key: SubjectConsentState]
+        async throws -> StatesRead
     {
         do {
             let statement = ConsentStatesStatement(
                 tenantId: tenantId, channel: channel.rawValue, purpose: purpose,
                 blindIndexes: distinct.map { ByteBuffer(bytes: $0.blindIndex) })
             var found: [ConsentStateCache.Key: SubjectConsentState] = [:]
+            var category: PurposeCategory?
             for try await row in try await client.execute(statement, logger: logger) {
+                guard let blindIndex = row.blindIndex, let subjectId = row.subjectId else {
+                    // The one row without a subject carries the purpose's category.
+                    guard let text = row.purposeCategory, let known = PurposeCategory(rawValue: text) else {
+                        throw ConsentLookupError.unknownCategory(row.purposeCategory ?? "")
+                    }
+                    category = known
+                    continue
+                }
                 let key = ConsentStateCache.Key(
-                    tenantId: tenantId, channel: channel, blindIndex: Array(row.blindIndex.readableBytesView))
+                    tenantId: tenantId, channel: channel, blindIndex: Array(blindIndex.readableBytesView))
                 found[key] = SubjectConsentState(
-                    subjectId: row.subjectId,
+                    subjectId: subjectId,
                     consent: Self.consentState(
                         id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
-                    window: ServiceWindow(lastInboundAt: row.lastInboundAt))
+                    lastInboundAt: row.lastInboundAt, entryPointAt: row.entryPointAt,
+                    marketingStoppedAt: row.marketingStoppedAt)
             }
-            return found
+            guard let category else { throw ConsentLookupError.unknownPurpose(purpose) }
+            return StatesRead(category: category, states: found)
         } catch  where DatabaseErrors.sqlState(error) == "CL001" {
             throw ConsentLookupError.unknownPurpose(purpose)
         }
@@ -119,14 +169,16 @@ public struct ConsentLookup: Sendable {
 struct ConsentStatesStatement: PostgresPreparedStatement {
     static let name = "consentd_consent_states"
     static let sql = """
-        SELECT blind_index, subject_id, last_inbound_at, consent_id, status, granted_at, revoked_at
+        SELECT blind_index, subject_id, last_inbound_at, entry_point_at, marketing_stopped_at, consent_id, status,
+               granted_at, revoked_at, purpose_category
         FROM app_consent_states($1, $2, $3, $4)
         """
     static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .text, .byteaArray]
 
     typealias Row = (
-        blindIndex: ByteBuffer, subjectId: UUID, lastInboundAt: Date?, consentId: UUID?, status: String?,
-        grantedAt: Date?, revokedAt: Date?
+        blindIndex: ByteBuffer?, subjectId: UUID?, lastInboundAt: Date?, entryPointAt: Date?,
+        marketingStoppedAt: Date?, consentId: UUID?, status: String?, grantedAt: Date?, revokedAt: Date?,
+        purposeCategory: String?
     )
 
     let tenantId: UUID
@@ -144,8 +196,8 @@ struct ConsentStatesStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (index, subject, inbound, consent, status, granted, revoked) = try row.decode(
-            (ByteBuffer, UUID, Date?, UUID?, String?, Date?, Date?).self)
-        return (index, subject, inbound, consent, status, granted, revoked)
+        let (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, category) =
+            try row.decode((ByteBuffer?, UUID?, Date?, Date?, Date?, UUID?, String?, Date?, Date?, String?).self)
+        return (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, category)
     }
 }

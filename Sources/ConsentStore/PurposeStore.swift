@@ -10,8 +10,9 @@ public enum PurposeStoreError: Error, Equatable {
 
 /// The purpose catalogue a tenant sees: the built-ins and its own.
 public struct PurposeStore: Sendable {
-    let client: PostgresClient
-    public init(client: PostgresClient) { self.client = client }
+    let database: ConsentDatabase
+    var client: PostgresClient { database.client }
+    init(database: ConsentDatabase) { self.database = database }
 
     public func list(tenantId: UUID, logger: Logger) async throws -> [Purpose] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
@@ -41,29 +42,46 @@ public struct PurposeStore: Sendable {
         return try await rows.decode(String.self).array()
     }
 
-    /// Defines or renames a tenant purpose; true when it was created. Audited either way.
+    /// Defines or renames a tenant purpose; true when it was created, and the catalogue change's position (a
+    /// consistency token for checks on other instances). Audited either way.
     public func define(
         tenantId: UUID, key: String, name: String, category: PurposeCategory, actor: String, logger: Logger
-    ) async throws -> (purpose: Purpose, created: Bool) {
+    ) async throws -> (purpose: Purpose, created: Bool, token: ConsistencyToken) {
         guard !Purpose.builtIns.contains(where: { $0.key == key }) else { throw PurposeStoreError.builtIn(key) }
-        return try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                INSERT INTO purposes (tenant_id, key, name, category) VALUES (\(tenantId), \(key), \(name), \(category.rawValue))
-                ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name, category = excluded.category,
-                    updated_at = now()
-                RETURNING (xmax = 0)
-                """, logger: logger)
-            var created = false
-            for try await inserted in rows.decode(Bool.self) { created = inserted }
-            try await AuditTrail.append(
-                [
-                    AuditEvent(
-                        action: created ? .purposeCreated : .purposeUpdated, actor: actor,
-                        data: ["key": .string(key), "name": .string(name), "category": .string(category.rawValue)])
-                ],
-                tenantId: tenantId, on: connection, logger: logger)
-            return (Purpose(key: key, name: name, category: category, builtIn: false), created)
-        }
+        // A category may change (a newsletter re-filed as marketing changes what its sends need): the catalogue
+        // change makes every instance read the tenant's categories again.
+        let work = UnitOfWork<DefinedPurpose>(
+            tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
+            body: { connection, logger in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO purposes (tenant_id, key, name, category) VALUES (\(tenantId), \(key), \(name), \(category.rawValue))
+                    ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name, category = excluded.category,
+                        updated_at = now()
+                    RETURNING (xmax = 0)
+                    """, logger: logger)
+                var created = false
+                for try await inserted in rows.decode(Bool.self) { created = inserted }
+                try await AuditTrail.append(
+                    [
+                        AuditEvent(
+                            action: created ? .purposeCreated : .purposeUpdated, actor: actor,
+                            data: ["key": .string(key), "name": .string(name), "category": .string(category.rawValue)])
+                    ],
+                    tenantId: tenantId, on: connection, logger: logger)
+                let position = try await ConsentLedger.catalogueChange(
+                    tenantId: tenantId, on: connection, logger: logger)
+                return DefinedPurpose(
+                    purpose: Purpose(key: key, name: name, category: category, builtIn: false), created: created,
+                    position: position)
+            })
+        let defined = try await database.commit(work, logger: logger)
+        return (defined.purpose, defined.created, ConsistencyToken(position: defined.position))
     }
+}
+
+struct DefinedPurpose: Sendable {
+    let purpose: Purpose
+    let created: Bool
+    let position: Int64
 }

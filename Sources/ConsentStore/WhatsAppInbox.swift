@@ -48,7 +48,7 @@ public struct WhatsAppInbox: Sendable {
         }
         for event in events {
             switch event {
-            case .inbound(let messageId, let from, let at, let text):
+            case .inbound(let messageId, let from, let at, let text, let fromAd):
                 guard let (subject, blindIndex) = person(from) else {
                     outcome.skipped += 1
                     continue
@@ -70,7 +70,7 @@ public struct WhatsAppInbox: Sendable {
                         guard !claimed.isEmpty else { return nil }
                         return try await ConsentLedger.recordInteraction(
                             from: subject, blindIndex: blindIndex, occurredAt: min(at, Date()),
-                            text: text.map(Self.bounded),
+                            text: text.map(Self.bounded), fromAd: fromAd,
                             tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
                             pendingLifetime: pendingLifetime, on: connection, logger: logger)
                     })
@@ -81,17 +81,17 @@ public struct WhatsAppInbox: Sendable {
                 outcome.messagesRecorded += 1
                 outcome.withdrawals += result.revoked.count
                 outcome.confirmations += result.confirmed.count
-            case .marketingStopped(let waId, _):
+            case .marketingStopped(let waId, let at):
                 guard let (subject, blindIndex) = person(waId) else {
                     outcome.skipped += 1
                     continue
                 }
+                let stoppedAt = min(at ?? Date(), Date())
                 let result = try await database.commit(
-                    UnitOfWork(tenantId: tenantId, shape: .statement) { connection, logger in
-                        try await ConsentLedger.revoke(
-                            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
-                            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection,
-                            logger: logger)
+                    UnitOfWork(tenantId: tenantId) { connection, logger in
+                        try await Self.stopMarketing(
+                            subject, blindIndex: blindIndex, at: stoppedAt, tenantId: tenantId, caller: caller,
+                            on: connection, logger: logger)
                     }, logger: logger)
                 outcome.withdrawals += result.revoked.count
             case .marketingResumed:
@@ -100,6 +100,34 @@ public struct WhatsAppInbox: Sendable {
             }
         }
         return outcome
+    }
+
+    /// The person stopped marketing in WhatsApp itself: the `marketing` purpose is withdrawn, and the stop is noted
+    /// on the person, because the platform refuses every marketing send after it (error 131050), for the tenant's
+    /// own marketing purposes too, until the person opts in again (`ConsentCheck`, `marketing_stopped`).
+    static func stopMarketing(
+        _ subject: SubjectIdentifier, blindIndex: [UInt8], at stoppedAt: Date, tenantId: UUID, caller: CallerIdentity,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> RevocationResult {
+        let result = try await ConsentLedger.revoke(
+            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
+            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+        let noted = try await connection.query(
+            """
+            UPDATE subjects SET marketing_stopped_at = greatest(marketing_stopped_at, \(stoppedAt))
+            WHERE channel = 'whatsapp' AND blind_index = \(ByteBuffer(bytes: blindIndex)) AND erased_at IS NULL
+            RETURNING id
+            """, logger: logger
+        ).decode(UUID.self).array()
+        if let subjectId = noted.first {
+            try await AuditTrail.append(
+                [
+                    AuditEvent(
+                        action: .marketingStopped, actor: caller.actor, subjectRef: subjectId,
+                        data: ["channel": .string("whatsapp"), "stoppedAt": .string(RFC3339.format(stoppedAt))])
+                ], tenantId: tenantId, on: connection, logger: logger)
+        }
+        return result
     }
 
     /// Message texts are kept (sealed) up to the API's own limit for interactions.

@@ -39,6 +39,7 @@ enum ServiceStarter {
         dependencies.consoleIdleTimeout = Double(configuration.consoleIdleMinutes) * 60
         dependencies.rateLimits = configuration.rateLimits
         dependencies.requestTimeout = .seconds(configuration.requestTimeoutSeconds)
+        dependencies.sendPolicy = configuration.sendPolicy
         let app = try await ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,

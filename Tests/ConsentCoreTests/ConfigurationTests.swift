@@ -119,4 +119,32 @@ import Testing
             }
         }
     }
+
+    @Test func aDeploymentAddsPricingRulesFromAFileAndSetsTheLookback() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = directory.appendingPathComponent("rules.json")
+        try Data(
+            #"{"rules": [{"id": "whatsapp-2027-04", "effectiveFrom": "2027-04-01T00:00:00Z", "source": "notice", "paidInsideWindow": ["marketing"], "paidOutsideWindow": ["marketing"]}]}"#
+                .utf8
+        ).write(to: good)
+        let policy = try EnvironmentReader.sendPolicy([
+            "CONSENTD_PRICING_RULES": good.path, "CONSENTD_ISSUE_RESOLUTION_LOOKBACK_DAYS": "14",
+        ])
+        #expect(policy.pricing.rules.last?.id == "whatsapp-2027-04")
+        #expect(policy.issueResolutionLookback == 14 * 86_400)
+        #expect(try EnvironmentReader.sendPolicy([:]) == .standard)
+        let broken = directory.appendingPathComponent("broken.json")
+        try Data(#"{"rules": [{"id": "whatsapp-2019"}]}"#.utf8).write(to: broken)
+        for (variable, value) in [
+            ("CONSENTD_PRICING_RULES", broken.path),
+            ("CONSENTD_PRICING_RULES", directory.appendingPathComponent("none").path),
+            ("CONSENTD_ISSUE_RESOLUTION_LOOKBACK_DAYS", "0"),
+        ] {
+            #expect(throws: ConfigurationError.self, "\(variable)=\(value)") {
+                try EnvironmentReader.sendPolicy([variable: value])
+            }
+        }
+    }
 }

@@ -118,13 +118,16 @@ struct APIClient: Sendable {
 /// Runs `body` with the app and one API client per tenant.
 func withTenants(
     _ names: [String], subjectRights: SubjectRightsPolicy = .default, collection: CollectionPolicy = .default,
+    checkCache: ConsentStateCache? = nil, checkClock: (@Sendable () -> Date)? = nil,
     _ body: @escaping @Sendable ([APIClient], TestDatabase) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.fresh()
     var tenants: [SeededTenant] = []
     for name in names { tenants.append(try await SeededTenant.make(name, in: database)) }
     let seeded = tenants
-    try await withRunningApp(database, subjectRights: subjectRights, collection: collection) { client in
+    try await withRunningApp(
+        database, subjectRights: subjectRights, checkCache: checkCache, collection: collection, checkClock: checkClock
+    ) { client in
         try await body(seeded.map { APIClient(client: client, tenant: $0) }, database)
     }
 }
@@ -135,11 +138,12 @@ func withTenants(
 func withRunningApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
     masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
+    checkClock: (@Sendable () -> Date)? = nil,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let outcome: Result<Value, any Error> = try await withApp(
         database, subjectRights: subjectRights, checkCache: checkCache, masterKey: masterKey, collection: collection,
-        rateLimits: rateLimits
+        rateLimits: rateLimits, checkClock: checkClock
     ) { client in
         do { return .success(try await body(client)) } catch { return .failure(error) }
     }

@@ -145,7 +145,7 @@ import Testing
 
             let check = try await globex.check("+393331234567", purpose: "marketing").decoded(CheckReply.self)
             #expect(check.reason == "no_consent")
-            #expect(check.serviceWindow.open == false)
+            #expect(try check.serviceWindow.open == false)
             let revoke = try await globex.post(
                 "/v1/revocations", as: .consentWrite, ["subject": "+393331234567", "channel": "whatsapp"])
             #expect(try revoke.status == .ok && revoke.decoded(RevocationReply.self).revoked.isEmpty)

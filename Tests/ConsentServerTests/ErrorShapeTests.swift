@@ -140,7 +140,25 @@ import Testing
             let subject: String
             let allowed: Bool
             let reason: String
-            let billable: Bool
+            let category: String
+            let billable: Bool?
+            /// Present (null when refused) exactly when `billable` is: WhatsApp answers.
+            let pricingCategory: String?
+            let whatsapp: Bool
+
+            enum Key: String, CodingKey { case subject, allowed, reason, category, billable, pricingCategory }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(subject, forKey: .subject)
+                try container.encode(allowed, forKey: .allowed)
+                try container.encode(reason, forKey: .reason)
+                try container.encode(category, forKey: .category)
+                if whatsapp {
+                    try container.encode(billable, forKey: .billable)
+                    try container.encode(pricingCategory, forKey: .pricingCategory)
+                }
+            }
         }
         let results: [Result]
     }
@@ -153,41 +171,57 @@ import Testing
         let results = subjects.enumerated().map { n, subject in
             CheckRoutes.BatchResult(
                 subject: subject, allowed: n % 2 == 0, reason: n % 3 == 0 ? "consent_granted" : "no_consent",
-                billable: n % 4 == 0)
+                category: n % 2 == 0 ? "utility" : "marketing",
+                pricing: n % 5 == 4 ? nil : (billable: n % 4 == 0, category: n % 2 == 0 ? "utility" : nil))
         }
         let body = CheckRoutes.BatchView(results: results).json()
         let expected = try ConsentJSON.encoder.encode(
             Mirror(
                 results: results.map {
-                    .init(subject: $0.subject, allowed: $0.allowed, reason: $0.reason, billable: $0.billable)
+                    .init(
+                        subject: $0.subject, allowed: $0.allowed, reason: $0.reason, category: $0.category,
+                        billable: $0.pricing?.billable, pricingCategory: $0.pricing?.category,
+                        whatsapp: $0.pricing != nil)
                 }))
         #expect(String(buffer: body) == String(decoding: expected, as: UTF8.self))
     }
 }
 
-/// The single check's answer is written by hand too; byte for byte the shared encoder's, in every state.
+/// The single check's answer is written by hand too; byte for byte the shared encoder's, in every state the
+/// decision can produce.
 @Suite struct CheckAnswerEncodingTests {
     @Test func matchesTheSharedEncoderInEveryState() throws {
         let now = Date(timeIntervalSince1970: 1_796_000_000.123)
-        let windows = [
-            ServiceWindow(lastInboundAt: nil), ServiceWindow(lastInboundAt: now.addingTimeInterval(-3600)),
-            ServiceWindow(lastInboundAt: now.addingTimeInterval(-90_000)),
+        let inbound: [Date?] = [nil, now.addingTimeInterval(-3600), now.addingTimeInterval(-90_000)]
+        let consents: [ConsentState] = [
+            .none, .granted(id: UUID(), grantedAt: now.addingTimeInterval(-10)), .pending(id: UUID()),
+            .withdrawn(id: UUID(), revokedAt: now.addingTimeInterval(-0.5)),
         ]
-        let consents: [(String?, Date?, Date?)] = [
-            (nil, nil, nil), (UUID().lowercased, now.addingTimeInterval(-10), nil), (UUID().lowercased, nil, nil),
-            (UUID().lowercased, nil, now.addingTimeInterval(-0.5)),
-        ]
-        for window in windows {
-            for (consentId, grantedAt, revokedAt) in consents {
-                for (allowed, billable, reason) in [(true, true, "consent_granted"), (false, false, "no_consent")] {
-                    let view = CheckRoutes.CheckView(
-                        allowed: allowed, reason: reason, consentId: consentId, grantedAt: grantedAt,
-                        revokedAt: revokedAt, serviceWindow: ServiceWindowView(window, now: now), billable: billable)
-                    let expected = String(decoding: try ConsentJSON.encoder.encode(view), as: UTF8.self)
-                    #expect(String(buffer: view.json()) == expected)
+        var written = 0
+        for channel in MessageChannel.allCases {
+            for type in MessageType.allCases where type == .template || channel == .whatsapp {
+                for category in PurposeCategory.allCases {
+                    for lastInbound in inbound {
+                        for entryPoint in [nil, now.addingTimeInterval(-60)] {
+                            for consent in consents {
+                                let question = try SendQuestion(
+                                    channel: channel, messageType: type, purpose: "p", purposeCategory: category,
+                                    at: now)
+                                let decision = ConsentCheck.decide(
+                                    question,
+                                    facts: SubjectFacts(
+                                        consent: consent, lastInboundAt: lastInbound, entryPointAt: entryPoint))
+                                let view = CheckRoutes.CheckView(decision, consent: consent)
+                                let expected = String(decoding: try ConsentJSON.encoder.encode(view), as: UTF8.self)
+                                #expect(String(buffer: view.json()) == expected)
+                                written += 1
+                            }
+                        }
+                    }
                 }
             }
         }
+        #expect(written == (2 + 1 + 1) * 3 * 3 * 2 * 4)
     }
 }
 

@@ -60,11 +60,71 @@ struct InteractionReply: Decodable {
 struct CheckReply: Decodable {
     let allowed: Bool
     let reason: String
+    let category: String
     let consentId: String?
     let grantedAt: String?
     let revokedAt: String?
-    let serviceWindow: ServiceWindowReply
-    let billable: Bool
+    let predictedError: PredictedErrorReply?
+    /// The WhatsApp fields: all present on WhatsApp (`pricingCategory` as null when refused), all absent elsewhere.
+    let whatsapp: WhatsAppPart?
+
+    struct PredictedErrorReply: Decodable, Equatable {
+        let code: String
+        let message: String
+    }
+
+    struct WhatsAppPart: Decodable {
+        let serviceWindow: ServiceWindowReply
+        let freeEntryPoint: ServiceWindowReply
+        let billable: Bool
+        let pricingCategory: String?
+        let pricingRule: String
+    }
+
+    enum Key: String, CodingKey {
+        case allowed, reason, category, consentId, grantedAt, revokedAt, predictedError, serviceWindow, freeEntryPoint,
+            billable, pricingCategory, pricingRule
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        allowed = try container.decode(Bool.self, forKey: .allowed)
+        reason = try container.decode(String.self, forKey: .reason)
+        category = try container.decode(String.self, forKey: .category)
+        consentId = try container.decodeIfPresent(String.self, forKey: .consentId)
+        grantedAt = try container.decodeIfPresent(String.self, forKey: .grantedAt)
+        revokedAt = try container.decodeIfPresent(String.self, forKey: .revokedAt)
+        predictedError = try container.decodeIfPresent(PredictedErrorReply.self, forKey: .predictedError)
+        let platformKeys: [Key] = [.serviceWindow, .freeEntryPoint, .billable, .pricingCategory, .pricingRule]
+        let present = platformKeys.filter(container.contains)
+        switch present.count {
+        case 0: whatsapp = nil
+        case platformKeys.count:
+            whatsapp = WhatsAppPart(
+                serviceWindow: try container.decode(ServiceWindowReply.self, forKey: .serviceWindow),
+                freeEntryPoint: try container.decode(ServiceWindowReply.self, forKey: .freeEntryPoint),
+                billable: try container.decode(Bool.self, forKey: .billable),
+                pricingCategory: try container.decodeIfPresent(String.self, forKey: .pricingCategory),
+                pricingRule: try container.decode(String.self, forKey: .pricingRule))
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: present[0], in: container,
+                debugDescription: "some WhatsApp fields present, some absent: \(present.map(\.rawValue))")
+        }
+    }
+
+    /// The WhatsApp half, or a failed test when the answer lacks it.
+    var platform: WhatsAppPart {
+        get throws {
+            guard let whatsapp else { throw MissingWhatsAppFields() }
+            return whatsapp
+        }
+    }
+
+    var serviceWindow: ServiceWindowReply { get throws { try platform.serviceWindow } }
+    var billable: Bool { get throws { try platform.billable } }
+
+    struct MissingWhatsAppFields: Error {}
 }
 
 /// `POST /v1/checks/batch`.
@@ -73,6 +133,23 @@ struct BatchCheckReply: Decodable {
         let subject: String
         let allowed: Bool
         let reason: String
+        let category: String?
+        let billable: Bool?
+        let pricingCategory: String?
+
+        init(subject: String, allowed: Bool, reason: String) {
+            self.subject = subject
+            self.allowed = allowed
+            self.reason = reason
+            category = nil
+            billable = nil
+            pricingCategory = nil
+        }
+
+        /// Subject, verdict and reason: what most tests compare.
+        static func == (lhs: Result, rhs: Result) -> Bool {
+            lhs.subject == rhs.subject && lhs.allowed == rhs.allowed && lhs.reason == rhs.reason
+        }
     }
     let results: [Result]
 }

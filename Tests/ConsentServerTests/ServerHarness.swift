@@ -13,6 +13,7 @@ import PostgresNIO
 func withApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
     masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
+    checkClock: (@Sendable () -> Date)? = nil,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
@@ -21,6 +22,7 @@ func withApp<Value: Sendable>(
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits
+    if let checkClock { dependencies.checkClock = checkClock }
     let app = try await ConsentApplication.make(
         dependencies,
         host: "127.0.0.1", port: 0,

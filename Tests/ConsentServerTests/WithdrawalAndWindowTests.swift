@@ -121,10 +121,20 @@ import Testing
                 .decoded(CheckReply.self)
             #expect(session.allowed == true && session.reason == "service_window_open")
             let template = try await acme.check("+393331234567", purpose: "shipping_update").decoded(CheckReply.self)
-            #expect(template.allowed == true && template.billable == false)
-            // No consent is needed to answer inside the window.
+            // Since 2026-10-01 a utility template is paid inside the window too (docs/messaging-rules.md); the
+            // dated rules themselves are tested at their edges in PricingPeriodTests.
+            #expect(template.allowed == true)
+            #expect(try template.billable == true)
+            #expect(try template.platform.pricingCategory == "utility")
+            #expect(try template.platform.pricingRule == "whatsapp-2026-10")
+            // No consent is needed to answer a utility question inside the window; a marketing reply needs it.
             let unconsented = try await acme.check("+393331234567", purpose: "account_update", messageType: "session")
             #expect(try unconsented.decoded(CheckReply.self).allowed == true)
+            let marketing = try await acme.check("+393331234567", purpose: "marketing", messageType: "session")
+                .decoded(CheckReply.self)
+            #expect(marketing.allowed == false && marketing.reason == "no_consent" && marketing.predictedError == nil)
+            #expect(try marketing.platform.pricingCategory == nil)
+            #expect(try marketing.billable == false)
 
             // An older message delivered late never moves the window back.
             let late = try await interaction(acme, "+393331234567", at: sent.addingTimeInterval(-3 * 86400))

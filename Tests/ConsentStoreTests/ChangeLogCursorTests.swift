@@ -8,7 +8,7 @@ import Testing
 @Suite struct ChangeLogCursorTests {
     func row(_ position: Int64, by writer: Int64) -> ChangeLogCursor.Row {
         ChangeLogCursor.Row(
-            change: ConsentChange(key: ConsentStateCacheTests.key(UInt8(position % 200)), position: position),
+            change: .subject(ConsentChange(key: ConsentStateCacheTests.key(UInt8(position % 200)), position: position)),
             writtenBy: writer)
     }
 

@@ -23,7 +23,7 @@ GRANT UPDATE (name, category, updated_at) ON purposes TO {{app_role}};
 GRANT SELECT, INSERT ON tenant_keys TO {{app_role}};
 GRANT SELECT, INSERT ON notices TO {{app_role}};
 GRANT SELECT, INSERT ON subjects TO {{app_role}};
-GRANT UPDATE (last_inbound_at) ON subjects TO {{app_role}};
+GRANT UPDATE (last_inbound_at, entry_point_at, marketing_stopped_at) ON subjects TO {{app_role}};
 GRANT SELECT, INSERT ON subject_keys TO {{app_role}};
 GRANT SELECT, INSERT ON collections TO {{app_role}};
 GRANT SELECT, INSERT ON consents TO {{app_role}};
@@ -45,7 +45,7 @@ GRANT SELECT, INSERT ON audit_checkpoints TO {{app_role}};
 -- Data-subject rights (0004). Erasure empties a subject's row, deletes its data key and its interactions, and
 -- clears the provenance of its collections; retention deletes old interactions and idempotency records and clears
 -- old provenance; rotation re-wraps keys. Nothing here can touch the audit log.
-GRANT UPDATE (blind_index, identifier_ciphertext, last_inbound_at, erased_at) ON subjects TO {{app_role}};
+GRANT UPDATE (blind_index, identifier_ciphertext, last_inbound_at, entry_point_at, marketing_stopped_at, erased_at) ON subjects TO {{app_role}};
 GRANT DELETE ON subject_keys TO {{app_role}};
 GRANT UPDATE (wrapped_key, master_key_id) ON subject_keys TO {{app_role}};
 GRANT UPDATE (wrapped_key, master_key_id) ON tenant_keys TO {{app_role}};
@@ -83,3 +83,5 @@ GRANT EXECUTE ON FUNCTION app_record_opt_in(uuid, text, bytea, uuid, bytea, byte
 -- The change log (0009): written by the write functions, read by every instance's listener, pruned by retention.
 GRANT SELECT, INSERT, DELETE ON consent_change_log TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_changes_since(bigint) TO {{app_role}};
+-- Platform rules (0010): a tenant's catalogue changed.
+GRANT EXECUTE ON FUNCTION app_catalogue_change(uuid) TO {{app_role}};

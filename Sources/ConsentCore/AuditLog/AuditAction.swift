@@ -24,4 +24,5 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case settingsWhatsAppChanged = "settings.whatsapp_changed"
     case consoleSignedIn = "console.signed_in"
     case consoleSignedOut = "console.signed_out"
+    case marketingStopped = "preference.marketing_stopped"
 }

@@ -38,6 +38,14 @@ public struct WhatsAppNotification: Decodable, Sendable {
         public let text: Text?
         public let button: Button?
         public let interactive: Interactive?
+        /// Present when the person wrote from a click-to-WhatsApp ad or a Page button: the free entry point.
+        public let referral: Referral?
+
+        /// Only its presence matters to consent and pricing; what the ad was is not kept.
+        public struct Referral: Decodable, Sendable {
+            public let sourceType: String?
+            enum CodingKeys: String, CodingKey { case sourceType = "source_type" }
+        }
 
         public struct Text: Decodable, Sendable { public let body: String }
         /// A quick-reply button of a template.
@@ -75,8 +83,9 @@ public struct WhatsAppNotification: Decodable, Sendable {
 
 /// What a notification asks of the consent ledger, in the order Meta listed it.
 public enum WhatsAppEvent: Sendable, Equatable {
-    /// A message from the person: opens the window; a stop keyword withdraws, a confirmation keyword confirms.
-    case inbound(messageId: String, from: String, at: Date, text: String?)
+    /// A message from the person: opens the window (and, from an ad, the free entry point); a stop keyword
+    /// withdraws, a confirmation keyword confirms.
+    case inbound(messageId: String, from: String, at: Date, text: String?, fromAd: Bool = false)
     /// The person stopped marketing messages in WhatsApp itself.
     case marketingStopped(waId: String, at: Date?)
     /// The person resumed marketing messages: not consent to anything (consent is given on a notice), only noted.
@@ -104,7 +113,8 @@ public enum WhatsAppEvent: Sendable, Equatable {
                     events.append(
                         .inbound(
                             messageId: message.id, from: message.from,
-                            at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text))
+                            at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text,
+                            fromAd: message.referral != nil))
                 }
                 for preference in change.value.userPreferences ?? [] where preference.category == "marketing_messages" {
                     let at = preference.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }

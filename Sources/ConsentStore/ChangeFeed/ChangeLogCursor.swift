@@ -10,7 +10,7 @@
 struct ChangeLogCursor: Sendable, Equatable {
     /// One row of the log as `app_changes_since` returns it.
     struct Row: Sendable, Equatable {
-        let change: ConsentChange
+        let change: FeedChange
         /// The writing transaction's id (xid8).
         let writtenBy: Int64
     }
@@ -25,8 +25,8 @@ struct ChangeLogCursor: Sendable, Equatable {
 
     /// Takes one read's rows and the horizon it reported, and answers the changes not applied before, in position
     /// order.
-    mutating func advance(rows: [Row], horizon next: Int64) -> [ConsentChange] {
-        var fresh: [ConsentChange] = []
+    mutating func advance(rows: [Row], horizon next: Int64) -> [FeedChange] {
+        var fresh: [FeedChange] = []
         for row in rows where seen[row.change.position] == nil {
             seen[row.change.position] = row.writtenBy
             fresh.append(row.change)

@@ -22,3 +22,17 @@ public struct ConsentChange: Sendable, Equatable {
         "\(key.tenantId.lowercased) \(key.channel.rawValue) \(key.blindIndex.hexString) "
     }
 }
+
+/// One row of the change log as a listener applies it: a subject's consent state changed, or a tenant's catalogue
+/// (the categories of its purposes) did, which no single subject's cached state carries.
+public enum FeedChange: Sendable, Equatable {
+    case subject(ConsentChange)
+    case catalogue(tenantId: UUID, position: Int64)
+
+    public var position: Int64 {
+        switch self {
+        case .subject(let change): change.position
+        case .catalogue(_, let position): position
+        }
+    }
+}

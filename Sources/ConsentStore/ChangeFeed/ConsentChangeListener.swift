@@ -12,16 +12,21 @@ public struct ConsentChangeListener: Sendable {
     let client: PostgresClient
     let cache: ConsentStateCache?
     let keys: APIKeyCache?
+    let catalogue: CatalogueCache?
 
-    public init(client: PostgresClient, cache: ConsentStateCache?, keys: APIKeyCache? = nil) {
+    public init(
+        client: PostgresClient, cache: ConsentStateCache?, keys: APIKeyCache? = nil, catalogue: CatalogueCache? = nil
+    ) {
         self.client = client
         self.cache = cache
         self.keys = keys
+        self.catalogue = catalogue
     }
 
     func setListening(_ listening: Bool) {
         cache?.setListening(listening)
         keys?.setListening(listening)
+        catalogue?.setListening(listening)
     }
 
     /// Listens until cancelled, reconnecting after `retry` when the connection fails. `poll` bounds how late a
@@ -80,7 +85,10 @@ public struct ConsentChangeListener: Sendable {
                 for await _ in wakes {
                     let batch = try await Self.read(since: cursor.horizon, on: connection, logger: logger)
                     for change in cursor.advance(rows: batch.rows, horizon: batch.horizon) {
-                        cache?.invalidate(change.key, position: change.position)
+                        switch change {
+                        case .subject(let change): cache?.invalidate(change.key, position: change.position)
+                        case .catalogue(let tenant, let position): catalogue?.invalidate(tenant, position: position)
+                        }
                     }
                 }
             }
@@ -108,13 +116,21 @@ public struct ConsentChangeListener: Sendable {
             (Int64, Int64?, UUID?, String?, ByteBuffer?, Int64?).self)
         {
             next = xmin
-            guard let position, let tenant, let channelText, let index, let writtenBy else { continue }
+            guard let position, let tenant, let channelText, let writtenBy else { continue }
+            guard let index else {
+                guard channelText == CatalogueCache.changeChannel else { throw MalformedRow() }
+                rows.append(
+                    ChangeLogCursor.Row(change: .catalogue(tenantId: tenant, position: position), writtenBy: writtenBy))
+                continue
+            }
             guard let channel = MessageChannel(rawValue: channelText), index.readableBytes == 32 else {
                 throw MalformedRow()
             }
             let key = ConsentStateCache.Key(
                 tenantId: tenant, channel: channel, blindIndex: Array(index.readableBytesView))
-            rows.append(ChangeLogCursor.Row(change: ConsentChange(key: key, position: position), writtenBy: writtenBy))
+            rows.append(
+                ChangeLogCursor.Row(change: .subject(ConsentChange(key: key, position: position)), writtenBy: writtenBy)
+            )
         }
         guard let next else { throw MalformedRow() }
         return (rows, next)

@@ -103,6 +103,7 @@ public enum SubjectErasure {
             try await connection.query(
                 """
                 UPDATE subjects SET blind_index = NULL, identifier_ciphertext = NULL, last_inbound_at = NULL,
+                       entry_point_at = NULL, marketing_stopped_at = NULL,
                        erased_at = date_trunc('milliseconds', now())
                 WHERE id = \(subjectId) RETURNING erased_at
                 """, logger: logger

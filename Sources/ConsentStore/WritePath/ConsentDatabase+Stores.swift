@@ -7,7 +7,7 @@ import PostgresNIO
 /// only through the store and never holds a driver type.
 extension ConsentDatabase {
     public var notices: NoticeStore { NoticeStore(client: client) }
-    public var purposes: PurposeStore { PurposeStore(client: client) }
+    public var purposes: PurposeStore { PurposeStore(database: self) }
     public var reports: ConsentReports { ConsentReports(client: client) }
     public var settings: TenantSettingsStore { TenantSettingsStore(client: client, keyring: keyring) }
     public var consentSessions: ConsentSessionStore { ConsentSessionStore(database: self) }
@@ -39,7 +39,8 @@ extension ConsentDatabase {
     }
 
     public func consentLookup(readDeadline: Duration) -> ConsentLookup {
-        ConsentLookup(client: client, keyring: keyring, cache: checkCache, readDeadline: readDeadline)
+        ConsentLookup(
+            client: client, keyring: keyring, cache: checkCache, catalogue: catalogueCache, readDeadline: readDeadline)
     }
 
     public func retentionPurger(policy: RetentionPolicy) -> RetentionPurger {
@@ -52,7 +53,7 @@ extension ConsentDatabase {
 
     /// The notification connection that keeps this instance's caches in step with every instance's writes.
     public var changeListener: ConsentChangeListener {
-        ConsentChangeListener(client: client, cache: checkCache, keys: keyCache)
+        ConsentChangeListener(client: client, cache: checkCache, keys: keyCache, catalogue: catalogueCache)
     }
 
     public func leaderElected(

@@ -7,8 +7,8 @@ import ServiceLifecycle
 /// The store's handle on PostgreSQL: the connection pool (run as a service), the keyring that opens what it
 /// stores, and the check path's cache. Every change a request makes to consents, notices, requests or sessions
 /// reaches the database through `commit`, which runs one unit of work (in one transaction, or as one statement
-/// that is its own) and then, in one place, drops the cached state of the subjects it changed. Keys, settings,
-/// purposes and console sessions, which no check reads, still commit in their own store transactions.
+/// that is its own) and then, in one place, drops the cached state of the subjects it changed. Keys, settings
+/// and console sessions, which no check reads, still commit in their own store transactions.
 public struct ConsentDatabase: Sendable, Service {
     let client: PostgresClient
     public let keyring: TenantKeyring
@@ -17,6 +17,8 @@ public struct ConsentDatabase: Sendable, Service {
     /// Live API keys, kept by the same listener as the check cache; on even when the check cache is off, so that an
     /// uncached check costs one round trip, not two.
     public let keyCache: APIKeyCache
+    /// The categories of tenants' purposes, on with the check cache and kept by the same listener.
+    public let catalogueCache: CatalogueCache?
     let announcer = ChangeAnnouncer()
 
     public init(client: PostgresClient, keyring: TenantKeyring, checkCache: ConsentStateCache?) {
@@ -24,6 +26,7 @@ public struct ConsentDatabase: Sendable, Service {
         self.keyring = keyring
         self.checkCache = checkCache
         self.keyCache = APIKeyCache(capacity: 10_000)
+        self.catalogueCache = checkCache == nil ? nil : CatalogueCache()
     }
 
     /// Runs the pool, and beside it the announcer that wakes other instances after this one's writes; both end
@@ -83,8 +86,10 @@ public struct ConsentDatabase: Sendable, Service {
     /// by the announcer, and hear of revoked keys by the NOTIFY the revocation committed (`ConsentChangeListener`).
     private func afterCommit<Outcome>(_ work: UnitOfWork<Outcome>, _ outcome: Outcome) {
         for keyId in work.revokedKeys(outcome) { keyCache.revoke(keyId: keyId) }
+        let catalogueChange = work.catalogueChange(outcome)
+        if let catalogueChange { catalogueCache?.invalidate(work.tenantId, position: catalogueChange) }
         let changes = work.changes(outcome)
-        guard !changes.isEmpty else { return }
+        guard !changes.isEmpty || catalogueChange != nil else { return }
         announcer.announce()
         guard let checkCache else { return }
         for change in changes { checkCache.invalidate(change.key, position: change.position) }

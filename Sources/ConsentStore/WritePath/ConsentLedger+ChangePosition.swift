@@ -18,6 +18,16 @@ extension ConsentLedger {
         return ConsentChange(key: key, position: position)
     }
 
+    /// A change to the tenant's catalogue (a purpose's category), written to the same log: every instance drops
+    /// what it cached of the catalogue. Its position is a consistency token like a subject's.
+    static func catalogueChange(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> Int64
+    {
+        let rows = try await connection.query("SELECT app_catalogue_change(\(tenantId))", logger: logger)
+        guard let position = try await rows.decode(Int64.self).array().first else { throw NoPosition() }
+        return position
+    }
+
     /// `nextval` answered no row: the write must not be acknowledged without its token.
     struct NoPosition: Error {}
 

@@ -5,9 +5,12 @@ import PostgresNIO
 
 extension ConsentLedger {
     /// An inbound message: opens or extends the 24-hour window from its time (never moves it back), and a stop
-    /// keyword withdraws every purpose on the channel. The text is kept only as ciphertext.
+    /// keyword withdraws every purpose on the channel. A message that came from an ad (`fromAd`: a WhatsApp
+    /// `referral`, or `entryPoint: ad`) opens the free entry-point window from its time as well. The text is kept
+    /// only as ciphertext.
     public static func recordInteraction(
-        from subject: SubjectIdentifier, blindIndex: [UInt8], occurredAt: Date, text: String?, tenantId: UUID,
+        from subject: SubjectIdentifier, blindIndex: [UInt8], occurredAt: Date, text: String?, fromAd: Bool = false,
+        tenantId: UUID,
         caller: CallerIdentity, keyring: TenantKeyring, interactionId id: UUID = UUID(),
         pendingLifetime: TimeInterval = CollectionPolicy.default.pendingConsentLifetime,
         on connection: PostgresConnection, logger: Logger
@@ -28,7 +31,8 @@ extension ConsentLedger {
             """, logger: logger)
         let windows = try await connection.query(
             """
-            UPDATE subjects SET last_inbound_at = greatest(last_inbound_at, \(occurredAt))
+            UPDATE subjects SET last_inbound_at = greatest(last_inbound_at, \(occurredAt)),
+                   entry_point_at = CASE WHEN \(fromAd) THEN greatest(entry_point_at, \(occurredAt)) ELSE entry_point_at END
             WHERE id = \(handle.id) RETURNING last_inbound_at
             """, logger: logger)
         let lastInbound = try await windows.decode(Date.self).array().first
@@ -38,7 +42,7 @@ extension ConsentLedger {
                     action: .interactionReceived, actor: caller.actor, subjectRef: handle.id,
                     data: [
                         "interactionId": .id(id), "channel": .string(subject.channel.rawValue),
-                        "direction": .string("inbound"), "stopKeyword": .bool(isStop),
+                        "direction": .string("inbound"), "stopKeyword": .bool(isStop), "fromAd": .bool(fromAd),
                     ])
             ], tenantId: tenantId, on: connection, logger: logger)
         let revoked =

@@ -51,15 +51,15 @@ public struct ConsentLedger: Sendable {
     }
 
     public func interaction(
-        from subject: SubjectIdentifier, occurredAt: Date, text: String?, caller: CallerIdentity
+        from subject: SubjectIdentifier, occurredAt: Date, text: String?, fromAd: Bool = false, caller: CallerIdentity
     ) -> UnitOfWork<InteractionResult> {
         UnitOfWork(tenantId: caller.tenantId) { [keyring, pendingLifetime] connection, logger in
             try await Self.recordInteraction(
                 from: subject,
                 blindIndex: try await keyring.blindIndex(
                     subject, on: connection, tenantId: caller.tenantId, logger: logger),
-                occurredAt: occurredAt, text: text, tenantId: caller.tenantId, caller: caller, keyring: keyring,
-                pendingLifetime: pendingLifetime, on: connection, logger: logger)
+                occurredAt: occurredAt, text: text, fromAd: fromAd, tenantId: caller.tenantId, caller: caller,
+                keyring: keyring, pendingLifetime: pendingLifetime, on: connection, logger: logger)
         }
     }
 

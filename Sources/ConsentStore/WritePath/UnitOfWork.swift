@@ -24,10 +24,13 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
     let changes: @Sendable (Outcome) -> [ConsentChange]
     /// The API keys the outcome revoked, which the key cache must stop answering for.
     let revokedKeys: @Sendable (Outcome) -> [UUID]
+    /// The position of the change the outcome made to its tenant's catalogue, if it made one.
+    let catalogueChange: @Sendable (Outcome) -> Int64?
 
     init(
         tenantId: UUID, shape: Shape = .transaction, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
         revokedKeys: @escaping @Sendable (Outcome) -> [UUID] = { _ in [] },
+        catalogueChange: @escaping @Sendable (Outcome) -> Int64? = { _ in nil },
         body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
         self.tenantId = tenantId
@@ -35,6 +38,7 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
         self.body = body
         self.changes = changes
         self.revokedKeys = revokedKeys
+        self.catalogueChange = catalogueChange
     }
 }
 

@@ -1,0 +1,86 @@
+import ConsentCore
+import Foundation
+import Synchronization
+
+/// What the check path caches of each tenant's catalogue: the category of each purpose a check has named. A
+/// tenant can re-categorise its own purposes (a newsletter from utility to marketing changes what a send needs), so
+/// an entry is dropped by a catalogue change in the change log, here before the write is acknowledged and on other
+/// instances by `ConsentChangeListener`, and answered only while that listener follows the log. The same rules as
+/// `ConsentStateCache` keep a racing read from re-inserting what a change replaced: fills carry the ticket of their
+/// lookup, and an invalidation leaves a tombstone with a later one.
+public final class CatalogueCache: Sendable {
+    /// The change log's channel for a catalogue change (`app_catalogue_change`, migration 0010).
+    static let changeChannel = "catalogue"
+
+    private enum Slot {
+        case purposes([String: PurposeCategory], covered: Int64, since: UInt64)
+        case tombstone(ticket: UInt64, position: Int64)
+    }
+
+    private struct State {
+        var tenants: [UUID: Slot] = [:]
+        var ticket: UInt64 = 0
+        var floor: UInt64 = 0
+        var enabled = false
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public struct Lookup: Sendable {
+        public let category: PurposeCategory?
+        public let ticket: UInt64
+    }
+
+    /// The cached category of `purpose`, when the tenant's entry covers `minimumPosition`.
+    public func category(of purpose: String, tenantId: UUID, minimumPosition: Int64 = 0) -> Lookup {
+        state.withLock { state in
+            state.ticket += 1
+            guard state.enabled, case .purposes(let purposes, let covered, _) = state.tenants[tenantId],
+                covered >= minimumPosition
+            else { return Lookup(category: nil, ticket: state.ticket) }
+            return Lookup(category: purposes[purpose], ticket: state.ticket)
+        }
+    }
+
+    /// Stores what the database answered for a lookup's miss, unless the catalogue changed since the lookup.
+    public func fill(_ category: PurposeCategory, of purpose: String, tenantId: UUID, ticket: UInt64, covered: Int64) {
+        state.withLock { state in
+            guard state.enabled, ticket >= state.floor else { return }
+            switch state.tenants[tenantId] {
+            case .tombstone(let invalidated, let position):
+                guard invalidated < ticket else { return }
+                state.tenants[tenantId] = .purposes(
+                    [purpose: category], covered: max(covered, position), since: invalidated)
+            case .purposes(var purposes, let previous, let since):
+                guard since < ticket else { return }
+                purposes[purpose] = category
+                state.tenants[tenantId] = .purposes(purposes, covered: min(previous, covered), since: since)
+            case nil:
+                state.tenants[tenantId] = .purposes([purpose: category], covered: covered, since: state.floor)
+            }
+        }
+    }
+
+    /// Forgets the tenant's catalogue: a change at `position` was committed.
+    public func invalidate(_ tenantId: UUID, position: Int64) {
+        state.withLock { state in
+            state.ticket += 1
+            guard state.enabled else { return }
+            var latest = position
+            if case .tombstone(_, let earlier) = state.tenants[tenantId] { latest = max(earlier, position) }
+            state.tenants[tenantId] = .tombstone(ticket: state.ticket, position: latest)
+        }
+    }
+
+    /// On or off with the change feed; emptied either way, since changes missed meanwhile are not replayed.
+    public func setListening(_ listening: Bool) {
+        state.withLock { state in
+            state.ticket += 1
+            state.floor = state.ticket
+            state.tenants.removeAll()
+            state.enabled = listening
+        }
+    }
+}
