@@ -31,6 +31,8 @@ let package = Package(
         .target(
             name: "ConsentCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            // The template lint rulebook: data, versioned, loaded once (TemplateLinter.bundled()).
+            resources: [.copy("TemplateLint/template-lint-rules.json")],
             swiftSettings: swiftSettings
         ),
         // The plain-SQL migrations in sql/migrations, shipped as a resource bundle.
@@ -108,6 +110,8 @@ let package = Package(
         .testTarget(
             name: "ConsentCoreTests",
             dependencies: ["ConsentCore"],
+            // The labelled template lint corpus, read by path (TemplateLintCorpusTests).
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,6 +7,7 @@ import Hummingbird
 /// cached); `ConsentCheck.decide` decides by the dated rules.
 struct CheckRoutes {
     let lookup: ConsentLookup
+    let templates: TemplateResolver
     let metrics: ServiceMetrics
     let policy: SendPolicy
     let clock: @Sendable () -> Date
@@ -21,10 +22,17 @@ struct CheckRoutes {
         group.post("/checks/batch") { request, context in try await batch(request, context: context) }
     }
 
+    /// A template by the name and language it was registered with.
+    struct TemplateRef: Decodable {
+        let name: String
+        let language: String
+    }
+
     struct CheckBody: FlatJSONDecodable {
         let subject: String
         let channel: String
-        let purpose: String
+        let purpose: String?
+        let template: TemplateRef?
         let messageType: String?
         let consistencyToken: String?
         let sendAt: String?
@@ -37,9 +45,54 @@ struct CheckRoutes {
             self.subject = subject
             self.channel = channel
             self.purpose = purpose
+            template = nil
             messageType = members["messageType"] ?? nil
             consistencyToken = members["consistencyToken"] ?? nil
             sendAt = members["sendAt"] ?? nil
+        }
+    }
+
+    /// What is sent, by purpose or by template: the purpose whose consent decides, the category it is sent as, and
+    /// the template's state when one was named.
+    struct SendTarget {
+        let consentPurpose: String
+        let category: PurposeCategory?
+        let templateStatus: TemplateStatus?
+    }
+
+    func target(
+        purpose: String?, template: TemplateRef?, channel: MessageChannel, messageType: MessageType, tenantId: UUID,
+        minimumPosition: Int64, context: ConsentRequestContext
+    ) async throws -> SendTarget {
+        switch (purpose, template) {
+        case (let purpose?, nil):
+            return SendTarget(consentPurpose: try Input.purpose(purpose), category: nil, templateStatus: nil)
+        case (nil, let template?):
+            guard channel == .whatsapp else {
+                throw APIError.invalid("template", "'template' applies to WhatsApp: name a 'purpose' on other channels")
+            }
+            guard messageType == .template else {
+                throw APIError.invalid("messageType", "a named template is a template message, not a session one")
+            }
+            guard MessageTemplate.isValidName(template.name), MessageTemplate.isValidLanguage(template.language) else {
+                throw APIError.invalid(
+                    "template", "'template' needs a template 'name' (a-z, 0-9, _) and a 'language' such as en_US")
+            }
+            guard
+                let resolved = try await templates.resolve(
+                    name: template.name, language: template.language, tenantId: tenantId,
+                    minimumPosition: minimumPosition, logger: context.logger)
+            else {
+                throw APIError(
+                    .unprocessableContent, code: "unknown_template",
+                    message: "no template has this name and language; see GET /v1/templates", field: "template")
+            }
+            return SendTarget(
+                consentPurpose: resolved.consentPurpose, category: resolved.category, templateStatus: resolved.status)
+        case (nil, nil):
+            throw APIError.invalid("purpose", "name a 'purpose' or a 'template'")
+        case (.some, .some):
+            throw APIError.invalid("template", "name a 'purpose' or a 'template', not both")
         }
     }
 
@@ -196,19 +249,22 @@ struct CheckRoutes {
         let body = try await request.decodeJSON(CheckBody.self, context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
-        let purpose = try Input.purpose(body.purpose)
         let messageType = try Input.messageType(body.messageType, channel: channel)
         let now = clock()
         let sendAt = try Input.sendAt(body.sendAt, now: now)
         // A token newer than what the cache holds for the subject reads through to the database, which has the
         // write: the client only has the token once the write committed.
         let token = try Input.consistencyToken(body.consistencyToken)
+        let target = try await target(
+            purpose: body.purpose, template: body.template, channel: channel, messageType: messageType,
+            tenantId: caller.tenantId, minimumPosition: token?.position ?? 0, context: context)
         let facts = try await lookup.facts(
-            of: [subject], channel: channel, purpose: purpose, tenantId: caller.tenantId,
+            of: [subject], channel: channel, purpose: target.consentPurpose, tenantId: caller.tenantId,
             minimumPosition: token?.position ?? 0, logger: context.logger)
         let state = facts.states.first ?? nil
         let question = try SendQuestion(
-            channel: channel, messageType: messageType, purpose: purpose, purposeCategory: facts.purposeCategory,
+            channel: channel, messageType: messageType, purpose: target.consentPurpose,
+            purposeCategory: target.category ?? facts.purposeCategory, templateStatus: target.templateStatus,
             at: sendAt)
         let decision = ConsentCheck.decide(question, facts: state?.facts ?? .unknown, policy: policy)
         metrics.recordDecision(decision.reason)
@@ -217,7 +273,8 @@ struct CheckRoutes {
 
     struct BatchBody: Decodable {
         let channel: String
-        let purpose: String
+        let purpose: String?
+        let template: TemplateRef?
         let subjects: [String]
         let messageType: String?
         let consistencyToken: String?
@@ -278,7 +335,6 @@ struct CheckRoutes {
         let caller = try context.caller(requiring: .consentCheck)
         let body = try await request.decodeJSON(BatchBody.self, context: context)
         let channel = try Input.channel(body.channel)
-        let purpose = try Input.purpose(body.purpose)
         let messageType = try Input.messageType(body.messageType, channel: channel)
         let now = clock()
         let sendAt = try Input.sendAt(body.sendAt, now: now)
@@ -294,11 +350,15 @@ struct CheckRoutes {
         for (index, raw) in body.subjects.enumerated() {
             subjects.append(try Input.subject(raw, channel: channel, field: "subjects[\(index)]"))
         }
+        let target = try await target(
+            purpose: body.purpose, template: body.template, channel: channel, messageType: messageType,
+            tenantId: caller.tenantId, minimumPosition: token?.position ?? 0, context: context)
         let facts = try await lookup.facts(
-            of: subjects, channel: channel, purpose: purpose, tenantId: caller.tenantId,
+            of: subjects, channel: channel, purpose: target.consentPurpose, tenantId: caller.tenantId,
             minimumPosition: token?.position ?? 0, logger: context.logger)
         let question = try SendQuestion(
-            channel: channel, messageType: messageType, purpose: purpose, purposeCategory: facts.purposeCategory,
+            channel: channel, messageType: messageType, purpose: target.consentPurpose,
+            purposeCategory: target.category ?? facts.purposeCategory, templateStatus: target.templateStatus,
             at: sendAt)
         var counts: [CheckReason: Int] = [:]
         let results = zip(body.subjects, facts.states).map { raw, state in

@@ -76,10 +76,12 @@ public enum ConsentApplication {
             .add(middleware: RateLimitMiddleware(limiter: KeyRateLimiter(limits: dependencies.rateLimits)))
         KeyRoutes(database: database).register(on: v1)
         PurposeRoutes(purposes: database.purposes).register(on: v1)
+        MessageTemplateRoutes(templates: database.templates, linter: try TemplateLinter.shared.get()).register(on: v1)
         NoticeRoutes(database: database).register(on: v1)
         ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
         CheckRoutes(
-            lookup: database.consentLookup(readDeadline: dependencies.requestTimeout), metrics: dependencies.metrics,
+            lookup: database.consentLookup(readDeadline: dependencies.requestTimeout),
+            templates: database.templateResolver, metrics: dependencies.metrics,
             policy: dependencies.sendPolicy, clock: dependencies.checkClock
         ).register(on: v1)
         let audit = AuditRoutes(

@@ -27,6 +27,24 @@ extension APIError {
             self = APIError(
                 .unprocessableContent, code: "unknown_purpose",
                 message: "no purpose is named \(purpose); see GET /v1/purposes", field: "purpose")
+        case TemplateStoreError.unknownPurpose(let purpose):
+            self = APIError(
+                .unprocessableContent, code: "unknown_purpose",
+                message: "no purpose is named \(purpose); see GET /v1/purposes", field: "purpose")
+        case TemplateStoreError.categoryMismatch(let purpose, let category):
+            self = APIError(
+                .unprocessableContent, code: "category_mismatch",
+                message:
+                    "\(purpose) is a \(category.rawValue) purpose; a template names a purpose of its own category",
+                field: "purpose")
+        case TemplateStoreError.findingsNeedOverride:
+            self = APIError(
+                .unprocessableContent, code: "lint_findings",
+                message:
+                    "this utility template has lint findings; approve it only with \"override\": true and a \"reason\"",
+                field: "override")
+        case TemplateStoreError.notFound:
+            self = APIError.notFound("no template has this id")
         case PurposeStoreError.builtIn(let key):
             self = APIError(
                 .conflict, code: "built_in_purpose", message: "\(key) is a built-in purpose and cannot be redefined")

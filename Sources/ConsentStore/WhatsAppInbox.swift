@@ -12,6 +12,15 @@ public struct WhatsAppDeliveryOutcome: Sendable {
     public var withdrawals = 0
     public var confirmations = 0
     public var preferencesNoted = 0
+    /// Template status, category and quality changes applied.
+    public var templateChanges = 0
+    /// The latest change this delivery made, as a consistency token: a check on another instance that carries it
+    /// sees every change of the delivery.
+    public var token: ConsistencyToken?
+
+    mutating func changed(_ position: Int64) {
+        token = ConsistencyToken(position: max(position, token?.position ?? 0))
+    }
     /// Events about numbers that are not valid subjects (never expected from Meta): skipped, not fatal.
     public var skipped = 0
 
@@ -79,6 +88,7 @@ public struct WhatsAppInbox: Sendable {
                     continue
                 }
                 outcome.messagesRecorded += 1
+                outcome.changed(result.change.position)
                 outcome.withdrawals += result.revoked.count
                 outcome.confirmations += result.confirmed.count
             case .marketingStopped(let waId, let at):
@@ -94,12 +104,40 @@ public struct WhatsAppInbox: Sendable {
                             on: connection, logger: logger)
                     }, logger: logger)
                 outcome.withdrawals += result.revoked.count
+                outcome.changed(result.change.position)
             case .marketingResumed:
                 // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again.
                 outcome.preferencesNoted += 1
+            case .templateStatus(let name, let language, let status, let event, let reason):
+                try await template(
+                    .status(status, platformEvent: event, reason: reason), name: name, language: language,
+                    tenantId: tenantId, outcome: &outcome, logger: logger)
+            case .templateCategory(let name, let language, let category):
+                try await template(
+                    .category(category), name: name, language: language, tenantId: tenantId, outcome: &outcome,
+                    logger: logger)
+            case .templateQuality(let name, let language, let score):
+                try await template(
+                    .quality(score), name: name, language: language, tenantId: tenantId, outcome: &outcome,
+                    logger: logger)
             }
         }
         return outcome
+    }
+
+    /// A template change from the platform; one the tenant never registered is counted as skipped.
+    private func template(
+        _ change: TemplatePlatformChange, name: String, language: String, tenantId: UUID,
+        outcome: inout WhatsAppDeliveryOutcome, logger: Logger
+    ) async throws {
+        let applied = try await database.templates.applyPlatformChange(
+            change, name: name, language: language, tenantId: tenantId, actor: Self.actor, logger: logger)
+        guard let applied else {
+            outcome.skipped += 1
+            return
+        }
+        outcome.templateChanges += 1
+        outcome.changed(applied.position)
     }
 
     /// The person stopped marketing in WhatsApp itself: the `marketing` purpose is withdrawn, and the stop is noted

@@ -213,6 +213,8 @@ struct WebhookDeliveryReply: Decodable {
     let duplicates: Int
     let withdrawals: Int
     let confirmations: Int
+    let templateChanges: Int
+    let consistencyToken: String?
 }
 
 /// `GET /v1/reports/consents`.

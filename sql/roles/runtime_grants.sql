@@ -85,3 +85,6 @@ GRANT SELECT, INSERT, DELETE ON consent_change_log TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_changes_since(bigint) TO {{app_role}};
 -- Platform rules (0010): a tenant's catalogue changed.
 GRANT EXECUTE ON FUNCTION app_catalogue_change(uuid) TO {{app_role}};
+-- Message templates (0011): the wording is written once; status, category and quality change.
+GRANT SELECT, INSERT ON message_templates TO {{app_role}};
+GRANT UPDATE (status, status_reason, category, quality, updated_at) ON message_templates TO {{app_role}};

@@ -25,4 +25,8 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case consoleSignedIn = "console.signed_in"
     case consoleSignedOut = "console.signed_out"
     case marketingStopped = "preference.marketing_stopped"
+    case templateCreated = "template.created"
+    case templateStatusChanged = "template.status_changed"
+    case templateCategoryChanged = "template.category_changed"
+    case templateQualityChanged = "template.quality_changed"
 }

@@ -22,10 +22,24 @@ public struct WhatsAppNotification: Decodable, Sendable {
         public let messages: [Message]?
         public let statuses: [Status]?
         public let userPreferences: [UserPreference]?
+        /// The template fields (`message_template_status_update`, `template_category_update`,
+        /// `message_template_quality_update`): templates are matched by name and language.
+        public let event: String?
+        public let messageTemplateName: String?
+        public let messageTemplateLanguage: String?
+        public let reason: String?
+        public let previousCategory: String?
+        public let newCategory: String?
+        public let newQualityScore: String?
 
         enum CodingKeys: String, CodingKey {
-            case messages, statuses
+            case messages, statuses, event, reason
             case userPreferences = "user_preferences"
+            case messageTemplateName = "message_template_name"
+            case messageTemplateLanguage = "message_template_language"
+            case previousCategory = "previous_category"
+            case newCategory = "new_category"
+            case newQualityScore = "new_quality_score"
         }
     }
 
@@ -90,6 +104,11 @@ public enum WhatsAppEvent: Sendable, Equatable {
     case marketingStopped(waId: String, at: Date?)
     /// The person resumed marketing messages: not consent to anything (consent is given on a notice), only noted.
     case marketingResumed(waId: String, at: Date?)
+    /// The platform reviewed, paused, disabled or reinstated a template (`event` as it sent it).
+    case templateStatus(name: String, language: String, status: TemplateStatus, event: String, reason: String?)
+    /// The platform re-categorised a template; it is priced and restricted as the new category from now on.
+    case templateCategory(name: String, language: String, category: PurposeCategory)
+    case templateQuality(name: String, language: String, score: String)
 
     public enum Invalid: Error, Equatable {
         case notWhatsApp(String)
@@ -116,6 +135,7 @@ public enum WhatsAppEvent: Sendable, Equatable {
                             at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text,
                             fromAd: message.referral != nil))
                 }
+                if let event = templateEvent(change) { events.append(event) }
                 for preference in change.value.userPreferences ?? [] where preference.category == "marketing_messages" {
                     let at = preference.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }
                     switch preference.value {
@@ -127,6 +147,45 @@ public enum WhatsAppEvent: Sendable, Equatable {
             }
         }
         return events
+    }
+
+    /// The platform's template statuses as the ledger keeps them. `FLAGGED` (quality falling, still sendable) and
+    /// `IN_APPEAL` change nothing a check answers; `REINSTATED` is approved again; deletion disables.
+    static func templateStatus(_ event: String) -> TemplateStatus? {
+        switch event.uppercased() {
+        case "APPROVED", "REINSTATED": .approved
+        case "REJECTED": .rejected
+        case "PAUSED": .paused
+        case "DISABLED", "PENDING_DELETION", "DELETED", "ARCHIVED", "LIMIT_EXCEEDED": .disabled
+        case "PENDING": .pending
+        default: nil
+        }
+    }
+
+    /// A template change, when the field names one with a name and language; an impending category change (it
+    /// carries `correct_category` and no `previous_category`) is not one yet: the platform still prices the
+    /// template by its old category until the change is made, and then sends the completed notification.
+    static func templateEvent(_ change: WhatsAppNotification.Change) -> WhatsAppEvent? {
+        let value = change.value
+        guard let name = value.messageTemplateName, let language = value.messageTemplateLanguage else { return nil }
+        switch change.field {
+        case "message_template_status_update":
+            guard let event = value.event, let status = templateStatus(event) else { return nil }
+            let reason = value.reason.flatMap { $0.uppercased() == "NONE" || $0.isEmpty ? nil : $0 }
+            return .templateStatus(name: name, language: language, status: status, event: event, reason: reason)
+        case "template_category_update":
+            guard value.previousCategory != nil,
+                let category = value.newCategory.flatMap({
+                    PurposeCategory(rawValue: $0.lowercased())
+                })
+            else { return nil }
+            return .templateCategory(name: name, language: language, category: category)
+        case "message_template_quality_update":
+            guard let score = value.newQualityScore else { return nil }
+            return .templateQuality(name: name, language: language, score: score)
+        default:
+            return nil
+        }
     }
 
     /// A WhatsApp id is the number in international form without its `+`.

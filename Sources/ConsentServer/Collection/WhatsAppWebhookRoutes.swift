@@ -51,6 +51,9 @@ struct WhatsAppWebhookRoutes {
         let duplicates: Int
         let withdrawals: Int
         let confirmations: Int
+        let templateChanges: Int
+        /// Present when the delivery changed anything: a check carrying it sees the change on every instance.
+        let consistencyToken: String?
     }
 
     func notify(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -85,10 +88,12 @@ struct WhatsAppWebhookRoutes {
                 "tenant": "\(tenantId)", "messages": "\(outcome.messagesRecorded)",
                 "duplicates": "\(outcome.duplicates)",
                 "withdrawals": "\(outcome.withdrawals)", "skipped": "\(outcome.skipped)",
+                "templateChanges": "\(outcome.templateChanges)",
             ])
         return try JSONResponse.encoding(
             DeliveryView(
                 received: outcome.messagesRecorded, duplicates: outcome.duplicates, withdrawals: outcome.withdrawals,
-                confirmations: outcome.confirmations))
+                confirmations: outcome.confirmations, templateChanges: outcome.templateChanges,
+                consistencyToken: outcome.token?.description))
     }
 }
