@@ -184,6 +184,19 @@ def main():
         assert any("subject.erased" in row for row in rows), rows[-5:]
         print(f"console-check: the log verified; a CSV report of {len(rows)} events downloaded (with the erasure)")
 
+        _, template = shared.api(base, "POST", "/v1/templates", args.admin, {
+            "channel": "whatsapp", "name": "order_shipped", "language": "en_US", "category": "utility",
+            "purpose": "shipping_update",
+            "body": "Your order {{1}} has shipped. Use code SAVE10 for 10% off your next order!"}, expect=201)
+        assert template["lint"]["findings"], template
+        driver.get(base + "/console/templates")
+        marks = driver.find_elements(By.CSS_SELECTOR, "section.template mark")
+        assert marks and all(m.get_attribute("title") for m in marks), driver.page_source[:800]
+        assert "order_shipped" in driver.page_source and "pending" in driver.page_source
+        assert not unlabelled_fields(driver), unlabelled_fields(driver)
+        at_widths(driver, "templates page", shots, "templates")
+        print(f"console-check: the templates page marks {len(marks)} lint finding(s) in the body")
+
         attacker = shared.OtherSite()
         attacker.pages = {
             "/go.js": ("text/javascript", 'document.getElementById("f").submit();'),

@@ -228,7 +228,7 @@ struct TemplateLinterEngineTests {
 
     @Test func bundledRulebookLoadsAndKeepsOrderUpdatesClean() throws {
         let linter = try TemplateLinter.bundled()
-        #expect(linter.version == "2026-12-01.1")
+        #expect(linter.version == "2026-12-01.2")
         let clean = [
             "Your refund for the discounted item was issued.",
             "The offer you accepted is confirmed.",

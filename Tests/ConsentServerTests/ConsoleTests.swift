@@ -57,7 +57,7 @@ struct ConsoleBrowser {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
             for path in [
-                "/console", "/console/subject", "/console/requests", "/console/audit",
+                "/console", "/console/subject", "/console/requests", "/console/audit", "/console/templates",
                 "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02",
             ] {
                 let reply = try await acme.raw(.get, path)

@@ -281,4 +281,24 @@ import Testing
             }
         }
     }
+
+    @Test func theConsoleShowsVersionsFindingsAndThePlatformsChanges() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            try await WhatsAppWebhookTests.configure(acme)
+            _ = try await register(acme)
+            _ = try await register(acme, body: Self.upsell)
+            _ = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-status-paused"), to: acme)
+            let (_, browser) = try await ConsoleBrowser.signIn(acme)
+            let console = try #require(browser)
+            let page = try await console.get("/console/templates")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("order_shipped") && page.text.contains("version 2"))
+            #expect(page.text.contains(#"<mark title="promotion">"#), "the finding is marked in the body")
+            #expect(page.text.contains("<strong>paused</strong>"), "a paused version stands out")
+            #expect(page.text.contains("status changed") && page.text.contains("<td>paused</td>"))
+            #expect(page.text.contains(#"aria-current="page">Templates"#))
+        }
+    }
 }

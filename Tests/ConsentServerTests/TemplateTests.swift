@@ -66,6 +66,24 @@ import Testing
                     newer: "-1",
                     older: 1)),
             .consoleRefused: console(RefusedView(reason: evil)),
+            .consoleTemplates: console(
+                TemplatesView(
+                    templates: [
+                        TemplatesView.Version(
+                            MessageTemplate(
+                                id: UUID(), name: "n", language: "en", version: 1, category: .utility,
+                                purpose: "shipping_update", body: evil + " 20% off " + evil, bodySha256: "h",
+                                header: TemplateHeader(format: .text, text: evil),
+                                buttons: [], status: .paused, statusReason: evil, quality: evil,
+                                findings: [
+                                    TemplateLintFinding(
+                                        rule: .promotion, language: "en", excerpt: evil, start: 0,
+                                        end: evil.unicodeScalars.count)
+                                ], createdAt: Date()))
+                    ],
+                    changes: [
+                        .init(at: "t", what: evil, name: evil, language: "en", version: 1, from: evil, to: evil)
+                    ])),
             .selfService: templates.render(
                 HTMLPage.Document(
                     language: "en", title: evil,

@@ -24,6 +24,7 @@ struct ConsoleRoutes {
         registerSubjects(on: router)
         registerRequests(on: router)
         registerAudit(on: router)
+        registerTemplates(on: router)
         router.get("/assets/console.css") { _, _ in HTMLPage.stylesheet(ConsoleStyle.css) }
     }
 
@@ -97,19 +98,21 @@ struct ConsolePage<Body: ConsoleBody>: PageView {
 
 struct ConsoleNav: Sendable {
     enum Section: Sendable {
-        case overview, subject, requests, audit
+        case overview, subject, requests, audit, templates
     }
 
     let overview: Bool
     let subject: Bool
     let requests: Bool
     let audit: Bool
+    let templates: Bool
 
     init(_ current: Section?) {
         overview = current == .overview
         subject = current == .subject
         requests = current == .requests
         audit = current == .audit
+        templates = current == .templates
     }
 }
 

@@ -20,6 +20,7 @@ struct PageTemplates: Sendable {
         case consoleRequests = "console/requests"
         case consoleRequest = "console/request"
         case consoleAudit = "console/audit"
+        case consoleTemplates = "console/templates"
         case consoleRefused = "console/refused"
         case pageHead = "pages/head"
         case pageFoot = "pages/foot"
