@@ -60,6 +60,26 @@ struct CheckRoutes {
         let templateStatus: TemplateStatus?
     }
 
+    /// The question a check asks, by purpose or by template, and the store's state of each subject (nil for one the
+    /// tenant does not know), in the order asked. Reads nothing when the caches hold both.
+    func ask(
+        about subjects: [SubjectIdentifier], channel: MessageChannel, purpose: String?, template: TemplateRef?,
+        messageType: MessageType, sendAt: Date, token: ConsistencyToken?, tenantId: UUID,
+        context: ConsentRequestContext
+    ) async throws -> (SendQuestion, [SubjectConsentState?]) {
+        let target = try await target(
+            purpose: purpose, template: template, channel: channel, messageType: messageType, tenantId: tenantId,
+            minimumPosition: token?.position ?? 0, context: context)
+        let facts = try await lookup.facts(
+            of: subjects, channel: channel, purpose: target.consentPurpose, tenantId: tenantId,
+            minimumPosition: token?.position ?? 0, logger: context.logger)
+        let question = try SendQuestion(
+            channel: channel, messageType: messageType, purpose: target.consentPurpose,
+            purposeCategory: target.category ?? facts.purposeCategory, templateStatus: target.templateStatus,
+            at: sendAt)
+        return (question, facts.states)
+    }
+
     func target(
         purpose: String?, template: TemplateRef?, channel: MessageChannel, messageType: MessageType, tenantId: UUID,
         minimumPosition: Int64, context: ConsentRequestContext
@@ -211,11 +231,7 @@ struct CheckRoutes {
             }
             if let platform {
                 json.writeStaticString(#","pricingCategory":"#)
-                if let pricingCategory = platform.pricingCategory {
-                    JSONWriter.writeString(pricingCategory, to: &json)
-                } else {
-                    json.writeStaticString("null")
-                }
+                JSONWriter.writeStringOrNull(platform.pricingCategory, to: &json)
                 json.writeStaticString(#","pricingRule":"#)
                 JSONWriter.writeString(platform.pricingRule, to: &json)
             }
@@ -255,17 +271,10 @@ struct CheckRoutes {
         // A token newer than what the cache holds for the subject reads through to the database, which has the
         // write: the client only has the token once the write committed.
         let token = try Input.consistencyToken(body.consistencyToken)
-        let target = try await target(
-            purpose: body.purpose, template: body.template, channel: channel, messageType: messageType,
-            tenantId: caller.tenantId, minimumPosition: token?.position ?? 0, context: context)
-        let facts = try await lookup.facts(
-            of: [subject], channel: channel, purpose: target.consentPurpose, tenantId: caller.tenantId,
-            minimumPosition: token?.position ?? 0, logger: context.logger)
-        let state = facts.states.first ?? nil
-        let question = try SendQuestion(
-            channel: channel, messageType: messageType, purpose: target.consentPurpose,
-            purposeCategory: target.category ?? facts.purposeCategory, templateStatus: target.templateStatus,
-            at: sendAt)
+        let (question, states) = try await ask(
+            about: [subject], channel: channel, purpose: body.purpose, template: body.template,
+            messageType: messageType, sendAt: sendAt, token: token, tenantId: caller.tenantId, context: context)
+        let state = states.first ?? nil
         let decision = ConsentCheck.decide(question, facts: state?.facts ?? .unknown, policy: policy)
         metrics.recordDecision(decision.reason)
         return CheckView(decision, consent: state?.consent ?? .none)
@@ -314,11 +323,7 @@ struct CheckRoutes {
                 JSONWriter.writeString(result.category, to: &json)
                 if let pricing = result.pricing {
                     json.writeStaticString(#","pricingCategory":"#)
-                    if let category = pricing.category {
-                        JSONWriter.writeString(category, to: &json)
-                    } else {
-                        json.writeStaticString("null")
-                    }
+                    JSONWriter.writeStringOrNull(pricing.category, to: &json)
                 }
                 json.writeStaticString(#","reason":"#)
                 JSONWriter.writeString(result.reason, to: &json)
@@ -350,18 +355,11 @@ struct CheckRoutes {
         for (index, raw) in body.subjects.enumerated() {
             subjects.append(try Input.subject(raw, channel: channel, field: "subjects[\(index)]"))
         }
-        let target = try await target(
-            purpose: body.purpose, template: body.template, channel: channel, messageType: messageType,
-            tenantId: caller.tenantId, minimumPosition: token?.position ?? 0, context: context)
-        let facts = try await lookup.facts(
-            of: subjects, channel: channel, purpose: target.consentPurpose, tenantId: caller.tenantId,
-            minimumPosition: token?.position ?? 0, logger: context.logger)
-        let question = try SendQuestion(
-            channel: channel, messageType: messageType, purpose: target.consentPurpose,
-            purposeCategory: target.category ?? facts.purposeCategory, templateStatus: target.templateStatus,
-            at: sendAt)
+        let (question, states) = try await ask(
+            about: subjects, channel: channel, purpose: body.purpose, template: body.template,
+            messageType: messageType, sendAt: sendAt, token: token, tenantId: caller.tenantId, context: context)
         var counts: [CheckReason: Int] = [:]
-        let results = zip(body.subjects, facts.states).map { raw, state in
+        let results = zip(body.subjects, states).map { raw, state in
             let decision = ConsentCheck.decide(question, facts: state?.facts ?? .unknown, policy: policy)
             counts[decision.reason, default: 0] += 1
             return BatchResult(

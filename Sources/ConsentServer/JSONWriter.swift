@@ -12,6 +12,15 @@ enum JSONWriter {
     }
 
     /// A JSON string: quotes, backslashes and control characters escaped, everything else as UTF-8.
+    /// A string, or `null` for nil (a field the contract keeps present when it has no value).
+    static func writeStringOrNull(_ value: String?, to buffer: inout ByteBuffer) {
+        guard let value else {
+            buffer.writeStaticString("null")
+            return
+        }
+        writeString(value, to: &buffer)
+    }
+
     static func writeString(_ text: String, to json: inout ByteBuffer) {
         json.writeInteger(UInt8(ascii: "\""))
         defer { json.writeInteger(UInt8(ascii: "\"")) }

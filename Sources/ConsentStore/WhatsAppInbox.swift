@@ -96,7 +96,11 @@ public struct WhatsAppInbox: Sendable {
                     outcome.skipped += 1
                     continue
                 }
-                let stoppedAt = min(at ?? Date(), Date())
+                // Meta's timestamp is in whole seconds: the stop happened somewhere in that second, so an opt-in
+                // within it is not known to come after the stop and does not lift it. A clock ahead of ours is
+                // trusted by a second at most.
+                let now = Date()
+                let stoppedAt = min((at ?? now).addingTimeInterval(0.999), now.addingTimeInterval(1))
                 let result = try await database.commit(
                     UnitOfWork(tenantId: tenantId) { connection, logger in
                         try await Self.stopMarketing(

@@ -164,3 +164,21 @@ extension TestDatabase {
         return counts
     }
 }
+
+/// Two instances of the app on one database, each with its check cache listening to the change log, sharing the
+/// master key as a deployment's instances do; `body` gets a client of the same tenant on each, and the database.
+func withTwoCachedInstances(
+    _ tenantName: String, _ body: @escaping @Sendable (APIClient, APIClient, TestDatabase) async throws -> Void
+) async throws {
+    let database = try await TestDatabase.fresh()
+    let tenant = try await SeededTenant.make(tenantName, in: database)
+    let (first, second) = (ConsentStateCache(capacity: 1000), ConsentStateCache(capacity: 1000))
+    let masterKey = SecretBytes.random32()
+    try await withRunningApp(database, checkCache: first, masterKey: masterKey) { one in
+        try await withRunningApp(database, checkCache: second, masterKey: masterKey) { other in
+            try await CheckCacheTests.untilListening(first)
+            try await CheckCacheTests.untilListening(second)
+            try await body(APIClient(client: one, tenant: tenant), APIClient(client: other, tenant: tenant), database)
+        }
+    }
+}

@@ -222,63 +222,53 @@ import Testing
     /// needs marketing consent and is priced as marketing; the platform pauses it, and the check says so. On
     /// another instance too, with the webhook's consistency token.
     @Test func thePlatformsTemplateWebhooksChangeTheNextCheckOnEveryInstance() async throws {
-        let database = try await TestDatabase.fresh()
-        let tenant = try await SeededTenant.make("acme", in: database)
-        let (first, second) = (ConsentStateCache(capacity: 1000), ConsentStateCache(capacity: 1000))
-        let masterKey = SecretBytes.random32()
-        try await withRunningApp(database, checkCache: first, masterKey: masterKey) { one in
-            try await withRunningApp(database, checkCache: second, masterKey: masterKey) { other in
-                try await CheckCacheTests.untilListening(first)
-                try await CheckCacheTests.untilListening(second)
-                let a = APIClient(client: one, tenant: tenant)
-                let b = APIClient(client: other, tenant: tenant)
-                try await WhatsAppWebhookTests.configure(a)
-                let notice = try await a.notice(purposes: ["shipping_update", "marketing"])
-                _ = try await a.optIn("+393332800001", purposes: ["shipping_update"], noticeId: notice)
-                _ = try await a.optIn("+393332800002", purposes: ["shipping_update", "marketing"], noticeId: notice)
-                let v1 = try await register(a).decoded(TemplateReply.self)
-                _ = try await status(a, v1.id, ["status": "approved"])
-                for api in [a, b] {
-                    let answer = try await check(api, "+393332800001").decoded(CheckReply.self)
-                    #expect(answer.allowed)
-                    #expect(try answer.platform.pricingCategory == "utility")
-                }
-                // An impending change is not a change yet.
-                let impending = try await WhatsAppWebhookTests.deliver(
-                    try WhatsAppWebhookTests.fixture("template-category-impending"), to: a)
-                #expect(try impending.decoded(WebhookDeliveryReply.self).templateChanges == 0)
-                #expect(try await check(a, "+393332800001").decoded(CheckReply.self).allowed)
-
-                let recategorised = try await WhatsAppWebhookTests.deliver(
-                    try WhatsAppWebhookTests.fixture("template-category-update"), to: a)
-                let delivery = try recategorised.decoded(WebhookDeliveryReply.self)
-                #expect(delivery.templateChanges == 1, "\(recategorised.text)")
-                let token = try #require(delivery.consistencyToken)
-                for (api, token) in [(a, nil), (b, token)] as [(APIClient, String?)] {
-                    let noMarketing = try await check(api, "+393332800001", token: token).decoded(CheckReply.self)
-                    #expect(
-                        !noMarketing.allowed && noMarketing.reason == "no_consent"
-                            && noMarketing.category == "marketing")
-                    let withMarketing = try await check(api, "+393332800002", token: token).decoded(CheckReply.self)
-                    #expect(withMarketing.allowed)
-                    #expect(try withMarketing.platform.pricingCategory == "marketing")
-                    #expect(try withMarketing.platform.billable)
-                }
-                let paused = try await WhatsAppWebhookTests.deliver(
-                    try WhatsAppWebhookTests.fixture("template-status-paused"), to: a)
-                let pausedToken = try #require(try paused.decoded(WebhookDeliveryReply.self).consistencyToken)
-                let answer = try await check(b, "+393332800002", token: pausedToken).decoded(CheckReply.self)
-                #expect(
-                    !answer.allowed && answer.reason == "template_paused"
-                        && answer.predictedError?.code == "template_paused")
-                #expect(
-                    try await database.count(
-                        """
-                        SELECT count(*)::int8 FROM audit_events
-                        WHERE action IN ('template.category_changed', 'template.status_changed')
-                          AND actor = 'whatsapp_webhook'
-                        """) == 2)
+        try await withTwoCachedInstances("acme") { a, b, database in
+            try await WhatsAppWebhookTests.configure(a)
+            let notice = try await a.notice(purposes: ["shipping_update", "marketing"])
+            _ = try await a.optIn("+393332800001", purposes: ["shipping_update"], noticeId: notice)
+            _ = try await a.optIn("+393332800002", purposes: ["shipping_update", "marketing"], noticeId: notice)
+            let v1 = try await register(a).decoded(TemplateReply.self)
+            _ = try await status(a, v1.id, ["status": "approved"])
+            for api in [a, b] {
+                let answer = try await check(api, "+393332800001").decoded(CheckReply.self)
+                #expect(answer.allowed)
+                #expect(try answer.platform.pricingCategory == "utility")
             }
+            // An impending change is not a change yet.
+            let impending = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-category-impending"), to: a)
+            #expect(try impending.decoded(WebhookDeliveryReply.self).templateChanges == 0)
+            #expect(try await check(a, "+393332800001").decoded(CheckReply.self).allowed)
+
+            let recategorised = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-category-update"), to: a)
+            let delivery = try recategorised.decoded(WebhookDeliveryReply.self)
+            #expect(delivery.templateChanges == 1, "\(recategorised.text)")
+            let token = try #require(delivery.consistencyToken)
+            for (api, token) in [(a, nil), (b, token)] as [(APIClient, String?)] {
+                let noMarketing = try await check(api, "+393332800001", token: token).decoded(CheckReply.self)
+                #expect(
+                    !noMarketing.allowed && noMarketing.reason == "no_consent"
+                        && noMarketing.category == "marketing")
+                let withMarketing = try await check(api, "+393332800002", token: token).decoded(CheckReply.self)
+                #expect(withMarketing.allowed)
+                #expect(try withMarketing.platform.pricingCategory == "marketing")
+                #expect(try withMarketing.platform.billable)
+            }
+            let paused = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-status-paused"), to: a)
+            let pausedToken = try #require(try paused.decoded(WebhookDeliveryReply.self).consistencyToken)
+            let answer = try await check(b, "+393332800002", token: pausedToken).decoded(CheckReply.self)
+            #expect(
+                !answer.allowed && answer.reason == "template_paused"
+                    && answer.predictedError?.code == "template_paused")
+            #expect(
+                try await database.count(
+                    """
+                    SELECT count(*)::int8 FROM audit_events
+                    WHERE action IN ('template.category_changed', 'template.status_changed')
+                      AND actor = 'whatsapp_webhook'
+                    """) == 2)
         }
     }
 
