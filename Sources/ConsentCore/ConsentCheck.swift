@@ -93,15 +93,14 @@ public enum ConsentCheck {
         case (.pending, .session) where marketing: return (.pendingConfirmation, nil)
         case (.granted, _), (.none, .session), (.pending, .session): break
         }
-        // The platform: a marketing stop holds until an opt-in collected after it.
+        // The platform: a marketing stop holds until an opt-in collected after it (collected, not recorded: an
+        // import records old opt-ins today). Without a collection time the grant stands in for it.
         if question.channel == .whatsapp, marketing, let stoppedAt = facts.marketingStoppedAt {
-            let grantedAfter: Bool
+            var givenAfter = false
             if case .granted(_, let grantedAt) = facts.consent {
-                grantedAfter = grantedAt > stoppedAt
-            } else {
-                grantedAfter = false
+                givenAfter = (facts.consentCollectedAt ?? grantedAt) > stoppedAt
             }
-            if !grantedAfter { return (.marketingStopped, .marketingStopped) }
+            if !givenAfter { return (.marketingStopped, .marketingStopped) }
         }
         switch question.templateStatus {
         case nil, .approved: break

@@ -38,7 +38,8 @@ struct CheckRoutes {
         let sendAt: String?
 
         init?(members: [String: String?]) {
-            guard case .some(.some(let subject)) = members["subject"],
+            // A template is an object: a flat body naming one is the general decoder's to read, or to refuse.
+            guard members["template"] == nil, case .some(.some(let subject)) = members["subject"],
                 case .some(.some(let channel)) = members["channel"],
                 case .some(.some(let purpose)) = members["purpose"]
             else { return nil }

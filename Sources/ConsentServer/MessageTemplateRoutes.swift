@@ -140,10 +140,10 @@ struct MessageTemplateRoutes {
         let (header, buttons) = try Self.parts(body.header, body.buttons)
         let findings = linter.lint(
             isUtility: category == .utility, language: language, body: text, headerFormat: header?.format)
-        let template = try await templates.register(
+        let (template, token) = try await templates.register(
             name: body.name, language: language, category: category, purpose: purpose, body: text, header: header,
             buttons: buttons, findings: findings, caller: caller, logger: context.logger)
-        return try JSONResponse.encoding(TemplateView(template), status: .created)
+        return try JSONResponse.encoding(TemplateView(template, token: token), status: .created)
     }
 
     func list(context: ConsentRequestContext) async throws -> TemplateList {

@@ -25,8 +25,8 @@ public final class CatalogueCache: Sendable {
 
     private struct Catalogue {
         var purposes: [String: PurposeCategory] = [:]
-        /// nil: the tenant has no template of that name and language.
-        var templates: [TemplateKey: ResolvedTemplate?] = [:]
+        /// Only templates the tenant has: an unknown name is never cached (`TemplateResolver`).
+        var templates: [TemplateKey: ResolvedTemplate] = [:]
     }
 
     private enum Slot {
@@ -56,10 +56,9 @@ public final class CatalogueCache: Sendable {
         return Lookup(category: catalogue?.purposes[purpose], ticket: ticket)
     }
 
-    /// The cached deciding version of a template: `.some(nil)` when the tenant has none of that name and language,
-    /// nil when not cached.
+    /// The cached deciding version of a template, nil when not cached.
     public func template(_ key: TemplateKey, tenantId: UUID, minimumPosition: Int64 = 0)
-        -> (found: ResolvedTemplate??, ticket: UInt64)
+        -> (found: ResolvedTemplate?, ticket: UInt64)
     {
         let (catalogue, ticket) = read(tenantId, minimumPosition: minimumPosition)
         return (catalogue?.templates[key], ticket)
@@ -71,9 +70,9 @@ public final class CatalogueCache: Sendable {
     }
 
     public func fill(
-        _ template: ResolvedTemplate?, for key: TemplateKey, tenantId: UUID, ticket: UInt64, covered: Int64
+        _ template: ResolvedTemplate, for key: TemplateKey, tenantId: UUID, ticket: UInt64, covered: Int64
     ) {
-        update(tenantId, ticket: ticket, covered: covered) { $0.templates[key] = .some(template) }
+        update(tenantId, ticket: ticket, covered: covered) { $0.templates[key] = template }
     }
 
     private func read(_ tenantId: UUID, minimumPosition: Int64) -> (Catalogue?, UInt64) {

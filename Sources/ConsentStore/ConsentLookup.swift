@@ -11,11 +11,13 @@ public struct SubjectConsentState: Sendable, Equatable {
     public let lastInboundAt: Date?
     public let entryPointAt: Date?
     public let marketingStoppedAt: Date?
+    /// When the deciding consent was last given (its newest evidence's collection time).
+    public let consentCollectedAt: Date?
 
     public var facts: SubjectFacts {
         SubjectFacts(
             consent: consent, lastInboundAt: lastInboundAt, entryPointAt: entryPointAt,
-            marketingStoppedAt: marketingStoppedAt)
+            marketingStoppedAt: marketingStoppedAt, consentCollectedAt: consentCollectedAt)
     }
 }
 
@@ -144,7 +146,7 @@ public struct ConsentLookup: Sendable {
                     consent: Self.consentState(
                         id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
                     lastInboundAt: row.lastInboundAt, entryPointAt: row.entryPointAt,
-                    marketingStoppedAt: row.marketingStoppedAt)
+                    marketingStoppedAt: row.marketingStoppedAt, consentCollectedAt: row.collectedAt)
             }
             guard let category else { throw ConsentLookupError.unknownPurpose(purpose) }
             return StatesRead(category: category, states: found)
@@ -170,7 +172,7 @@ struct ConsentStatesStatement: PostgresPreparedStatement {
     static let name = "consentd_consent_states"
     static let sql = """
         SELECT blind_index, subject_id, last_inbound_at, entry_point_at, marketing_stopped_at, consent_id, status,
-               granted_at, revoked_at, purpose_category
+               granted_at, revoked_at, collected_at, purpose_category
         FROM app_consent_states($1, $2, $3, $4)
         """
     static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .text, .byteaArray]
@@ -178,7 +180,7 @@ struct ConsentStatesStatement: PostgresPreparedStatement {
     typealias Row = (
         blindIndex: ByteBuffer?, subjectId: UUID?, lastInboundAt: Date?, entryPointAt: Date?,
         marketingStoppedAt: Date?, consentId: UUID?, status: String?, grantedAt: Date?, revokedAt: Date?,
-        purposeCategory: String?
+        collectedAt: Date?, purposeCategory: String?
     )
 
     let tenantId: UUID
@@ -196,8 +198,8 @@ struct ConsentStatesStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, category) =
-            try row.decode((ByteBuffer?, UUID?, Date?, Date?, Date?, UUID?, String?, Date?, Date?, String?).self)
-        return (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, category)
+        let (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, collected, category) =
+            try row.decode((ByteBuffer?, UUID?, Date?, Date?, Date?, UUID?, String?, Date?, Date?, Date?, String?).self)
+        return (index, subject, inbound, entryPoint, stopped, consent, status, granted, revoked, collected, category)
     }
 }

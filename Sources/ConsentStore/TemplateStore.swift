@@ -15,8 +15,9 @@ public enum TemplateStoreError: Error, Equatable {
 
 /// A change the platform made to a template, by name and language (its webhooks know no ids of ours).
 public enum TemplatePlatformChange: Sendable, Equatable {
-    case status(TemplateStatus, platformEvent: String, reason: String?)
-    case category(PurposeCategory)
+    /// `at`: when the platform raised it; an event older than the last one applied is stale and ignored.
+    case status(TemplateStatus, platformEvent: String, reason: String?, at: Date?)
+    case category(PurposeCategory, at: Date?)
     case quality(String)
 }
 
@@ -40,7 +41,7 @@ public struct TemplateStore: Sendable {
         name: String, language: String, category: PurposeCategory, purpose: String, body: String,
         header: TemplateHeader?, buttons: [TemplateButton], findings: [TemplateLintFinding], caller: CallerIdentity,
         logger: Logger
-    ) async throws -> MessageTemplate {
+    ) async throws -> (template: MessageTemplate, token: ConsistencyToken) {
         let tenantId = caller.tenantId
         let work = UnitOfWork<Catalogued<MessageTemplate>>(
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
@@ -86,7 +87,8 @@ public struct TemplateStore: Sendable {
                     tenantId: tenantId, on: connection, logger: logger)
                 return Catalogued(value: template, position: position)
             })
-        return try await database.commit(work, logger: logger).value
+        let done = try await database.commit(work, logger: logger)
+        return (done.value, ConsistencyToken(position: done.position))
     }
 
     /// An admin's review decision (or a correction of the platform's). A utility template with lint findings is
@@ -133,8 +135,11 @@ public struct TemplateStore: Sendable {
         return (done.value, ConsistencyToken(position: done.position))
     }
 
-    /// What the platform's webhook reports, applied to the latest version of the name and language (the one the
-    /// platform reviewed). Nil when the tenant has no such template: the webhook is acknowledged, nothing changes.
+    /// What the platform's webhook reports. The platform holds one template per name and language, whose wording
+    /// our versions record, so: a pause or a disabling reaches every version a check could pick (the approved and
+    /// paused ones, and the latest); an approval reaches the latest and lifts a pause; a rejection or a return to
+    /// review reaches the latest; a new category reaches every version. An event older than the last one applied
+    /// (Meta retries) changes nothing. Nil when the tenant has no such template, or the event is stale.
     public func applyPlatformChange(
         _ change: TemplatePlatformChange, name: String, language: String, tenantId: UUID, actor: String,
         logger: Logger
@@ -150,29 +155,58 @@ public struct TemplateStore: Sendable {
                         """, logger: logger)
                 ).first
                 guard let latest else { return nil }
+                let stamps = try await connection.query(
+                    """
+                    SELECT max(platform_status_at), max(platform_category_at) FROM message_templates
+                    WHERE name = \(name) AND language = \(language)
+                    """, logger: logger
+                ).decode((Date?, Date?).self).array().first
                 var data: [String: AuditValue] = [
                     "templateId": .id(latest.id), "name": .string(name), "language": .string(language),
                     "version": .int(Int64(latest.version)), "source": .string("platform"),
                 ]
                 let action: AuditAction
                 switch change {
-                case .status(let status, let event, let reason):
-                    try await connection.query(
-                        """
-                        UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
-                               updated_at = now()
-                        WHERE id = \(latest.id)
-                        """, logger: logger)
+                case .status(let status, let event, let reason, let at):
+                    if let at, let last = stamps?.0, at < last { return nil }
+                    let stamp = at ?? Date()
+                    switch status {
+                    case .paused, .disabled:
+                        try await connection.query(
+                            """
+                            UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
+                                   platform_status_at = \(stamp), updated_at = now()
+                            WHERE name = \(name) AND language = \(language)
+                              AND (status IN ('approved', 'paused') OR version = \(latest.version))
+                            """, logger: logger)
+                    case .approved:
+                        try await connection.query(
+                            """
+                            UPDATE message_templates SET status = 'approved', status_reason = \(reason),
+                                   platform_status_at = \(stamp), updated_at = now()
+                            WHERE name = \(name) AND language = \(language)
+                              AND (status = 'paused' OR version = \(latest.version))
+                            """, logger: logger)
+                    case .pending, .rejected:
+                        try await connection.query(
+                            """
+                            UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
+                                   platform_status_at = \(stamp), updated_at = now()
+                            WHERE id = \(latest.id)
+                            """, logger: logger)
+                    }
                     action = .templateStatusChanged
                     data["from"] = .string(latest.status.rawValue)
                     data["to"] = .string(status.rawValue)
                     data["platformEvent"] = .string(event)
                     if let reason { data["reason"] = .string(reason) }
-                case .category(let category):
+                case .category(let category, let at):
+                    if let at, let last = stamps?.1, at < last { return nil }
                     try await connection.query(
                         """
-                        UPDATE message_templates SET category = \(category.rawValue), updated_at = now()
-                        WHERE id = \(latest.id)
+                        UPDATE message_templates SET category = \(category.rawValue),
+                               platform_category_at = \(at ?? Date()), updated_at = now()
+                        WHERE name = \(name) AND language = \(language)
                         """, logger: logger)
                     action = .templateCategoryChanged
                     data["from"] = .string(latest.category.rawValue)
@@ -292,7 +326,9 @@ public struct TemplateResolver: Sendable {
             }
             return nil
         }
-        if let cached {
+        // Only templates the tenant has are cached: names a sender makes up would otherwise grow the cache without
+        // bound, and asking for one the tenant lacks is an error that may well cost a read.
+        if let cached, let resolved {
             catalogue?.fill(resolved, for: key, tenantId: tenantId, ticket: cached.ticket, covered: minimumPosition)
         }
         return resolved

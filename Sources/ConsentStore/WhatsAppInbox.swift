@@ -112,13 +112,13 @@ public struct WhatsAppInbox: Sendable {
             case .marketingResumed:
                 // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again.
                 outcome.preferencesNoted += 1
-            case .templateStatus(let name, let language, let status, let event, let reason):
+            case .templateStatus(let name, let language, let status, let event, let reason, let at):
                 try await template(
-                    .status(status, platformEvent: event, reason: reason), name: name, language: language,
+                    .status(status, platformEvent: event, reason: reason, at: at), name: name, language: language,
                     tenantId: tenantId, outcome: &outcome, logger: logger)
-            case .templateCategory(let name, let language, let category):
+            case .templateCategory(let name, let language, let category, let at):
                 try await template(
-                    .category(category), name: name, language: language, tenantId: tenantId, outcome: &outcome,
+                    .category(category, at: at), name: name, language: language, tenantId: tenantId, outcome: &outcome,
                     logger: logger)
             case .templateQuality(let name, let language, let score):
                 try await template(
@@ -151,8 +151,19 @@ public struct WhatsAppInbox: Sendable {
         _ subject: SubjectIdentifier, blindIndex: [UInt8], at stoppedAt: Date, tenantId: UUID, caller: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> RevocationResult {
+        // A stop Meta delivers late (it retries for hours) must not withdraw an opt-in the person gave after it.
+        let givenSince =
+            try await connection.query(
+                """
+                SELECT count(*)::int8 FROM subjects s JOIN consents c ON c.subject_id = s.id
+                WHERE s.channel = 'whatsapp' AND s.blind_index = \(ByteBuffer(bytes: blindIndex)) AND s.erased_at IS NULL
+                  AND c.purpose = 'marketing' AND c.status IN ('granted', 'pending')
+                  AND (SELECT max(col.collected_at) FROM consent_evidence e JOIN collections col ON col.id = e.collection_id
+                       WHERE e.consent_id = c.id) > \(stoppedAt)
+                """, logger: logger
+            ).decode(Int64.self).array().first ?? 0
         let result = try await ConsentLedger.revoke(
-            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: ["marketing"],
+            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: givenSince > 0 ? [] : ["marketing"],
             source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
         let noted = try await connection.query(
             """

@@ -212,6 +212,17 @@ import Testing
                 consent: .withdrawn(id: Self.id, revokedAt: stop), lastInboundAt: now, marketingStoppedAt: stop)
             #expect(ConsentCheck.decide(question, facts: withdrawn).reason == .consentWithdrawn)
         }
+        // What lifts it is when the opt-in was given, not when it was recorded: an old opt-in imported today does not.
+        let question = try SendQuestion(
+            channel: .whatsapp, messageType: .template, purpose: "marketing", purposeCategory: .marketing, at: now)
+        let imported = SubjectFacts(
+            consent: .granted(id: Self.id, grantedAt: now), lastInboundAt: nil, marketingStoppedAt: stop,
+            consentCollectedAt: stop.addingTimeInterval(-86_400 * 365))
+        #expect(ConsentCheck.decide(question, facts: imported).reason == .marketingStopped)
+        let givenAfter = SubjectFacts(
+            consent: .granted(id: Self.id, grantedAt: stop.addingTimeInterval(-60)), marketingStoppedAt: stop,
+            consentCollectedAt: stop.addingTimeInterval(1))
+        #expect(ConsentCheck.decide(question, facts: givenAfter).allowed, "a re-confirmation given after the stop")
         // Utility and authentication are not marketing: the stop does not touch them.
         for category in [PurposeCategory.utility, .authentication] {
             let question = try SendQuestion(

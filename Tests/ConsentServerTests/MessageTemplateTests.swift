@@ -291,4 +291,36 @@ import Testing
             #expect(page.text.contains(#"aria-current="page">Templates"#))
         }
     }
+
+    /// The platform holds one template per name and language: its pause reaches the approved version a check would
+    /// pick even when a newer version waits for review, and an older event Meta delivers late changes nothing.
+    @Test func thePlatformsChangesReachTheVersionChecksUseAndStaleOnesAreIgnored() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            try await WhatsAppWebhookTests.configure(acme)
+            let notice = try await acme.notice(purposes: ["shipping_update"])
+            _ = try await acme.optIn("+393332900001", purposes: ["shipping_update"], noticeId: notice)
+            let v1 = try await register(acme).decoded(TemplateReply.self)
+            _ = try await status(acme, v1.id, ["status": "approved"])
+            _ = try await register(acme, body: Self.shipped + " Reply HELP for help.")  // v2, pending review
+            #expect(try await check(acme, "+393332900001").decoded(CheckReply.self).allowed)
+            let paused = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-status-paused"), to: acme)
+            #expect(try paused.decoded(WebhookDeliveryReply.self).templateChanges == 1)
+            #expect(try await check(acme, "+393332900001").decoded(CheckReply.self).reason == "template_paused")
+            // An approval raised before the pause (entry time 1764000300 < 1764000400), delivered after it.
+            let late = try WhatsAppWebhookTests.fixture("template-status-paused")
+                .replacingOccurrences(of: #""event": "PAUSED""#, with: #""event": "APPROVED""#)
+                .replacingOccurrences(of: #""time": 1764000400"#, with: #""time": 1764000300"#)
+            let stale = try await WhatsAppWebhookTests.deliver(late, to: acme)
+            #expect(try stale.decoded(WebhookDeliveryReply.self).templateChanges == 0, "\(stale.text)")
+            #expect(try await check(acme, "+393332900001").decoded(CheckReply.self).reason == "template_paused")
+            // The re-categorisation reaches every version, the paused one a check falls back on included.
+            _ = try await WhatsAppWebhookTests.deliver(
+                try WhatsAppWebhookTests.fixture("template-category-update"), to: acme)
+            #expect(
+                try await database.count(
+                    "SELECT count(*)::int8 FROM message_templates WHERE category = 'marketing'") == 2)
+        }
+    }
 }

@@ -213,11 +213,18 @@ import Testing
             #expect(
                 try await database.count(
                     "SELECT count(*)::int8 FROM audit_events WHERE action = 'preference.marketing_stopped'") == 1)
-            // A new opt-in collected after the stop lifts it for what it grants. The platform dates the stop to the
-            // second, and an opt-in within that second does not count as after it: so this one waits the second out.
-            let stopSecond = (Date().timeIntervalSince1970).rounded(.down)
-            while Date().timeIntervalSince1970 < stopSecond + 1 { try await Task.sleep(for: .milliseconds(50)) }
-            _ = try await acme.optIn(person, purposes: ["marketing"], noticeId: notice)
+            // An opt-in given before the stop and recorded after it (an import of an old list) does not lift it.
+            var old = APIClient.provenance
+            old["method"] = "import"
+            let imported = try await acme.optIn(person, purposes: ["marketing"], noticeId: notice, provenance: old)
+            #expect(imported.status == .created, "\(imported.text)")
+            #expect(try await check(acme, person, purpose: "marketing").reason == "marketing_stopped")
+            // One given after the stop lifts it for what it grants. The platform dates the stop to the second, and
+            // the consent is given two seconds later by the page's own clock.
+            var fresh = APIClient.provenance
+            fresh["collectedAt"] = RFC3339.format(Date().addingTimeInterval(2))
+            let given = try await acme.optIn(person, purposes: ["marketing"], noticeId: notice, provenance: fresh)
+            #expect(given.status == .created, "\(given.text)")
             #expect(try await check(acme, person, purpose: "marketing").allowed)
             #expect(try await check(acme, person, purpose: "newsletter").reason == "marketing_stopped")
         }

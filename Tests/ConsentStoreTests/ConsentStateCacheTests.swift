@@ -14,7 +14,7 @@ import Testing
     static func granted(_ n: Int) -> SubjectConsentState {
         SubjectConsentState(
             subjectId: UUID(), consent: .granted(id: UUID(), grantedAt: Date(timeIntervalSince1970: Double(n))),
-            lastInboundAt: nil, entryPointAt: nil, marketingStoppedAt: nil)
+            lastInboundAt: nil, entryPointAt: nil, marketingStoppedAt: nil, consentCollectedAt: nil)
     }
 
     static func listening(_ capacity: Int = 8) -> ConsentStateCache {

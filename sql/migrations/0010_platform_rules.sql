@@ -37,7 +37,7 @@ DROP FUNCTION app_consent_states(uuid, text, text, bytea[]);
 CREATE FUNCTION app_consent_states(p_tenant uuid, p_channel text, p_purpose text, p_blind_indexes bytea[])
 RETURNS TABLE (blind_index bytea, subject_id uuid, last_inbound_at timestamptz, entry_point_at timestamptz,
                marketing_stopped_at timestamptz, consent_id uuid, status text, granted_at timestamptz,
-               revoked_at timestamptz, purpose_category text)
+               revoked_at timestamptz, collected_at timestamptz, purpose_category text)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -50,13 +50,17 @@ BEGIN
     END IF;
     RETURN QUERY
         SELECT NULL::bytea, NULL::uuid, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::uuid,
-               NULL::text, NULL::timestamptz, NULL::timestamptz, v_category
+               NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, v_category
         UNION ALL
         SELECT s.blind_index, s.id, s.last_inbound_at, s.entry_point_at, s.marketing_stopped_at, c.id, c.status,
-               c.granted_at, c.revoked_at, NULL::text
+               c.granted_at, c.revoked_at, c.collected_at, NULL::text
         FROM subjects s
         LEFT JOIN LATERAL (
-            SELECT c.id, c.status, c.granted_at, c.revoked_at
+            -- When the person last gave this consent (its newest evidence), which is what lifts a marketing stop:
+            -- not when it was recorded, since an import records old opt-ins today.
+            SELECT c.id, c.status, c.granted_at, c.revoked_at,
+                   (SELECT max(col.collected_at) FROM consent_evidence e JOIN collections col ON col.id = e.collection_id
+                    WHERE e.consent_id = c.id) AS collected_at
             FROM consents c
             WHERE c.subject_id = s.id AND c.purpose = p_purpose AND c.status <> 'expired'
             ORDER BY (c.status <> 'withdrawn') DESC, c.created_at DESC

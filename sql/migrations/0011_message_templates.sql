@@ -20,6 +20,9 @@ CREATE TABLE message_templates (
                     CHECK (status IN ('pending', 'approved', 'rejected', 'paused', 'disabled')),
     status_reason   text,
     quality         text,
+    -- When the platform said so (the webhook entry's `time`): a retried older event never overrides a newer one.
+    platform_status_at   timestamptz,
+    platform_category_at timestamptz,
     created_by      uuid,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

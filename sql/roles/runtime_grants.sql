@@ -87,4 +87,5 @@ GRANT EXECUTE ON FUNCTION app_changes_since(bigint) TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_catalogue_change(uuid) TO {{app_role}};
 -- Message templates (0011): the wording is written once; status, category and quality change.
 GRANT SELECT, INSERT ON message_templates TO {{app_role}};
-GRANT UPDATE (status, status_reason, category, quality, updated_at) ON message_templates TO {{app_role}};
+GRANT UPDATE (status, status_reason, category, quality, platform_status_at, platform_category_at, updated_at)
+    ON message_templates TO {{app_role}};

@@ -10,6 +10,8 @@ public struct WhatsAppNotification: Decodable, Sendable {
 
     public struct Entry: Decodable, Sendable {
         public let id: String?
+        /// Unix seconds: when the platform raised the change (template webhooks carry it).
+        public let time: Int64?
         public let changes: [Change]
     }
 
@@ -104,10 +106,11 @@ public enum WhatsAppEvent: Sendable, Equatable {
     case marketingStopped(waId: String, at: Date?)
     /// The person resumed marketing messages: not consent to anything (consent is given on a notice), only noted.
     case marketingResumed(waId: String, at: Date?)
-    /// The platform reviewed, paused, disabled or reinstated a template (`event` as it sent it).
-    case templateStatus(name: String, language: String, status: TemplateStatus, event: String, reason: String?)
+    /// The platform reviewed, paused, disabled or reinstated a template (`event` as it sent it), at `at`.
+    case templateStatus(
+        name: String, language: String, status: TemplateStatus, event: String, reason: String?, at: Date?)
     /// The platform re-categorised a template; it is priced and restricted as the new category from now on.
-    case templateCategory(name: String, language: String, category: PurposeCategory)
+    case templateCategory(name: String, language: String, category: PurposeCategory, at: Date?)
     case templateQuality(name: String, language: String, score: String)
 
     public enum Invalid: Error, Equatable {
@@ -135,7 +138,8 @@ public enum WhatsAppEvent: Sendable, Equatable {
                             at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text,
                             fromAd: message.referral != nil))
                 }
-                if let event = templateEvent(change) { events.append(event) }
+                let at = entry.time.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+                if let event = templateEvent(change, at: at) { events.append(event) }
                 for preference in change.value.userPreferences ?? [] where preference.category == "marketing_messages" {
                     let at = preference.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }
                     switch preference.value {
@@ -165,21 +169,22 @@ public enum WhatsAppEvent: Sendable, Equatable {
     /// A template change, when the field names one with a name and language; an impending category change (it
     /// carries `correct_category` and no `previous_category`) is not one yet: the platform still prices the
     /// template by its old category until the change is made, and then sends the completed notification.
-    static func templateEvent(_ change: WhatsAppNotification.Change) -> WhatsAppEvent? {
+    static func templateEvent(_ change: WhatsAppNotification.Change, at: Date?) -> WhatsAppEvent? {
         let value = change.value
         guard let name = value.messageTemplateName, let language = value.messageTemplateLanguage else { return nil }
         switch change.field {
         case "message_template_status_update":
             guard let event = value.event, let status = templateStatus(event) else { return nil }
             let reason = value.reason.flatMap { $0.uppercased() == "NONE" || $0.isEmpty ? nil : $0 }
-            return .templateStatus(name: name, language: language, status: status, event: event, reason: reason)
+            return .templateStatus(
+                name: name, language: language, status: status, event: event, reason: reason, at: at)
         case "template_category_update":
             guard value.previousCategory != nil,
                 let category = value.newCategory.flatMap({
                     PurposeCategory(rawValue: $0.lowercased())
                 })
             else { return nil }
-            return .templateCategory(name: name, language: language, category: category)
+            return .templateCategory(name: name, language: language, category: category, at: at)
         case "message_template_quality_update":
             guard let score = value.newQualityScore else { return nil }
             return .templateQuality(name: name, language: language, score: score)

@@ -43,14 +43,19 @@ public struct SubjectFacts: Sendable, Equatable {
     public var entryPointAt: Date?
     /// When the person last stopped marketing in WhatsApp itself (`user_preferences`, or a "Stop promotions" tap).
     public var marketingStoppedAt: Date?
+    /// When the person last gave the deciding consent (its newest evidence). Only an opt-in given after a
+    /// marketing stop lifts it; an import recorded today of an opt-in given before the stop does not.
+    public var consentCollectedAt: Date?
 
     public init(
-        consent: ConsentState, lastInboundAt: Date? = nil, entryPointAt: Date? = nil, marketingStoppedAt: Date? = nil
+        consent: ConsentState, lastInboundAt: Date? = nil, entryPointAt: Date? = nil, marketingStoppedAt: Date? = nil,
+        consentCollectedAt: Date? = nil
     ) {
         self.consent = consent
         self.lastInboundAt = lastInboundAt
         self.entryPointAt = entryPointAt
         self.marketingStoppedAt = marketingStoppedAt
+        self.consentCollectedAt = consentCollectedAt
     }
 
     /// Someone the tenant does not know.
