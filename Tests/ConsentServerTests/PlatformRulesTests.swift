@@ -213,6 +213,10 @@ import Testing
             #expect(
                 try await database.count(
                     "SELECT count(*)::int8 FROM audit_events WHERE action = 'preference.marketing_stopped'") == 1)
+            // The person's export holds the stop (GDPR art. 15).
+            let export = try await acme.post(
+                "/v1/subjects/export", as: .dpo, ["subject": person, "channel": "whatsapp"])
+            #expect(export.text.contains(#""marketingStoppedAt""#), "\(export.status)")
             // An opt-in given before the stop and recorded after it (an import of an old list) does not lift it.
             var old = APIClient.provenance
             old["method"] = "import"

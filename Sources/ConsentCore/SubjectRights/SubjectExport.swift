@@ -117,6 +117,9 @@ public struct SubjectExport: Sendable {
     public let firstSeenAt: Date
     public let exportedAt: Date
     public let window: ServiceWindow
+    /// WhatsApp: the person's last message from an ad, and their last marketing stop in WhatsApp itself.
+    public let entryPointAt: Date?
+    public let marketingStoppedAt: Date?
     public let consents: [Consent]
     public let interactions: [Interaction]
     public let pendingRequests: [Request]
@@ -126,8 +129,11 @@ public struct SubjectExport: Sendable {
     public init(
         subject: SubjectIdentifier, subjectRef: UUID, controller: String, firstSeenAt: Date, exportedAt: Date,
         window: ServiceWindow, consents: [Consent], interactions: [Interaction], pendingRequests: [Request],
-        auditEvents: [ProvenEvent], checkpoint: CheckpointReference
+        auditEvents: [ProvenEvent], checkpoint: CheckpointReference, entryPointAt: Date? = nil,
+        marketingStoppedAt: Date? = nil
     ) {
+        self.entryPointAt = entryPointAt
+        self.marketingStoppedAt = marketingStoppedAt
         self.subject = subject
         self.subjectRef = subjectRef
         self.controller = controller
@@ -153,7 +159,7 @@ public enum SubjectExportDocument {
         let history = consentHistory(export.auditEvents)
         var window: [String: JSONValue] = ["open": .bool(export.window.isOpen(at: export.exportedAt))]
         if let closesAt = export.window.closesAt { window["closesAt"] = time(closesAt) }
-        return .object([
+        var document: [String: JSONValue] = [
             "format": .string(format),
             "subject": .string(export.subject.value),
             "channel": .string(export.subject.channel.rawValue),
@@ -173,7 +179,10 @@ public enum SubjectExportDocument {
                 "note": .string(export.checkpoint.note),
                 "verifierKey": .string(export.checkpoint.verifierKey),
             ]),
-        ])
+        ]
+        if let at = export.entryPointAt { document["entryPointAt"] = time(at) }
+        if let at = export.marketingStoppedAt { document["marketingStoppedAt"] = time(at) }
+        return .object(document)
     }
 
     static func time(_ date: Date) -> JSONValue { .string(RFC3339.format(date)) }

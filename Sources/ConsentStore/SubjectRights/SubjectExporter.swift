@@ -45,13 +45,14 @@ public struct SubjectExporter: Sendable {
     ) async throws -> SubjectExport? {
         let subjectRows = try await connection.query(
             """
-            SELECT channel, identifier_ciphertext, created_at, last_inbound_at, now() FROM subjects
+            SELECT channel, identifier_ciphertext, created_at, last_inbound_at, now(), entry_point_at,
+                   marketing_stopped_at
+            FROM subjects
             WHERE id = \(subjectId) AND erased_at IS NULL
             """, logger: logger)
         guard
-            let (channelText, sealedIdentifier, firstSeenAt, lastInboundAt, now) = try await subjectRows.decode(
-                (String, ByteBuffer, Date, Date?, Date).self
-            ).array().first,
+            let (channelText, sealedIdentifier, firstSeenAt, lastInboundAt, now, entryPointAt, marketingStoppedAt) =
+                try await subjectRows.decode((String, ByteBuffer, Date, Date?, Date, Date?, Date?).self).array().first,
             let channel = MessageChannel(rawValue: channelText)
         else { return nil }
         let handle = try await SubjectDirectory.open(subjectId, keyring: keyring, on: connection, logger: logger)
@@ -95,7 +96,8 @@ public struct SubjectExporter: Sendable {
             pendingRequests: requests, auditEvents: events,
             checkpoint: SubjectExport.CheckpointReference(
                 treeSize: checkpoint.size, rootHash: checkpoint.rootHash, note: checkpoint.note,
-                verifierKey: try signer.signer(for: tenantName).verifier.verifierKey))
+                verifierKey: try signer.signer(for: tenantName).verifier.verifierKey),
+            entryPointAt: entryPointAt, marketingStoppedAt: marketingStoppedAt)
     }
 
     func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Notice] {
