@@ -81,7 +81,8 @@ public enum ConsentApplication {
         ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
         CheckRoutes(
             lookup: database.consentLookup(readDeadline: dependencies.requestTimeout),
-            templates: database.templateResolver, metrics: dependencies.metrics,
+            templates: database.templateResolver(readDeadline: dependencies.requestTimeout),
+            metrics: dependencies.metrics,
             policy: dependencies.sendPolicy, clock: dependencies.checkClock
         ).register(on: v1)
         let audit = AuditRoutes(

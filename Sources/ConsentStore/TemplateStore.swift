@@ -295,6 +295,9 @@ struct Catalogued<Value: Sendable>: Sendable {
 public struct TemplateResolver: Sendable {
     let client: PostgresClient
     let catalogue: CatalogueCache?
+    /// Checks run outside the request deadline (docs/operations.md), so their reads carry their own, as
+    /// `ConsentLookup`'s do.
+    let readDeadline: Duration?
 
     /// The latest approved version; else the latest paused one (so a sender hears `template_paused`); else the
     /// latest of any status. Nil when the tenant has no template of that name and language.
@@ -304,7 +307,30 @@ public struct TemplateResolver: Sendable {
         let key = CatalogueCache.TemplateKey(name: name, language: language)
         let cached = catalogue?.template(key, tenantId: tenantId, minimumPosition: minimumPosition)
         if let found = cached?.found { return found }
-        let resolved = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+        let resolved = try await read(name: name, language: language, tenantId: tenantId, logger: logger)
+        // Only templates the tenant has are cached: names a sender makes up would otherwise grow the cache without
+        // bound, and asking for one the tenant lacks is an error that may well cost a read.
+        if let cached, let resolved {
+            catalogue?.fill(resolved, for: key, tenantId: tenantId, ticket: cached.ticket, covered: minimumPosition)
+        }
+        return resolved
+    }
+
+    private func read(name: String, language: String, tenantId: UUID, logger: Logger) async throws
+        -> ResolvedTemplate?
+    {
+        guard let readDeadline else {
+            return try await query(name: name, language: language, tenantId: tenantId, logger: logger)
+        }
+        return try await withDeadline(readDeadline) {
+            try await query(name: name, language: language, tenantId: tenantId, logger: logger)
+        }
+    }
+
+    private func query(name: String, language: String, tenantId: UUID, logger: Logger) async throws
+        -> ResolvedTemplate?
+    {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT t.id, t.version, t.category, t.purpose, p.category, t.status
@@ -326,12 +352,6 @@ public struct TemplateResolver: Sendable {
             }
             return nil
         }
-        // Only templates the tenant has are cached: names a sender makes up would otherwise grow the cache without
-        // bound, and asking for one the tenant lacks is an error that may well cost a read.
-        if let cached, let resolved {
-            catalogue?.fill(resolved, for: key, tenantId: tenantId, ticket: cached.ticket, covered: minimumPosition)
-        }
-        return resolved
     }
 }
 

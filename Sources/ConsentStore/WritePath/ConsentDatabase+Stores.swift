@@ -9,7 +9,9 @@ extension ConsentDatabase {
     public var notices: NoticeStore { NoticeStore(client: client) }
     public var purposes: PurposeStore { PurposeStore(database: self) }
     public var templates: TemplateStore { TemplateStore(database: self) }
-    public var templateResolver: TemplateResolver { TemplateResolver(client: client, catalogue: catalogueCache) }
+    public func templateResolver(readDeadline: Duration) -> TemplateResolver {
+        TemplateResolver(client: client, catalogue: catalogueCache, readDeadline: readDeadline)
+    }
     public var reports: ConsentReports { ConsentReports(client: client) }
     public var settings: TenantSettingsStore { TenantSettingsStore(client: client, keyring: keyring) }
     public var consentSessions: ConsentSessionStore { ConsentSessionStore(database: self) }
