@@ -17,7 +17,9 @@ final class RouteTable: Sendable {
         }
     }
 
-    /// The methods served at `path`, sorted; empty when no template matches it.
+    /// The methods served at `path`, sorted; empty when no template matches it. Where templates overlap
+    /// (`/v1/templates/lint` and `/v1/templates/{id}`), the router takes the one with a literal segment where the
+    /// other has a parameter, so only the most literal templates that match answer for the path.
     func methods(for path: String) -> [String] {
         let parts = Self.segments(path)
         let matching = routes.withLock { routes in
@@ -26,9 +28,13 @@ final class RouteTable: Sendable {
                     && zip(route.segments, parts).allSatisfy { template, part in
                         template.hasPrefix("{") || template == part
                     }
-            }.map(\.method.rawValue)
+            }
         }
-        return Array(Set(matching)).sorted()
+        func literals(_ route: Route) -> [Bool] { route.segments.map { !$0.hasPrefix("{") } }
+        guard let best = matching.map(literals).max(by: { $0.lexicographicallyPrecedes($1) { !$0 && $1 } }) else {
+            return []
+        }
+        return Array(Set(matching.filter { literals($0) == best }.map(\.method.rawValue))).sorted()
     }
 
     static func segments(_ path: String) -> [Substring] {

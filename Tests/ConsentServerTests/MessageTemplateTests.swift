@@ -120,6 +120,11 @@ import Testing
             #expect(try await status(acme, UUID().uuidString, ["status": "approved"]).status == .notFound)
             #expect(try await status(acme, v1.id, ["status": "live"]).status == .unprocessableContent)
 
+            // The lint route is not a template id: another method there is 405 naming POST alone.
+            let options = try await acme.call(.options, "/v1/templates/lint", as: .admin)
+            #expect(options.status == .methodNotAllowed && options.headers[.allow] == "POST", "\(options.text)")
+            let get = try await acme.call(.get, "/v1/templates/lint", as: .admin)
+            #expect(get.status == .methodNotAllowed && get.headers[.allow] == "POST", "\(get.text)")
             // Senders list what they may send; writers may not.
             let listed = try await acme.call(.get, "/v1/templates", as: .consentCheck)
             #expect(try listed.decoded(TemplateListReply.self).templates.count == 3)
