@@ -5,14 +5,53 @@ import PostgresNIO
 
 /// What a check needs to know about one subject: the consent that decides for the purpose, and the times of the
 /// person's messages that the platform's rules turn on.
+///
+/// A million of these sit in the check cache, so the times few people have (a message from an ad, a WhatsApp
+/// marketing stop, and the consent's collection time, which only a stop makes relevant) are kept behind one
+/// optional reference: nil, eight bytes, for nearly everyone (docs/benchmarks.md, the RSS row).
 public struct SubjectConsentState: Sendable, Equatable {
     public let subjectId: UUID
     public let consent: ConsentState
     public let lastInboundAt: Date?
-    public let entryPointAt: Date?
-    public let marketingStoppedAt: Date?
-    /// When the deciding consent was last given (its newest evidence's collection time).
-    public let consentCollectedAt: Date?
+    private let platform: PlatformTimes?
+
+    private final class PlatformTimes: Sendable {
+        let entryPointAt: Date?
+        let marketingStoppedAt: Date?
+        let consentCollectedAt: Date?
+
+        init(entryPointAt: Date?, marketingStoppedAt: Date?, consentCollectedAt: Date?) {
+            self.entryPointAt = entryPointAt
+            self.marketingStoppedAt = marketingStoppedAt
+            self.consentCollectedAt = consentCollectedAt
+        }
+    }
+
+    /// `consentCollectedAt` is kept only with a marketing stop, the one rule that reads it.
+    public init(
+        subjectId: UUID, consent: ConsentState, lastInboundAt: Date?, entryPointAt: Date?, marketingStoppedAt: Date?,
+        consentCollectedAt: Date?
+    ) {
+        self.subjectId = subjectId
+        self.consent = consent
+        self.lastInboundAt = lastInboundAt
+        platform =
+            entryPointAt == nil && marketingStoppedAt == nil
+            ? nil
+            : PlatformTimes(
+                entryPointAt: entryPointAt, marketingStoppedAt: marketingStoppedAt,
+                consentCollectedAt: marketingStoppedAt == nil ? nil : consentCollectedAt)
+    }
+
+    public var entryPointAt: Date? { platform?.entryPointAt }
+    public var marketingStoppedAt: Date? { platform?.marketingStoppedAt }
+    public var consentCollectedAt: Date? { platform?.consentCollectedAt }
+
+    public static func == (lhs: SubjectConsentState, rhs: SubjectConsentState) -> Bool {
+        lhs.subjectId == rhs.subjectId && lhs.consent == rhs.consent && lhs.lastInboundAt == rhs.lastInboundAt
+            && lhs.entryPointAt == rhs.entryPointAt && lhs.marketingStoppedAt == rhs.marketingStoppedAt
+            && lhs.consentCollectedAt == rhs.consentCollectedAt
+    }
 
     public var facts: SubjectFacts {
         SubjectFacts(

@@ -207,3 +207,29 @@ import Testing
         #expect(KeyRevocation(payload: "key not-a-uuid") == nil)
     }
 }
+
+/// The cached state keeps the rare platform times behind one reference, and keeps them all.
+@Suite struct SubjectConsentStateTests {
+    @Test func theRareTimesAreKeptWhenPresentAndTheCollectionTimeOnlyWithAStop() {
+        let (id, consentId, now) = (UUID(), UUID(), Date(timeIntervalSince1970: 1_796_000_000))
+        let consent = ConsentState.granted(id: consentId, grantedAt: now)
+        let plain = SubjectConsentState(
+            subjectId: id, consent: consent, lastInboundAt: now, entryPointAt: nil, marketingStoppedAt: nil,
+            consentCollectedAt: now)
+        #expect(plain.consentCollectedAt == nil && plain.facts.consentCollectedAt == nil)
+        let stopped = SubjectConsentState(
+            subjectId: id, consent: consent, lastInboundAt: now, entryPointAt: now.addingTimeInterval(-5),
+            marketingStoppedAt: now.addingTimeInterval(-10), consentCollectedAt: now.addingTimeInterval(-20))
+        #expect(
+            stopped.facts
+                == SubjectFacts(
+                    consent: consent, lastInboundAt: now, entryPointAt: now.addingTimeInterval(-5),
+                    marketingStoppedAt: now.addingTimeInterval(-10), consentCollectedAt: now.addingTimeInterval(-20)))
+        #expect(stopped != plain)
+        #expect(
+            stopped
+                == SubjectConsentState(
+                    subjectId: id, consent: consent, lastInboundAt: now, entryPointAt: now.addingTimeInterval(-5),
+                    marketingStoppedAt: now.addingTimeInterval(-10), consentCollectedAt: now.addingTimeInterval(-20)))
+    }
+}

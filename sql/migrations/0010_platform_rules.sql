@@ -57,10 +57,13 @@ BEGIN
         FROM subjects s
         LEFT JOIN LATERAL (
             -- When the person last gave this consent (its newest evidence), which is what lifts a marketing stop:
-            -- not when it was recorded, since an import records old opt-ins today.
+            -- not when it was recorded, since an import records old opt-ins today. Read only for someone who
+            -- stopped marketing, the one case that needs it (a batch of 10,000 pays for it otherwise).
             SELECT c.id, c.status, c.granted_at, c.revoked_at,
-                   (SELECT max(col.collected_at) FROM consent_evidence e JOIN collections col ON col.id = e.collection_id
-                    WHERE e.consent_id = c.id) AS collected_at
+                   CASE WHEN s.marketing_stopped_at IS NOT NULL THEN
+                       (SELECT max(col.collected_at) FROM consent_evidence e
+                        JOIN collections col ON col.id = e.collection_id WHERE e.consent_id = c.id)
+                   END AS collected_at
             FROM consents c
             WHERE c.subject_id = s.id AND c.purpose = p_purpose AND c.status <> 'expired'
             ORDER BY (c.status <> 'withdrawn') DESC, c.created_at DESC
