@@ -3,9 +3,12 @@
 
 Run by scripts/browser-check (which starts the server); each step fails loudly, nothing is skipped:
   1. /widget.js is under 10 kB;
-  2. the demo checkout renders the notice exactly as stored, with an unticked box; ticking it and saving records
-     the consent (a check says consent_granted), with the page, user agent and address as provenance;
-  3. saving with the box unticked records nothing (a check says no_consent);
+  2. the demo checkout's notice covers two categories (order updates: utility; offers: marketing); the widget
+     renders the notice exactly as stored with one unticked box per category, labelled as the session describes;
+     ticking only the utility box and saving records that category alone (a check says consent_granted for
+     shipping_update and no_consent for marketing), with the page, user agent and address as provenance;
+  3. one `accepted` for the two-category notice is refused (422 categories_required) and uses nothing up; saving
+     with no box ticked then records nothing (a check says no_consent for both);
   4. the used token is refused (410) when posted again;
   5. a page on an origin the tenant has not allowed cannot use a session; once allowed, it can;
   6. the self-service link lists the consent and withdraws it in one click (a check says consent_withdrawn,
@@ -28,8 +31,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-NOTICE_TEXT = ("Yes, send me updates about my order (shipping and delivery) on WhatsApp. "
-               "I can withdraw at any time by replying STOP.")
+NOTICE_TEXT = ("We can message you on WhatsApp about this order (shipping and delivery) and, if you wish, with our "
+               "offers. Tick what you agree to. You can withdraw at any time by replying STOP.")
+# The demo notice's categories in the notice's order, each with the label its box must show.
+CATEGORIES = [("utility", "Shipping updates"), ("marketing", "Marketing")]
+NOTICE_PURPOSES = ["shipping_update", "marketing"]
 
 
 def api(base, method, path, key=None, body=None, expect=None):
@@ -75,20 +81,24 @@ def csp_violations(driver):
 
 
 def checkout(driver, base, phone):
-    """Opens the demo checkout for `phone` and waits for the widget; returns (box, save, token)."""
+    """Opens the demo checkout for `phone` and waits for the widget; returns ({category: box}, save, token)."""
     driver.get(base + "/demo/checkout")
     field = driver.find_element(By.ID, "phone")
     field.send_keys(phone)
     driver.find_element(By.ID, "continue").click()
     wait = WebDriverWait(driver, 15)
     wait.until(lambda d: d.find_element(By.ID, "outcome").get_attribute("data-outcome") == "ready")
-    box = driver.find_element(By.CSS_SELECTOR, "#consent input[type=checkbox]")
-    label = driver.find_element(By.CSS_SELECTOR, "#consent label")
-    assert label.text == NOTICE_TEXT, f"the widget showed {label.text!r}, not the stored notice"
-    assert not box.is_selected(), "the box must start unticked: a pre-ticked box is not consent"
+    notice = driver.find_element(By.CSS_SELECTOR, "#consent .consentledger-notice")
+    assert notice.text == NOTICE_TEXT, f"the widget showed {notice.text!r}, not the stored notice"
+    boxes = driver.find_elements(By.CSS_SELECTOR, "#consent input[type=checkbox]")
+    shown = [(box.get_attribute("data-category"),
+              driver.find_element(By.CSS_SELECTOR, f"#consent label[for='{box.get_attribute('id')}']").text)
+             for box in boxes]
+    assert shown == CATEGORIES, f"the widget showed the boxes {shown}, not one per category: {CATEGORIES}"
+    assert not any(box.is_selected() for box in boxes), "every box must start unticked: a pre-ticked box is not consent"
     save = driver.find_element(By.CSS_SELECTOR, "#consent button")
     token = driver.find_element(By.CSS_SELECTOR, "script[data-token]").get_attribute("data-token")
-    return box, save, token
+    return {box.get_attribute("data-category"): box for box in boxes}, save, token
 
 
 def outcome(driver):
@@ -149,14 +159,18 @@ def main():
         print(f"browser-check: {driver.capabilities.get('browserName')} {driver.capabilities.get('browserVersion')}")
         accepted, declined = "+393331002001", "+393331002002"
 
-        box, save, token = checkout(driver, base, "+39 333 100 2001")
-        box.click()
-        assert box.is_selected()
+        boxes, save, token = checkout(driver, base, "+39 333 100 2001")
+        boxes["utility"].click()
+        assert boxes["utility"].is_selected() and not boxes["marketing"].is_selected()
         save.click()
         assert outcome(driver) == "accepted", driver.find_element(By.ID, "outcome").text
         answer = check(base, args.check, accepted)
         assert answer["allowed"] is True and answer["reason"] == "consent_granted", answer
-        print("browser-check: ticked and saved -> check says consent_granted")
+        answer = check(base, args.check, accepted, purpose="marketing")
+        assert answer["allowed"] is False and answer["reason"] == "no_consent", \
+            f"the order-updates box granted marketing: {answer}"
+        print("browser-check: ticked only the utility box and saved -> shipping_update consent_granted, "
+              "marketing no_consent")
         assert not csp_violations(driver), csp_violations(driver)
 
         _, bundle = api(base, "POST", "/v1/subjects/export", args.dpo,
@@ -173,18 +187,23 @@ def main():
         assert status == 410, f"a used token's session answered {status}"
         print("browser-check: the used token is refused with 410")
 
-        box, save, _ = checkout(driver, base, "+39 333 100 2002")
+        _, save, token = checkout(driver, base, "+39 333 100 2002")
+        status, refused = api(base, "POST", f"/v1/consent-sessions/{token}/decision", body={"accepted": True})
+        assert status == 422 and refused["error"]["code"] == "categories_required", (status, refused)
+        print("browser-check: one 'accepted' for the two-category notice is refused with 422 categories_required")
         save.click()
         assert outcome(driver) == "declined"
-        answer = check(base, args.check, declined)
-        assert answer["allowed"] is False and answer["reason"] == "no_consent", answer
-        print("browser-check: saved unticked -> nothing recorded (no_consent)")
+        for purpose in NOTICE_PURPOSES:
+            answer = check(base, args.check, declined, purpose=purpose)
+            assert answer["allowed"] is False and answer["reason"] == "no_consent", answer
+        print("browser-check: saved with no box ticked -> nothing recorded (no_consent)")
 
         # Another origin: refused until the tenant allows it.
         shop = OtherSite()
         foreign = shop.origin
         _, notices = api(base, "GET", "/v1/notices", args.admin, expect=200)
-        notice = next(n for n in notices["notices"] if n["text"] == NOTICE_TEXT)
+        notice = next(n for n in notices["notices"]
+                      if n["text"] == NOTICE_TEXT and n["purposes"] == NOTICE_PURPOSES)
         for allowed in (False, True):
             if allowed:
                 api(base, "PUT", "/v1/settings/origins", args.admin, {"origins": [foreign]}, expect=200)

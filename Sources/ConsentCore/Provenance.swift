@@ -20,6 +20,14 @@ public enum RevocationSource: String, Sendable, Codable, CaseIterable {
     case dpo
     /// The channel's own opt-out, on the person's behalf: WhatsApp's "stop marketing messages".
     case channelPreference = "channel_preference"
+    /// An objection (Art. 21) for its scope.
+    case objection
+    /// An opt-out in the person's own words inside a longer message: marketing is withdrawn at once.
+    case optOutPhrase = "opt_out_phrase"
+    /// The platform's "Stop promotions" quick-reply button, or the tenant's own stop button.
+    case stopButton = "stop_button"
+    /// A DPO resolving an opt-out review by withdrawing everything.
+    case optOutReview = "opt_out_review"
 }
 
 /// Where and how an opt-in was collected, as stored (encrypted under the subject's data key) with the consent.
@@ -27,11 +35,15 @@ public struct Provenance: Sendable, Equatable, Codable {
     public let pageUrl: String
     public let userAgent: String?
     public let ipAddress: String?
+    /// The widget's answer per box (one box per category the notice covers): which boxes the person ticked, kept
+    /// as evidence that marketing was not bundled with order updates. Nil for opt-ins made elsewhere.
+    public let boxes: [String: Bool]?
 
-    public init(pageUrl: String, userAgent: String?, ipAddress: String?) {
+    public init(pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil) {
         self.pageUrl = pageUrl
         self.userAgent = userAgent
         self.ipAddress = ipAddress
+        self.boxes = boxes
     }
 
     public enum Invalid: Error, Equatable {

@@ -79,6 +79,8 @@ public enum ConsentApplication {
         MessageTemplateRoutes(templates: database.templates, linter: try TemplateLinter.shared.get()).register(on: v1)
         NoticeRoutes(database: database).register(on: v1)
         ConsentRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
+        ObjectionRoutes(database: database, ledger: dependencies.ledger).register(on: v1)
+        OptOutReviewRoutes(reviews: database.optOutReviews, database: database).register(on: v1)
         CheckRoutes(
             lookup: database.consentLookup(readDeadline: dependencies.requestTimeout),
             templates: database.templateResolver(readDeadline: dependencies.requestTimeout),
@@ -109,7 +111,9 @@ public enum ConsentApplication {
             .register(keyed: v1, open: router)
         WhatsAppWebhookRoutes(
             settings: database.settings,
-            inbox: database.whatsAppInbox(pendingLifetime: dependencies.collection.pendingConsentLifetime)
+            inbox: database.whatsAppInbox(
+                pendingLifetime: dependencies.collection.pendingConsentLifetime,
+                replayWindow: Double(dependencies.subjectRights.retention.idempotencyDays) * 86_400)
         ).register(on: router)
         if let shop = dependencies.demoShop {
             DemoCheckoutRoutes(

@@ -35,16 +35,31 @@ struct ConsentRoutes {
     }
 
     struct ConsentView: Encodable {
-        let id: String
+        let id: String?
         let purpose: String
-        let status: ConsentStatus
+        /// `granted`, `pending`, `superseded`, or, for an opt-in only, `suppressed` (no consent, so no id).
+        let status: String
         let grantedAt: Date?
 
         init(_ consent: RecordedConsent) {
             id = consent.id.lowercased
             purpose = consent.purpose
-            status = consent.status
+            status = consent.status.rawValue
             grantedAt = consent.grantedAt
+        }
+
+        init(_ outcome: OptInPurposeOutcome) {
+            switch outcome {
+            case .recorded(let consent): self.init(consent)
+            case .suppressed(let purpose): self.init(id: nil, purpose: purpose, status: "suppressed", grantedAt: nil)
+            }
+        }
+
+        private init(id: String?, purpose: String, status: String, grantedAt: Date?) {
+            self.id = id
+            self.purpose = purpose
+            self.status = status
+            self.grantedAt = grantedAt
         }
     }
 
@@ -83,7 +98,7 @@ struct ConsentRoutes {
         ) { result in
             try StoredResponse.json(
                 .created,
-                OptInView(consents: result.consents.map(ConsentView.init), consistencyToken: result.token.description))
+                OptInView(consents: result.outcomes.map(ConsentView.init), consistencyToken: result.token.description))
         }.httpResponse
     }
 
@@ -150,7 +165,26 @@ struct ConsentRoutes {
         let revoked: [RevokedView]
         /// Double opt-ins that a confirmation reply ("YES", "SÌ", "JA", …) confirmed.
         let confirmed: [ConsentView]
+        /// `keyword`, `phrase`, `button` or `platform` when the message said stop; `null` (always present) if not.
+        let optOut: OptOutKind?
+        /// The DPO review that an opt-out phrase opened.
+        let optOutReviewId: String?
         let consistencyToken: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, serviceWindow, revoked, confirmed, optOut, optOutReviewId, consistencyToken
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(serviceWindow, forKey: .serviceWindow)
+            try container.encode(revoked, forKey: .revoked)
+            try container.encode(confirmed, forKey: .confirmed)
+            try container.encode(optOut, forKey: .optOut)
+            try container.encodeIfPresent(optOutReviewId, forKey: .optOutReviewId)
+            try container.encode(consistencyToken, forKey: .consistencyToken)
+        }
     }
 
     static let maxMessageLength = 4096
@@ -179,6 +213,7 @@ struct ConsentRoutes {
                 InteractionView(
                     id: result.interactionId.lowercased, serviceWindow: ServiceWindowView(result.window, now: Date()),
                     revoked: result.revoked.map(RevokedView.init), confirmed: result.confirmed.map(ConsentView.init),
+                    optOut: result.optOut, optOutReviewId: result.reviewId?.lowercased,
                     consistencyToken: result.token.description))
         }.httpResponse
     }

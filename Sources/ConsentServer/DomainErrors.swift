@@ -48,11 +48,23 @@ extension APIError {
         case PurposeStoreError.builtIn(let key):
             self = APIError(
                 .conflict, code: "built_in_purpose", message: "\(key) is a built-in purpose and cannot be redefined")
+        case OptOutReviewError.notFound:
+            self = APIError.notFound("no opt-out review has this id")
+        case OptOutReviewError.alreadyResolved(let resolution):
+            self = APIError(
+                .conflict, code: "review_resolved", message: "this review was already resolved (\(resolution.rawValue))"
+            )
+        case PurposeStoreError.categoryInUse(let key):
+            self = APIError(
+                .unprocessableContent, code: "purpose_in_use",
+                message:
+                    "\(key) is named by a consent, notice or template; its category cannot change (define a new purpose)",
+                field: "category")
         case ConsentWriteError.suppressed:
             self = APIError(
                 .unprocessableContent, code: "suppressed",
                 message:
-                    "this person asked not to be messaged and was erased; an imported opt-in cannot bring them back, only one they give themselves",
+                    "this person objected or was erased after withdrawing; an imported opt-in cannot bring them back, only one they give themselves",
                 field: "provenance.method")
         case SubjectRightsError.subjectNotFound:
             self = APIError(

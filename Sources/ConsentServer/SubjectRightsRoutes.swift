@@ -156,6 +156,8 @@ struct SubjectRightsRoutes {
         switch completed.fulfilment {
         case .exported(let export): body["export"] = export.map(SubjectExportDocument.json) ?? .null
         case .erased(let result): body["erasure"] = try JSONValue(encoding: ErasureView(result))
+        case .objected(let result):
+            body["objection"] = try result.map { try JSONValue(encoding: ObjectionRoutes.ObjectionView($0)) } ?? .null
         }
         return .object(body)
     }

@@ -10,27 +10,35 @@ public enum ConsentSessionError: Error, Equatable {
     case gone
 }
 
-/// A checkout's consent session, as the widget sees it: the notice to show and how long the token lives.
+/// A checkout's consent session, as the widget sees it: the notice to show, a box per category it covers, and how
+/// long the token lives.
 public struct ConsentSessionView: Sendable, Equatable {
     public let notice: Notice
+    /// In the notice's order; the decision answers each of them.
+    public let categories: [NoticeCategory]
     public let expiresAt: Date
     /// The tenant's allowed origins: the widget's routes answer cross-origin requests only from these.
     public let allowedOrigins: [AllowedOrigin]
 }
 
 public struct ConsentSessionDecision: ConsentStateChanging {
-    public let accepted: Bool
-    /// The opt-in that acceptance recorded; nil for a decline, which records nothing.
+    /// The notice's categories, in its order, and those the person ticked: the only ones whose purposes were
+    /// recorded.
+    public let categories: [PurposeCategory]
+    public let ticked: [PurposeCategory]
+    /// The opt-in that the ticked categories recorded; nil when none was ticked, which records nothing.
     public let optIn: OptInResult?
     /// The calling page's CORS verdict (never `.refused`: a refused page decides nothing).
     public let verdict: CallingPage.Verdict
 
+    /// Whether anything was ticked (and so recorded).
+    public var accepted: Bool { !ticked.isEmpty }
     public var changes: [ConsentChange] { optIn?.changes ?? [] }
 }
 
 /// Consent sessions bind a checkout's subject and notice to a single-use token, so that a page can accept or
-/// decline that notice for that person and nothing else. The shop's backend opens them with its key; the widget
-/// uses the token alone.
+/// decline that notice, category by category, for that person and nothing else. The shop's backend opens them with
+/// its key; the widget uses the token alone.
 public struct ConsentSessionStore: Sendable {
     let database: ConsentDatabase
     var keyring: TenantKeyring { database.keyring }
@@ -128,7 +136,8 @@ public struct ConsentSessionStore: Sendable {
                 throw ConsentSessionError.notFound
             }
             return ConsentSessionView(
-                notice: notice, expiresAt: session.expiresAt,
+                notice: notice, categories: try await NoticeCategory.of(notice, on: connection, logger: logger),
+                expiresAt: session.expiresAt,
                 allowedOrigins: try await TenantSettingsStore.origins(on: connection, logger: logger))
         }
     }
@@ -140,39 +149,54 @@ public struct ConsentSessionStore: Sendable {
         }
     }
 
-    /// Uses the token once. Acceptance records the notice's purposes for the bound subject by `checkbox`, with
-    /// the session's page and the request's user agent and address as provenance; a decline records nothing but
-    /// the session's end. The calling page is checked against the tenant's allowed origins in the same
-    /// transaction: a refused page uses nothing up.
+    /// Uses the token once. The ticked categories' purposes, and no others, are recorded for the bound subject by
+    /// `checkbox`, with the session's page and the request's user agent and address as provenance; with nothing
+    /// ticked only the session's end is recorded. The calling page is checked against the tenant's allowed origins
+    /// in the same transaction, and the choice against the notice's categories: a refused page, or a choice that
+    /// does not fit the notice (`ConsentSessionChoiceError`), uses nothing up.
     public func decide(
-        _ token: TenantToken, accepted: Bool, userAgent: String?, ipAddress: String?, page: CallingPage
+        _ token: TenantToken, choice: ConsentSessionChoice, userAgent: String?, ipAddress: String?, page: CallingPage
     ) -> UnitOfWork<ConsentSessionDecision> {
         UnitOfWork(tenantId: token.tenantId) { [keyring] connection, logger in
             let verdict = page.verdict(allowed: try await TenantSettingsStore.origins(on: connection, logger: logger))
             guard verdict != .refused else { throw ConsentSessionOriginRefused() }
             let session = try await Self.row(token, forUpdate: true, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
+            guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
+                throw ConsentSessionError.gone
+            }
+            let categories = try await NoticeCategory.of(notice, on: connection, logger: logger)
+            let ticked = try choice.ticked(of: categories)
             var result: OptInResult?
-            if accepted {
+            if !ticked.isEmpty {
+                // In the notice's order, as a whole-notice acceptance always recorded them.
+                let purposes = Set(ticked.flatMap { $0.purposes.map(\.key) })
+                let boxes = Dictionary(
+                    uniqueKeysWithValues: categories.map { box in
+                        (box.category.rawValue, ticked.contains { $0.category == box.category })
+                    })
                 result = try await Self.accept(
-                    session, tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, keyring: keyring,
+                    session, notice: notice, purposes: notice.purposes.filter(purposes.contains), boxes: boxes,
+                    tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, keyring: keyring,
                     on: connection, logger: logger)
             }
             try await connection.query(
                 """
-                UPDATE consent_sessions SET decided_at = now(), decision = \(accepted ? "accepted" : "declined"),
+                UPDATE consent_sessions SET decided_at = now(), decision = \(ticked.isEmpty ? "declined" : "accepted"),
                        collection_id = \(result?.collectionId)
                 WHERE id = \(session.id)
                 """, logger: logger)
-            return ConsentSessionDecision(accepted: accepted, optIn: result, verdict: verdict)
+            return ConsentSessionDecision(
+                categories: categories.map(\.category), ticked: ticked.map(\.category), optIn: result, verdict: verdict)
         }
     }
 
-    /// Records the session's notice for its subject, with the stored blind index (the session holds no
-    /// identifier in the clear, and the subject's own is opened only to name the subject to the opt-in).
+    /// Records `purposes` of the session's notice for its subject, with the stored blind index (the session holds
+    /// no identifier in the clear, and the subject's own is opened only to name the subject to the opt-in).
     static func accept(
-        _ session: Row, tenantId: UUID, userAgent: String?, ipAddress: String?, keyring: TenantKeyring,
-        on connection: PostgresConnection, logger: Logger
+        _ session: Row, notice: Notice, purposes: [String], boxes: [String: Bool], tenantId: UUID, userAgent: String?,
+        ipAddress: String?,
+        keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
     ) async throws -> OptInResult {
         let handle = try await SubjectDirectory.open(
             session.subjectId, keyring: keyring, on: connection, logger: logger)
@@ -183,8 +207,7 @@ public struct ConsentSessionStore: Sendable {
             let (channelText, sealedIdentifier, storedIndex) = try await subjectRows.decode(
                 (String, ByteBuffer?, ByteBuffer?).self
             ).array().first,
-            let channel = MessageChannel(rawValue: channelText), let sealedIdentifier, let storedIndex,
-            let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger)
+            let channel = MessageChannel(rawValue: channelText), let sealedIdentifier, let storedIndex
         else { throw ConsentSessionError.gone }
         let identifier = String(
             decoding: try handle.open(Array(sealedIdentifier.readableBytesView), context: "identifier"), as: UTF8.self)
@@ -194,12 +217,12 @@ public struct ConsentSessionStore: Sendable {
         let provenance = Provenance(
             pageUrl: pageUrl,
             userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },
-            ipAddress: ipAddress.flatMap(IPAddressText.normalised))
+            ipAddress: ipAddress.flatMap(IPAddressText.normalised), boxes: boxes)
         let caller = CallerIdentity.channel(
             "consent_session:\(session.id.lowercased)", tenantId: tenantId, vouchedBy: session.createdBy)
         return try await ConsentLedger.recordOptIn(
             OptIn(
-                subject: try SubjectIdentifier(identifier, channel: channel), purposes: notice.purposes,
+                subject: try SubjectIdentifier(identifier, channel: channel), purposes: purposes,
                 noticeId: notice.id, method: .checkbox, collectedAt: Date(), provenance: provenance),
             blindIndex: Array(storedIndex.readableBytesView), tenantId: tenantId, caller: caller, keyring: keyring,
             suppression: false, on: connection, logger: logger)

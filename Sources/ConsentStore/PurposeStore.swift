@@ -6,6 +6,8 @@ import PostgresNIO
 public enum PurposeStoreError: Error, Equatable {
     /// Built-in purposes are the platform's and cannot be redefined.
     case builtIn(String)
+    /// A consent, notice or template names the purpose: what people agreed to stays what it was.
+    case categoryInUse(String)
 }
 
 /// The purpose catalogue a tenant sees: the built-ins and its own.
@@ -48,8 +50,8 @@ public struct PurposeStore: Sendable {
         tenantId: UUID, key: String, name: String, category: PurposeCategory, actor: String, logger: Logger
     ) async throws -> (purpose: Purpose, created: Bool, token: ConsistencyToken) {
         guard !Purpose.builtIns.contains(where: { $0.key == key }) else { throw PurposeStoreError.builtIn(key) }
-        // A category may change (a newsletter re-filed as marketing changes what its sends need): the catalogue
-        // change makes every instance read the tenant's categories again.
+        // A category may change until something names the purpose (then the database refuses, CL020,
+        // sql/migrations/0012); the catalogue change makes every instance read the tenant's categories again.
         let work = UnitOfWork<DefinedPurpose>(
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
             body: { connection, logger in
@@ -75,7 +77,12 @@ public struct PurposeStore: Sendable {
                     purpose: Purpose(key: key, name: name, category: category, builtIn: false), created: created,
                     position: position)
             })
-        let defined = try await database.commit(work, logger: logger)
+        let defined: DefinedPurpose
+        do {
+            defined = try await database.commit(work, logger: logger)
+        } catch  where DatabaseErrors.sqlState(error) == "CL020" {
+            throw PurposeStoreError.categoryInUse(key)
+        }
         return (defined.purpose, defined.created, ConsistencyToken(position: defined.position))
     }
 }

@@ -133,4 +133,22 @@ enum SubjectDirectory {
         }
         throw TenantKeyring.KeyUnreadable(what: "subject's data key (missing)")
     }
+
+    /// The identifier a held subject was recorded under, decrypted; nil once erased.
+    static func identifier(
+        of subjectId: UUID, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SubjectIdentifier? {
+        let rows = try await connection.query(
+            """
+            SELECT channel, identifier_ciphertext FROM subjects WHERE id = \(subjectId) AND erased_at IS NULL
+            """, logger: logger)
+        guard
+            let (channelText, ciphertext) = try await rows.decode((String, ByteBuffer?).self).array().first,
+            let channel = MessageChannel(rawValue: channelText), let ciphertext
+        else { return nil }
+        let handle = try await open(subjectId, keyring: keyring, on: connection, logger: logger)
+        let text = String(
+            decoding: try handle.open(Array(ciphertext.readableBytesView), context: "identifier"), as: UTF8.self)
+        return try SubjectIdentifier(text, channel: channel)
+    }
 }

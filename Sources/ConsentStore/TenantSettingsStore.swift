@@ -48,9 +48,42 @@ public struct TenantSettingsStore: Sendable {
         return sorted
     }
 
-    /// Stores the app secret sealed and the verify token hashed; neither is ever shown again.
-    public func setWhatsApp(appSecret: String, verifyToken: String, caller: CallerIdentity, logger: Logger) async throws
-    {
+    /// Which messages the webhook takes as the tenant's: those sent to one of its business numbers (none
+    /// configured: any), and which button payloads are its own stop buttons.
+    public struct WhatsAppRouting: Sendable, Equatable {
+        public let phoneNumberIds: Set<String>
+        public let stopPayloads: Set<String>
+
+        public static let open = WhatsAppRouting(phoneNumberIds: [], stopPayloads: [])
+
+        public init(phoneNumberIds: Set<String>, stopPayloads: Set<String>) {
+            self.phoneNumberIds = phoneNumberIds
+            self.stopPayloads = stopPayloads
+        }
+
+        public func accepts(businessNumberId: String?) -> Bool {
+            guard !phoneNumberIds.isEmpty else { return true }
+            return businessNumberId.map(phoneNumberIds.contains) ?? false
+        }
+    }
+
+    public func whatsAppRouting(tenantId: UUID, logger: Logger) async throws -> WhatsAppRouting {
+        try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT whatsapp_phone_number_ids, whatsapp_stop_payloads FROM tenant_settings", logger: logger)
+            guard let (numbers, payloads) = try await rows.decode(([String], [String]).self).array().first else {
+                return .open
+            }
+            return WhatsAppRouting(phoneNumberIds: Set(numbers), stopPayloads: Set(payloads))
+        }
+    }
+
+    /// Stores the app secret sealed and the verify token hashed; neither is ever shown again. The business
+    /// numbers and stop payloads replace the stored ones.
+    public func setWhatsApp(
+        appSecret: String, verifyToken: String, routing: WhatsAppRouting = .open, caller: CallerIdentity,
+        logger: Logger
+    ) async throws {
         let tenantId = caller.tenantId
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let key = try await keyring.tenantKey(.settings, tenantId: tenantId, on: connection, logger: logger)
@@ -58,14 +91,25 @@ public struct TenantSettingsStore: Sendable {
             let tokenHash = Array(SHA256.hash(data: Array(verifyToken.utf8)))
             try await connection.query(
                 """
-                INSERT INTO tenant_settings (tenant_id, whatsapp_app_secret_ciphertext, whatsapp_verify_token_sha256)
-                VALUES (\(tenantId), \(ByteBuffer(bytes: sealed)), \(ByteBuffer(bytes: tokenHash)))
+                INSERT INTO tenant_settings (tenant_id, whatsapp_app_secret_ciphertext, whatsapp_verify_token_sha256,
+                                             whatsapp_phone_number_ids, whatsapp_stop_payloads)
+                VALUES (\(tenantId), \(ByteBuffer(bytes: sealed)), \(ByteBuffer(bytes: tokenHash)),
+                        \(routing.phoneNumberIds.sorted()), \(routing.stopPayloads.sorted()))
                 ON CONFLICT (tenant_id) DO UPDATE SET
                     whatsapp_app_secret_ciphertext = EXCLUDED.whatsapp_app_secret_ciphertext,
-                    whatsapp_verify_token_sha256 = EXCLUDED.whatsapp_verify_token_sha256, updated_at = now()
+                    whatsapp_verify_token_sha256 = EXCLUDED.whatsapp_verify_token_sha256,
+                    whatsapp_phone_number_ids = EXCLUDED.whatsapp_phone_number_ids,
+                    whatsapp_stop_payloads = EXCLUDED.whatsapp_stop_payloads, updated_at = now()
                 """, logger: logger)
             try await AuditTrail.append(
-                [AuditEvent(action: .settingsWhatsAppChanged, actor: caller.actor)],
+                [
+                    AuditEvent(
+                        action: .settingsWhatsAppChanged, actor: caller.actor,
+                        data: [
+                            "phoneNumberIds": .strings(routing.phoneNumberIds.sorted()),
+                            "stopPayloads": .int(Int64(routing.stopPayloads.count)),
+                        ])
+                ],
                 tenantId: tenantId, on: connection, logger: logger)
         }
     }

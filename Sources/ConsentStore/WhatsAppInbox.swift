@@ -12,6 +12,10 @@ public struct WhatsAppDeliveryOutcome: Sendable {
     public var withdrawals = 0
     public var confirmations = 0
     public var preferencesNoted = 0
+    /// How each message or preference that said stop said it, in the order received.
+    public var optOuts: [OptOutKind] = []
+    /// Messages for a business number the tenant did not configure, or older than the replay window: refused.
+    public var refused = 0
     /// Template status, category and quality changes applied.
     public var templateChanges = 0
     /// The latest change this delivery made, as a consistency token: a check on another instance that carries it
@@ -33,11 +37,15 @@ public struct WhatsAppDeliveryOutcome: Sendable {
 public struct WhatsAppInbox: Sendable {
     let database: ConsentDatabase
     let pendingLifetime: TimeInterval
+    /// How long message ids are remembered (the idempotency period): an older message could not be told from a
+    /// replay, so it is refused rather than recorded twice.
+    let replayWindow: TimeInterval
     var keyring: TenantKeyring { database.keyring }
 
-    public init(database: ConsentDatabase, pendingLifetime: TimeInterval) {
+    public init(database: ConsentDatabase, pendingLifetime: TimeInterval, replayWindow: TimeInterval) {
         self.database = database
         self.pendingLifetime = pendingLifetime
+        self.replayWindow = replayWindow
     }
 
     public static let actor = "whatsapp_webhook"
@@ -48,6 +56,8 @@ public struct WhatsAppInbox: Sendable {
         var outcome = WhatsAppDeliveryOutcome()
         let caller = CallerIdentity.channel(Self.actor, tenantId: tenantId, vouchedBy: nil)
         let blindKey = try await keyring.blindIndexKey(tenantId: tenantId, client: database.client, logger: logger)
+        let routing = try await database.settings.whatsAppRouting(tenantId: tenantId, logger: logger)
+        let oldest = Date().addingTimeInterval(-replayWindow)
         /// The WhatsApp id as a subject and its blind index; nil for an id that is not a phone number.
         func person(_ waId: String) -> (SubjectIdentifier, [UInt8])? {
             guard let subject = try? SubjectIdentifier(WhatsAppEvent.phoneNumber(waId: waId), channel: .whatsapp) else {
@@ -57,11 +67,23 @@ public struct WhatsAppInbox: Sendable {
         }
         for event in events {
             switch event {
-            case .inbound(let messageId, let from, let at, let text, let fromAd):
+            case .inbound(let messageId, let from, let at, let text, let fromAd, let button, let businessNumberId):
                 guard let (subject, blindIndex) = person(from) else {
                     outcome.skipped += 1
                     continue
                 }
+                guard routing.accepts(businessNumberId: businessNumberId), at >= oldest else {
+                    outcome.refused += 1
+                    continue
+                }
+                let stopButton =
+                    button.map {
+                        OptOutDetector.isStopButton(
+                            title: $0.title, payload: $0.payload, configuredPayloads: routing.stopPayloads)
+                    } ?? false
+                let occurredAt = min(at, Date())
+                // Meta's timestamps are whole seconds: the message was written within that second.
+                let writtenBy = min(at.addingTimeInterval(0.999), Date())
                 let interactionId = UUID()
                 let messageHash = Array(SHA256.hash(data: Array(messageId.utf8)))
                 let work = UnitOfWork<InteractionResult?>(
@@ -77,11 +99,20 @@ public struct WhatsAppInbox: Sendable {
                             """, logger: logger
                         ).collect()
                         guard !claimed.isEmpty else { return nil }
-                        return try await ConsentLedger.recordInteraction(
-                            from: subject, blindIndex: blindIndex, occurredAt: min(at, Date()),
-                            text: text.map(Self.bounded), fromAd: fromAd,
-                            tenantId: tenantId, caller: caller, keyring: keyring, interactionId: interactionId,
-                            pendingLifetime: pendingLifetime, on: connection, logger: logger)
+                        let result = try await ConsentLedger.recordInteraction(
+                            from: subject, blindIndex: blindIndex, occurredAt: occurredAt,
+                            text: text.map(Self.bounded), fromAd: fromAd, optOut: stopButton ? .button : nil,
+                            confirming: button?.confirmedConsentId, writtenBy: writtenBy, tenantId: tenantId,
+                            caller: caller,
+                            keyring: keyring, interactionId: interactionId, pendingLifetime: pendingLifetime,
+                            on: connection, logger: logger)
+                        // The platform's stop button is its marketing stop: checks answer 131050 from now on.
+                        if stopButton {
+                            try await Self.noteMarketingStop(
+                                subjectId: nil, blindIndex: blindIndex, at: occurredAt, tenantId: tenantId,
+                                caller: caller, on: connection, logger: logger)
+                        }
+                        return result
                     })
                 guard let result = try await database.commit(work, logger: logger) else {
                     outcome.duplicates += 1
@@ -91,6 +122,7 @@ public struct WhatsAppInbox: Sendable {
                 outcome.changed(result.change.position)
                 outcome.withdrawals += result.revoked.count
                 outcome.confirmations += result.confirmed.count
+                if let optOut = result.optOut { outcome.optOuts.append(optOut) }
             case .marketingStopped(let waId, let at):
                 guard let (subject, blindIndex) = person(waId) else {
                     outcome.skipped += 1
@@ -108,9 +140,21 @@ public struct WhatsAppInbox: Sendable {
                             on: connection, logger: logger)
                     }, logger: logger)
                 outcome.withdrawals += result.revoked.count
+                outcome.optOuts.append(.platform)
                 outcome.changed(result.change.position)
-            case .marketingResumed:
-                // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again.
+            case .marketingResumed(let waId, let at):
+                // Resuming in the app is not consent to a notice: nothing is granted, the shop must ask again. It is
+                // recorded, so the DPO can see it.
+                guard let (_, blindIndex) = person(waId) else {
+                    outcome.skipped += 1
+                    continue
+                }
+                try await database.commit(
+                    UnitOfWork(tenantId: tenantId, changes: { _ in [] }) { connection, logger in
+                        try await Self.noteMarketingResumed(
+                            blindIndex: blindIndex, at: min(at ?? Date(), Date()), tenantId: tenantId, caller: caller,
+                            on: connection, logger: logger)
+                    }, logger: logger)
                 outcome.preferencesNoted += 1
             case .templateStatus(let name, let language, let status, let event, let reason, let at):
                 try await template(
@@ -144,27 +188,36 @@ public struct WhatsAppInbox: Sendable {
         outcome.changed(applied.position)
     }
 
-    /// The person stopped marketing in WhatsApp itself: the `marketing` purpose is withdrawn, and the stop is noted
-    /// on the person, because the platform refuses every marketing send after it (error 131050), for the tenant's
-    /// own marketing purposes too, until the person opts in again (`ConsentCheck`, `marketing_stopped`).
+    /// The person stopped marketing in WhatsApp itself: every marketing-category purpose on WhatsApp is withdrawn
+    /// (the tenant's own included), and the stop is noted on the person, because the platform refuses every
+    /// marketing send after it (error 131050) until the person opts in again (`ConsentCheck`,
+    /// `marketing_stopped`). The stop is dated `stoppedAt`: an opt-in given after it (a stop the platform delivers
+    /// hours late) is not withdrawn, and one collected before it is superseded if it arrives later.
     static func stopMarketing(
         _ subject: SubjectIdentifier, blindIndex: [UInt8], at stoppedAt: Date, tenantId: UUID, caller: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> RevocationResult {
-        // A stop Meta delivers late (it retries for hours) must not withdraw an opt-in the person gave after it.
-        let givenSince =
-            try await connection.query(
-                """
-                SELECT count(*)::int8 FROM subjects s JOIN consents c ON c.subject_id = s.id
-                WHERE s.channel = 'whatsapp' AND s.blind_index = \(ByteBuffer(bytes: blindIndex)) AND s.erased_at IS NULL
-                  AND c.purpose = 'marketing' AND c.status IN ('granted', 'pending')
-                  AND (SELECT max(col.collected_at) FROM consent_evidence e JOIN collections col ON col.id = e.collection_id
-                       WHERE e.consent_id = c.id) > \(stoppedAt)
-                """, logger: logger
-            ).decode(Int64.self).array().first ?? 0
-        let result = try await ConsentLedger.revoke(
-            subject: blindIndex, identifier: subject, channel: .whatsapp, purposes: givenSince > 0 ? [] : ["marketing"],
-            source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+        let subjectId = try await SubjectDirectory.find(
+            blindIndex: blindIndex, channel: .whatsapp, on: connection, logger: logger)
+        var revoked: [RevokedConsent] = []
+        if let subjectId {
+            revoked = try await ConsentLedger.withdraw(
+                subjectId: subjectId, channel: .whatsapp, purposes: nil, category: .marketing, stoppedAt: stoppedAt,
+                source: .channelPreference, tenantId: tenantId, caller: caller, on: connection, logger: logger)
+            try await noteMarketingStop(
+                subjectId: subjectId, blindIndex: blindIndex, at: stoppedAt, tenantId: tenantId, caller: caller,
+                on: connection, logger: logger)
+        }
+        let change = try await ConsentLedger.changePosition(
+            tenantId: tenantId, channel: .whatsapp, blindIndex: blindIndex, on: connection, logger: logger)
+        return RevocationResult(revoked: revoked, change: change)
+    }
+
+    /// The platform's marketing stop on the person, which checks read, with its audit event.
+    static func noteMarketingStop(
+        subjectId: UUID?, blindIndex: [UInt8], at stoppedAt: Date, tenantId: UUID, caller: CallerIdentity,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
         let noted = try await connection.query(
             """
             UPDATE subjects SET marketing_stopped_at = greatest(marketing_stopped_at, \(stoppedAt))
@@ -172,15 +225,30 @@ public struct WhatsAppInbox: Sendable {
             RETURNING id
             """, logger: logger
         ).decode(UUID.self).array()
-        if let subjectId = noted.first {
-            try await AuditTrail.append(
-                [
-                    AuditEvent(
-                        action: .marketingStopped, actor: caller.actor, subjectRef: subjectId,
-                        data: ["channel": .string("whatsapp"), "stoppedAt": .string(RFC3339.format(stoppedAt))])
-                ], tenantId: tenantId, on: connection, logger: logger)
-        }
-        return result
+        guard let subjectId = noted.first ?? subjectId else { return }
+        try await AuditTrail.append(
+            [
+                AuditEvent(
+                    action: .marketingStopped, actor: caller.actor, subjectRef: subjectId,
+                    data: ["channel": .string("whatsapp"), "stoppedAt": .string(RFC3339.format(stoppedAt))])
+            ], tenantId: tenantId, on: connection, logger: logger)
+    }
+
+    /// A resume in the app, noted for the DPO; it grants nothing and does not lift the stop (a new opt-in does).
+    static func noteMarketingResumed(
+        blindIndex: [UInt8], at resumedAt: Date, tenantId: UUID, caller: CallerIdentity,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard
+            let subjectId = try await SubjectDirectory.find(
+                blindIndex: blindIndex, channel: .whatsapp, on: connection, logger: logger)
+        else { return }
+        try await AuditTrail.append(
+            [
+                AuditEvent(
+                    action: .marketingResumed, actor: caller.actor, subjectRef: subjectId,
+                    data: ["channel": .string("whatsapp"), "resumedAt": .string(RFC3339.format(resumedAt))])
+            ], tenantId: tenantId, on: connection, logger: logger)
     }
 
     /// Message texts are kept (sealed) up to the API's own limit for interactions.

@@ -116,7 +116,7 @@ struct Dev: AsyncParsableCommand {
             for try await id in rows.decode(UUID.self) { return id }
             return try await NoticeStore.create(
                 tenantId: tenant.id, channel: .whatsapp, language: "en", text: DemoShop.noticeText,
-                purposes: ["shipping_update"],
+                purposes: DemoShop.noticePurposes,
                 actor: CallerIdentity(keyId: admin.record.id, tenantId: tenant.id, scopes: [.admin]), on: connection,
                 logger: logger
             ).id

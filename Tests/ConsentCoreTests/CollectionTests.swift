@@ -70,11 +70,15 @@ import Testing
         let at = { Date(timeIntervalSince1970: $0) }
         #expect(
             events == [
-                .inbound(messageId: "m1", from: "393331", at: at(1_764_000_000), text: "STOP"),
-                .inbound(messageId: "m2", from: "393331", at: at(1_764_000_001), text: "Stop promotions"),
-                .inbound(messageId: "m3", from: "393331", at: at(1_764_000_002), text: "Sì"),
-                .inbound(messageId: "m4", from: "393331", at: at(1_764_000_003), text: "Oui"),
-                .inbound(messageId: "m5", from: "393331", at: at(1_764_000_004), text: nil),
+                .inbound(messageId: "m1", from: "393331", at: at(1_764_000_000), text: "STOP", businessNumberId: "2"),
+                .inbound(
+                    messageId: "m2", from: "393331", at: at(1_764_000_001), text: "Stop promotions",
+                    button: TappedButton(title: "Stop promotions", payload: "p"), businessNumberId: "2"),
+                .inbound(
+                    messageId: "m3", from: "393331", at: at(1_764_000_002), text: "Sì",
+                    button: TappedButton(title: "Sì", payload: "b"), businessNumberId: "2"),
+                .inbound(messageId: "m4", from: "393331", at: at(1_764_000_003), text: "Oui", businessNumberId: "2"),
+                .inbound(messageId: "m5", from: "393331", at: at(1_764_000_004), text: nil, businessNumberId: "2"),
             ])
     }
 

@@ -79,9 +79,22 @@ struct APIClient: Sendable {
         return try reply.decoded(NoticeReply.self).id
     }
 
+    /// A checkout a minute before the test run began, the same for every call so that a retried request is the
+    /// same request. It is older than any stop a test makes: an opt-in after a stop needs `freshProvenance`.
+    static let recently = RFC3339.format(
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 60).rounded(.down)))
+
+    /// A checkout that happens now, after whatever the test did before (the server takes the earlier of this and
+    /// the time it received the opt-in, so a clock a second ahead does not matter).
+    static var freshProvenance: [String: Any] {
+        var fresh = provenance
+        fresh["collectedAt"] = RFC3339.format(Date().addingTimeInterval(1))
+        return fresh
+    }
+
     static var provenance: [String: Any] {
         [
-            "pageUrl": "https://shop.example/checkout?step=3", "collectedAt": "2026-11-20T10:00:00Z",
+            "pageUrl": "https://shop.example/checkout?step=3", "collectedAt": recently,
             "method": "checkbox",
             "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "ipAddress": "203.0.113.7",
         ]

@@ -20,6 +20,14 @@ import Testing
         #expect(withdrawn.status == .ok, "\(withdrawn.text)")
     }
 
+    /// The tree size the checkpoint states; a reply that is not a checkpoint fails the test with its text.
+    static func checkpoint(_ api: APIClient) async throws -> (note: String, size: Int) {
+        let reply = try await api.call(.get, "/v1/audit/checkpoint", as: .dpo)
+        let lines = reply.text.split(separator: "\n")
+        let size = try #require(lines.count > 1 ? Int(lines[1]) : nil, "\(reply.status): \(reply.text)")
+        return (reply.text, size)
+    }
+
     struct Key: Decodable {
         let origin: String
         let publicKey: String
@@ -138,8 +146,7 @@ import Testing
         try await withTenants(["acme"]) { apis, _ in
             let api = apis[0]
             try await Self.activity(api)
-            let checkpoint = try await api.call(.get, "/v1/audit/checkpoint", as: .dpo).text
-            let size = Int(checkpoint.split(separator: "\n")[1])!
+            let (checkpoint, size) = try await Self.checkpoint(api)
 
             let csv = try await api.call(.get, "/v1/audit/events", as: .dpo, headers: [Self.accept: "text/csv"])
             #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
@@ -201,7 +208,7 @@ import Testing
     @Test func malformedProofAndPageRequestsAreRefusedWithTheirField() async throws {
         try await withTenants(["acme"]) { apis, _ in
             let api = apis[0]
-            let size = Int(try await api.call(.get, "/v1/audit/checkpoint", as: .dpo).text.split(separator: "\n")[1])!
+            let size = try await Self.checkpoint(api).size
             let cases: [(String, String)] = [
                 ("/v1/audit/proofs/inclusion?seq=0", "treeSize"),
                 ("/v1/audit/proofs/inclusion?seq=-1&treeSize=1", "seq"),

@@ -54,7 +54,8 @@ import Testing
             var stale = 0
             for round in 0..<20 {
                 for subject in subjects {
-                    _ = try await api.optIn(subject, purposes: ["marketing"], noticeId: notice)
+                    _ = try await api.optIn(
+                        subject, purposes: ["marketing"], noticeId: notice, provenance: APIClient.freshProvenance)
                     #expect(try await allowed(api, subject), "round \(round)")  // read, and cached as granted
                     #expect(try await allowed(api, subject))  // answered from the cache
                     _ = try await withdraw(api, subject)
@@ -78,7 +79,8 @@ import Testing
             let notice = try await api.notice(purposes: ["marketing"])
             for (n, byRequest) in [(1, false), (2, true)] {
                 let subject = "+39333777000\(n)"
-                _ = try await api.optIn(subject, purposes: ["marketing"], noticeId: notice)
+                _ = try await api.optIn(
+                    subject, purposes: ["marketing"], noticeId: notice, provenance: APIClient.freshProvenance)
                 for _ in 0..<2 { #expect(try await allowed(api, subject)) }
                 let hits = cache.statistics.hits
                 if byRequest {
@@ -112,7 +114,8 @@ import Testing
                 var longestDelay = Duration.zero
                 for n in 0..<500 {
                     let subject = "+3933366\(String(format: "%05d", n % 100))"
-                    _ = try await a.optIn(subject, purposes: ["marketing"], noticeId: notice)
+                    _ = try await a.optIn(
+                        subject, purposes: ["marketing"], noticeId: notice, provenance: APIClient.freshProvenance)
                     // B learns of the opt-in by notification; wait for it so that B's cache holds "granted".
                     var granted = false
                     for _ in 0..<400 where !granted {

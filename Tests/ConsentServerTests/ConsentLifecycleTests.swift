@@ -44,7 +44,7 @@ import Testing
             #expect(try await database.count("SELECT count(*)::int8 FROM consent_evidence") == 2)
             #expect(
                 try await database.count(
-                    "SELECT count(*)::int8 FROM collections WHERE collected_at = '2026-11-20T10:00:00Z' AND received_at > collected_at AND method = 'checkbox' AND recorded_by = '\(acme.tenant.keys[.consentWrite]!.record.id)'"
+                    "SELECT count(*)::int8 FROM collections WHERE collected_at > now() - interval '10 minutes' AND received_at > collected_at AND method = 'checkbox' AND recorded_by = '\(acme.tenant.keys[.consentWrite]!.record.id)'"
                 ) == 1)
             #expect(
                 try await database.count(

@@ -15,7 +15,7 @@ import Testing
             var consentIds: [String] = []
             for subject in subjects {
                 let reply = try await a.optIn(subject, purposes: ["marketing", "shipping_update"], noticeId: notice)
-                consentIds += try reply.decoded(OptInReply.self).consents.map(\.id)
+                consentIds += try reply.decoded(OptInReply.self).consents.compactMap(\.id)
             }
             var pending = APIClient.provenance
             pending["method"] = "double_opt_in"

@@ -9,7 +9,8 @@ import NIOCore
 
 /// A consent as an opt-in, a decision or an interaction's confirmations list it.
 struct ConsentReply: Decodable, Equatable {
-    let id: String
+    /// None for a purpose an import could not record (`suppressed`).
+    let id: String?
     let purpose: String
     let status: String
     let grantedAt: String?

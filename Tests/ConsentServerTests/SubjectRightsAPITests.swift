@@ -198,7 +198,9 @@ extension APIClient {
             let withdrawal = try await acme.post(
                 "/v1/revocations", as: .consentWrite, ["subject": APIClient.personE164, "channel": "whatsapp"])
             #expect(try withdrawal.status == .ok && withdrawal.decoded(RevocationReply.self).revoked.isEmpty)
-            let fresh = try await acme.optIn(APIClient.personE164, purposes: ["shipping_update"], noticeId: noticeId)
+            let fresh = try await acme.optIn(
+                APIClient.personE164, purposes: ["shipping_update"], noticeId: noticeId,
+                provenance: APIClient.freshProvenance)
             #expect(fresh.status == .created)
             #expect(
                 try await acme.check(APIClient.personE164, purpose: "shipping_update").decoded(CheckReply.self).allowed

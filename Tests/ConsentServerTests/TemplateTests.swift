@@ -50,8 +50,9 @@ import Testing
                             noticeText: evil, noticeLanguage: "en", noticeHash: "h", active: true,
                             evidence: [
                                 .init(
-                                    collectedAt: "t", method: "checkbox", pageUrl: evil, userAgent: evil, ipAddress: nil
-                                )
+                                    collectedAt: "t", method: "checkbox", pageUrl: evil, userAgent: evil,
+                                    ipAddress: nil,
+                                    boxes: evil)
                             ])
                     ],
                     timeline: [.init(at: "t", action: evil, seq: 0, actor: "a", detail: nil)])),

@@ -63,10 +63,12 @@ import Testing
                 "UPDATE purposes SET tenant_id = NULL",
                 "UPDATE idempotency_keys SET request_hash = ''",
                 // Data-subject rights: erasure, retention and rotation change named columns and delete keys,
-                // interactions and replay records (granted); requests and suppressions are otherwise append-only.
+                // interactions and replay records (granted); requests are otherwise append-only, and a suppression
+                // entry can only be widened by an objection (its scope and time), never re-attributed or removed.
                 "UPDATE subject_requests SET due_at = now(), type = 'access'",
                 "DELETE FROM subject_requests",
                 "UPDATE suppressions SET reason = 'withdrawn'",
+                "UPDATE suppressions SET keyed_hash = sha256(keyed_hash)",
                 "DELETE FROM suppressions",
                 "TRUNCATE suppressions",
                 // The audit ledger: the log tables take INSERT and SELECT only.

@@ -89,3 +89,14 @@ GRANT EXECUTE ON FUNCTION app_catalogue_change(uuid) TO {{app_role}};
 GRANT SELECT, INSERT ON message_templates TO {{app_role}};
 GRANT UPDATE (status, status_reason, category, quality, platform_status_at, platform_category_at, updated_at)
     ON message_templates TO {{app_role}};
+-- Stops and objections (0012): stops are evidence (INSERT and SELECT); an objection widens a suppression entry;
+-- opt-out reviews are resolved once and deleted with the person.
+GRANT SELECT, INSERT ON consent_stops TO {{app_role}};
+GRANT UPDATE (scope, stopped_at) ON suppressions TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON opt_out_reviews TO {{app_role}};
+GRANT UPDATE (resolution, resolved_at, resolved_by) ON opt_out_reviews TO {{app_role}};
+GRANT UPDATE (whatsapp_phone_number_ids, whatsapp_stop_payloads, updated_at) ON tenant_settings TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_purpose_category(text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_stop(uuid, uuid, text, text[], text, timestamptz, text, text, uuid) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_object(uuid, text, bytea, bytea, text, timestamptz, text, text, uuid, uuid, text)
+    TO {{app_role}};

@@ -29,4 +29,10 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case templateStatusChanged = "template.status_changed"
     case templateCategoryChanged = "template.category_changed"
     case templateQualityChanged = "template.quality_changed"
+    case consentSuperseded = "consent.superseded"
+    case consentSuppressed = "consent.suppressed"
+    case objectionRecorded = "objection.recorded"
+    case marketingResumed = "preference.marketing_resumed"
+    case optOutReviewOpened = "opt_out.review_opened"
+    case optOutReviewResolved = "opt_out.review_resolved"
 }

@@ -21,6 +21,8 @@ public struct WhatsAppNotification: Decodable, Sendable {
     }
 
     public struct Value: Decodable, Sendable {
+        /// The business number the messages were sent to.
+        public let metadata: Metadata?
         public let messages: [Message]?
         public let statuses: [Status]?
         public let userPreferences: [UserPreference]?
@@ -35,7 +37,7 @@ public struct WhatsAppNotification: Decodable, Sendable {
         public let newQualityScore: String?
 
         enum CodingKeys: String, CodingKey {
-            case messages, statuses, event, reason
+            case metadata, messages, statuses, event, reason
             case userPreferences = "user_preferences"
             case messageTemplateName = "message_template_name"
             case messageTemplateLanguage = "message_template_language"
@@ -43,6 +45,11 @@ public struct WhatsAppNotification: Decodable, Sendable {
             case newCategory = "new_category"
             case newQualityScore = "new_quality_score"
         }
+    }
+
+    public struct Metadata: Decodable, Sendable {
+        public let phoneNumberId: String?
+        enum CodingKeys: String, CodingKey { case phoneNumberId = "phone_number_id" }
     }
 
     public struct Message: Decodable, Sendable {
@@ -64,12 +71,18 @@ public struct WhatsAppNotification: Decodable, Sendable {
         }
 
         public struct Text: Decodable, Sendable { public let body: String }
-        /// A quick-reply button of a template.
-        public struct Button: Decodable, Sendable { public let text: String? }
+        /// A quick-reply button of a template: its label and the payload the business gave it.
+        public struct Button: Decodable, Sendable {
+            public let text: String?
+            public let payload: String?
+        }
         public struct Interactive: Decodable, Sendable {
             public let buttonReply: Reply?
             public let listReply: Reply?
-            public struct Reply: Decodable, Sendable { public let title: String? }
+            public struct Reply: Decodable, Sendable {
+                public let id: String?
+                public let title: String?
+            }
             enum CodingKeys: String, CodingKey {
                 case buttonReply = "button_reply"
                 case listReply = "list_reply"
@@ -100,8 +113,11 @@ public struct WhatsAppNotification: Decodable, Sendable {
 /// What a notification asks of the consent ledger, in the order Meta listed it.
 public enum WhatsAppEvent: Sendable, Equatable {
     /// A message from the person: opens the window (and, from an ad, the free entry point); a stop keyword
-    /// withdraws, a confirmation keyword confirms.
-    case inbound(messageId: String, from: String, at: Date, text: String?, fromAd: Bool = false)
+    /// withdraws, a confirmation keyword confirms. `button` is the quick reply tapped, if it was one;
+    /// `businessNumberId` the business number it was sent to (the payload's `metadata.phone_number_id`).
+    case inbound(
+        messageId: String, from: String, at: Date, text: String?, fromAd: Bool = false, button: TappedButton? = nil,
+        businessNumberId: String? = nil)
     /// The person stopped marketing messages in WhatsApp itself.
     case marketingStopped(waId: String, at: Date?)
     /// The person resumed marketing messages: not consent to anything (consent is given on a notice), only noted.
@@ -132,11 +148,18 @@ public enum WhatsAppEvent: Sendable, Equatable {
                     let text =
                         message.text?.body ?? message.button?.text ?? message.interactive?.buttonReply?.title
                         ?? message.interactive?.listReply?.title
+                    var button: TappedButton?
+                    if let tapped = message.button {
+                        button = TappedButton(title: tapped.text, payload: tapped.payload)
+                    } else if let reply = message.interactive?.buttonReply {
+                        button = TappedButton(title: reply.title, payload: reply.id)
+                    }
                     events.append(
                         .inbound(
                             messageId: message.id, from: message.from,
                             at: Date(timeIntervalSince1970: TimeInterval(seconds)), text: text,
-                            fromAd: message.referral != nil))
+                            fromAd: message.referral != nil, button: button,
+                            businessNumberId: change.value.metadata?.phoneNumberId))
                 }
                 let at = entry.time.map { Date(timeIntervalSince1970: TimeInterval($0)) }
                 if let event = templateEvent(change, at: at) { events.append(event) }
@@ -195,4 +218,22 @@ public enum WhatsAppEvent: Sendable, Equatable {
 
     /// A WhatsApp id is the number in international form without its `+`.
     public static func phoneNumber(waId: String) -> String { waId.hasPrefix("+") ? waId : "+" + waId }
+}
+
+/// A quick-reply button the person tapped: its label as shown, and the payload the business attached to it.
+public struct TappedButton: Sendable, Equatable {
+    public let title: String?
+    public let payload: String?
+
+    public init(title: String?, payload: String?) {
+        self.title = title
+        self.payload = payload
+    }
+
+    /// A confirmation button that names the one double opt-in it asks about carries `confirm:<consent id>`:
+    /// tapping it confirms that consent only.
+    public var confirmedConsentId: UUID? {
+        guard let payload, payload.hasPrefix("confirm:") else { return nil }
+        return UUID(uuidString: String(payload.dropFirst("confirm:".count)))
+    }
 }

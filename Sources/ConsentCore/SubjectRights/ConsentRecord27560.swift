@@ -31,6 +31,8 @@ public enum ConsentRecord27560 {
             case "granted": "active"
             case "pending": "pending_confirmation"
             case "expired": "expired"
+            // Kept as evidence, never in force: DPV's ConsentInvalidated.
+            case "superseded": "invalidated"
             default: "withdrawn"
             }
         let method = consent.evidence.first?.method.rawValue ?? "unknown"

@@ -206,6 +206,7 @@ public enum SubjectExportDocument {
             members["pageUrl"] = .string(provenance.pageUrl)
             if let userAgent = provenance.userAgent { members["userAgent"] = .string(userAgent) }
             if let ipAddress = provenance.ipAddress { members["ipAddress"] = .string(ipAddress) }
+            if let boxes = provenance.boxes { members["boxes"] = .object(boxes.mapValues(JSONValue.bool)) }
         } else {
             members["personalDataPurged"] = .bool(true)
         }
@@ -215,7 +216,8 @@ public enum SubjectExportDocument {
     static func consent(_ consent: SubjectExport.Consent, history: [JSONValue]) -> JSONValue {
         var members: [String: JSONValue] = [
             "id": .string(consent.id.lowercased), "purpose": .string(consent.purpose.key),
-            "status": .string(consent.status), "createdAt": time(consent.createdAt),
+            "category": .string(consent.purpose.category.rawValue), "status": .string(consent.status),
+            "createdAt": time(consent.createdAt),
             "notice": notice(consent.notice),
             "evidence": .array(
                 consent.evidence.map { collection in

@@ -8,6 +8,8 @@ public enum SubjectRequestType: String, Sendable, CaseIterable, Codable {
     case portability
     /// Art. 17: erasure.
     case erasure
+    /// Art. 21(2)-(3): an objection to direct marketing, completed by applying it.
+    case objection
 }
 
 public enum SubjectRequestStatus: String, Sendable, CaseIterable, Codable {

@@ -4,7 +4,8 @@ import Foundation
 import Hummingbird
 
 /// Checkout consent sessions: the shop's backend opens one with its key (`POST /v1/consent-sessions`); the widget
-/// on the checkout page reads the notice and posts the person's decision with the token alone.
+/// on the checkout page reads the notice, with a box per category it covers, and posts the person's decision with
+/// the token alone.
 struct ConsentSessionRoutes {
     let database: ConsentDatabase
     let collection: CollectionPolicy
@@ -71,8 +72,28 @@ struct ConsentSessionRoutes {
         let purposes: [String]
     }
 
-    struct SessionView: Encodable {
+    private struct PurposeView: Encodable {
+        let key: String
+        let name: String
+    }
+
+    /// One box: ticking it consents to these purposes and no others.
+    private struct CategoryView: Encodable {
+        let category: String
+        /// The box's wording: the purposes' names as the tenant's catalogue has them.
+        let label: String
+        let purposes: [PurposeView]
+
+        init(_ category: NoticeCategory) {
+            self.category = category.category.rawValue
+            label = category.label
+            purposes = category.purposes.map { PurposeView(key: $0.key, name: $0.name) }
+        }
+    }
+
+    private struct SessionView: Encodable {
         let notice: NoticeView
+        let categories: [CategoryView]
         let channel: String
         let expiresAt: Date
     }
@@ -95,32 +116,75 @@ struct ConsentSessionRoutes {
             SessionView(
                 notice: NoticeView(
                     id: notice.id.lowercased, text: notice.text, language: notice.language, purposes: notice.purposes),
-                channel: notice.channel.rawValue, expiresAt: view.expiresAt),
+                categories: view.categories.map(CategoryView.init), channel: notice.channel.rawValue,
+                expiresAt: view.expiresAt),
             headers: CrossOrigin.headers(verdict).merging([.cacheControl: "no-store"]))
     }
 
-    struct DecisionBody: Codable {
-        let accepted: Bool
+    /// Exactly one of `accepted` (a notice of one category) and `categories` (true or false for each of the
+    /// notice's categories). Other fields are ignored: the page cannot name another person or purpose.
+    private struct DecisionBody: Decodable {
+        let accepted: Bool?
+        let categories: [String: Bool]?
+
+        private enum CodingKeys: String, CodingKey {
+            case accepted, categories
+        }
+
+        /// A field sent as null is refused rather than read as absent, so that `{"accepted": null, "categories":
+        /// …}` is not taken for a body with one answer.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            accepted = container.contains(.accepted) ? try container.decode(Bool.self, forKey: .accepted) : nil
+            categories =
+                container.contains(.categories) ? try container.decode([String: Bool].self, forKey: .categories) : nil
+        }
+
+        var choice: ConsentSessionChoice {
+            get throws {
+                switch (accepted, categories) {
+                case (let accepted?, nil): return .whole(accepted: accepted)
+                case (nil, let categories?): return .categories(categories)
+                case (.some, .some):
+                    throw APIError.invalid("categories", "send either 'accepted' or 'categories', not both")
+                case (nil, nil):
+                    throw APIError.invalid(
+                        "categories",
+                        "'categories' is required: true or false for each category the notice covers "
+                            + "(or 'accepted' for a notice of one category)")
+                }
+            }
+        }
     }
 
-    struct DecisionView: Encodable {
+    private struct DecisionView: Encodable {
+        /// Whether anything was ticked, and so recorded.
         let accepted: Bool
+        /// Each of the notice's categories, true where its box was ticked.
+        let categories: [String: Bool]
         let consents: [ConsentRoutes.ConsentView]
     }
 
     func decide(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let token = try token(context)
-        let body = try await request.decodeJSON(DecisionBody.self, context: context)
-        let decision = try await database.commit(
-            sessions.decide(
-                token, accepted: body.accepted, userAgent: request.headers[.userAgent],
-                ipAddress: clientAddress(request, context: context),
-                page: CrossOrigin.page(request, publicBaseURL: collection.publicBaseURL)),
-            logger: context.logger)
+        let choice = try await request.decodeJSON(DecisionBody.self, context: context).choice
+        let decision: ConsentSessionDecision
+        do {
+            decision = try await database.commit(
+                sessions.decide(
+                    token, choice: choice, userAgent: request.headers[.userAgent],
+                    ipAddress: clientAddress(request, context: context),
+                    page: CrossOrigin.page(request, publicBaseURL: collection.publicBaseURL)),
+                logger: context.logger)
+        } catch let refused as ConsentSessionChoiceError {
+            throw APIError(refused)
+        }
         let consents = (decision.optIn?.consents ?? []).map(ConsentRoutes.ConsentView.init)
+        let categories = Dictionary(
+            uniqueKeysWithValues: decision.categories.map { ($0.rawValue, decision.ticked.contains($0)) })
         return try JSONResponse.encoding(
-            DecisionView(accepted: decision.accepted, consents: consents), status: decision.accepted ? .created : .ok,
-            headers: CrossOrigin.headers(decision.verdict))
+            DecisionView(accepted: decision.accepted, categories: categories, consents: consents),
+            status: decision.accepted ? .created : .ok, headers: CrossOrigin.headers(decision.verdict))
     }
 
     func preflight(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -150,4 +214,31 @@ extension HTTPFields {
         for field in other { merged[field.name] = field.value }
         return merged
     }
+}
+
+extension APIError {
+    /// A decision that does not fit the notice: 422, and the token stays usable for a corrected one.
+    fileprivate init(_ refused: ConsentSessionChoiceError) {
+        switch refused {
+        case .bundled(let categories):
+            self.init(
+                .unprocessableContent, code: "categories_required",
+                message: "this notice covers \(Self.list(categories.map(\.rawValue))): send 'categories' with true "
+                    + "or false for each, since one 'accepted' would consent to all of them with one tick",
+                field: "accepted")
+        case .categoriesMismatch(let expected, let unknown, let missing):
+            var problems: [String] = []
+            if !unknown.isEmpty {
+                // The page's own keys, cut short: the message should not echo a large body back.
+                problems.append("unknown: \(Self.list(unknown.prefix(5).map { String($0.prefix(40)) }))")
+            }
+            if !missing.isEmpty { problems.append("missing: \(Self.list(missing.map(\.rawValue)))") }
+            self = .invalid(
+                "categories",
+                "'categories' must name exactly the notice's categories (\(Self.list(expected.map(\.rawValue)))), "
+                    + "each true or false; \(problems.joined(separator: "; "))")
+        }
+    }
+
+    private static func list(_ names: [String]) -> String { names.joined(separator: ", ") }
 }

@@ -3,12 +3,15 @@ import ConsentStore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// The demo shop that `consentd dev` runs: which tenant, which of its `consent:write` keys the "shop backend"
 /// opens sessions with, and which notice its checkout shows.
 public struct DemoShop: Sendable {
     public let tenantId: UUID
     public let writeKeyId: UUID
+    /// The notice `consentd dev` made for the checkout; shown when it covers `noticePurposes` (see
+    /// `DemoCheckoutRoutes.notice`).
     public let noticeId: UUID
 
     public init(tenantId: UUID, writeKeyId: UUID, noticeId: UUID) {
@@ -17,8 +20,11 @@ public struct DemoShop: Sendable {
         self.noticeId = noticeId
     }
 
+    /// Two categories, so the checkout shows two boxes: order updates (utility) and offers (marketing).
     public static let noticeText =
-        "Yes, send me updates about my order (shipping and delivery) on WhatsApp. I can withdraw at any time by replying STOP."
+        "We can message you on WhatsApp about this order (shipping and delivery) and, if you wish, with our offers. "
+        + "Tick what you agree to. You can withdraw at any time by replying STOP."
+    public static let noticePurposes = ["shipping_update", "marketing"]
 }
 
 /// `/demo/checkout`: a checkout page that uses the widget for real. Its server side plays the shop's backend: it
@@ -55,12 +61,13 @@ struct DemoCheckoutRoutes {
             return orderForm(mistake: "That is not a mobile number in international form, such as +39 333 123 4567.")
         }
         let caller = CallerIdentity(keyId: shop.writeKeyId, tenantId: shop.tenantId, scopes: [.consentWrite])
+        let noticeId = try await notice(caller: caller, logger: context.logger)
         let pageUrl =
             collection.publicBaseURL.map { "\($0)/demo/checkout" }
             ?? "http://\(request.head.authority ?? "127.0.0.1")/demo/checkout"
         let opened = try await database.commit(
             database.consentSessions.open(
-                subject: subject, noticeId: shop.noticeId, pageUrl: pageUrl,
+                subject: subject, noticeId: noticeId, pageUrl: pageUrl,
                 lifetime: collection.consentSessionLifetime,
                 caller: caller),
             logger: context.logger)
@@ -75,6 +82,24 @@ struct DemoCheckoutRoutes {
                 ],
                 page: DemoPaymentView()),
             templates: templates)
+    }
+
+    /// The notice the checkout shows: `DemoShop.noticeText` over `DemoShop.noticePurposes`, so that it asks for
+    /// order updates and offers apart. That is `shop.noticeId` when `consentd dev` made it over those purposes;
+    /// otherwise (a notice made over other purposes, or a dev database from before) it is found by its wording and
+    /// purposes, or made once with the shop's key: notices are immutable, so other purposes need another notice.
+    private func notice(caller: CallerIdentity, logger: Logger) async throws -> UUID {
+        let matching = try await database.notices.list(tenantId: shop.tenantId, logger: logger).filter {
+            $0.channel == .whatsapp && $0.language == "en" && $0.text == DemoShop.noticeText
+                && $0.purposes == DemoShop.noticePurposes
+        }
+        if let notice = matching.first(where: { $0.id == shop.noticeId }) ?? matching.last { return notice.id }
+        return try await database.commit(
+            database.notices.create(
+                channel: .whatsapp, language: "en", text: DemoShop.noticeText, purposes: DemoShop.noticePurposes,
+                caller: caller),
+            logger: logger
+        ).id
     }
 
     /// Reports the widget's events on the page: what a shop's own script would do with them.

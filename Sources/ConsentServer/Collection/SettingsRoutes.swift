@@ -50,7 +50,13 @@ struct SettingsRoutes {
     struct WhatsAppBody: Codable {
         let appSecret: String
         let verifyToken: String
+        /// The business numbers (Meta's phone number ids) whose messages are this tenant's; none: any.
+        let phoneNumberIds: [String]?
+        /// Payloads of the tenant's own stop buttons, besides the platform's "Stop promotions".
+        let stopButtonPayloads: [String]?
     }
+
+    static let maxRoutingEntries = 20
 
     struct WhatsAppView: Encodable {
         let configured: Bool
@@ -66,7 +72,27 @@ struct SettingsRoutes {
             throw APIError.invalid(
                 "appSecret", "'appSecret' must be the app's secret from Meta's app dashboard (at least 16 characters)")
         }
-        try await settings.setWhatsApp(appSecret: secret, verifyToken: token, caller: caller, logger: context.logger)
+        let numbers = body.phoneNumberIds ?? []
+        guard numbers.count <= Self.maxRoutingEntries,
+            numbers.allSatisfy({ !$0.isEmpty && $0.count <= 32 && $0.allSatisfy({ $0.isASCII && $0.isNumber }) })
+        else {
+            throw APIError.invalid(
+                "phoneNumberIds",
+                "'phoneNumberIds' holds at most \(Self.maxRoutingEntries) of Meta's phone number ids (digits only)")
+        }
+        let payloads = body.stopButtonPayloads ?? []
+        guard payloads.count <= Self.maxRoutingEntries,
+            payloads.allSatisfy({ !$0.isEmpty && $0.unicodeScalars.count <= 256 })
+        else {
+            throw APIError.invalid(
+                "stopButtonPayloads",
+                "'stopButtonPayloads' holds at most \(Self.maxRoutingEntries) non-empty payloads of up to 256 characters"
+            )
+        }
+        try await settings.setWhatsApp(
+            appSecret: secret, verifyToken: token,
+            routing: .init(phoneNumberIds: Set(numbers), stopPayloads: Set(payloads)), caller: caller,
+            logger: context.logger)
         return try JSONResponse.encoding(
             WhatsAppView(configured: true, webhookPath: "/v1/webhooks/whatsapp/\(caller.tenantId.lowercased)"))
     }

@@ -52,6 +52,11 @@ struct WhatsAppWebhookRoutes {
         let withdrawals: Int
         let confirmations: Int
         let templateChanges: Int
+        /// How each message that said stop said it (`keyword`, `phrase`, `button`; `platform` for a marketing stop
+        /// in the app), in the order received.
+        let optOuts: [OptOutKind]
+        /// Messages for a business number the tenant did not configure, or older than the replay window.
+        let refused: Int
         /// Present when the delivery changed anything: a check carrying it sees the change on every instance.
         let consistencyToken: String?
     }
@@ -88,12 +93,13 @@ struct WhatsAppWebhookRoutes {
                 "tenant": "\(tenantId)", "messages": "\(outcome.messagesRecorded)",
                 "duplicates": "\(outcome.duplicates)",
                 "withdrawals": "\(outcome.withdrawals)", "skipped": "\(outcome.skipped)",
+                "refused": "\(outcome.refused)",
                 "templateChanges": "\(outcome.templateChanges)",
             ])
         return try JSONResponse.encoding(
             DeliveryView(
                 received: outcome.messagesRecorded, duplicates: outcome.duplicates, withdrawals: outcome.withdrawals,
                 confirmations: outcome.confirmations, templateChanges: outcome.templateChanges,
-                consistencyToken: outcome.token?.description))
+                optOuts: outcome.optOuts, refused: outcome.refused, consistencyToken: outcome.token?.description))
     }
 }

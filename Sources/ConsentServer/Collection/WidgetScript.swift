@@ -3,7 +3,9 @@ import Hummingbird
 
 /// `/widget.js`: the checkout widget. Plain ES5-compatible JavaScript with no dependencies, no `eval`, no inline
 /// handlers and no inline styles in markup, so it runs under a strict Content-Security-Policy (`script-src` naming
-/// this service is enough). It writes the notice with `textContent`, exactly as stored, beside an unticked box.
+/// this service is enough). It writes the notice with `textContent`, exactly as stored, with one unticked box per
+/// category the notice covers (the notice itself labels the box when there is one category), and posts a
+/// `categories` answer for each: ticking order updates can never grant marketing as well.
 enum WidgetScript {
     static func response() -> Response {
         Response(
@@ -20,8 +22,9 @@ enum WidgetScript {
         /* ConsentLedger checkout widget.
            <div id="consent"></div>
            <script src="https://CONSENTLEDGER/widget.js" data-token="TOKEN" data-target="consent"></script>
-           The target receives bubbling events: consentledger:ready, consentledger:accepted (detail.consents),
-           consentledger:declined, consentledger:error (detail.code, detail.message).
+           One unticked box per category the notice covers. The target receives bubbling events:
+           consentledger:ready (detail.categories), consentledger:accepted (detail.consents, detail.categories: what
+           was ticked), consentledger:declined, consentledger:error (detail.code, detail.message).
            ConsentLedger.submit(target) posts the choice from a host page's own button and returns a Promise. */
         (function () {
           "use strict";
@@ -89,40 +92,70 @@ enum WidgetScript {
               var language = String(session.notice.language || "en").toLowerCase().split("-")[0];
               state.text = words[language] || words.en;
               root.setAttribute("lang", session.notice.language);
-              var id = "consentledger-" + Math.random().toString(36).slice(2);
-              var box = element("input", "consentledger-box");
-              box.type = "checkbox";
-              box.id = id;
-              box.checked = false;
-              var label = element("label", "consentledger-notice", session.notice.text);
-              label.htmlFor = id;
+              var categories = session.categories || [];
+              var several = categories.length > 1;
+              var group = element("div", "consentledger-categories");
+              var boxes = [];
+              // With several categories the notice is read first and each box names its category's purposes.
+              if (several) {
+                var heading = element("p", "consentledger-notice", session.notice.text);
+                heading.id = "consentledger-" + Math.random().toString(36).slice(2);
+                group.setAttribute("role", "group");
+                group.setAttribute("aria-labelledby", heading.id);
+                root.insertBefore(heading, status);
+              }
+              for (var i = 0; i < categories.length; i++) {
+                var id = "consentledger-" + Math.random().toString(36).slice(2);
+                var box = element("input", "consentledger-box");
+                box.type = "checkbox";
+                box.id = id;
+                box.checked = false;
+                box.setAttribute("data-category", categories[i].category);
+                var label = element("label", several ? "consentledger-category" : "consentledger-notice",
+                  several ? categories[i].label : session.notice.text);
+                label.htmlFor = id;
+                var row = element("div", "consentledger-row");
+                row.appendChild(box);
+                row.appendChild(label);
+                group.appendChild(row);
+                boxes.push(box);
+              }
               var save = element("button", "consentledger-save", state.text[0]);
               save.type = "button";
-              var row = element("div", "consentledger-row");
-              row.appendChild(box);
-              row.appendChild(label);
-              root.insertBefore(row, status);
+              root.insertBefore(group, status);
               root.insertBefore(save, status);
+
+              function lock(locked) {
+                for (var j = 0; j < boxes.length; j++) boxes[j].disabled = locked;
+                save.disabled = locked;
+              }
 
               state.submit = function () {
                 if (state.decided) return Promise.resolve(state.result);
-                box.disabled = true;
-                save.disabled = true;
-                var accepted = box.checked === true;
-                return request("POST", path + "/decision", { accepted: accepted }).then(function (result) {
+                lock(true);
+                var answers = {};
+                var ticked = [];
+                for (var j = 0; j < boxes.length; j++) {
+                  var category = boxes[j].getAttribute("data-category");
+                  answers[category] = boxes[j].checked === true;
+                  if (answers[category]) ticked.push(category);
+                }
+                var accepted = ticked.length > 0;
+                return request("POST", path + "/decision", { categories: answers }).then(function (result) {
                   state.decided = true;
                   state.result = result;
                   status.textContent = accepted ? state.text[1] : state.text[2];
-                  emit(target, accepted ? "consentledger:accepted" : "consentledger:declined", { consents: result.consents || [] });
+                  emit(target, accepted ? "consentledger:accepted" : "consentledger:declined",
+                    { consents: result.consents || [], categories: ticked });
                   return result;
                 }, function (error) {
-                  if (error.status !== 410) { box.disabled = false; save.disabled = false; }
+                  if (error.status !== 410) lock(false);
                   return fail(error);
                 });
               };
               save.addEventListener("click", function () { state.submit().catch(function () {}); });
               target.consentLedger = state;
-              emit(target, "consentledger:ready", { expiresAt: session.expiresAt, purposes: session.notice.purposes });
+              emit(target, "consentledger:ready", { expiresAt: session.expiresAt, purposes: session.notice.purposes, categories: categories });
             }, fail);
           }
 

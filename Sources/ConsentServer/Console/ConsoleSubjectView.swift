@@ -23,6 +23,8 @@ struct SubjectView: ConsoleBody {
         let pageUrl: String
         let userAgent: String?
         let ipAddress: String?
+        /// "utility ticked, marketing not ticked": the widget's boxes, when the opt-in came from it.
+        let boxes: String?
     }
 
     struct Consent: Sendable {
@@ -80,7 +82,11 @@ extension SubjectView {
                     Evidence(
                         collectedAt: time(collection.collectedAt), method: collection.method.rawValue,
                         pageUrl: collection.provenance?.pageUrl ?? "(cleared by retention)",
-                        userAgent: collection.provenance?.userAgent, ipAddress: collection.provenance?.ipAddress)
+                        userAgent: collection.provenance?.userAgent, ipAddress: collection.provenance?.ipAddress,
+                        boxes: collection.provenance?.boxes.map { boxes in
+                            boxes.sorted { $0.key < $1.key }
+                                .map { "\($0.key) \($0.value ? "ticked" : "not ticked")" }.joined(separator: ", ")
+                        })
                 })
         }
         timeline = export.auditEvents.map { event in

@@ -89,6 +89,8 @@ public enum SubjectErasure {
         let withdrawn = try await ConsentLedger.withdraw(
             subjectId: subjectId, channel: channel, purposes: nil, source: .dpo, tenantId: tenantId, caller: caller,
             on: connection, logger: logger)
+        // The reviews point at the messages deleted next; their resolutions stay in the audit log.
+        try await connection.query("DELETE FROM opt_out_reviews WHERE subject_id = \(subjectId)", logger: logger)
         let interactions = try await connection.query(
             "DELETE FROM interactions WHERE subject_id = \(subjectId) RETURNING id", logger: logger
         ).collect().count

@@ -147,7 +147,9 @@ public struct SubjectExporter: Sendable {
     ) async throws -> [SubjectExport.Consent] {
         let rows = try await connection.query(
             """
-            SELECT c.id, c.purpose, coalesce(p.name, c.purpose), coalesce(p.category, 'utility'), p.tenant_id IS NULL,
+            -- The category as it was when the consent was given (sql/migrations/0012), not today's.
+            SELECT c.id, c.purpose, coalesce(p.name, c.purpose), coalesce(c.category, p.category, 'utility'),
+                   p.tenant_id IS NULL,
                    c.status, c.created_at, c.granted_at, c.revoked_at, c.revoke_source, c.notice_id
             FROM consents c LEFT JOIN purposes p ON p.key = c.purpose
             WHERE c.subject_id = \(subjectId)

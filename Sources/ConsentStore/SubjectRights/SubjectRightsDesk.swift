@@ -8,12 +8,15 @@ public enum RequestFulfilment: Sendable {
     /// Nil when nothing is held about the person any more (erased since the request was made).
     case exported(SubjectExport?)
     case erased(ErasureResult)
+    /// Nil when the person was erased since: the erasure kept what the objection needs, or nothing was held.
+    case objected(ObjectionResult?)
 
     /// The word the request's audit event and answer carry.
     public var outcome: String {
         switch self {
         case .exported(let export): export == nil ? "nothing_held" : "exported"
         case .erased(let result): result.erasedNow ? "erased" : "already_erased"
+        case .objected(let result): result == nil ? "nothing_held" : "objected"
         }
     }
 }
@@ -23,8 +26,11 @@ public struct CompletedRequest: ConsentStateChanging {
     public let fulfilment: RequestFulfilment
 
     public var changes: [ConsentChange] {
-        if case .erased(let result) = fulfilment { return result.changes }
-        return []
+        switch fulfilment {
+        case .erased(let result): result.changes
+        case .objected(let result): result?.changes ?? []
+        case .exported: []
+        }
     }
 }
 
@@ -91,6 +97,20 @@ public struct SubjectRightsDesk: Sendable {
                         subjectId: pending.subjectRef, objection: false, requestId: pending.id,
                         tenantId: caller.tenantId,
                         caller: caller, keyring: keyring, suppression: suppression, on: connection, logger: logger))
+            case .objection:
+                // Art. 21(3): direct marketing stops, from the time the person objected.
+                let identifier = try await SubjectDirectory.identifier(
+                    of: pending.subjectRef, keyring: keyring, on: connection, logger: logger)
+                if let identifier {
+                    fulfilment = .objected(
+                        try await ConsentLedger.object(
+                            Objection(
+                                subjects: [identifier], scope: .marketing, source: .dpo, occurredAt: pending.receivedAt),
+                            id: pending.id, tenantId: caller.tenantId, caller: caller, keyring: keyring,
+                            on: connection, logger: logger))
+                } else {
+                    fulfilment = .objected(nil)
+                }
             }
             let closed = try await SubjectRequests.close(
                 pending, as: .completed, outcome: fulfilment.outcome, tenantId: caller.tenantId, caller: caller,

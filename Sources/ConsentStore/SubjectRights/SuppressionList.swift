@@ -26,7 +26,8 @@ enum SuppressionList {
         ).decode(Bool.self).array().first ?? false
     }
 
-    /// Adds the person unless already listed; returns whether the list changed. The audit event names the channel
+    /// Adds the person for every purpose (an entry from an objection to marketing alone is widened); returns
+    /// whether the list changed. The audit event names the channel
     /// and the reason, never the hash: even a keyed hash of an identifier stays out of the append-only log.
     @discardableResult
     static func add(
@@ -36,9 +37,11 @@ enum SuppressionList {
         let hash = try await keyring.suppressionHash(subject, tenantId: tenantId, on: connection, logger: logger)
         let inserted = try await connection.query(
             """
-            INSERT INTO suppressions (tenant_id, keyed_hash, reason)
-            VALUES (\(tenantId), \(ByteBuffer(bytes: hash)), \(reason.rawValue))
-            ON CONFLICT (tenant_id, keyed_hash) DO NOTHING RETURNING 1
+            INSERT INTO suppressions (tenant_id, keyed_hash, reason, scope, stopped_at)
+            VALUES (\(tenantId), \(ByteBuffer(bytes: hash)), \(reason.rawValue), 'all', now())
+            ON CONFLICT (tenant_id, keyed_hash) DO UPDATE SET scope = 'all', stopped_at = now()
+                WHERE suppressions.scope <> 'all'
+            RETURNING 1
             """, logger: logger
         ).collect()
         guard !inserted.isEmpty else { return false }

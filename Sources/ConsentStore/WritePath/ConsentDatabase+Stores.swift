@@ -26,8 +26,8 @@ extension ConsentDatabase {
         ConsoleSessionStore(client: client, idleTimeout: idleTimeout)
     }
 
-    public func whatsAppInbox(pendingLifetime: TimeInterval) -> WhatsAppInbox {
-        WhatsAppInbox(database: self, pendingLifetime: pendingLifetime)
+    public func whatsAppInbox(pendingLifetime: TimeInterval, replayWindow: TimeInterval) -> WhatsAppInbox {
+        WhatsAppInbox(database: self, pendingLifetime: pendingLifetime, replayWindow: replayWindow)
     }
 
     public func auditSequencer(signer: CheckpointSigner) -> AuditSequencer {

@@ -11,9 +11,12 @@ extension ConsentLedger {
     }
 
     /// Confirms the subject's pending consents on the channel that are younger than `lifetime`: one of them
-    /// (`consentId`) or all of them (a "YES" reply confirms what the person was asked).
+    /// (`consentId`) or all of them (a "YES" reply confirms what the person was asked). A reply confirms only what
+    /// was asked before it was written and was still within its lifetime then (`askedBefore`: the message's time),
+    /// so a late or replayed "YES" cannot confirm a request made after it.
     static func confirmPending(
-        subjectId: UUID, consentId: UUID?, channel: MessageChannel, via: Confirmation, lifetime: TimeInterval,
+        subjectId: UUID, consentId: UUID?, channel: MessageChannel, via: Confirmation, askedBefore: Date? = nil,
+        lifetime: TimeInterval,
         caller: CallerIdentity, tenantId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RecordedConsent] {
         let confirmed = try await decodeConsents(
@@ -23,6 +26,8 @@ extension ConsentLedger {
                 WHERE subject_id = \(subjectId) AND status = 'pending'
                   AND (\(consentId)::uuid IS NULL OR id = \(consentId))
                   AND created_at > now() - make_interval(secs => \(lifetime))
+                  AND (\(askedBefore)::timestamptz IS NULL OR (created_at <= \(askedBefore)
+                       AND created_at > \(askedBefore)::timestamptz - make_interval(secs => \(lifetime))))
                 RETURNING id, purpose, status, granted_at
                 """, logger: logger)
         ).sorted { ($0.purpose, $0.id.uuidString) < ($1.purpose, $1.id.uuidString) }
@@ -66,7 +71,8 @@ extension ConsentLedger {
         case .granted:
             return .alreadyGranted(
                 RecordedConsent(id: consentId, purpose: purpose, status: .granted, grantedAt: grantedAt))
-        case .withdrawn: return .withdrawn
+        // Superseded was never in force: like a withdrawn one, it cannot be brought back by confirming it.
+        case .withdrawn, .superseded: return .withdrawn
         case .expired: return .expired
         case .pending, nil:
             if stale { return .expired }

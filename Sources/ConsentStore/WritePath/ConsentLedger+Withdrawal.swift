@@ -39,17 +39,21 @@ extension ConsentLedger {
         return RevocationResult(revoked: revoked, change: ConsentChange(key: key, position: position))
     }
 
-    /// Withdraws the subject's active consents with their audit events, in (purpose, id) order, inside the
-    /// caller's transaction: a STOP reply, an erasure, the person's own page.
+    /// Records a stop and withdraws the subject's active consents it covers, with their audit events, in (purpose,
+    /// id) order, inside the caller's transaction: a STOP reply, an erasure, the person's own page. The stop covers
+    /// the purposes named, or every purpose of `category`, or every purpose (both nil). `stoppedAt` is the stop's
+    /// own time (a message's, when it was a reply): an opt-in collected after it is not withdrawn, and one collected
+    /// before it is superseded if it arrives later (sql/migrations/0012).
     static func withdraw(
-        subjectId: UUID, channel: MessageChannel, purposes: [String]?, source: RevocationSource, tenantId: UUID,
-        caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
+        subjectId: UUID, channel: MessageChannel, purposes: [String]?, category: PurposeCategory? = nil,
+        stoppedAt: Date? = nil, source: RevocationSource, tenantId: UUID, caller: CallerIdentity,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> [RevokedConsent] {
         let rows = try await connection.query(
             """
             SELECT consent_id, purpose, revoked_at
-            FROM app_withdraw_consents(\(tenantId), \(subjectId), \(channel.rawValue), \(purposes)::text[],
-                                       \(source.rawValue), \(caller.actor), \(caller.keyId))
+            FROM app_stop(\(tenantId), \(subjectId), \(channel.rawValue), \(purposes)::text[], \(category?.rawValue),
+                          coalesce(\(stoppedAt)::timestamptz, now()), \(source.rawValue), \(caller.actor), \(caller.keyId))
             """, logger: logger)
         var revoked: [RevokedConsent] = []
         for try await (id, purpose, revokedAt) in rows.decode((UUID, String, Date).self) {

@@ -63,6 +63,15 @@ public struct ConsentLedger: Sendable {
         }
     }
 
+    /// An objection (Art. 21) for each identity given, all in one transaction.
+    public func object(_ objection: Objection, caller: CallerIdentity) -> UnitOfWork<ObjectionResult> {
+        UnitOfWork(tenantId: caller.tenantId) { [keyring] connection, logger in
+            try await Self.object(
+                objection, id: UUID(), tenantId: caller.tenantId, caller: caller, keyring: keyring, on: connection,
+                logger: logger)
+        }
+    }
+
     /// The shop confirmed the person's double opt-in by its own means (a link in an e-mail, a code typed back).
     public func confirm(consentId: UUID, caller: CallerIdentity) -> UnitOfWork<ConfirmOutcome> {
         UnitOfWork(tenantId: caller.tenantId) { [pendingLifetime] connection, logger in

@@ -46,8 +46,28 @@ extension SubjectChangeOutcome {
     public var token: ConsistencyToken { ConsistencyToken(position: change.position) }
 }
 
+/// What an opt-in did for one purpose it named.
+public enum OptInPurposeOutcome: Sendable, Equatable {
+    /// A consent row: granted, pending, or superseded (collected before a later stop, kept as evidence).
+    case recorded(RecordedConsent)
+    /// An import for a purpose the person objected to: nothing recorded.
+    case suppressed(purpose: String)
+
+    public var purpose: String {
+        switch self {
+        case .recorded(let consent): consent.purpose
+        case .suppressed(let purpose): purpose
+        }
+    }
+}
+
 public struct OptInResult: SubjectChangeOutcome {
-    public let consents: [RecordedConsent]
+    /// Per purpose, in the order the opt-in named them.
+    public let outcomes: [OptInPurposeOutcome]
+    /// The consent rows this opt-in recorded or found in force (superseded ones included).
+    public var consents: [RecordedConsent] {
+        outcomes.compactMap { if case .recorded(let consent) = $0 { consent } else { nil } }
+    }
     /// The collection this opt-in recorded: its notice, method and provenance.
     public let collectionId: UUID
     public let change: ConsentChange
@@ -64,6 +84,10 @@ public struct InteractionResult: SubjectChangeOutcome {
     public let revoked: [RevokedConsent]
     /// Double opt-ins that this reply confirmed.
     public let confirmed: [RecordedConsent]
+    /// How the message said stop, if it did.
+    public let optOut: OptOutKind?
+    /// The DPO review an opt-out phrase opened.
+    public let reviewId: UUID?
     public let change: ConsentChange
 }
 
