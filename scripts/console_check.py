@@ -17,6 +17,7 @@ Run by scripts/browser-check after the widget checks. It fails loudly at the fir
 import argparse
 import glob
 import json
+from datetime import datetime, timezone
 import os
 import tempfile
 import time
@@ -196,6 +197,26 @@ def main():
         assert not unlabelled_fields(driver), unlabelled_fields(driver)
         at_widths(driver, "templates page", shots, "templates")
         print(f"console-check: the templates page marks {len(marks)} lint finding(s) in the body")
+
+        # An opt-out in the person's own words: marketing goes at once, the DPO decides the rest on the review page.
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _, said = shared.api(base, "POST", "/v1/interactions", args.write, {
+            "subject": KEEP, "channel": "whatsapp", "direction": "inbound", "occurredAt": now,
+            "text": "per favore non voglio più ricevere messaggi da voi"}, expect=201)
+        assert said["optOut"] == "phrase" and said.get("optOutReviewId"), said
+        driver.get(base + "/console/opt-outs")
+        review = driver.find_element(By.CSS_SELECTOR, f'article.review[data-review="{said["optOutReviewId"]}"]')
+        assert "non voglio più ricevere messaggi" in review.text, review.text
+        assert not unlabelled_fields(driver), unlabelled_fields(driver)
+        at_widths(driver, "opt-outs page", shots, "opt-outs")
+        review.find_element(By.CSS_SELECTOR, 'input[value="withdraw_all"]').find_element(By.XPATH, "..").find_element(
+            By.TAG_NAME, "button").click()
+        page_wait(driver, 15).until(lambda d: d.find_elements(By.ID, "no-reviews"))
+        _, kept = shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": KEEP, "channel": "whatsapp"},
+                             expect=200)
+        statuses = {c["purpose"]: c["status"] for c in kept["consents"]}
+        assert statuses == {"shipping_update": "withdrawn", "marketing": "withdrawn"}, statuses
+        print("console-check: an opt-out phrase opened a review; withdrawing everything emptied the queue")
 
         attacker = shared.OtherSite()
         attacker.pages = {

@@ -70,7 +70,9 @@ struct ObjectionRoutes {
         let scope: ObjectionScope = try Input.oneOf(body.scope, field: "scope")
         let source: ObjectionSource =
             try body.source.map { try Input.oneOf($0, field: "source") } ?? (caller.has(.dpo) ? .dpo : .api)
-        let occurredAt = try body.occurredAt.map { try Input.pastTime($0, field: "occurredAt") } ?? Date()
+        // Within the allowed skew a time may lie ahead of ours; the objection is never dated after it reached us.
+        let now = Date()
+        let occurredAt = min(try body.occurredAt.map { try Input.pastTime($0, field: "occurredAt") } ?? now, now)
         let objection = Objection(subjects: subjects, scope: scope, source: source, occurredAt: occurredAt)
         return try await database.commit(
             ledger.object(objection, caller: caller), idempotency: claim, logger: context.logger

@@ -22,6 +22,20 @@ public struct OptOutReview: Sendable, Equatable {
     public let text: String?
     public let resolution: Resolution?
     public let resolvedAt: Date?
+
+    public init(
+        id: UUID, subjectRef: UUID, channel: MessageChannel, receivedAt: Date, openedAt: Date, text: String?,
+        resolution: Resolution?, resolvedAt: Date?
+    ) {
+        self.id = id
+        self.subjectRef = subjectRef
+        self.channel = channel
+        self.receivedAt = receivedAt
+        self.openedAt = openedAt
+        self.text = text
+        self.resolution = resolution
+        self.resolvedAt = resolvedAt
+    }
 }
 
 public enum OptOutReviewError: Error, Equatable {

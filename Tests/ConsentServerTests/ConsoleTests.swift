@@ -171,6 +171,48 @@ struct ConsoleBrowser {
         }
     }
 
+    @Test func theDPORecordsAnObjectionAndWorksTheOptOutQueue() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing", "shipping_update"])
+            for person in ["+393339000003", "+393339000004"] {
+                _ = try await acme.optIn(person, purposes: ["marketing", "shipping_update"], noticeId: notice)
+            }
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let subject = try await console.post(
+                "/console/subject", ["subject": "+393339000003", "channel": "whatsapp"])
+            #expect(subject.text.contains(#"id="object""#), "the subject page offers the objection")
+            let objected = try await console.post(
+                "/console/subject/object", ["subject": "+393339000003", "channel": "whatsapp"])
+            #expect(objected.status == .ok && objected.text.contains("Withdrawn: marketing."), "\(objected.text)")
+            #expect(
+                try await acme.check("+393339000003", purpose: "marketing").decoded(CheckReply.self).allowed == false)
+            #expect(
+                try await acme.check("+393339000003", purpose: "shipping_update").decoded(CheckReply.self).allowed)
+
+            #expect(try await console.get("/console/opt-outs").text.contains(#"id="no-reviews""#))
+            _ = try await acme.post(
+                "/v1/interactions", as: .consentWrite,
+                [
+                    "subject": "+393339000004", "channel": "whatsapp", "direction": "inbound",
+                    "occurredAt": RFC3339.format(Date()), "text": "please stop sending me <these> offers",
+                ])
+            let queue = try await console.get("/console/opt-outs")
+            #expect(queue.text.contains("please stop sending me &lt;these&gt; offers"), "escaped: \(queue.text)")
+            let range = try #require(
+                queue.text.range(of: #"name="review" value="[0-9a-f-]+""#, options: .regularExpression))
+            let review = String(queue.text[range].split(separator: "\"")[3])
+            let resolved = try await console.post(
+                "/console/opt-outs/resolve", ["review": review, "resolution": "withdraw_all"])
+            #expect(resolved.status == .ok && resolved.text.contains("Withdrawn everything"), "\(resolved.text)")
+            #expect(
+                try await acme.check("+393339000004", purpose: "shipping_update").decoded(CheckReply.self).allowed
+                    == false)
+            let again = try await console.post("/console/opt-outs/resolve", ["review": review, "resolution": "keep"])
+            #expect(again.status == .conflict)
+        }
+    }
+
     @Test func requestsAreCompletedAndCancelledFromTheQueue() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]

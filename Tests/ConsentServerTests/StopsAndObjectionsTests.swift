@@ -96,6 +96,20 @@ import Testing
         }
     }
 
+    @Test func aStopDatedAheadOfOurClockIsDatedWhenItArrived() async throws {
+        try await withTenants(["acme"]) { tenants, _ in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            _ = try await acme.optIn(Self.person, purposes: ["marketing"], noticeId: notice)
+            // The sender's clock runs four minutes fast (the API allows five): the STOP is still dated now, so the
+            // person's new tick a moment later grants.
+            #expect(try await reply(acme, "STOP", at: Date().addingTimeInterval(240)).status == .created)
+            let again = try await acme.optIn(
+                Self.person, purposes: ["marketing"], noticeId: notice, provenance: APIClient.freshProvenance)
+            #expect(try again.decoded(OptInReply.self).consents.map(\.status) == ["granted"], "\(again.text)")
+        }
+    }
+
     @Test func objectionThenImportIsSuppressedAndAFreshOptInGrants() async throws {
         try await withTenants(["acme"]) { tenants, database in
             let acme = tenants[0]

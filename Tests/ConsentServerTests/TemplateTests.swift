@@ -67,6 +67,14 @@ import Testing
                     newer: "-1",
                     older: 1)),
             .consoleRefused: console(RefusedView(reason: evil)),
+            .consoleOptOuts: console(
+                OptOutReviewsView(
+                    reviews: [
+                        .init(
+                            OptOutReview(
+                                id: UUID(), subjectRef: UUID(), channel: .sms, receivedAt: Date(), openedAt: Date(),
+                                text: evil, resolution: nil, resolvedAt: nil))
+                    ])),
             .consoleTemplates: console(
                 TemplatesView(
                     templates: [

@@ -80,14 +80,14 @@ struct SettingsRoutes {
                 "phoneNumberIds",
                 "'phoneNumberIds' holds at most \(Self.maxRoutingEntries) of Meta's phone number ids (digits only)")
         }
-        let payloads = body.stopButtonPayloads ?? []
-        guard payloads.count <= Self.maxRoutingEntries,
-            payloads.allSatisfy({ !$0.isEmpty && $0.unicodeScalars.count <= 256 })
-        else {
+        let given = body.stopButtonPayloads ?? []
+        guard given.count <= Self.maxRoutingEntries else {
             throw APIError.invalid(
-                "stopButtonPayloads",
-                "'stopButtonPayloads' holds at most \(Self.maxRoutingEntries) non-empty payloads of up to 256 characters"
-            )
+                "stopButtonPayloads", "'stopButtonPayloads' holds at most \(Self.maxRoutingEntries) payloads")
+        }
+        var payloads: [String] = []
+        for (index, payload) in given.enumerated() {
+            payloads.append(try Input.text(payload, field: "stopButtonPayloads[\(index)]", maxLength: 256))
         }
         try await settings.setWhatsApp(
             appSecret: secret, verifyToken: token,

@@ -25,6 +25,7 @@ struct ConsoleRoutes {
         registerRequests(on: router)
         registerAudit(on: router)
         registerTemplates(on: router)
+        registerOptOuts(on: router)
         router.get("/assets/console.css") { _, _ in HTMLPage.stylesheet(ConsoleStyle.css) }
     }
 
@@ -98,12 +99,13 @@ struct ConsolePage<Body: ConsoleBody>: PageView {
 
 struct ConsoleNav: Sendable {
     enum Section: Sendable {
-        case overview, subject, requests, audit, templates
+        case overview, subject, requests, optOuts, audit, templates
     }
 
     let overview: Bool
     let subject: Bool
     let requests: Bool
+    let optOuts: Bool
     let audit: Bool
     let templates: Bool
 
@@ -111,6 +113,7 @@ struct ConsoleNav: Sendable {
         overview = current == .overview
         subject = current == .subject
         requests = current == .requests
+        optOuts = current == .optOuts
         audit = current == .audit
         templates = current == .templates
     }

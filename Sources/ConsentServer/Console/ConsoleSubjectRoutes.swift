@@ -12,6 +12,7 @@ extension ConsoleRoutes {
         router.post("/console/subject/export") { request, context in try await export(request, context: context) }
         router.post("/console/subject/withdraw") { request, context in try await withdraw(request, context: context) }
         router.post("/console/subject/erase") { request, context in try await erase(request, context: context) }
+        router.post("/console/subject/object") { request, context in try await object(request, context: context) }
     }
 
     /// The subject forms' fields; `purpose` only in a withdrawal, `confirm` only in an erasure.
@@ -106,6 +107,28 @@ extension ConsoleRoutes {
             return try await subjectPage(
                 subject, session: session, context: context,
                 flash: result.revoked.isEmpty ? "Nothing to withdraw." : "Withdrawn: \(purpose).")
+        }
+    }
+
+    /// Art. 21 from the console: the same unit of work as `POST /v1/objections`, scope marketing, now.
+    private func object(_ request: Request, context: ConsentRequestContext) async throws -> Response {
+        try await posting(SubjectForm.self, request, context: context) { session, form in
+            guard case .valid(let subject) = identifier(form, session: session) else {
+                return render(Self.incomplete, session: session)
+            }
+            let result = try await database.commit(
+                ledger.object(
+                    Objection(subjects: [subject], scope: .marketing, source: .dpo, occurredAt: Date()),
+                    caller: session.caller),
+                logger: context.logger)
+            let withdrawn = result.revoked.map(\.consent.purpose).sorted()
+            return try await subjectPage(
+                subject, session: session, context: context,
+                flash: "Objection to marketing recorded"
+                    + (withdrawn.isEmpty
+                        ? "; no marketing consent was in force."
+                        : ". Withdrawn: "
+                            + withdrawn.joined(separator: ", ") + "."))
         }
     }
 

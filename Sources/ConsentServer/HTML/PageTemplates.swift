@@ -22,6 +22,7 @@ struct PageTemplates: Sendable {
         case consoleAudit = "console/audit"
         case consoleTemplates = "console/templates"
         case consoleRefused = "console/refused"
+        case consoleOptOuts = "console/opt-outs"
         case pageHead = "pages/head"
         case pageFoot = "pages/foot"
         case selfService = "pages/self-service"

@@ -56,7 +56,17 @@ public struct AuditSequencer: Sendable {
                 "SELECT EXISTS (SELECT 1 FROM audit_unsequenced WHERE tenant_id = \(tenantId))", logger: logger
             ).decode(Bool.self).array().first ?? false
         }
-        if queued { try await sequence(tenantId: tenantId, logger: logger) }
+        guard queued else { return }
+        // A pass gives up on the tenant's lock after 5 s (below); a reader waits for the pass that holds it, which
+        // is sequencing the same events, rather than failing: a few tries, then the error.
+        for attempt in 1...3 {
+            do {
+                try await sequence(tenantId: tenantId, logger: logger)
+                return
+            } catch  where DatabaseErrors.sqlState(error) == "55P03" && attempt < 3 {
+                logger.info("audit sequencer: a reader waited for another pass", metadata: ["attempt": "\(attempt)"])
+            }
+        }
     }
 
     func sequenceBatch(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int {

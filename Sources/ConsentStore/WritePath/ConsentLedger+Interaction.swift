@@ -55,15 +55,18 @@ extension ConsentLedger {
             tenantId: tenantId, on: connection, logger: logger)
         var revoked: [RevokedConsent] = []
         var reviewId: UUID?
+        // A message time ahead of ours (the API allows five minutes of skew) would date the stop after opt-ins the
+        // person gives in those minutes: a stop is never later than when it reached us.
+        let stoppedAt = min(occurredAt, Date())
         switch optOut {
         case .keyword:
             revoked = try await withdraw(
-                subjectId: handle.id, channel: subject.channel, purposes: nil, stoppedAt: occurredAt,
+                subjectId: handle.id, channel: subject.channel, purposes: nil, stoppedAt: stoppedAt,
                 source: .stopKeyword, tenantId: tenantId, caller: caller, on: connection, logger: logger)
         case .phrase:
             revoked = try await withdraw(
                 subjectId: handle.id, channel: subject.channel, purposes: nil, category: .marketing,
-                stoppedAt: occurredAt, source: .optOutPhrase, tenantId: tenantId, caller: caller, on: connection,
+                stoppedAt: stoppedAt, source: .optOutPhrase, tenantId: tenantId, caller: caller, on: connection,
                 logger: logger)
             reviewId = try await OptOutReviews.open(
                 subjectId: handle.id, interactionId: id, channel: subject.channel, receivedAt: occurredAt,
@@ -71,7 +74,7 @@ extension ConsentLedger {
         case .button, .platform:
             revoked = try await withdraw(
                 subjectId: handle.id, channel: subject.channel, purposes: nil, category: .marketing,
-                stoppedAt: occurredAt, source: .stopButton, tenantId: tenantId, caller: caller, on: connection,
+                stoppedAt: stoppedAt, source: .stopButton, tenantId: tenantId, caller: caller, on: connection,
                 logger: logger)
         case nil:
             break
