@@ -20,30 +20,44 @@ public enum ReplyKeywords {
     private static let english: Set<String> = [
         "stop", "stopall", "stop all", "unsubscribe", "unsub", "cancel", "end", "quit", "opt out", "optout", "revoke",
         "stop sms", "stop texts", "stop messages",
+        // These, and the last lines of the other languages' lists, were added after the first held-out
+        // measurement, from what people text; the held-out misses themselves were not read.
+        "remove", "no more", "no more messages", "no more texts", "stop texting", "stop messaging", "stop spam",
+        "stop spamming", "cancel subscription", "stop emails", "stop email",
     ]
     private static let italian: Set<String> = [
         "annulla", "basta", "disiscrivimi", "disiscrivetemi", "disiscrivi", "disiscrizione", "cancella", "cancellami",
         "cancellatemi", "cancellazione", "rimuovimi", "rimuovetemi", "toglimi", "toglietemi", "smettila",
         "smettetela", "annulla iscrizione", "cancella iscrizione", "stop messaggi", "stop sms",
+        "eliminami", "eliminatemi", "disdici", "disdetta", "basta messaggi", "basta sms", "basta pubblicita",
+        "stop pubblicita", "no pubblicita",
     ]
     private static let german: Set<String> = [
         "stopp", "abmelden", "abmeldung", "austragen", "abbestellen", "abbestellung", "kundigen", "aufhoren",
         "hor auf", "hort auf", "horen sie auf",
         // The letterbox sticker's words.
         "keine werbung", "bitte keine werbung", "stopp werbung", "stop werbung",
+        "entfernen", "loschen", "abo beenden", "stopp sms", "keine nachrichten", "keine nachrichten mehr",
+        "keine sms mehr",
     ]
     private static let french: Set<String> = [
         "arret", "arreter", "arretez", "desabonner", "desinscrire", "desabonnement", "desinscription",
         "se desabonner", "me desabonner", "me desinscrire", "stop sms", "stop pub", "stop pubs",
+        "arrete", "supprimer", "plus de messages", "plus de sms", "plus de pub", "stop message", "stop messages",
+        "stop publicite",
     ]
     private static let spanish: Set<String> = [
         "baja", "cancelar", "parar", "detener", "darme de baja", "dar de baja", "desuscribir", "desuscribirme",
         "desuscribirse", "desuscripcion", "cancelar suscripcion", "anular suscripcion", "no molestar", "borrenme",
         "borrarme", "saquenme", "sacame", "quitenme", "eliminenme",
+        "no mas", "no mas mensajes", "no mas sms", "no mas publicidad", "darse de baja", "de baja", "desuscribanme",
+        "stop publicidad",
     ]
     private static let portuguese: Set<String> = [
         "sair", "descadastrar", "descadastrar me", "descadastre", "descadastro", "pare", "parem", "remover",
         "cancelar inscricao", "desinscrever", "chega",
+        "excluir", "me tira", "me tire", "me remove", "me remova", "remova", "chega de mensagens",
+        "stop mensagens",
     ]
 
     /// Confirms a pending double opt-in.

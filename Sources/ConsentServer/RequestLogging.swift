@@ -1,3 +1,4 @@
+import ConsentStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -52,8 +53,11 @@ struct ErrorShapingMiddleware: RouterMiddleware {
         case let error where APIError(domain: error) != nil:
             return APIError(domain: error)!
         default:
-            // The type, not the message: database errors can quote the values that failed.
-            context.logger.error("unhandled error", metadata: ["type": "\(String(reflecting: type(of: error)))"])
+            // The type and a database error's SQLSTATE, not the message: database errors can quote the values
+            // that failed; a SQLSTATE is a class of failure and names nothing.
+            var metadata: Logger.Metadata = ["type": "\(String(reflecting: type(of: error)))"]
+            if let state = DatabaseErrors.sqlState(error) { metadata["sqlState"] = "\(state)" }
+            context.logger.error("unhandled error", metadata: metadata)
             return APIError(
                 .internalServerError, code: "internal_error",
                 message: "the service failed to answer; quote request id \(context.id) when reporting it")

@@ -16,17 +16,7 @@ import Testing
         let label: String
     }
 
-    struct Counts {
-        var truePositives = 0
-        var falsePositives = 0
-        var falseNegatives = 0
-        var precision: Double {
-            truePositives + falsePositives == 0 ? 1 : Double(truePositives) / Double(truePositives + falsePositives)
-        }
-        var recall: Double {
-            truePositives + falseNegatives == 0 ? 1 : Double(truePositives) / Double(truePositives + falseNegatives)
-        }
-    }
+    typealias Counts = ClassifierCounts
 
     static func corpus(_ split: String) throws -> [Entry] {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

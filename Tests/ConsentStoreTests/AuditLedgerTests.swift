@@ -176,7 +176,12 @@ struct AuditFixture: Sendable {
                     try await fixture.database.withClient(\.app) { client throws in
                         let sequencer = AuditSequencer(client: client, signer: auditSigner, batchSize: 10)
                         for _ in 0..<40 {
-                            try await sequencer.sequenceAll(logger: logger)
+                            do {
+                                try await sequencer.sequenceAll(logger: logger)
+                            } catch  where DatabaseErrors.sqlState(error) == "55P03" {
+                                // As designed: a pass gives up after waiting 5 s for the other's lock, changes
+                                // nothing, and the next one retries (a loaded machine makes a pass that slow).
+                            }
                             try await Task.sleep(for: .milliseconds(5))
                         }
                     }
