@@ -29,7 +29,9 @@ public struct MigrationRunner: Sendable {
     @discardableResult
     public func migrate(client: PostgresClient, appRole: String, logger: Logger) async throws -> [MigrationFile] {
         try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+            // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
+            _ = try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+                .collect()
             do {
                 let applied = try await applyPending(connection: connection, logger: logger)
                 try await ensureRuntimeRole(appRole, connection: connection, logger: logger)

@@ -41,9 +41,11 @@ public struct NoticeStore: Sendable {
         let hash = Array(SHA256.hash(data: Array(text.utf8)))
         // Versions are per (tenant, channel, language); the lock makes concurrent creations take turns rather
         // than collide on the unique version.
-        try await connection.query(
+        // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
+        _ = try await connection.query(
             "SELECT pg_advisory_xact_lock(hashtext(\(tenantId.lowercased + channel.rawValue + language)))",
-            logger: logger)
+            logger: logger
+        ).collect()
         let rows = try await connection.query(
             """
             INSERT INTO notices (id, tenant_id, channel, language, version, text, text_sha256, purposes, created_by)

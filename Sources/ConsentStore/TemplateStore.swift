@@ -56,9 +56,11 @@ public struct TemplateStore: Sendable {
                     throw TemplateStoreError.categoryMismatch(purpose: purpose, purposeCategory: purposeCategory)
                 }
                 // Versions are per (tenant, name, language); the lock makes concurrent registrations take turns.
-                try await connection.query(
+                // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
+                _ = try await connection.query(
                     "SELECT pg_advisory_xact_lock(hashtext(\("template " + tenantId.lowercased + name + language)))",
-                    logger: logger)
+                    logger: logger
+                ).collect()
                 let id = UUID()
                 let hash = ByteBuffer(bytes: SHA256.hash(data: Array(body.utf8)))
                 let rows = try await connection.query(

@@ -160,34 +160,47 @@ struct AuditFixture: Sendable {
         #expect(result.ok && result.eventsChecked == 5001 && result.checkpointsChecked == 5, "\(result)")
     }
 
+    /// Runs `work`; a database error fails the test with its SQLSTATE and where it came from (the driver's own
+    /// description hides both).
+    static func naming(_ work: () async throws -> Void) async throws {
+        do {
+            try await work()
+        } catch {
+            Issue.record("\(DatabaseErrors.sqlState(error) ?? "no SQLSTATE"): \(String(reflecting: error).prefix(600))")
+            throw error
+        }
+    }
+
     /// Eight writers commit events while two sequencers race each other (no leadership between them): every
     /// event ends up in the log exactly once, seq has no gaps, and there is one tree.
     @Test func racingSequencersAndConcurrentWritersNeitherGapNorFork() async throws {
         let fixture = try await AuditFixture.make(events: 0)
         let logger = fixture.database.logger
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in 0..<8 {
-                group.addTask {
-                    for round in 0..<15 { try await fixture.append(3, prefix: "w\(writer)r\(round)-") }
+        try await Self.naming {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        for round in 0..<15 { try await fixture.append(3, prefix: "w\(writer)r\(round)-") }
+                    }
                 }
-            }
-            for _ in 0..<2 {
-                group.addTask {
-                    try await fixture.database.withClient(\.app) { client throws in
-                        let sequencer = AuditSequencer(client: client, signer: auditSigner, batchSize: 10)
-                        for _ in 0..<40 {
-                            do {
-                                try await sequencer.sequenceAll(logger: logger)
-                            } catch  where DatabaseErrors.sqlState(error) == "55P03" {
-                                // As designed: a pass gives up after waiting 5 s for the other's lock, changes
-                                // nothing, and the next one retries (a loaded machine makes a pass that slow).
+                for _ in 0..<2 {
+                    group.addTask {
+                        try await fixture.database.withClient(\.app) { client throws in
+                            let sequencer = AuditSequencer(client: client, signer: auditSigner, batchSize: 10)
+                            for _ in 0..<40 {
+                                do {
+                                    try await sequencer.sequenceAll(logger: logger)
+                                } catch  where DatabaseErrors.sqlState(error) == "55P03" {
+                                    // As designed: a pass gives up after waiting 5 s for the other's lock, changes
+                                    // nothing, and the next one retries (a loaded machine makes a pass that slow).
+                                }
+                                try await Task.sleep(for: .milliseconds(5))
                             }
-                            try await Task.sleep(for: .milliseconds(5))
                         }
                     }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
         try await fixture.sequence()
         let total = 1 + 8 * 15 * 3

@@ -73,8 +73,12 @@ public struct AuditSequencer: Sendable {
         // A pass never waits long for another: a timed-out pass changes nothing and the next one retries, and a
         // server shutting down is not held up by a query it cannot cancel.
         try await connection.query("SET LOCAL lock_timeout = '5s'", logger: logger)
-        try await connection.query(
-            "SELECT pg_advisory_xact_lock(\(Self.passLockClass), hashtext(\(tenantId.uuidString)))", logger: logger)
+        // Read to the end: the driver answers a query once its row description arrives, so a lock timeout raised
+        // while waiting would otherwise reach no one, and the next statement would meet an aborted transaction
+        // (25P02) instead (clean-clone CI at f12d293, under load).
+        _ = try await connection.query(
+            "SELECT pg_advisory_xact_lock(\(Self.passLockClass), hashtext(\(tenantId.uuidString)))", logger: logger
+        ).collect()
         let taken = try await connection.query(
             """
             WITH taken AS (
