@@ -13,6 +13,7 @@ compared with the client's record. Any difference is a failure (exit 1). Used by
 
 import argparse
 import collections
+import datetime
 import glob
 import http.client
 import json
@@ -143,8 +144,13 @@ class Workload:
                                     "noticeId": self.notice_id, "provenance": provenance}
         if step == "withdraw":
             return "/v1/revocations", {"subject": subject, "channel": "sms", "purposes": ["marketing"]}
+        # Opting in again after the withdrawal is a new tick, collected after it: an opt-in collected before a
+        # withdrawal is kept as `superseded` and grants nothing (issue 20). A clock two seconds ahead is allowed;
+        # the service counts it as the time the opt-in arrived, which is after the acknowledged withdrawal.
+        again = dict(provenance, collectedAt=(datetime.datetime.now(datetime.timezone.utc)
+                                              + datetime.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
         return "/v1/consents", {"subject": subject, "channel": "sms", "purposes": ["marketing"],
-                                "noticeId": self.notice_id, "provenance": provenance}
+                                "noticeId": self.notice_id, "provenance": again}
 
     def acknowledge(self, client, path, body, idempotency_key):
         """Sends until a 2xx arrives; any other 4xx is a failure of the service, not of the chaos."""
