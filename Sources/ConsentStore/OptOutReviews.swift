@@ -44,7 +44,6 @@ public enum OptOutReviewError: Error, Equatable {
 }
 
 public struct OptOutReviewResolution: ConsentStateChanging {
-    public let review: OptOutReview
     public let revoked: [RevokedConsent]
     public let change: ConsentChange?
     public var changes: [ConsentChange] { change.map { [$0] } ?? [] }
@@ -134,14 +133,12 @@ public enum OptOutReviews {
                 subjectId: subjectId, channel: channel, purposes: nil, stoppedAt: receivedAt, source: .optOutReview,
                 tenantId: tenantId, caller: caller, on: connection, logger: logger)
         }
-        let resolvedAt =
-            try await connection.query(
-                """
-                UPDATE opt_out_reviews SET resolution = \(resolution.rawValue), resolved_at = now(),
-                       resolved_by = \(caller.keyId)
-                WHERE id = \(id) RETURNING resolved_at
-                """, logger: logger
-            ).decode(Date.self).array().first ?? Date()
+        try await connection.query(
+            """
+            UPDATE opt_out_reviews SET resolution = \(resolution.rawValue), resolved_at = now(),
+                   resolved_by = \(caller.keyId)
+            WHERE id = \(id)
+            """, logger: logger)
         try await AuditTrail.append(
             [
                 AuditEvent(
@@ -157,10 +154,7 @@ public enum OptOutReviews {
                 tenantId: tenantId, channel: channel, blindIndex: Array(blindIndex.readableBytesView),
                 on: connection, logger: logger)
         }
-        let review = OptOutReview(
-            id: id, subjectRef: subjectId, channel: channel, receivedAt: receivedAt, openedAt: resolvedAt, text: nil,
-            resolution: resolution, resolvedAt: resolvedAt)
-        return OptOutReviewResolution(review: review, revoked: revoked, change: change)
+        return OptOutReviewResolution(revoked: revoked, change: change)
     }
 }
 
