@@ -60,7 +60,9 @@ public struct DatabaseURL: Sendable, Equatable {
         guard !path.isEmpty, !path.contains("/") else { throw Invalid(problem: "names no database") }
         database = path
 
-        let mode = query["sslmode"] ?? (endpoint.isLocal ? "disable" : "prefer")
+        // A remote server without an sslmode gets `require`: `prefer` falls back to plaintext when anyone on the path
+        // answers the TLS request with "no", which strips encryption silently (issue 21, finding 8).
+        let mode = query["sslmode"] ?? (endpoint.isLocal ? "disable" : "require")
         switch mode {
         case "disable": tls = .disable
         case "allow", "prefer": tls = .prefer

@@ -13,9 +13,10 @@ import Testing
         #expect(url.tls == .require)
     }
 
-    @Test func localTCPDefaultsToNoTLSAndRemoteToPrefer() throws {
+    @Test func localTCPDefaultsToNoTLSAndRemoteToRequire() throws {
         #expect(try DatabaseURL(parsing: "postgresql://u@localhost/d").tls == .disable)
-        #expect(try DatabaseURL(parsing: "postgresql://u@db.example/d").tls == .prefer)
+        #expect(try DatabaseURL(parsing: "postgresql://u@db.example/d").tls == .require)
+        #expect(try DatabaseURL(parsing: "postgresql://u@db.example/d?sslmode=prefer").tls == .prefer)
         #expect(try DatabaseURL(parsing: "postgresql://u@localhost/d").endpoint == .tcp(host: "localhost", port: 5432))
     }
 
