@@ -23,7 +23,9 @@ public struct ServeConfiguration: Sendable {
     /// How many subjects the check cache holds (`CONSENTD_CHECK_CACHE_ENTRIES`); 0 turns the cache off.
     public var checkCacheEntries: Int = ServeConfiguration.defaultCheckCacheEntries
     public static let defaultCheckCacheEntries = 100_000
-    /// The most connections one instance opens (`CONSENTD_DB_POOL_SIZE`), the change listener's included.
+    /// The most connections one instance's request pool opens (`CONSENTD_DB_POOL_SIZE`). The change listener and
+    /// the two leader roles hold one more each, outside the pool. At least 2: a request holds one connection at a
+    /// time, and the second keeps the change listener's heartbeat and the writers' wake-ups from queueing behind it.
     public var databasePoolSize: Int = ServeConfiguration.defaultDatabasePoolSize
     public static let defaultDatabasePoolSize = 20
     /// Ed25519 seed that signs audit checkpoints.

@@ -92,6 +92,12 @@ extension APIError {
                 message: "this page's origin is not among the tenant's allowed origins (PUT /v1/settings/origins)")
         case let exceeded as DeadlineExceeded:
             self = .requestTimeout(after: exceeded.after)
+        case let error where DatabaseErrors.isBusy(error):
+            self = APIError(
+                .serviceUnavailable, code: "database_busy",
+                message: "the database could not take this request in time (a lock held elsewhere, or a statement "
+                    + "past its limit); nothing was written, so retry it",
+                headers: [.retryAfter: "1"])
         case let error where DatabaseErrors.isUnavailable(error):
             self = APIError(
                 .serviceUnavailable, code: "database_unavailable",

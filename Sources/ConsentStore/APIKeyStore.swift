@@ -116,25 +116,33 @@ public struct APIKeyStore: Sendable {
     }
 
     /// The identity behind a presented token, or nil when it is unknown or revoked: from the cache, else one round
-    /// trip.
+    /// trip. A hash the database did not know is answered from memory for a few seconds (`APIKeyCache`).
     public func authenticate(_ token: APIKeyToken, logger: Logger) async throws -> CallerIdentity? {
         let storedHash = token.storedHash
         guard let cache else { return try await read(storedHash, logger: logger) }
         let (cached, generation) = cache.lookup(storedHash)
         if let cached { return cached }
+        if cache.isKnownUnknown(storedHash) { return nil }
         let identity = try await read(storedHash, logger: logger)
-        if let identity { cache.fill(storedHash, identity: identity, generation: generation) }
+        if let identity {
+            cache.fill(storedHash, identity: identity, generation: generation)
+        } else {
+            cache.rememberUnknown(storedHash)
+        }
         return identity
     }
 
     func read(_ storedHash: [UInt8], logger: Logger) async throws -> CallerIdentity? {
-        let rows = try await client.execute(
-            AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)
-        for try await (keyId, tenantId, scopeNames) in rows {
-            let scopes = Set(scopeNames.compactMap(Scope.init(rawValue:)))
-            return CallerIdentity(keyId: keyId, tenantId: tenantId, scopes: scopes)
+        try await client.withRequestConnection { connection in
+            let rows = try await connection.execute(
+                AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)
+            var identity: CallerIdentity?
+            for try await (keyId, tenantId, scopeNames) in rows where identity == nil {
+                let scopes = Set(scopeNames.compactMap(Scope.init(rawValue:)))
+                identity = CallerIdentity(keyId: keyId, tenantId: tenantId, scopes: scopes)
+            }
+            return identity
         }
-        return nil
     }
 
     static let columns = "id, tenant_id, display_prefix, label, scopes, created_at, revoked_at"

@@ -39,6 +39,7 @@ public final class CatalogueCache: Sendable {
         var ticket: UInt64 = 0
         var floor: UInt64 = 0
         var enabled = false
+        var freshUntil: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -76,9 +77,10 @@ public final class CatalogueCache: Sendable {
     }
 
     private func read(_ tenantId: UUID, minimumPosition: Int64) -> (Catalogue?, UInt64) {
-        state.withLock { state in
+        let now = FeedClock.now()
+        return state.withLock { state in
             state.ticket += 1
-            guard state.enabled, case .catalogue(let catalogue, let covered, _) = state.tenants[tenantId],
+            guard state.enabled, now < state.freshUntil, case .catalogue(let catalogue, let covered, _) = state.tenants[tenantId],
                 covered >= minimumPosition
             else { return (nil, state.ticket) }
             return (catalogue, state.ticket)
@@ -117,13 +119,19 @@ public final class CatalogueCache: Sendable {
         }
     }
 
-    /// On or off with the change feed; emptied either way, since changes missed meanwhile are not replayed.
-    public func setListening(_ listening: Bool) {
+    /// On or off with the change feed; emptied either way, since changes missed meanwhile are not replayed. On, it
+    /// answers until `freshUntil`, as the check cache does.
+    public func setListening(_ listening: Bool, freshUntil: UInt64) {
         state.withLock { state in
+            state.freshUntil = listening ? freshUntil : 0
             state.ticket += 1
             state.floor = state.ticket
             state.tenants.removeAll()
             state.enabled = listening
         }
+    }
+
+    public func extendFreshness(until time: UInt64) {
+        state.withLock { state in if state.enabled { state.freshUntil = time } }
     }
 }

@@ -167,28 +167,30 @@ public struct ConsentLookup: Sendable {
             let statement = ConsentStatesStatement(
                 tenantId: tenantId, channel: channel.rawValue, purpose: purpose,
                 blindIndexes: distinct.map { ByteBuffer(bytes: $0.blindIndex) })
-            var found: [ConsentStateCache.Key: SubjectConsentState] = [:]
-            var category: PurposeCategory?
-            for try await row in try await client.execute(statement, logger: logger) {
-                guard let blindIndex = row.blindIndex, let subjectId = row.subjectId else {
-                    // The one row without a subject carries the purpose's category.
-                    guard let text = row.purposeCategory, let known = PurposeCategory(rawValue: text) else {
-                        throw ConsentLookupError.unknownCategory(row.purposeCategory ?? "")
+            return try await client.withRequestConnection { connection in
+                var found: [ConsentStateCache.Key: SubjectConsentState] = [:]
+                var category: PurposeCategory?
+                for try await row in try await connection.execute(statement, logger: logger) {
+                    guard let blindIndex = row.blindIndex, let subjectId = row.subjectId else {
+                        // The one row without a subject carries the purpose's category.
+                        guard let text = row.purposeCategory, let known = PurposeCategory(rawValue: text) else {
+                            throw ConsentLookupError.unknownCategory(row.purposeCategory ?? "")
+                        }
+                        category = known
+                        continue
                     }
-                    category = known
-                    continue
+                    let key = ConsentStateCache.Key(
+                        tenantId: tenantId, channel: channel, blindIndex: Array(blindIndex.readableBytesView))
+                    found[key] = SubjectConsentState(
+                        subjectId: subjectId,
+                        consent: Self.consentState(
+                            id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
+                        lastInboundAt: row.lastInboundAt, entryPointAt: row.entryPointAt,
+                        marketingStoppedAt: row.marketingStoppedAt, consentCollectedAt: row.collectedAt)
                 }
-                let key = ConsentStateCache.Key(
-                    tenantId: tenantId, channel: channel, blindIndex: Array(blindIndex.readableBytesView))
-                found[key] = SubjectConsentState(
-                    subjectId: subjectId,
-                    consent: Self.consentState(
-                        id: row.consentId, status: row.status, grantedAt: row.grantedAt, revokedAt: row.revokedAt),
-                    lastInboundAt: row.lastInboundAt, entryPointAt: row.entryPointAt,
-                    marketingStoppedAt: row.marketingStoppedAt, consentCollectedAt: row.collectedAt)
+                guard let category else { throw ConsentLookupError.unknownPurpose(purpose) }
+                return StatesRead(category: category, states: found)
             }
-            guard let category else { throw ConsentLookupError.unknownPurpose(purpose) }
-            return StatesRead(category: category, states: found)
         } catch  where DatabaseErrors.sqlState(error) == "CL001" {
             throw ConsentLookupError.unknownPurpose(purpose)
         }

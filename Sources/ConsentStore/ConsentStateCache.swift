@@ -123,6 +123,8 @@ public final class ConsentStateCache: Sendable {
         /// was emptied after they began.
         var floor: UInt64 = 0
         var enabled = false
+        /// `FeedClock` time until which the change feed has proved itself (`FeedFreshness`): past it, lookups miss.
+        var freshUntil: UInt64 = 0
         var statistics = Statistics()
     }
 
@@ -143,11 +145,12 @@ public final class ConsentStateCache: Sendable {
 
     /// The cached state of each key for `purpose`, when the entry covers `minimumPosition`.
     public func lookup(_ keys: some Collection<Key>, purpose: String, minimumPosition: Int64 = 0) -> Lookup {
-        state.withLock { state in
+        let now = FeedClock.now()
+        return state.withLock { state in
             state.ticket += 1
             var found: [Key: SubjectConsentState?] = [:]
             found.reserveCapacity(keys.count)
-            guard state.enabled else {
+            guard state.enabled, now < state.freshUntil else {
                 state.statistics.misses += keys.count
                 return Lookup(found: [:], ticket: state.ticket)
             }
@@ -222,9 +225,11 @@ public final class ConsentStateCache: Sendable {
     }
 
     /// Turns the cache on (a notification connection is listening) or off (it is not). Either way the cache is
-    /// emptied: changes missed while no one listened must not be answered from memory.
-    public func setListening(_ listening: Bool) {
+    /// emptied: changes missed while no one listened must not be answered from memory. On, it answers only until
+    /// `freshUntil` (`FeedClock`), which the listener moves on each time it proves its feed alive.
+    public func setListening(_ listening: Bool, freshUntil: UInt64) {
         state.withLock { state in
+            state.freshUntil = listening ? freshUntil : 0
             state.ticket += 1
             state.floor = state.ticket
             state.entries.removeAll(keepingCapacity: true)
@@ -237,8 +242,16 @@ public final class ConsentStateCache: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
-    /// Whether a notification connection is listening, so that the cache answers.
-    public var isListening: Bool { state.withLock { $0.enabled } }
+    /// Moves on the time until which lookups may answer: the listener proved its feed alive again.
+    public func extendFreshness(until time: UInt64) {
+        state.withLock { state in if state.enabled { state.freshUntil = time } }
+    }
+
+    /// Whether a notification connection is listening and has proved itself lately, so that the cache answers.
+    public var isListening: Bool {
+        let now = FeedClock.now()
+        return state.withLock { $0.enabled && now < $0.freshUntil }
+    }
 
     /// A free ring slot, evicting by CLOCK when full. An evicted tombstone raises the floor.
     static func freeSlot(_ state: inout State, capacity: Int) -> Int {

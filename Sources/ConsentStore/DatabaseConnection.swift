@@ -5,7 +5,7 @@ import PostgresNIO
 
 extension PostgresClient.Configuration {
     /// The pool settings for a parsed `DATABASE_URL`.
-    public init(_ url: DatabaseURL, maximumConnections: Int = 20) {
+    public init(_ url: DatabaseURL, maximumConnections: Int = 20, applicationName: String = uniqueApplicationName()) {
         switch url.endpoint {
         case .unixSocket(let path):
             self.init(unixSocketPath: path, username: url.username, password: url.password, database: url.database)
@@ -23,10 +23,10 @@ extension PostgresClient.Configuration {
         self.options.maximumConnections = maximumConnections
         // Each pool names its connections uniquely, so `pg_stat_activity` tells one instance's pool from another's
         // (the pool usage in `/metrics`) and an operator can see which instance holds a connection.
-        self.options.additionalStartupParameters = [("application_name", Self.uniqueApplicationName())]
+        self.options.additionalStartupParameters = [("application_name", applicationName)]
     }
 
-    static func uniqueApplicationName() -> String {
+    public static func uniqueApplicationName() -> String {
         "consentd-\(ProcessInfo.processInfo.processIdentifier)-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
 }
@@ -88,7 +88,9 @@ extension PostgresClient {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         do {
-            return try await withTransaction(logger: logger, isolation: isolation, body)
+            return try await withRequestConnection(isolation: isolation) { connection in
+                try await connection.withTransaction(logger: logger, isolation: isolation, body)
+            }
         } catch let error as PostgresTransactionError {
             throw error.closureError ?? error.beginError ?? error.commitError ?? error
         }
@@ -148,6 +150,13 @@ public enum DatabaseErrors {
         default:
             return false
         }
+    }
+
+    /// A statement that could not run in time: a lock held elsewhere past `lock_timeout` (55P03), or a statement
+    /// past `statement_timeout` (57014). Its transaction rolled back, so nothing was written.
+    public static func isBusy(_ error: any Error) -> Bool {
+        guard let state = sqlState(error) else { return false }
+        return state == "55P03" || state == "57014"
     }
 
     public static let uniqueViolation = "23505"

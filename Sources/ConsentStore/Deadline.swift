@@ -1,9 +1,18 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PostgresNIO
+import Synchronization
 
 /// Runs `body`, or fails with `DeadlineExceeded` when it takes longer than `duration`: the pool waits for a
 /// database that does not answer, and a request, a start-up check or a readiness probe must answer anyway.
+///
+/// Cancelling `body` is not enough on its own: postgres-nio does not end a statement already sent when its task is
+/// cancelled, so a request waiting on a held lock or a silent network kept its pooled connection, and its caller,
+/// until the server answered (54 s behind a 55 s lock for a 30 s deadline; issue 21, finding 2). So the
+/// connections `body` leases through `withRequestConnection` are registered here, and the deadline closes them:
+/// the statement fails at once, the pool opens a fresh connection in its place, and PostgreSQL ends the backend
+/// (`client_connection_check_interval`, set by `consentd migrate`) rather than run on for no one.
 ///
 /// The timer is an event loop's scheduled task, which cancelling removes. A `Task.sleep` would not do on the
 /// request path: on Linux a cancelled sleep leaves its dispatch timer queued until it would have fired, so at
@@ -12,10 +21,12 @@ import NIOPosix
 public func withDeadline<Result: Sendable>(
     _ duration: Duration, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
-    let work = Task { try await body() }
+    let connections = DeadlineConnections()
+    let work = Task { try await DeadlineConnections.$current.withValue(connections) { try await body() } }
     let expired = NIOLockedValueBox(false)
     let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(duration)) {
         expired.withLockedValue { $0 = true }
+        connections.closeAll()
         work.cancel()
     }
     defer { timer.cancel() }
@@ -24,9 +35,10 @@ public func withDeadline<Result: Sendable>(
         return try await withTaskCancellationHandler {
             try await work.value
         } onCancel: {
+            connections.closeAll()
             work.cancel()
         }
-    } catch  where expired.withLockedValue({ $0 }) {
+    } catch where expired.withLockedValue({ $0 }) {
         throw DeadlineExceeded(after: duration)
     }
 }
@@ -34,4 +46,56 @@ public func withDeadline<Result: Sendable>(
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     public let after: Duration
     public var description: String { "no answer within \(after)" }
+}
+
+/// The pooled connections one `withDeadline` body is using right now.
+final class DeadlineConnections: Sendable {
+    @TaskLocal static var current: DeadlineConnections?
+
+    private struct State {
+        var closed = false
+        var held: [ObjectIdentifier: PostgresConnection] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Runs `body` with `connection` registered; after `closeAll` a new registration closes its connection at once.
+    func holding<Result>(
+        _ connection: PostgresConnection, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> sending Result
+    ) async throws -> sending Result {
+        let id = ObjectIdentifier(connection)
+        let closed = state.withLock { state in
+            if !state.closed { state.held[id] = connection }
+            return state.closed
+        }
+        if closed {
+            connection.closeNow()
+            throw CancellationError()
+        }
+        defer { _ = state.withLock { $0.held.removeValue(forKey: id) } }
+        return try await body()
+    }
+
+    func closeAll() {
+        let held = state.withLock { state in
+            state.closed = true
+            defer { state.held = [:] }
+            return Array(state.held.values)
+        }
+        for connection in held { connection.closeNow() }
+    }
+}
+
+extension PostgresClient {
+    /// `withConnection` for work a request waits for: its deadline, if it has one, may close the connection.
+    func withRequestConnection<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await withConnection(isolation: isolation) { connection in
+            guard let scope = DeadlineConnections.current else { return try await body(connection) }
+            return try await scope.holding(connection, isolation: isolation) { try await body(connection) }
+        }
+    }
 }

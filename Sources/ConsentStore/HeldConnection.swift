@@ -41,3 +41,14 @@ private final class OneAnswer: Sendable {
         waiting.withLock { $0.take() }?.resume(with: result)
     }
 }
+
+extension PostgresConnection {
+    /// `heldQuery` that gives up after `timeout` and closes the connection: a held connection whose peer went
+    /// silent (a partition, a stalled proxy) answers nothing and does not close by itself for minutes.
+    func heldQuery(_ query: PostgresQuery, within timeout: Duration, logger: Logger) async throws -> [PostgresRow] {
+        try await withDeadline(timeout) { [self] in
+            guard let scope = DeadlineConnections.current else { return [] }
+            return try await scope.holding(self) { try await self.heldQuery(query, logger: logger).collect() }
+        }
+    }
+}

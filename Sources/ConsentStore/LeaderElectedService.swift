@@ -4,21 +4,26 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Runs a periodic pass in the one instance that holds its `LeaderLock`, so several instances can serve the same
-/// database: the audit sequencer (every second) and the retention job (every ten minutes). The lock lives on one pooled
-/// connection for as long as the instance leads; if that connection dies, PostgreSQL releases it and another
-/// instance takes over at its next attempt, within about one interval (see docs/architecture.md).
+/// database: the audit sequencer (every second) and the retention job (every ten minutes). The lock lives on a
+/// connection of its own (`DedicatedConnector`, outside the request pool it used to starve) for as long as the
+/// instance leads; if that connection dies, PostgreSQL releases it and another instance takes over at its next
+/// attempt, within about one interval (see docs/architecture.md). The leader proves the connection alive between
+/// passes within `livenessTimeout`, and closes it when it cannot: a lock on a silent connection is not a lead.
 public struct LeaderElectedService: Service {
-    let client: PostgresClient
+    let connector: DedicatedConnector
     let lock: LeaderLock
     let interval: Duration
     let logger: Logger
     let pass: @Sendable (Logger) async throws -> Void
 
+    let livenessTimeout: Duration
+
     public init(
-        client: PostgresClient, lock: LeaderLock, interval: Duration, logger: Logger,
-        pass: @escaping @Sendable (Logger) async throws -> Void
+        connector: DedicatedConnector, lock: LeaderLock, interval: Duration, livenessTimeout: Duration = .seconds(5),
+        logger: Logger, pass: @escaping @Sendable (Logger) async throws -> Void
     ) {
-        self.client = client
+        self.connector = connector
+        self.livenessTimeout = livenessTimeout
         self.lock = lock
         self.interval = interval
         self.logger = logger
@@ -46,7 +51,7 @@ public struct LeaderElectedService: Service {
     /// Takes the lock if free and runs a pass every interval while holding it; returns (after releasing it) only
     /// when the lock connection fails or the service is cancelled.
     func leadWhenPossible() async throws {
-        try await client.withConnection { connection in
+        try await connector.withConnection(role: lock.connectionRole, logger: logger) { connection in
             guard try await lock.tryAcquire(on: connection, logger: logger) else { return }
             logger.info("\(lock.role): this instance leads")
             do {
@@ -61,10 +66,10 @@ public struct LeaderElectedService: Service {
                     }
                     try await Task.sleep(for: interval)
                     // Still connected, so still holding the lock.
-                    try await connection.heldQuery("SELECT 1", logger: logger)
+                    _ = try await connection.heldQuery("SELECT 1", within: livenessTimeout, logger: logger)
                 }
             } catch {
-                // Give the lock back before the connection returns to the pool; a dead connection has lost it anyway.
+                // Give the lock back before the connection closes; a dead connection has lost it anyway.
                 try? await lock.release(on: connection, logger: logger)
                 throw error
             }

@@ -12,12 +12,16 @@ public struct LeaderLock: Sendable, Equatable {
     public static let auditSequencer = LeaderLock(key: 0x636F_6E73_6571_7565, role: "audit sequencer")  // "conseque"
     public static let retention = LeaderLock(key: 0x636F_6E72_6574_6E74, role: "retention")  // "conretnt"
 
+    /// How its connection is named in `pg_stat_activity` (after the instance's application name).
+    var connectionRole: String { role.replacingOccurrences(of: " ", with: "-") }
+
+    /// Both bounded: the lock's connection is one of its own, which no request deadline closes.
     public func tryAcquire(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self).array()
-            .first ?? false
+        try await connection.heldQuery("SELECT pg_try_advisory_lock(\(key))", within: .seconds(5), logger: logger)
+            .first?.decode(Bool.self) ?? false
     }
 
     public func release(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.heldQuery("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        _ = try await connection.heldQuery("SELECT pg_advisory_unlock(\(key))", within: .seconds(5), logger: logger)
     }
 }

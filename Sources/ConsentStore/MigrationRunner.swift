@@ -27,7 +27,9 @@ public struct MigrationRunner: Sendable {
 
     /// - Returns: the migrations this run applied (empty when the schema was already current).
     @discardableResult
-    public func migrate(client: PostgresClient, appRole: String, logger: Logger) async throws -> [MigrationFile] {
+    public func migrate(
+        client: PostgresClient, appRole: String, limits: RuntimeSessionLimits = .default, logger: Logger
+    ) async throws -> [MigrationFile] {
         try await client.withConnection { connection in
             // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
             _ = try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
@@ -35,6 +37,7 @@ public struct MigrationRunner: Sendable {
             do {
                 let applied = try await applyPending(connection: connection, logger: logger)
                 try await ensureRuntimeRole(appRole, connection: connection, logger: logger)
+                try await limitSessions(of: appRole, limits, connection: connection, logger: logger)
                 try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
                 return applied
             } catch {
@@ -98,6 +101,21 @@ public struct MigrationRunner: Sendable {
             for statement in SQLScript.statements(grants) {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
+        }
+    }
+
+    /// Sets the role's session limits in this database, replacing earlier values (`RuntimeSessionLimits`).
+    func limitSessions(
+        of role: String, _ limits: RuntimeSessionLimits, connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
+        let database = try await connection.query("SELECT current_database()", logger: logger).decode(String.self)
+            .array().first ?? ""
+        let quotedDatabase = "\"" + database.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        for (name, value) in limits.settings {
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) IN DATABASE \(quotedDatabase) SET \(name) = '\(value)'"),
+                logger: logger)
         }
     }
 

@@ -25,10 +25,17 @@ enum ServiceStarter {
         guard refusals.isEmpty else {
             throw CommandFailure("refusing to serve:\n  - " + refusals.joined(separator: "\n  - "))
         }
+        // The pool and the connections held outside it share one name in `pg_stat_activity`, the latter with
+        // their role after it (`<name>-listener`).
+        let applicationName = PostgresClient.Configuration.uniqueApplicationName()
         let client = PostgresClient(
-            url: configuration.database, maximumConnections: configuration.databasePoolSize, logger: logger)
+            configuration: .init(
+                configuration.database, maximumConnections: configuration.databasePoolSize,
+                applicationName: applicationName),
+            backgroundLogger: logger)
         let database = ConsentDatabase(
             client: client,
+            connector: DedicatedConnector(url: configuration.database, applicationName: applicationName),
             keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
             checkCache: configuration.checkCacheEntries > 0
                 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil)

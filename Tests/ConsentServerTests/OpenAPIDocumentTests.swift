@@ -45,7 +45,12 @@ import Testing
         let router = try await ConsentApplication.router(
             ServerDependencies(
                 database: ConsentDatabase(
-                    client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
+                    client: client,
+                    connector: DedicatedConnector(
+                        url: DatabaseURL(
+                            endpoint: .tcp(host: "localhost", port: 5432), username: "unused", password: nil,
+                            database: "unused", tls: .disable)),
+                    keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
                 schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
         let served = Set(
             router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })

@@ -18,7 +18,9 @@ func withApp<Value: Sendable>(
 ) async throws -> Value {
     let client = PostgresClient(url: database.app, logger: database.logger)
     var dependencies = ServerDependencies(
-        database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: masterKey), checkCache: checkCache),
+        database: ConsentDatabase(
+            client: client, connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: masterKey),
+            checkCache: checkCache),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits

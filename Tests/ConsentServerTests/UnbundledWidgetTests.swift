@@ -273,7 +273,9 @@ private func withDemoApp(
 ) async throws {
     let client = PostgresClient(url: database.app, logger: database.logger)
     var dependencies = ServerDependencies(
-        database: ConsentDatabase(client: client, keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
+        database: ConsentDatabase(
+            client: client, connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
+            checkCache: nil),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner)
     dependencies.demoShop = shop
     let app = try await ConsentApplication.make(dependencies, host: "127.0.0.1", port: 0, logger: database.logger)

@@ -21,17 +21,17 @@ import Testing
         var lookup = cache.category(of: "tips", tenantId: Self.tenant)
         cache.fill(.utility, of: "tips", tenantId: Self.tenant, ticket: lookup.ticket, covered: 0)
         #expect(cache.category(of: "tips", tenantId: Self.tenant).category == nil, "not listening: nothing kept")
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         lookup = cache.category(of: "tips", tenantId: Self.tenant)
         cache.fill(.utility, of: "tips", tenantId: Self.tenant, ticket: lookup.ticket, covered: 0)
         #expect(cache.category(of: "tips", tenantId: Self.tenant).category == .utility)
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         #expect(cache.category(of: "tips", tenantId: Self.tenant).category == nil, "a restarted feed empties it")
     }
 
     @Test func aReadThatRacedAChangeIsNotKept() {
         let cache = CatalogueCache()
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         let before = cache.template(Self.key, tenantId: Self.tenant)
         // The platform pauses the template while the read of the approved one is in flight.
         cache.invalidate(Self.tenant, position: 7)
@@ -47,7 +47,7 @@ import Testing
 
     @Test func aChangeDropsOneTenantsCatalogueOnly() {
         let cache = CatalogueCache()
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         for tenant in [Self.tenant, Self.other] {
             let lookup = cache.category(of: "tips", tenantId: tenant)
             cache.fill(.marketing, of: "tips", tenantId: tenant, ticket: lookup.ticket, covered: 0)

@@ -63,7 +63,8 @@ import Testing
             tenantId: tenant, channel: .whatsapp, blindIndex: Array(repeating: 2, count: 32))
         let cache = ConsentStateCache(capacity: 16)
         try await database.withClient(\.app) { client throws in
-            let listener = ConsentChangeListener(client: client, cache: cache)
+            let listener = ConsentChangeListener(
+                client: client, connector: DedicatedConnector(url: database.app), cache: cache)
             let following = Task { await listener.run(poll: .milliseconds(200), logger: logger) }
             defer { following.cancel() }
             #expect(try await eventually { cache.isListening })
@@ -130,14 +131,15 @@ import Testing
         let cache = ConsentStateCache(capacity: 16)
         try await database.withClient(\.app) { listening throws in
             // The other instance polls once an hour: only the writer's wake-up can bring the change sooner.
-            let listener = ConsentChangeListener(client: listening, cache: cache)
+            let listener = ConsentChangeListener(
+                client: listening, connector: DedicatedConnector(url: database.app), cache: cache)
             let following = Task { await listener.run(poll: .seconds(3600), logger: logger) }
             defer { following.cancel() }
             #expect(try await eventually { cache.isListening })
 
             let writer = ConsentDatabase(
                 client: PostgresClient(url: database.app, logger: logger),
-                keyring: TenantKeyring(masterKey: .random32()), checkCache: nil)
+                connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()), checkCache: nil)
             let serving = Task { await writer.run() }
             defer { serving.cancel() }
             let ledger = ConsentLedger(keyring: writer.keyring, suppression: false)

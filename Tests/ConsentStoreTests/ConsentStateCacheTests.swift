@@ -19,7 +19,7 @@ import Testing
 
     static func listening(_ capacity: Int = 8) -> ConsentStateCache {
         let cache = ConsentStateCache(capacity: capacity)
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         return cache
     }
 
@@ -44,12 +44,12 @@ import Testing
         let before = cache.lookup([a], purpose: "marketing")
         cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: before.ticket, covered: 0)
         #expect(cache.lookup([a], purpose: "marketing").found.isEmpty, "not listening: no answers, no fills")
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         let ticket = cache.lookup([a], purpose: "marketing").ticket
         cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: ticket, covered: 0)
         #expect(cache.lookup([a], purpose: "marketing").found.count == 1)
-        cache.setListening(false)
-        cache.setListening(true)
+        cache.setListening(false, freshUntil: 0)
+        cache.setListening(true, freshUntil: .max)
         #expect(cache.lookup([a], purpose: "marketing").found.isEmpty, "reconnected: emptied")
         // A read that began before the reconnection may not fill after it.
         cache.fill([a: Self.granted(1)], purpose: "marketing", ticket: ticket, covered: 0)
@@ -168,17 +168,17 @@ import Testing
         let cache = APIKeyCache(capacity: 4)
         cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
         #expect(cache.lookup(hash).identity == nil, "not listening: nothing kept")
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
         #expect(cache.lookup(hash).identity == alice)
-        cache.setListening(false)
+        cache.setListening(false, freshUntil: 0)
         #expect(cache.lookup(hash).identity == nil, "a lost connection empties the cache")
     }
 
     /// A read that began before a revocation may have seen the key live; its answer must not be kept.
     @Test func aReadOlderThanARevocationIsNotKept() {
         let cache = APIKeyCache(capacity: 4)
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         let before = cache.lookup(hash).generation
         cache.revoke(keyId: aliceKey)
         cache.fill(hash, identity: alice, generation: before)
@@ -189,9 +189,45 @@ import Testing
         #expect(cache.lookup(hash).identity == nil)
     }
 
+    /// Issue 21, finding 1: a listener that stopped proving its feed leaves entries in place, but none answers.
+    @Test func answersOnlyWhileTheFeedIsFresh() {
+        let cache = APIKeyCache(capacity: 4)
+        cache.setListening(true, freshUntil: FeedClock.now() + 60_000_000_000)
+        cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
+        #expect(cache.lookup(hash).identity == alice)
+        cache.extendFreshness(until: FeedClock.now())
+        #expect(cache.lookup(hash).identity == nil, "past the freshness bound: the database answers")
+        cache.extendFreshness(until: .max)
+        #expect(cache.lookup(hash).identity == alice, "proved alive again, with nothing missed in between")
+    }
+
+    /// An entry lives `entryLifetime` whatever the listener says: a second bound on a missed revocation.
+    @Test func entriesExpire() {
+        let cache = APIKeyCache(capacity: 4, entryLifetime: .zero)
+        cache.setListening(true, freshUntil: .max)
+        cache.fill(hash, identity: alice, generation: cache.lookup(hash).generation)
+        #expect(cache.lookup(hash).identity == nil)
+        let kept = APIKeyCache(capacity: 4, entryLifetime: .seconds(60))
+        kept.setListening(true, freshUntil: .max)
+        kept.fill(hash, identity: alice, generation: kept.lookup(hash).generation)
+        #expect(kept.lookup(hash).identity == alice)
+    }
+
+    @Test func unknownHashesAreRememberedBrieflyAndBounded() {
+        let cache = APIKeyCache(capacity: 2, unknownLifetime: .seconds(60))
+        #expect(!cache.isKnownUnknown(hash))
+        cache.rememberUnknown(hash)
+        #expect(cache.isKnownUnknown(hash), "no listener needed: an unknown hash stays unknown")
+        for n in 0..<5 { cache.rememberUnknown(Array(repeating: UInt8(100 + n), count: 32)) }
+        #expect(cache.state.withLock { $0.unknown.count } <= 2)
+        let brief = APIKeyCache(capacity: 2, unknownLifetime: .zero)
+        brief.rememberUnknown(hash)
+        #expect(!brief.isKnownUnknown(hash), "forgotten after its lifetime")
+    }
+
     @Test func staysWithinCapacity() {
         let cache = APIKeyCache(capacity: 3)
-        cache.setListening(true)
+        cache.setListening(true, freshUntil: .max)
         for n in 0..<10 {
             let identity = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.admin])
             cache.fill(

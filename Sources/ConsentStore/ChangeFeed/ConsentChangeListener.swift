@@ -2,41 +2,59 @@ import ConsentCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
-/// Keeps the caches (consent states, live API keys) in step with every instance's writes. On one pooled
-/// connection, for as long as it lives, it LISTENs for wake-ups and key revocations and reads the change log
-/// (`consent_change_log`, migration 0009) when woken and at least every `poll`; the caches answer only while it
-/// does. A lost connection turns them off (and empties them) until it is back, because what was written meanwhile
-/// is not replayed into an emptied cache.
+/// Keeps the caches (consent states, live API keys, catalogues) in step with every instance's writes. On a
+/// connection of its own, outside the request pool (`DedicatedConnector`), it LISTENs for wake-ups and key
+/// revocations and reads the change log (`consent_change_log`, migration 0009) when woken and at least every
+/// `poll`. The caches answer only while it proves that both still work (`FeedFreshness`): a heartbeat NOTIFY sent
+/// through the pool every `heartbeat` must come back, and log reads must complete; the caches stop answering
+/// `freshness` after the older proof. A lost or silent connection turns them off (and empties them) until it is
+/// back, because what was written meanwhile is not replayed into an emptied cache.
 public struct ConsentChangeListener: Sendable {
     let client: PostgresClient
+    let connector: DedicatedConnector
     let cache: ConsentStateCache?
     let keys: APIKeyCache?
     let catalogue: CatalogueCache?
 
     public init(
-        client: PostgresClient, cache: ConsentStateCache?, keys: APIKeyCache? = nil, catalogue: CatalogueCache? = nil
+        client: PostgresClient, connector: DedicatedConnector, cache: ConsentStateCache?, keys: APIKeyCache? = nil,
+        catalogue: CatalogueCache? = nil
     ) {
         self.client = client
+        self.connector = connector
         self.cache = cache
         self.keys = keys
         self.catalogue = catalogue
     }
 
-    func setListening(_ listening: Bool) {
-        cache?.setListening(listening)
-        keys?.setListening(listening)
-        catalogue?.setListening(listening)
+    func setListening(_ listening: Bool, freshUntil: UInt64 = 0) {
+        cache?.setListening(listening, freshUntil: freshUntil)
+        keys?.setListening(listening, freshUntil: freshUntil)
+        catalogue?.setListening(listening, freshUntil: freshUntil)
     }
 
-    /// Listens until cancelled, reconnecting after `retry` when the connection fails. `poll` bounds how late a
-    /// change whose wake-up was lost (its writer crashed between commit and NOTIFY) reaches this instance.
-    public func run(retry: Duration = .seconds(1), poll: Duration = .seconds(1), logger: Logger) async {
+    func extendFreshness(until time: UInt64) {
+        cache?.extendFreshness(until: time)
+        keys?.extendFreshness(until: time)
+        catalogue?.extendFreshness(until: time)
+    }
+
+    /// Listens until cancelled, reconnecting after `retry` when the connection fails or goes quiet. `poll` bounds
+    /// how late a change whose wake-up was lost (its writer crashed between commit and NOTIFY) reaches this
+    /// instance; `freshness` how long the caches answer after the feed last proved itself (docs/architecture.md).
+    public func run(
+        retry: Duration = .seconds(1), poll: Duration = .seconds(1), heartbeat: Duration = .seconds(1),
+        freshness: Duration = .seconds(3), logger: Logger
+    ) async {
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
+                try await connector.withConnection(role: "listener", logger: logger) { connection in
                     try await connection.listen(on: ConsentChange.channel) { notifications in
-                        try await follow(notifications, on: connection, poll: poll, logger: logger)
+                        try await follow(
+                            notifications, on: connection, poll: poll, heartbeat: heartbeat, freshness: freshness,
+                            logger: logger)
                     }
                 }
             } catch is CancellationError {
@@ -52,21 +70,31 @@ public struct ConsentChangeListener: Sendable {
         setListening(false)
     }
 
-    /// Reads the log from now on, the caches answering, until the connection ends or the task is cancelled.
+    /// Reads the log from now on, the caches answering while the feed proves itself, until the connection ends,
+    /// goes quiet for longer than `freshness`, or the task is cancelled.
     private func follow(
         _ notifications: PostgresNotificationSequence, on connection: PostgresConnection, poll: Duration,
-        logger: Logger
+        heartbeat: Duration, freshness bound: Duration, logger: Logger
     ) async throws {
+        let firstRead = FeedClock.now()
         let start = try await Self.read(since: nil, on: connection, logger: logger).horizon
-        // Everything committed before that first read is in whatever the emptied cache reads from now on.
-        setListening(true)
+        let nanoseconds = UInt64(bound.components.seconds) * 1_000_000_000
+            + UInt64(bound.components.attoseconds / 1_000_000_000)
+        let proofs = FeedProofs(FeedFreshness(bound: nanoseconds))
+        _ = proofs.record { $0.readCompleted(startedAt: firstRead) }
+        // Everything committed before that first read is in whatever the emptied cache reads from now on; it
+        // answers once the first heartbeat comes back.
+        setListening(true, freshUntil: 0)
         defer { setListening(false) }
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await notification in notifications {
                     if let revocation = KeyRevocation(payload: notification.payload) {
                         keys?.revoke(keyId: revocation.keyId)
+                    } else if let beat = Heartbeat(payload: notification.payload) {
+                        if beat.nonce == nonce { extendFreshness(until: proofs.record { $0.heard(beat: beat.sequence) }) }
                     } else {
                         wake.yield()
                     }
@@ -81,8 +109,40 @@ public struct ConsentChangeListener: Sendable {
                 }
             }
             group.addTask {
+                // Through the pool, as every other instance's writes notify: a heartbeat that comes back proves
+                // the path their notifications take. A failed send is simply not heard.
+                var sequence: UInt64 = 0
+                while true {
+                    sequence += 1
+                    let beat = Heartbeat(nonce: nonce, sequence: sequence)
+                    _ = proofs.record { $0.sent(beat: beat.sequence, at: FeedClock.now()) }
+                    _ = try? await withDeadline(heartbeat) {
+                        try await client.withRequestConnection { connection in
+                            try await connection.query(
+                                """
+                                SELECT set_config('synchronous_commit', 'off', true), \
+                                pg_notify(\(ConsentChange.channel), \(beat.payload))
+                                """, logger: logger
+                            ).collect().count
+                        }
+                    }
+                    try await Task.sleep(for: heartbeat)
+                }
+            }
+            group.addTask {
+                // Quiet for longer than the bound: the caches stopped answering by themselves already; ending the
+                // connection empties them and starts again on a fresh one.
+                let grace = FeedClock.now() + nanoseconds
+                while true {
+                    try await Task.sleep(for: .milliseconds(250))
+                    let now = FeedClock.now()
+                    if now > grace, now >= proofs.record({ _ in }) { throw FeedWentQuiet() }
+                }
+            }
+            group.addTask {
                 var cursor = ChangeLogCursor(horizon: start)
                 for await _ in wakes {
+                    let started = FeedClock.now()
                     let batch = try await Self.read(since: cursor.horizon, on: connection, logger: logger)
                     for change in cursor.advance(rows: batch.rows, horizon: batch.horizon) {
                         switch change {
@@ -90,11 +150,32 @@ public struct ConsentChangeListener: Sendable {
                         case .catalogue(let tenant, let position): catalogue?.invalidate(tenant, position: position)
                         }
                     }
+                    extendFreshness(until: proofs.record { $0.readCompleted(startedAt: started) })
                 }
             }
-            // The first task to end (the connection closed, or a read failed) ends the others.
+            // The first task to end (the connection closed or went quiet, or a read failed) ends the others. A read
+            // waiting on a silent connection ends only when the connection does, so it is closed first.
+            defer { connection.closeNow() }
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Neither a heartbeat nor a log read came back within the freshness bound.
+    struct FeedWentQuiet: Error {}
+
+    /// One connection's proofs, shared by the tasks that make them.
+    private final class FeedProofs: Sendable {
+        private let freshness: Mutex<FeedFreshness>
+
+        init(_ freshness: FeedFreshness) { self.freshness = Mutex(freshness) }
+
+        /// Applies `event` and answers the caches' new `freshUntil`.
+        func record(_ event: (inout FeedFreshness) -> Void) -> UInt64 {
+            freshness.withLock { freshness in
+                event(&freshness)
+                return freshness.freshUntil
+            }
         }
     }
 

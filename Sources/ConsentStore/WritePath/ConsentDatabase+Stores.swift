@@ -57,13 +57,14 @@ extension ConsentDatabase {
 
     /// The notification connection that keeps this instance's caches in step with every instance's writes.
     public var changeListener: ConsentChangeListener {
-        ConsentChangeListener(client: client, cache: checkCache, keys: keyCache, catalogue: catalogueCache)
+        ConsentChangeListener(
+            client: client, connector: connector, cache: checkCache, keys: keyCache, catalogue: catalogueCache)
     }
 
     public func leaderElected(
         _ lock: LeaderLock, interval: Duration, logger: Logger, pass: @escaping @Sendable (Logger) async throws -> Void
     ) -> LeaderElectedService {
-        LeaderElectedService(client: client, lock: lock, interval: interval, logger: logger, pass: pass)
+        LeaderElectedService(connector: connector, lock: lock, interval: interval, logger: logger, pass: pass)
     }
 
     /// Whether the database answers and holds exactly the schema `schema` describes.

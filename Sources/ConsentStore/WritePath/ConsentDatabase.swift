@@ -11,6 +11,8 @@ import ServiceLifecycle
 /// and console sessions, which no check reads, still commit in their own store transactions.
 public struct ConsentDatabase: Sendable, Service {
     let client: PostgresClient
+    /// The change listener's and the leaders' connections, outside the pool (`DedicatedConnector`).
+    let connector: DedicatedConnector
     public let keyring: TenantKeyring
     /// The check path's cache, kept in step by `ConsentChangeListener`; nil reads the database for every check.
     public let checkCache: ConsentStateCache?
@@ -21,8 +23,11 @@ public struct ConsentDatabase: Sendable, Service {
     public let catalogueCache: CatalogueCache?
     let announcer = ChangeAnnouncer()
 
-    public init(client: PostgresClient, keyring: TenantKeyring, checkCache: ConsentStateCache?) {
+    public init(
+        client: PostgresClient, connector: DedicatedConnector, keyring: TenantKeyring, checkCache: ConsentStateCache?
+    ) {
         self.client = client
+        self.connector = connector
         self.keyring = keyring
         self.checkCache = checkCache
         self.keyCache = APIKeyCache(capacity: 10_000)
@@ -52,7 +57,7 @@ public struct ConsentDatabase: Sendable, Service {
             }
         case .statement:
             try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
-            outcome = try await client.withConnection { connection in try await work.body(connection, logger) }
+            outcome = try await client.withRequestConnection { connection in try await work.body(connection, logger) }
         }
         afterCommit(work, outcome)
         return outcome
