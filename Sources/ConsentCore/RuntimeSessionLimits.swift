@@ -1,18 +1,18 @@
-/// The waits PostgreSQL bounds for the runtime role's sessions, set on the role in its database by
-/// `consentd migrate` (`ALTER ROLE … IN DATABASE … SET`), so that every connection the service opens has them from
-/// its first statement and nothing in the service can forget to set them (issue 21, finding 2).
+/// The waits PostgreSQL bounds for the runtime role's sessions, set on the role by `consentd migrate`
+/// (`ALTER ROLE … SET`), so that every connection the service opens has them from its first statement and nothing
+/// in the service can forget to set them (issue 21, finding 2).
 ///
 /// Each is shorter than the request deadline (30 s by default), so that the server ends a statement before the
 /// client stops waiting for it and no backend runs on for a request already answered 503.
 public struct RuntimeSessionLimits: Sendable, Equatable {
     /// The longest one statement runs (`statement_timeout`).
-    public var statementTimeoutSeconds = 20
+    public var statementTimeoutSeconds = 25
     /// The longest a statement waits for a lock another session holds (`lock_timeout`): a write behind a table
     /// lock fails with 55P03 and answers 503 `database_busy` instead of holding its connection.
-    public var lockTimeoutSeconds = 5
+    public var lockTimeoutSeconds = 10
     /// A session left in a transaction with no statement for this long is ended, releasing its locks
     /// (`idle_in_transaction_session_timeout`): a client that vanished mid-transaction holds nothing for long.
-    public var idleInTransactionSeconds = 10
+    public var idleInTransactionSeconds = 20
     /// Server-side TCP keepalive (`tcp_keepalives_idle`, `_interval`, `_count`): the server finds a client that
     /// vanished without a FIN in idle + interval × count seconds.
     public var keepaliveIdleSeconds = 10

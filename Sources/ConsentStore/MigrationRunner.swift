@@ -104,18 +104,16 @@ public struct MigrationRunner: Sendable {
         }
     }
 
-    /// Sets the role's session limits in this database, replacing earlier values (`RuntimeSessionLimits`).
+    /// Sets the role's session limits, replacing earlier values (`RuntimeSessionLimits`). On the role itself, not
+    /// per database: a database made from a template (each test's) does not inherit per-database role settings, and
+    /// the runtime role serves one service whatever database it connects to.
     func limitSessions(
         of role: String, _ limits: RuntimeSessionLimits, connection: PostgresConnection, logger: Logger
     ) async throws {
         let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
-        let database = try await connection.query("SELECT current_database()", logger: logger).decode(String.self)
-            .array().first ?? ""
-        let quotedDatabase = "\"" + database.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         for (name, value) in limits.settings {
             try await connection.query(
-                PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) IN DATABASE \(quotedDatabase) SET \(name) = '\(value)'"),
-                logger: logger)
+                PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) SET \(name) = '\(value)'"), logger: logger)
         }
     }
 

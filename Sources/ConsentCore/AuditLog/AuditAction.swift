@@ -35,4 +35,6 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case marketingResumed = "preference.marketing_resumed"
     case optOutReviewOpened = "opt_out.review_opened"
     case optOutReviewResolved = "opt_out.review_resolved"
+    /// Two subjects found to be one person (sql/migrations/0013, SubjectReindexer).
+    case subjectMerged = "subject.merged"
 }
