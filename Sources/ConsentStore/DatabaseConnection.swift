@@ -50,13 +50,16 @@ public struct PoolUsage: Sendable, Equatable {
     /// Counts this pool's connections (those sharing the asking connection's unique application name).
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> PoolUsage {
         var usage = PoolUsage()
-        let rows = try await client.query(
-            """
-            SELECT coalesce(state, ''), count(*)::int FROM pg_stat_activity
-            WHERE application_name = current_setting('application_name') AND usename = current_user
-            GROUP BY 1
-            """, logger: logger)
-        for try await (state, count) in rows.decode((String, Int).self) {
+        let rows = try await client.withRequestConnection { connection in
+            try await connection.query(
+                """
+                SELECT coalesce(state, ''), count(*)::int FROM pg_stat_activity
+                WHERE application_name = current_setting('application_name') AND usename = current_user
+                GROUP BY 1
+                """, logger: logger
+            ).decode((String, Int).self).array()
+        }
+        for (state, count) in rows {
             switch state {
             case "active": usage.active += count
             case "idle": usage.idle += count
@@ -135,7 +138,7 @@ public enum DatabaseErrors {
     /// True when the database went away or cannot take the statement now (a restart, a crash, a closed or broken
     /// connection), as opposed to refusing the statement itself: the request can be retried once it is back.
     public static func isUnavailable(_ error: any Error) -> Bool {
-        causes(of: error).contains(where: isUnavailable(_:))
+        error is LentClosedConnection || causes(of: error).contains(where: isUnavailable(_:))
     }
 
     static func isUnavailable(_ error: PSQLError) -> Bool {

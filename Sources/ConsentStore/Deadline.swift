@@ -38,7 +38,7 @@ public func withDeadline<Result: Sendable>(
             connections.closeAll()
             work.cancel()
         }
-    } catch where expired.withLockedValue({ $0 }) {
+    } catch  where expired.withLockedValue({ $0 }) {
         throw DeadlineExceeded(after: duration)
     }
 }
@@ -77,6 +77,9 @@ final class DeadlineConnections: Sendable {
         return try await body()
     }
 
+    /// Whether the deadline (or the caller's cancellation) closed the connections.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
     func closeAll() {
         let held = state.withLock { state in
             state.closed = true
@@ -89,13 +92,56 @@ final class DeadlineConnections: Sendable {
 
 extension PostgresClient {
     /// `withConnection` for work a request waits for: its deadline, if it has one, may close the connection.
+    ///
+    /// A connection that closed under the work (closed by a deadline, or ended by the server) goes back to the pool
+    /// only once it has finished closing. Released earlier, the pool could lend it to the next request before it
+    /// knew it was closed, and postgres-nio 1.33 writes that request's query into the closed pipeline without ever
+    /// answering it: the request, and with it the process's shutdown, waited for ever. That was the "unexplained
+    /// hang" of a test that ended its own pooled backend (issue 21, finding 9).
+    static let closedLeasesSkipped = 8
+
     func withRequestConnection<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
+        // A connection the server ended while it was idle in the pool (a restart, `pg_terminate_backend`) may still
+        // be lent before the pool hears of it, and a query written to it would never be answered: it is handed back
+        // once closed, and another one leased.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await leased(isolation: isolation, body)
+            } catch is LentClosedConnection where attempt < Self.closedLeasesSkipped {
+                continue
+            }
+        }
+    }
+
+    private func leased<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
         try await withConnection(isolation: isolation) { connection in
-            guard let scope = DeadlineConnections.current else { return try await body(connection) }
-            return try await scope.holding(connection, isolation: isolation) { try await body(connection) }
+            if connection.isClosed {
+                try? await connection.closeFuture.get()
+                throw LentClosedConnection()
+            }
+            let scope = DeadlineConnections.current
+            do {
+                guard let scope else { return try await body(connection) }
+                return try await scope.holding(connection, isolation: isolation) { try await body(connection) }
+            } catch {
+                if connection.isClosed || DatabaseErrors.isUnavailable(error) || scope?.isClosed == true {
+                    connection.closeNow()
+                    try? await connection.closeFuture.get()
+                }
+                throw error
+            }
         }
     }
 }
+
+/// The pool lent a connection that had already closed (`withRequestConnection`): the database is unavailable to
+/// this request, as with any other closed connection.
+struct LentClosedConnection: Error {}

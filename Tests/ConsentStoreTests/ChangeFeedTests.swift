@@ -125,6 +125,43 @@ import Testing
         }
     }
 
+    /// Issue 21, finding 1: a listener whose connection stays open but answers nothing (here its log read waits
+    /// behind a lock; in production a flow that died without a FIN) used to keep the caches answering for ever.
+    /// Now they stop within the freshness bound, and come back once the feed proves itself again.
+    @Test func aListenerThatGoesQuietTurnsTheCachesOffUntilItProvesItselfAgain() async throws {
+        let (database, _) = try await Self.databaseWithTenant()
+        let logger = database.logger
+        let cache = ConsentStateCache(capacity: 16)
+        let keys = APIKeyCache(capacity: 4)
+        try await database.withClient(\.app) { client throws in
+            let listener = ConsentChangeListener(
+                client: client, connector: DedicatedConnector(url: database.app), cache: cache, keys: keys)
+            let following = Task {
+                await listener.run(retry: .milliseconds(200), poll: .milliseconds(200), logger: logger)
+            }
+            defer { following.cancel() }
+            #expect(try await eventually { cache.isListening })
+            let hash = Array(repeating: UInt8(9), count: 32)
+            let identity = CallerIdentity(keyId: UUID(), tenantId: UUID(), scopes: [.consentCheck])
+            keys.fill(hash, identity: identity, generation: keys.lookup(hash).generation)
+            #expect(keys.lookup(hash).identity == identity)
+
+            let holding = Task {
+                try await database.withClient(\.superuser) { superuser in
+                    try await superuser.withTransaction(logger: logger) { connection in
+                        try await connection.query(
+                            "LOCK TABLE consent_change_log IN ACCESS EXCLUSIVE MODE", logger: logger)
+                        try await connection.query("SELECT pg_sleep(8)", logger: logger)
+                    }
+                }
+            }
+            #expect(try await eventually { !cache.isListening }, "the stalled feed turned the check cache off")
+            #expect(keys.lookup(hash).identity == nil, "and the key cache: the database answers for keys")
+            try await holding.value
+            #expect(try await eventually { cache.isListening }, "back once the feed proves itself again")
+        }
+    }
+
     @Test func aCommittedWriteWakesAnotherInstanceBeforeItsPoll() async throws {
         let (database, tenant) = try await Self.databaseWithTenant()
         let logger = database.logger
@@ -139,7 +176,8 @@ import Testing
 
             let writer = ConsentDatabase(
                 client: PostgresClient(url: database.app, logger: logger),
-                connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()), checkCache: nil)
+                connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
+                checkCache: nil)
             let serving = Task { await writer.run() }
             defer { serving.cancel() }
             let ledger = ConsentLedger(keyring: writer.keyring, suppression: false)

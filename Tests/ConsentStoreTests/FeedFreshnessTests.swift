@@ -42,6 +42,15 @@ import Testing
         #expect(freshness.freshUntil == 210, "an older read does not move it back")
     }
 
+    @Test func heartbeatsAreNumberedInOrder() {
+        var freshness = FeedFreshness(bound: 10)
+        #expect(freshness.nextBeat(at: 5) == 1)
+        #expect(freshness.nextBeat(at: 6) == 2)
+        freshness.readCompleted(startedAt: 100)
+        freshness.heard(beat: 2)
+        #expect(freshness.freshUntil == 16)
+    }
+
     @Test func unheardHeartbeatsAreBounded() {
         var freshness = FeedFreshness(bound: 10)
         for sequence in 1...500 { freshness.sent(beat: UInt64(sequence), at: UInt64(sequence)) }

@@ -21,9 +21,14 @@ final class ChangeAnnouncer: Sendable {
     func run(client: PostgresClient, logger: Logger) async {
         for await _ in wakes {
             do {
-                try await client.query(
-                    "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(ConsentChange.channel), '')",
-                    logger: logger)
+                // Leased like a request's connection, so a connection the server ended is never written to (see
+                // `withRequestConnection`): a NOTIFY stuck on one would hold this loop, and the shutdown, for ever.
+                _ = try await client.withRequestConnection { connection in
+                    try await connection.query(
+                        "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(ConsentChange.channel), '')",
+                        logger: logger
+                    ).collect().count
+                }
             } catch {
                 logger.debug(
                     "change announcer: NOTIFY failed; listeners find the change at their next poll",

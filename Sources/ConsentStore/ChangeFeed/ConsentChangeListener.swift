@@ -8,8 +8,8 @@ import Synchronization
 /// connection of its own, outside the request pool (`DedicatedConnector`), it LISTENs for wake-ups and key
 /// revocations and reads the change log (`consent_change_log`, migration 0009) when woken and at least every
 /// `poll`. The caches answer only while it proves that both still work (`FeedFreshness`): a heartbeat NOTIFY sent
-/// through the pool every `heartbeat` must come back, and log reads must complete; the caches stop answering
-/// `freshness` after the older proof. A lost or silent connection turns them off (and empties them) until it is
+/// from a second connection every `heartbeat` must come back, and log reads must complete; the caches stop
+/// answering `freshness` after the older proof. A lost or silent connection turns them off (and empties them) until it is
 /// back, because what was written meanwhile is not replayed into an emptied cache.
 public struct ConsentChangeListener: Sendable {
     let client: PostgresClient
@@ -46,7 +46,7 @@ public struct ConsentChangeListener: Sendable {
     /// instance; `freshness` how long the caches answer after the feed last proved itself (docs/architecture.md).
     public func run(
         retry: Duration = .seconds(1), poll: Duration = .seconds(1), heartbeat: Duration = .seconds(1),
-        freshness: Duration = .seconds(3), logger: Logger
+        freshness: Duration = .seconds(5), logger: Logger
     ) async {
         while !Task.isCancelled {
             do {
@@ -78,7 +78,8 @@ public struct ConsentChangeListener: Sendable {
     ) async throws {
         let firstRead = FeedClock.now()
         let start = try await Self.read(since: nil, on: connection, logger: logger).horizon
-        let nanoseconds = UInt64(bound.components.seconds) * 1_000_000_000
+        let nanoseconds =
+            UInt64(bound.components.seconds) * 1_000_000_000
             + UInt64(bound.components.attoseconds / 1_000_000_000)
         let proofs = FeedProofs(FeedFreshness(bound: nanoseconds))
         _ = proofs.record { $0.readCompleted(startedAt: firstRead) }
@@ -94,7 +95,9 @@ public struct ConsentChangeListener: Sendable {
                     if let revocation = KeyRevocation(payload: notification.payload) {
                         keys?.revoke(keyId: revocation.keyId)
                     } else if let beat = Heartbeat(payload: notification.payload) {
-                        if beat.nonce == nonce { extendFreshness(until: proofs.record { $0.heard(beat: beat.sequence) }) }
+                        if beat.nonce == nonce {
+                            extendFreshness(until: proofs.record { $0.heard(beat: beat.sequence) })
+                        }
                     } else {
                         wake.yield()
                     }
@@ -109,24 +112,28 @@ public struct ConsentChangeListener: Sendable {
                 }
             }
             group.addTask {
-                // Through the pool, as every other instance's writes notify: a heartbeat that comes back proves
-                // the path their notifications take. A failed send is simply not heard.
-                var sequence: UInt64 = 0
+                // From another session, as every other instance's writes notify: a heartbeat that comes back proves
+                // the path their notifications take. A connection of its own, not the request pool's, so that a
+                // pool saturated by requests does not silence the heartbeat and turn the caches off when they are
+                // needed most. A failed send is simply not heard; a lost connection is opened again.
                 while true {
-                    sequence += 1
-                    let beat = Heartbeat(nonce: nonce, sequence: sequence)
-                    _ = proofs.record { $0.sent(beat: beat.sequence, at: FeedClock.now()) }
-                    _ = try? await withDeadline(heartbeat) {
-                        try await client.withRequestConnection { connection in
-                            try await connection.query(
-                                """
-                                SELECT set_config('synchronous_commit', 'off', true), \
-                                pg_notify(\(ConsentChange.channel), \(beat.payload))
-                                """, logger: logger
-                            ).collect().count
+                    do {
+                        try await connector.withConnection(role: "heartbeat", logger: logger) { sender in
+                            while true {
+                                var sequence: UInt64 = 0
+                                _ = proofs.record { sequence = $0.nextBeat(at: FeedClock.now()) }
+                                let beat = Heartbeat(nonce: nonce, sequence: sequence)
+                                _ = try await sender.heldQuery(
+                                    "SELECT pg_notify(\(ConsentChange.channel), \(beat.payload))", within: bound,
+                                    logger: logger)
+                                try await Task.sleep(for: heartbeat)
+                            }
                         }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        try await Task.sleep(for: heartbeat)
                     }
-                    try await Task.sleep(for: heartbeat)
                 }
             }
             group.addTask {

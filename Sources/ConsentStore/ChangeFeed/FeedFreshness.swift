@@ -16,8 +16,16 @@ struct FeedFreshness: Sendable, Equatable {
     private(set) var outstanding: [UInt64: UInt64] = [:]
     private var lastHeardSentAt: UInt64?
     private var lastReadStartedAt: UInt64?
+    private var lastSequence: UInt64 = 0
 
     init(bound: UInt64) { self.bound = bound }
+
+    /// Numbers and records the next heartbeat, sent at `time`.
+    mutating func nextBeat(at time: UInt64) -> UInt64 {
+        lastSequence += 1
+        sent(beat: lastSequence, at: time)
+        return lastSequence
+    }
 
     mutating func sent(beat sequence: UInt64, at time: UInt64) {
         outstanding[sequence] = time
