@@ -33,6 +33,10 @@ public struct ServeConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var allowPrivilegedRole: Bool
+    /// Where `/metrics` is served (`CONSENTD_METRICS_HOST`, default loopback; `CONSENTD_METRICS_PORT`, default
+    /// 9464, `off` for none): a listener of its own, never the API's, because the counts of every tenant's decisions
+    /// are nobody's business outside the monitoring network (issue 21, finding 4).
+    public var metrics: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9464)
     /// Names this service in every tenant log's origin, `<auditOrigin>/<tenant>`; should be unique to the deployment.
     public var auditOrigin: String
 
@@ -76,6 +80,7 @@ public struct ServeConfiguration: Sendable {
 
     /// The variables that tune a server but do not say which one it is; `consentd dev` reads them too.
     public mutating func readTuning(_ environment: [String: String]) throws(ConfigurationError) {
+        metrics = try EnvironmentReader.metricsAddress(environment)
         checkCacheEntries = try EnvironmentReader.count(
             environment, "CONSENTD_CHECK_CACHE_ENTRIES", default: Self.defaultCheckCacheEntries, range: 0...50_000_000)
         databasePoolSize = try EnvironmentReader.count(
@@ -169,6 +174,16 @@ public enum EnvironmentReader {
             throw ConfigurationError(variable: name, problem: "decodes to \(data.count) bytes; expected exactly 32")
         }
         return SecretBytes(Array(data))
+    }
+
+    /// `CONSENTD_METRICS_HOST` and `CONSENTD_METRICS_PORT`; nil when the port is `off`.
+    public static func metricsAddress(_ environment: [String: String]) throws(ConfigurationError) -> ListenAddress? {
+        if environment["CONSENTD_METRICS_PORT"] == "off" { return nil }
+        let host = environment["CONSENTD_METRICS_HOST"] ?? "127.0.0.1"
+        guard !host.isEmpty, !host.contains(where: \.isWhitespace) else {
+            throw ConfigurationError(variable: "CONSENTD_METRICS_HOST", problem: "must be a host name or address")
+        }
+        return ListenAddress(host: host, port: try port(environment, "CONSENTD_METRICS_PORT", default: 9464))
     }
 
     public static func port(_ environment: [String: String], _ name: String, default fallback: Int)
@@ -267,5 +282,16 @@ public enum EnvironmentReader {
                 variable: name, problem: "must be a lower-case identifier (a-z, 0-9, _), at most 63 characters")
         }
         return value
+    }
+}
+
+/// A host and port a listener binds.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
     }
 }

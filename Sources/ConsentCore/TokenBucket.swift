@@ -54,6 +54,9 @@ public struct RateLimits: Sendable, Equatable {
     }
 
     public var byScope: [Scope: Limit]
+    /// Per client address, for requests whose API key failed (`CONSENTD_RATE_LIMIT_FAILED_AUTH`): past it, an
+    /// unknown key is refused before it costs a database read.
+    public var failedAuthentication = Limit(perSecond: 10, burst: 50)
 
     /// Checks are the hot path and come in bursts from senders; DPO and admin work is human-paced.
     public static let `default` = RateLimits(byScope: [
@@ -69,6 +72,8 @@ public struct RateLimits: Sendable, Equatable {
         scopes.compactMap { byScope[$0] }.max { ($0.perSecond, $0.burst) < ($1.perSecond, $1.burst) }
     }
 
+    public static let failedAuthenticationVariable = "CONSENTD_RATE_LIMIT_FAILED_AUTH"
+
     public static func variable(for scope: Scope) -> String {
         "CONSENTD_RATE_LIMIT_" + scope.rawValue.uppercased().replacingOccurrences(of: ":", with: "_")
     }
@@ -78,17 +83,22 @@ extension EnvironmentReader {
     public static func rateLimits(_ environment: [String: String]) throws(ConfigurationError) -> RateLimits {
         var limits = RateLimits.default
         for scope in Scope.allCases {
-            let name = RateLimits.variable(for: scope)
-            guard let text = environment[name], !text.isEmpty else { continue }
-            let parts = text.split(separator: "/")
-            guard parts.count == 2, let rate = Double(parts[0]), rate > 0, rate <= 1_000_000, let burst = Int(parts[1]),
-                (1...10_000_000).contains(burst)
-            else {
-                throw ConfigurationError(
-                    variable: name, problem: "must be <requests per second>/<burst>, such as 200/400")
-            }
-            limits.byScope[scope] = RateLimits.Limit(perSecond: rate, burst: burst)
+            if let limit = try limit(environment, RateLimits.variable(for: scope)) { limits.byScope[scope] = limit }
+        }
+        if let limit = try limit(environment, RateLimits.failedAuthenticationVariable) {
+            limits.failedAuthentication = limit
         }
         return limits
+    }
+
+    static func limit(_ environment: [String: String], _ name: String) throws(ConfigurationError) -> RateLimits.Limit? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let rate = Double(parts[0]), rate > 0, rate <= 1_000_000, let burst = Int(parts[1]),
+            (1...10_000_000).contains(burst)
+        else {
+            throw ConfigurationError(variable: name, problem: "must be <requests per second>/<burst>, such as 200/400")
+        }
+        return RateLimits.Limit(perSecond: rate, burst: burst)
     }
 }

@@ -24,6 +24,10 @@ public struct ServerDependencies: Sendable {
     public var requestTimeout: Duration = .seconds(30)
     /// The dated pricing rules (built in, plus `CONSENTD_PRICING_RULES`) and the `issue_resolution` lookback.
     public var sendPolicy: SendPolicy = .standard
+    /// Where `/metrics` is served, on a listener of its own; nil serves it nowhere.
+    public var metricsAddress: ListenAddress?
+    /// Told the port the metrics listener got (it may have asked for any free one).
+    public var onMetricsRunning: @Sendable (Int) async -> Void = { _ in }
     /// The time checks answer at. Always the wall clock in the service; tests of the dated rules set it to the
     /// edges of the platform's pricing periods, which no `sendAt` (now to seven days ahead) can reach.
     public var checkClock: @Sendable () -> Date = { Date() }
@@ -68,11 +72,15 @@ public enum ConsentApplication {
                 timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
-        MetricsRoutes(metrics: dependencies.metrics, keys: database.keyCache, database: database).register(
-            on: router)
 
         let keys = database.apiKeys
-        let v1 = router.group("v1").add(middleware: APIKeyAuthenticator(keys: keys))
+        let v1 = router.group("v1")
+            .add(
+                middleware: APIKeyAuthenticator(
+                    keys: keys,
+                    failures: FailedAuthenticationLimiter(limit: dependencies.rateLimits.failedAuthentication),
+                    trustForwardedFor: dependencies.collection.trustForwardedFor)
+            )
             .add(middleware: RateLimitMiddleware(limiter: KeyRateLimiter(limits: dependencies.rateLimits)))
         KeyRoutes(database: database).register(on: v1)
         PurposeRoutes(purposes: database.purposes).register(on: v1)
@@ -125,6 +133,15 @@ public enum ConsentApplication {
         return router
     }
 
+    /// `/metrics` alone, for the metrics listener (`ServerDependencies.metricsAddress`).
+    public static func metricsRouter(_ dependencies: ServerDependencies) -> Router<ConsentRequestContext> {
+        let router = Router(context: ConsentRequestContext.self)
+        let database = dependencies.database
+        MetricsRoutes(metrics: dependencies.metrics, keys: database.keyCache, database: database).register(
+            on: router)
+        return router
+    }
+
     /// The server with its database pool, the audit sequencer and the retention job as managed services: the pool
     /// starts before and stops after the others, and SIGTERM/SIGINT let in-flight requests finish. The sequencer
     /// and the retention job each run in one instance at a time (`LeaderLock`).
@@ -133,7 +150,7 @@ public enum ConsentApplication {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let database = dependencies.database
-        let services: [any Service] = [
+        var services: [any Service] = [
             database,
             database.leaderElected(.auditSequencer, interval: .seconds(1), logger: logger) {
                 [sequencer = database.auditSequencer(signer: dependencies.checkpointSigner)] logger in
@@ -163,6 +180,17 @@ public enum ConsentApplication {
             ConsentChangeListenerService(
                 listener: database.changeListener, logger: logger),
         ]
+        if let address = dependencies.metricsAddress {
+            services.append(
+                Application(
+                    router: metricsRouter(dependencies),
+                    configuration: .init(
+                        address: .hostname(address.host, port: address.port), serverName: "consentd-metrics"),
+                    onServerRunning: { [onRunning = dependencies.onMetricsRunning] channel in
+                        await onRunning(channel.localAddress?.port ?? address.port)
+                    },
+                    logger: logger))
+        }
         return Application(
             router: try await router(dependencies),
             // Idle keep-alive connections close after 75 s: longer than the 60 s that common load balancers keep

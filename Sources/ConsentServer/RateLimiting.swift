@@ -48,3 +48,35 @@ struct RateLimitMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// Before authentication: one token bucket per client address, taken from by each request whose API key failed
+/// (malformed, unknown or revoked). An address that has used its allowance is refused with 429 before its next
+/// unknown key costs a database read; keys already in the key cache still pass, so a neighbour behind the same
+/// address with a good key is not shut out by a flood of bad ones (issue 21, finding 4).
+final class FailedAuthenticationLimiter: Sendable {
+    let limit: RateLimits.Limit
+    let buckets = Mutex<[String: TokenBucket]>([:])
+    static let maxAddresses = 100_000
+
+    init(limit: RateLimits.Limit) { self.limit = limit }
+
+    /// Whether the address may cost a database read now.
+    func mayTry(_ address: String, now: TimeInterval = ProcessInfo.processInfo.systemUptime) -> Bool {
+        buckets.withLock { $0[address].map { $0.available(at: now) >= 1 } ?? true }
+    }
+
+    func failed(_ address: String, now: TimeInterval = ProcessInfo.processInfo.systemUptime) {
+        buckets.withLock { buckets in
+            if buckets.count >= Self.maxAddresses, buckets[address] == nil {
+                buckets = buckets.filter { _, bucket in bucket.available(at: now) < bucket.capacity }
+                if buckets.count >= Self.maxAddresses, let first = buckets.keys.first {
+                    buckets.removeValue(forKey: first)
+                }
+            }
+            var bucket =
+                buckets[address] ?? TokenBucket(capacity: limit.burst, ratePerSecond: limit.perSecond, now: now)
+            _ = bucket.take(now: now)
+            buckets[address] = bucket
+        }
+    }
+}

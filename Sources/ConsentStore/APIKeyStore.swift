@@ -117,12 +117,19 @@ public struct APIKeyStore: Sendable {
 
     /// The identity behind a presented token, or nil when it is unknown or revoked: from the cache, else one round
     /// trip. A hash the database did not know is answered from memory for a few seconds (`APIKeyCache`).
-    public func authenticate(_ token: APIKeyToken, logger: Logger) async throws -> CallerIdentity? {
+    /// `beforeRead` runs before a database read and may refuse it by throwing (the per-address limit).
+    public func authenticate(
+        _ token: APIKeyToken, logger: Logger, beforeRead: () throws -> Void = {}
+    ) async throws -> CallerIdentity? {
         let storedHash = token.storedHash
-        guard let cache else { return try await read(storedHash, logger: logger) }
+        guard let cache else {
+            try beforeRead()
+            return try await read(storedHash, logger: logger)
+        }
         let (cached, generation) = cache.lookup(storedHash)
         if let cached { return cached }
         if cache.isKnownUnknown(storedHash) { return nil }
+        try beforeRead()
         let identity = try await read(storedHash, logger: logger)
         if let identity {
             cache.fill(storedHash, identity: identity, generation: generation)

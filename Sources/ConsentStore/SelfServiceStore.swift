@@ -69,7 +69,11 @@ public struct SelfServiceStore: Sendable {
     func verified(_ token: String, now: Date, on connection: PostgresConnection, tenantId: UUID, logger: Logger)
         async throws -> (SelfServiceLink, MessageChannel, [UInt8])
     {
-        let key = try await keyring.tenantKey(.selfServiceLink, tenantId: tenantId, on: connection, logger: logger)
+        // No key, no link was ever signed for this tenant (or there is no such tenant): refused without a write.
+        guard
+            let key = try await keyring.existingTenantKey(
+                .selfServiceLink, tenantId: tenantId, on: connection, logger: logger)
+        else { throw SelfServiceError.invalid }
         let link: SelfServiceLink
         do {
             link = try SelfServiceLink.verify(token, key: key, now: now)

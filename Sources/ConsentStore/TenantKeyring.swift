@@ -122,6 +122,21 @@ public final class TenantKeyring: Sendable {
             VALUES (\(tenantId), \(purpose.rawValue), \(ByteBuffer(bytes: fresh.wrapped)), \(ByteBuffer(bytes: masterId)))
             ON CONFLICT (tenant_id, purpose) DO NOTHING
             """, logger: logger)
+        guard let key = try await existingTenantKey(purpose, tenantId: tenantId, on: connection, logger: logger) else {
+            throw KeyUnreadable(what: "tenant's \(purpose.rawValue) key (missing)")
+        }
+        return key
+    }
+
+    /// The tenant's key if it has one; never writes. For the routes that take no API key (a self-service link):
+    /// what they are given names a tenant, which may not exist, and an open route must not create anything for it
+    /// (issue 21, finding 4: an unknown tenant's link was a failed INSERT and a 500).
+    func existingTenantKey(
+        _ purpose: TenantKeyPurpose, tenantId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SymmetricKey? {
+        let name = TenantKeyName(tenantId: tenantId, purpose: purpose)
+        if let key = tenantKeys.withLock({ $0[name] }) { return key }
+        let context = Self.tenantKeyContext(tenantId, purpose.rawValue)
         let rows = try await connection.query(
             """
             SELECT wrapped_key, master_key_id FROM tenant_keys
@@ -134,7 +149,7 @@ public final class TenantKeyring: Sendable {
             tenantKeys.withLock { $0[name] = key }
             return key
         }
-        throw KeyUnreadable(what: "tenant's \(purpose.rawValue) key (missing)")
+        return nil
     }
 
     func newSubjectKey(subjectId: UUID) -> (key: SymmetricKey, wrapped: [UInt8], masterKeyId: [UInt8]) {

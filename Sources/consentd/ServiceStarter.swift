@@ -47,6 +47,10 @@ enum ServiceStarter {
         dependencies.rateLimits = configuration.rateLimits
         dependencies.requestTimeout = .seconds(configuration.requestTimeoutSeconds)
         dependencies.sendPolicy = configuration.sendPolicy
+        dependencies.metricsAddress = configuration.metrics
+        dependencies.onMetricsRunning = { [host = configuration.metrics?.host ?? ""] port in
+            logger.info("serving /metrics", metadata: ["metrics": "\(host):\(port)"])
+        }
         let app = try await ConsentApplication.make(
             dependencies,
             host: configuration.host, port: configuration.port,

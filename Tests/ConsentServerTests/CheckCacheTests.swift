@@ -7,6 +7,10 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// No check may answer "allowed" after an acknowledged withdrawal: on the instance that took it, and on another
 /// instance when the check carries the withdrawal's consistency token.
 @Suite struct CheckCacheTests {
@@ -216,9 +220,11 @@ import Testing
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
         let cache = ConsentStateCache(capacity: 100)
-        try await withRunningApp(database, checkCache: cache) { client in
+        try await withMetricsApp(database, checkCache: cache) { client, metricsURL in
             try await CheckCacheTests.untilListening(cache)
             let api = APIClient(client: client, tenant: tenant)
+            // Issue 21, finding 4: the API's listener does not serve the metrics.
+            #expect(try await api.call(.get, "/metrics", as: .consentCheck).status == .notFound)
             let notice = try await api.notice(purposes: ["marketing"])
             _ = try await api.optIn("+393331239999", purposes: ["marketing"], noticeId: notice)
             for _ in 0..<3 { _ = try await api.check("+393331239999", purpose: "marketing") }
@@ -226,9 +232,9 @@ import Testing
             _ = try await api.post(
                 "/v1/checks/batch", as: .consentCheck,
                 ["channel": "whatsapp", "purpose": "marketing", "subjects": ["+393331239999", "+393331238888"]])
-            let reply = try await api.call(.get, "/metrics", as: .consentCheck)
-            #expect(reply.status == .ok)
-            let text = reply.text
+            let (data, response) = try await URLSession.shared.data(from: metricsURL)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let text = String(decoding: data, as: UTF8.self)
             #expect(
                 text.contains(#"consentd_http_requests_total{method="POST",route="/v1/checks",status="200"} 4"#),
                 "\(text)")

@@ -545,6 +545,16 @@ extension APIClient {
                     .post, "/self-service/\(Base64URL.encode(bytes))/withdraw", headers: form, body: "all=1"
                 ).status == .notFound)
             #expect(try await acme.raw(.get, "/self-service/garbage").status == .notFound)
+            // Issue 21, finding 4: a well-formed link naming a tenant that does not exist was a 500 (the open route
+            // tried to create that tenant's link key); it is a 404 and writes nothing.
+            var foreign = bytes
+            let unknownTenant = UUID().bytes
+            for (offset, byte) in unknownTenant.enumerated() { foreign[1 + offset] = byte }
+            #expect(try await acme.raw(.get, "/self-service/\(Base64URL.encode(foreign))").status == .notFound)
+            #expect(
+                try await acme.raw(
+                    .post, "/self-service/\(Base64URL.encode(foreign))/withdraw", headers: form, body: "all=1"
+                ).status == .notFound)
             // Waited out, not moved back: the link's expiry is signed into the link itself and checked against the
             // server's clock, so there is no stored time to move.
             try await Task.sleep(for: .milliseconds(1_300))

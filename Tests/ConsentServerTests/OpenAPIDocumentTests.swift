@@ -1,3 +1,4 @@
+import ConsentCore
 import ConsentServer
 import ConsentStore
 import ConsentTesting

@@ -8,23 +8,28 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PostgresNIO
+import Synchronization
+import Testing
 
 /// The real application on a test database, connected as the runtime role, driven through the real router.
 func withApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
     masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
-    checkClock: (@Sendable () -> Date)? = nil,
+    checkClock: (@Sendable () -> Date)? = nil, poolSize: Int = 20,
+    configure: (inout ServerDependencies) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
-    let client = PostgresClient(url: database.app, logger: database.logger)
+    let client = PostgresClient(url: database.app, maximumConnections: poolSize, logger: database.logger)
     var dependencies = ServerDependencies(
         database: ConsentDatabase(
-            client: client, connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: masterKey),
+            client: client, connector: DedicatedConnector(url: database.app),
+            keyring: TenantKeyring(masterKey: masterKey),
             checkCache: checkCache),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits
     if let checkClock { dependencies.checkClock = checkClock }
+    configure(&dependencies)
     let app = try await ConsentApplication.make(
         dependencies,
         host: "127.0.0.1", port: 0,
@@ -72,4 +77,34 @@ extension TestResponse {
     func decoded<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(buffer: body))
     }
+}
+
+/// `withApp` with the metrics listener on a free loopback port, whose `/metrics` URL the body gets.
+func withMetricsApp(
+    _ database: TestDatabase, checkCache: ConsentStateCache? = nil,
+    _ body: @escaping @Sendable (any TestClientProtocol, URL) async throws -> Void
+) async throws {
+    let portBox = MetricsPortBox()
+    let listenForMetrics: (inout ServerDependencies) -> Void = { dependencies in
+        dependencies.metricsAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        dependencies.onMetricsRunning = { bound in portBox.set(bound) }
+    }
+    try await withApp(database, checkCache: checkCache, configure: listenForMetrics) { client in
+        var bound: Int?
+        for _ in 0..<200 {
+            bound = portBox.get()
+            if bound != nil { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        let port = try #require(bound)
+        let url = try #require(URL(string: "http://127.0.0.1:\(port)/metrics"))
+        try await body(client, url)
+    }
+}
+
+/// The metrics listener's port, told by the server once it is bound.
+private final class MetricsPortBox: Sendable {
+    let port = Mutex<Int?>(nil)
+    func set(_ value: Int) { port.withLock { $0 = value } }
+    func get() -> Int? { port.withLock { $0 } }
 }

@@ -274,7 +274,8 @@ private func withDemoApp(
     let client = PostgresClient(url: database.app, logger: database.logger)
     var dependencies = ServerDependencies(
         database: ConsentDatabase(
-            client: client, connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
+            client: client, connector: DedicatedConnector(url: database.app),
+            keyring: TenantKeyring(masterKey: .random32()),
             checkCache: nil),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner)
     dependencies.demoShop = shop

@@ -39,6 +39,8 @@ struct ConsentdProcess {
         process.arguments = arguments
         var env = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "CONSENTD_LOG_LEVEL": "info",
+            // Instances run side by side here: each takes any free port for its metrics listener.
+            "CONSENTD_METRICS_PORT": "0",
         ]
         env.merge(environment) { _, new in new }
         process.environment = env

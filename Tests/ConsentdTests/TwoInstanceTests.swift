@@ -18,6 +18,8 @@ import Testing
         let process: Process
         let log: URL
         let base: String
+        /// The metrics listener's, apart from the API's (issue 21, finding 4).
+        let metricsBase: String
 
         func post(_ path: String, key: String, _ body: [String: Any]) async throws -> (Int, [String: Any]) {
             var request = URLRequest(url: URL(string: base + path)!)
@@ -31,7 +33,7 @@ import Testing
         }
 
         func listening() async -> Bool {
-            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: base + "/metrics")!) else {
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: metricsBase + "/metrics")!) else {
                 return false
             }
             return String(decoding: data, as: UTF8.self).contains("consentd_check_cache_listening 1")
@@ -47,9 +49,13 @@ import Testing
         for _ in 0..<600 {
             let text = try String(contentsOf: log, encoding: .utf8)
             if let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-                let port = text[range].split(separator: ":").last.flatMap({ Int($0) })
+                let port = text[range].split(separator: ":").last.flatMap({ Int($0) }),
+                let metricsRange = text.range(of: #"metrics=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let metricsPort = text[metricsRange].split(separator: ":").last.flatMap({ Int($0) })
             {
-                let instance = Instance(process: process, log: log, base: "http://127.0.0.1:\(port)")
+                let instance = Instance(
+                    process: process, log: log, base: "http://127.0.0.1:\(port)",
+                    metricsBase: "http://127.0.0.1:\(metricsPort)")
                 for _ in 0..<600 where !(await instance.listening()) { try await Task.sleep(for: .milliseconds(50)) }
                 return instance
             }
@@ -147,7 +153,7 @@ import Testing
             "two instances: with the token \(staleWithToken) of 150 stale; without it \(staleWithout) of \(withoutToken) stale, "
                 + "withdrawal-to-fresh answer on the other instance: median \(sorted[sorted.count / 2]), max \(sorted.last ?? .zero)"
         )
-        let metrics = try await URLSession.shared.data(from: URL(string: b.base + "/metrics")!).0
+        let metrics = try await URLSession.shared.data(from: URL(string: b.metricsBase + "/metrics")!).0
         #expect(String(decoding: metrics, as: UTF8.self).contains("consentd_check_cache_hits_total"))
     }
 }

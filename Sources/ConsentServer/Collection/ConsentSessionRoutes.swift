@@ -198,13 +198,7 @@ struct ConsentSessionRoutes {
 
     /// The socket's peer, or the last `X-Forwarded-For` hop when the operator says a proxy sets it.
     func clientAddress(_ request: Request, context: ConsentRequestContext) -> String? {
-        if collection.trustForwardedFor, let forwarded = request.headers[.forwardedFor],
-            let last = forwarded.split(separator: ",").last.map({ $0.trimmingCharacters(in: .whitespaces) }),
-            let address = IPAddressText.normalised(last)
-        {
-            return address
-        }
-        return context.remoteAddress
+        ClientAddress.of(request, context: context, trustForwardedFor: collection.trustForwardedFor)
     }
 }
 
