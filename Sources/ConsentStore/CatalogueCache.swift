@@ -80,7 +80,8 @@ public final class CatalogueCache: Sendable {
         let now = FeedClock.now()
         return state.withLock { state in
             state.ticket += 1
-            guard state.enabled, now < state.freshUntil, case .catalogue(let catalogue, let covered, _) = state.tenants[tenantId],
+            guard state.enabled, now < state.freshUntil,
+                case .catalogue(let catalogue, let covered, _) = state.tenants[tenantId],
                 covered >= minimumPosition
             else { return (nil, state.ticket) }
             return (catalogue, state.ticket)

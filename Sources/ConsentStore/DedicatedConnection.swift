@@ -81,7 +81,8 @@ public struct DedicatedConnector: Sendable {
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
         #if os(Linux)
-            bootstrap = bootstrap
+            bootstrap =
+                bootstrap
                 .channelOption(tcpOption(TCP_KEEPIDLE), value: 10)
                 .channelOption(tcpOption(TCP_KEEPINTVL), value: 5)
                 .channelOption(tcpOption(TCP_KEEPCNT), value: 3)

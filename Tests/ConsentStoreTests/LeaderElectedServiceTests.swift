@@ -33,7 +33,8 @@ import Testing
         try await database.withClient(\.app) { client throws in
             let passes = Passes()
             let service = LeaderElectedService(
-                connector: DedicatedConnector(url: database.app), lock: .retention, interval: .milliseconds(200), logger: logger
+                connector: DedicatedConnector(url: database.app), lock: .retention, interval: .milliseconds(200),
+                logger: logger
             ) { _ in passes.count.withLock { $0 += 1 } }
             let running = Task {
                 await service.run()
