@@ -112,8 +112,18 @@ public struct MigrationRunner: Sendable {
     ) async throws {
         let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
         for (name, value) in limits.settings {
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) SET \(name) = '\(value)'"), logger: logger)
+            // The role's settings are one row of a shared catalog: migrations of other databases on the same server
+            // (each test's) may update it at the same moment, and PostgreSQL then refuses one with "tuple
+            // concurrently updated" (XX000). The setting is the same either way; trying again is enough.
+            for attempt in 1...5 {
+                do {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) SET \(name) = '\(value)'"), logger: logger)
+                    break
+                } catch  where attempt < 5 && DatabaseErrors.sqlState(error) == "XX000" {
+                    try await Task.sleep(for: .milliseconds(20 * attempt))
+                }
+            }
         }
     }
 
