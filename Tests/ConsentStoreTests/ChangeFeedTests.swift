@@ -64,7 +64,7 @@ import Testing
         let cache = ConsentStateCache(capacity: 16)
         try await database.withClient(\.app) { client throws in
             let listener = ConsentChangeListener(
-                client: client, connector: DedicatedConnector(url: database.app), cache: cache)
+                connector: DedicatedConnector(url: database.app), cache: cache)
             let following = Task { await listener.run(poll: .milliseconds(200), logger: logger) }
             defer { following.cancel() }
             #expect(try await eventually { cache.isListening })
@@ -135,7 +135,7 @@ import Testing
         let keys = APIKeyCache(capacity: 4)
         try await database.withClient(\.app) { client throws in
             let listener = ConsentChangeListener(
-                client: client, connector: DedicatedConnector(url: database.app), cache: cache, keys: keys)
+                connector: DedicatedConnector(url: database.app), cache: cache, keys: keys)
             let following = Task {
                 await listener.run(retry: .milliseconds(200), poll: .milliseconds(200), logger: logger)
             }
@@ -169,7 +169,7 @@ import Testing
         try await database.withClient(\.app) { listening throws in
             // The other instance polls once an hour: only the writer's wake-up can bring the change sooner.
             let listener = ConsentChangeListener(
-                client: listening, connector: DedicatedConnector(url: database.app), cache: cache)
+                connector: DedicatedConnector(url: database.app), cache: cache)
             let following = Task { await listener.run(poll: .seconds(3600), logger: logger) }
             defer { following.cancel() }
             #expect(try await eventually { cache.isListening })

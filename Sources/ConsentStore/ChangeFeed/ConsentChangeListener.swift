@@ -12,17 +12,15 @@ import Synchronization
 /// answering `freshness` after the older proof. A lost or silent connection turns them off (and empties them) until it is
 /// back, because what was written meanwhile is not replayed into an emptied cache.
 public struct ConsentChangeListener: Sendable {
-    let client: PostgresClient
     let connector: DedicatedConnector
     let cache: ConsentStateCache?
     let keys: APIKeyCache?
     let catalogue: CatalogueCache?
 
     public init(
-        client: PostgresClient, connector: DedicatedConnector, cache: ConsentStateCache?, keys: APIKeyCache? = nil,
+        connector: DedicatedConnector, cache: ConsentStateCache?, keys: APIKeyCache? = nil,
         catalogue: CatalogueCache? = nil
     ) {
-        self.client = client
         self.connector = connector
         self.cache = cache
         self.keys = keys
@@ -97,6 +95,8 @@ public struct ConsentChangeListener: Sendable {
                     } else if let beat = Heartbeat(payload: notification.payload) {
                         if beat.nonce == nonce {
                             extendFreshness(until: proofs.record { $0.heard(beat: beat.sequence) })
+                            // A read follows each heartbeat, so reads prove themselves as often, whatever `poll` is.
+                            wake.yield()
                         }
                     } else {
                         wake.yield()

@@ -58,7 +58,7 @@ extension ConsentDatabase {
     /// The notification connection that keeps this instance's caches in step with every instance's writes.
     public var changeListener: ConsentChangeListener {
         ConsentChangeListener(
-            client: client, connector: connector, cache: checkCache, keys: keyCache, catalogue: catalogueCache)
+            connector: connector, cache: checkCache, keys: keyCache, catalogue: catalogueCache)
     }
 
     public func leaderElected(
