@@ -47,7 +47,10 @@ extension PostgresConnection {
     /// silent (a partition, a stalled proxy) answers nothing and does not close by itself for minutes.
     func heldQuery(_ query: PostgresQuery, within timeout: Duration, logger: Logger) async throws -> [PostgresRow] {
         try await withDeadline(timeout) { [self] in
-            guard let scope = DeadlineConnections.current else { return [] }
+            // withDeadline always sets the scope; without one the query simply runs unbounded.
+            guard let scope = DeadlineConnections.current else {
+                return try await self.heldQuery(query, logger: logger).collect()
+            }
             return try await scope.holding(self) { try await self.heldQuery(query, logger: logger).collect() }
         }
     }
