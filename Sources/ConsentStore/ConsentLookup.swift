@@ -153,7 +153,7 @@ public struct ConsentLookup: Sendable {
         guard let readDeadline else {
             return try await query(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
         }
-        return try await withDeadline(readDeadline) {
+        return try await withDeadline(readDeadline, grace: .seconds(1)) {
             try await query(distinct, channel: channel, purpose: purpose, tenantId: tenantId, logger: logger)
         }
     }

@@ -98,7 +98,7 @@ public struct AuditVerifications: Sendable {
         ok: Bool, treeSize: Int64, problem: String?, caller: CallerIdentity, logger: Logger
     ) async throws {
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            try await connection.query(
+            _ = try await connection.query(
                 """
                 INSERT INTO audit_verifications (tenant_id, ok, tree_size, problem, verified_by)
                 VALUES (\(caller.tenantId), \(ok), \(treeSize), \(problem.map { String($0.prefix(2000)) }), \(caller.keyId))

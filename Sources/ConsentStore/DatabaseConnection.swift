@@ -84,18 +84,30 @@ extension PostgresClient {
         }
     }
 
-    /// `withTransaction`, but a failure inside the body surfaces as itself rather than wrapped in
-    /// `PostgresTransactionError`, so domain errors and SQLSTATEs reach the caller directly.
+    /// A transaction on a request connection. A failure inside the body surfaces as itself (postgres-nio's
+    /// `withTransaction` wraps it in `PostgresTransactionError`), so domain errors and SQLSTATEs reach the caller
+    /// directly.
+    ///
+    /// Not postgres-nio's `withTransaction`: when the body fails because its connection closed (a request's
+    /// deadline closes it; the server may end it), that sends `ROLLBACK` into the closed connection, where
+    /// postgres-nio 1.33 drops it without an answer, and the request waited for ever (the test suite froze with
+    /// it; issue 21, finding 9). Here a closed connection is not rolled back (the server ends the transaction with
+    /// the session), and `BEGIN`, `COMMIT` and `ROLLBACK` go through `closeSafeQuery`.
     public func withUnwrappedTransaction<Result>(
         logger: Logger, isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        do {
-            return try await withRequestConnection(isolation: isolation) { connection in
-                try await connection.withTransaction(logger: logger, isolation: isolation, body)
+        try await withRequestConnection(isolation: isolation) { connection in
+            _ = try await connection.closeSafeQuery("BEGIN", logger: logger)
+            let value: Result
+            do {
+                value = try await body(connection)
+            } catch {
+                if !connection.isClosed { _ = try? await connection.closeSafeQuery("ROLLBACK", logger: logger) }
+                throw error
             }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+            _ = try await connection.closeSafeQuery("COMMIT", logger: logger)
+            return value
         }
     }
 
@@ -138,7 +150,8 @@ public enum DatabaseErrors {
     /// True when the database went away or cannot take the statement now (a restart, a crash, a closed or broken
     /// connection), as opposed to refusing the statement itself: the request can be retried once it is back.
     public static func isUnavailable(_ error: any Error) -> Bool {
-        error is LentClosedConnection || causes(of: error).contains(where: isUnavailable(_:))
+        error is LentClosedConnection || error is HeldConnectionClosed
+            || causes(of: error).contains(where: isUnavailable(_:))
     }
 
     static func isUnavailable(_ error: PSQLError) -> Bool {

@@ -18,28 +18,84 @@ import Synchronization
 /// request path: on Linux a cancelled sleep leaves its dispatch timer queued until it would have fired, so at
 /// thousands of requests a second a 30 s deadline kept some 200,000 timers alive (150 MB more RSS with a million
 /// cached subjects; docs/benchmarks.md).
+///
+/// Closing its connections normally ends the body at once: its statement fails with the connection. A body that
+/// still does not end (a statement written into a connection already torn down, which postgres-nio 1.33 never
+/// answers: `closeSafeQuery`) is left behind, suspended, once `grace` is over, and the caller answers anyway, so
+/// that neither it nor an instance's shutdown waits for an answer that cannot come. Without a grace the caller waits
+/// for the body, whatever it takes: what a body that borrows the caller's frame needs (`RequestDeadlineMiddleware`
+/// runs a non-escaping `next`). The pool does not miss a connection a left-behind body leased: a closed connection
+/// leaves the pool's count whether or not it was handed back.
 public func withDeadline<Result: Sendable>(
-    _ duration: Duration, _ body: @escaping @Sendable () async throws -> Result
+    _ duration: Duration, grace: Duration? = nil, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     let connections = DeadlineConnections()
-    let work = Task { try await DeadlineConnections.$current.withValue(connections) { try await body() } }
-    let expired = NIOLockedValueBox(false)
-    let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(duration)) {
-        expired.withLockedValue { $0 = true }
+    let answer = DeadlineAnswer<Result>()
+    let work = Task {
+        do {
+            let value = try await DeadlineConnections.$current.withValue(connections) { try await body() }
+            answer.give(.success(value))
+            return value
+        } catch {
+            answer.give(.failure(error))
+            throw error
+        }
+    }
+    let loop = MultiThreadedEventLoopGroup.singleton.any()
+    let stop: @Sendable (any Error) -> Void = { reason in
         connections.closeAll()
         work.cancel()
+        if let grace { loop.scheduleTask(in: TimeAmount(grace)) { answer.give(.failure(reason)) } }
+    }
+    let timer = loop.scheduleTask(in: TimeAmount(duration)) {
+        answer.markExpired()
+        stop(DeadlineExceeded(after: duration))
     }
     defer { timer.cancel() }
     do {
-        // The caller's cancellation reaches the work too; `work` always ends before this function returns.
         return try await withTaskCancellationHandler {
-            try await work.value
+            // Without a grace, the task itself is awaited: it has let go of `body` only once it has ended.
+            guard grace != nil else { return try await work.value }
+            return try await answer.value()
         } onCancel: {
-            connections.closeAll()
-            work.cancel()
+            stop(CancellationError())
         }
-    } catch  where expired.withLockedValue({ $0 }) {
+    } catch  where answer.isExpired {
         throw DeadlineExceeded(after: duration)
+    }
+}
+
+/// The first of the body's outcome and the grace period's end: what `withDeadline` answers.
+private final class DeadlineAnswer<Value: Sendable>: Sendable {
+    private struct State {
+        var outcome: Swift.Result<Value, any Error>?
+        var waiting: CheckedContinuation<Value, any Error>?
+        var expired = false
+    }
+
+    private let state = Mutex(State())
+
+    var isExpired: Bool { state.withLock { $0.expired } }
+
+    func markExpired() { state.withLock { $0.expired = true } }
+
+    func give(_ outcome: Swift.Result<Value, any Error>) {
+        let waiting: CheckedContinuation<Value, any Error>? = state.withLock { state in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            return state.waiting.take()
+        }
+        waiting?.resume(with: outcome)
+    }
+
+    func value() async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let outcome: Swift.Result<Value, any Error>? = state.withLock { state in
+                if state.outcome == nil { state.waiting = continuation }
+                return state.outcome
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
     }
 }
 

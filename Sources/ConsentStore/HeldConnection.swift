@@ -1,57 +1,37 @@
 import Logging
+import NIOCore
 import PostgresNIO
-import Synchronization
 
 extension PostgresConnection {
-    /// A query on a connection this instance holds for a long time (a leader's lock, the change feed), which the
-    /// server may close at any moment: fails when the connection closes instead of waiting forever. postgres-nio
-    /// 1.33 writes a query to a closed connection's torn-down pipeline without a promise, so its answer never comes
-    /// (found by killing a leader's backend with `pg_terminate_backend`: the leader stopped leading and the service
-    /// then never shut down). Checking `isClosed` first was not enough under load: the close can land between the
-    /// check and the write. So the query races the connection's close; a query left waiting is abandoned.
-    func heldQuery(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
-        guard !isClosed else { throw HeldConnectionClosed() }
-        let answer = OneAnswer()
-        return try await withCheckedThrowingContinuation { continuation in
-            answer.expect(continuation)
-            closeFuture.whenComplete { _ in answer.give(.failure(HeldConnectionClosed())) }
-            Task {
-                do {
-                    answer.give(.success(try await self.query(query, logger: logger)))
-                } catch {
-                    answer.give(.failure(error))
-                }
-            }
-        }
-    }
-}
-
-/// The server closed a held connection (`heldQuery`).
-struct HeldConnectionClosed: Error {}
-
-/// The first of a query's answer and its connection's close resumes the caller; the other is dropped.
-private final class OneAnswer: Sendable {
-    private let waiting = Mutex<CheckedContinuation<PostgresRowSequence, any Error>?>(nil)
-
-    func expect(_ continuation: CheckedContinuation<PostgresRowSequence, any Error>) {
-        waiting.withLock { $0 = continuation }
+    /// A query that fails, instead of waiting for ever, when the connection is closed or closes while it runs.
+    ///
+    /// postgres-nio 1.33 writes a query into its channel without a promise for the write. Once a closed channel's
+    /// pipeline has been torn down, such a write is dropped and its answer never comes: found by killing a leader's
+    /// backend (the service then never shut down), and again as the whole test suite freezing when a request's
+    /// deadline closed its connection and `withTransaction` then sent `ROLLBACK` into it (issue 21, finding 9).
+    /// Checking `isClosed` first is not enough from another thread: the close can land between the check and the
+    /// write. On the connection's event loop the two are one step: a channel still active there still has its
+    /// handler, which answers a query it cannot run with an error when the connection closes.
+    func closeSafeQuery(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await eventLoop.flatSubmit { [self] () -> EventLoopFuture<PostgresQueryResult> in
+            guard !isClosed else { return eventLoop.makeFailedFuture(HeldConnectionClosed()) }
+            return self.query(query, logger: logger)
+        }.get().rows
     }
 
-    func give(_ result: Result<PostgresRowSequence, any Error>) {
-        waiting.withLock { $0.take() }?.resume(with: result)
-    }
-}
-
-extension PostgresConnection {
-    /// `heldQuery` that gives up after `timeout` and closes the connection: a held connection whose peer went
-    /// silent (a partition, a stalled proxy) answers nothing and does not close by itself for minutes.
+    /// `closeSafeQuery` on a connection this instance holds for a long time (a leader's lock, the change feed),
+    /// giving up after `timeout` and closing the connection: a held connection whose peer went silent (a
+    /// partition, a stalled proxy) answers nothing and does not close by itself for minutes.
     func heldQuery(_ query: PostgresQuery, within timeout: Duration, logger: Logger) async throws -> [PostgresRow] {
-        try await withDeadline(timeout) { [self] in
+        try await withDeadline(timeout, grace: .seconds(1)) { [self] in
             // withDeadline always sets the scope; without one the query simply runs unbounded.
             guard let scope = DeadlineConnections.current else {
-                return try await self.heldQuery(query, logger: logger).collect()
+                return try await self.closeSafeQuery(query, logger: logger)
             }
-            return try await scope.holding(self) { try await self.heldQuery(query, logger: logger).collect() }
+            return try await scope.holding(self) { try await self.closeSafeQuery(query, logger: logger) }
         }
     }
 }
+
+/// The connection was closed before or while a query ran on it (`closeSafeQuery`).
+struct HeldConnectionClosed: Error {}

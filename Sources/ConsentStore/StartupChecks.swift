@@ -25,7 +25,7 @@ public enum StartupChecks {
     public static func check(
         _ url: DatabaseURL, schema: MigrationRunner, allowPrivilegedRole: Bool, logger: Logger
     ) async throws -> [String] {
-        try await withDeadline(.seconds(10)) {
+        try await withDeadline(.seconds(10), grace: .seconds(1)) {
             try await withRunningClient(url, maximumConnections: 1, logger: logger) { client in
                 let privileges = try await RolePrivileges.of(client: client, logger: logger)
                 let state = try await schema.state(client: client, logger: logger)

@@ -324,7 +324,7 @@ public struct TemplateResolver: Sendable {
         guard let readDeadline else {
             return try await query(name: name, language: language, tenantId: tenantId, logger: logger)
         }
-        return try await withDeadline(readDeadline) {
+        return try await withDeadline(readDeadline, grace: .seconds(1)) {
             try await query(name: name, language: language, tenantId: tenantId, logger: logger)
         }
     }

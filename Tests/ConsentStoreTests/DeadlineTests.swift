@@ -1,6 +1,7 @@
 import ConsentCore
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import ConsentStore
@@ -33,6 +34,21 @@ import Testing
         }
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await caller.value }
+    }
+
+    /// A body that ignores its cancellation (as a statement postgres-nio never answers does) is left behind once
+    /// the grace period is over: the caller still answers. Before, `withDeadline` waited for it for ever.
+    @Test func workThatNeverEndsIsLeftBehindAfterTheGrace() async throws {
+        let stuck = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        await #expect(throws: DeadlineExceeded.self) {
+            try await withDeadline(.milliseconds(100), grace: .milliseconds(100)) {
+                await withCheckedContinuation { continuation in stuck.withLock { $0 = continuation } }
+                return 0
+            }
+        }
+        // Let the left-behind body end, so the test leaves nothing suspended.
+        for _ in 0..<200 where stuck.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(5)) }
+        stuck.withLock { $0.take() }?.resume()
     }
 }
 

@@ -193,16 +193,16 @@ public struct ConsentChangeListener: Sendable {
     static func read(
         since horizon: Int64?, on connection: PostgresConnection, logger: Logger
     ) async throws -> (rows: [ChangeLogCursor.Row], horizon: Int64) {
-        let result = try await connection.heldQuery(
+        let result = try await connection.closeSafeQuery(
             """
             SELECT horizon, change_position, tenant_id, channel, blind_index, written_by
             FROM app_changes_since(\(horizon))
             """, logger: logger)
         var next: Int64?
         var rows: [ChangeLogCursor.Row] = []
-        for try await (xmin, position, tenant, channelText, index, writtenBy) in result.decode(
-            (Int64, Int64?, UUID?, String?, ByteBuffer?, Int64?).self)
-        {
+        for row in result {
+            let (xmin, position, tenant, channelText, index, writtenBy) = try row.decode(
+                (Int64, Int64?, UUID?, String?, ByteBuffer?, Int64?).self)
             next = xmin
             guard let position, let tenant, let channelText, let writtenBy else { continue }
             guard let index else {
