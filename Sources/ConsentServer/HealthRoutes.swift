@@ -21,7 +21,9 @@ struct HealthRoutes {
         let state: SchemaState
         do {
             let (database, schema, logger) = (self.database, self.schema, context.logger)
-            state = try await withDeadline(.seconds(2), grace: .seconds(1)) { try await database.schemaState(schema, logger: logger) }
+            state = try await withDeadline(.seconds(2), grace: .seconds(1)) {
+                try await database.schemaState(schema, logger: logger)
+            }
         } catch {
             context.logger.warning("readiness: database unreachable", metadata: ["type": "\(type(of: error))"])
             throw APIError(.serviceUnavailable, code: "not_ready", message: "the database does not answer")

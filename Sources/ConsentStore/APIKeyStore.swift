@@ -43,7 +43,7 @@ public struct APIKeyStore: Sendable {
         let token = APIKeyToken.generate()
         let scopeNames = scopes.sorted().map(\.rawValue)
         let record = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 INSERT INTO api_keys (tenant_id, key_hash, display_prefix, label, scopes)
                 VALUES (\(tenantId), \(ByteBuffer(bytes: token.storedHash)), \(token.displayPrefix), \(label), \(scopeNames))
@@ -67,7 +67,7 @@ public struct APIKeyStore: Sendable {
     public func list(tenantId: UUID, logger: Logger) async throws -> [APIKeyRecord] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             try await Self.records(
-                connection.query(
+                connection.closeSafeQuery(
                     "SELECT \(unescaped: Self.columns) FROM api_keys ORDER BY created_at, id", logger: logger))
         }
     }
@@ -99,14 +99,14 @@ public struct APIKeyStore: Sendable {
         keyId: UUID, tenantId: UUID, actor: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let revoked =
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 UPDATE api_keys SET revoked_at = now()
                 WHERE id = \(keyId) AND revoked_at IS NULL RETURNING id
                 """, logger: logger
             ).collect().isEmpty == false
         if revoked {
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 "SELECT pg_notify(\(ConsentChange.channel), \(KeyRevocation(keyId: keyId).payload))", logger: logger)
             try await AuditTrail.append(
                 [AuditEvent(action: .keyRevoked, actor: actor, data: ["keyId": .id(keyId)])],
@@ -154,7 +154,7 @@ public struct APIKeyStore: Sendable {
 
     static let columns = "id, tenant_id, display_prefix, label, scopes, created_at, revoked_at"
 
-    static func records(_ rows: PostgresRowSequence) async throws -> [APIKeyRecord] {
+    static func records(_ rows: StoreRows) async throws -> [APIKeyRecord] {
         var records: [APIKeyRecord] = []
         for try await (id, tenantId, prefix, label, scopes, createdAt, revokedAt) in rows.decode(
             (UUID, UUID, String, String, [String], Date, Date?).self)

@@ -34,7 +34,7 @@ public struct ConsentReports: Sendable {
 
     public func consents(tenantId: UUID, from: Date, to: Date, logger: Logger) async throws -> [ConsentReportRow] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT purpose, channel,
                        count(*) FILTER (WHERE granted_at >= \(from) AND granted_at < \(to))::int8,
@@ -61,7 +61,7 @@ public struct ConsentReports: Sendable {
     /// The last `weeks` weeks up to and including the one holding `now`, oldest first, with zeros for quiet weeks.
     public func weekly(tenantId: UUID, weeks: Int, now: Date, logger: Logger) async throws -> [WeeklyActivity] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 WITH weeks AS (
                     SELECT generate_series(

@@ -83,7 +83,7 @@ public struct ConsentSessionStore: Sendable {
         let id = UUID()
         let token = TenantToken.generate(tenantId: caller.tenantId)
         let sealedPage = handle.seal(Array(pageUrl.utf8), context: "consent-session:\(id.lowercased)")
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             INSERT INTO consent_sessions (id, tenant_id, token_sha256, subject_id, notice_id, page_url_ciphertext,
                                           created_by, expires_at)
@@ -108,7 +108,7 @@ public struct ConsentSessionStore: Sendable {
     static func row(_ token: TenantToken, forUpdate: Bool, on connection: PostgresConnection, logger: Logger)
         async throws -> Row
     {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT s.id, s.subject_id, s.notice_id, s.page_url_ciphertext, s.created_by, s.expires_at,
                    s.decided_at IS NULL AND s.expires_at > now() AND subj.erased_at IS NULL
@@ -180,7 +180,7 @@ public struct ConsentSessionStore: Sendable {
                     tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, keyring: keyring,
                     on: connection, logger: logger)
             }
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 UPDATE consent_sessions SET decided_at = now(), decision = \(ticked.isEmpty ? "declined" : "accepted"),
                        collection_id = \(result?.collectionId)
@@ -200,7 +200,7 @@ public struct ConsentSessionStore: Sendable {
     ) async throws -> OptInResult {
         let handle = try await SubjectDirectory.open(
             session.subjectId, keyring: keyring, on: connection, logger: logger)
-        let subjectRows = try await connection.query(
+        let subjectRows = try await connection.closeSafeQuery(
             "SELECT channel, identifier_ciphertext, blind_index FROM subjects WHERE id = \(session.subjectId)",
             logger: logger)
         guard

@@ -29,7 +29,7 @@ public struct ConsoleSessionStore: Sendable {
         let csrf = Base64URL.encode(TenantToken.randomBytes(32))
         let id = UUID()
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 INSERT INTO console_sessions (id, tenant_id, token_sha256, key_id, csrf_token)
                 VALUES (\(id), \(caller.tenantId), \(ByteBuffer(bytes: token.sha256)), \(caller.keyId), \(csrf))
@@ -44,7 +44,7 @@ public struct ConsoleSessionStore: Sendable {
     /// The live session for a cookie, its idle clock restarted; nil for anything else.
     public func resume(_ token: TenantToken, logger: Logger) async throws -> ConsoleSession? {
         try await client.withTenantTransaction(token.tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 UPDATE console_sessions s SET last_seen_at = now()
                 FROM api_keys k
@@ -65,7 +65,7 @@ public struct ConsoleSessionStore: Sendable {
 
     public func end(_ session: ConsoleSession, logger: Logger) async throws {
         try await client.withTenantTransaction(session.caller.tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 "UPDATE console_sessions SET ended_at = now() WHERE id = \(session.id) AND ended_at IS NULL",
                 logger: logger)
             try await AuditTrail.append(
@@ -98,7 +98,7 @@ public struct AuditVerifications: Sendable {
         ok: Bool, treeSize: Int64, problem: String?, caller: CallerIdentity, logger: Logger
     ) async throws {
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            _ = try await connection.query(
+            _ = try await connection.closeSafeQuery(
                 """
                 INSERT INTO audit_verifications (tenant_id, ok, tree_size, problem, verified_by)
                 VALUES (\(caller.tenantId), \(ok), \(treeSize), \(problem.map { String($0.prefix(2000)) }), \(caller.keyId))
@@ -112,7 +112,7 @@ public struct AuditVerifications: Sendable {
     {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             func one(_ onlyOK: Bool) async throws -> AuditVerificationRecord? {
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     """
                     SELECT verified_at, ok, tree_size, problem FROM audit_verifications
                     WHERE (NOT \(onlyOK) OR ok) ORDER BY verified_at DESC LIMIT 1

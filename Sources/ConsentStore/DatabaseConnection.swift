@@ -51,7 +51,7 @@ public struct PoolUsage: Sendable, Equatable {
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> PoolUsage {
         var usage = PoolUsage()
         let rows = try await client.withRequestConnection { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 SELECT coalesce(state, ''), count(*)::int FROM pg_stat_activity
                 WHERE application_name = current_setting('application_name') AND usename = current_user
@@ -78,7 +78,7 @@ extension PostgresClient {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         try await withUnwrappedTransaction(logger: logger, isolation: isolation) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 "SELECT set_config('consentd.tenant_id', \(tenantId.uuidString), true)", logger: logger)
             return try await body(connection)
         }
@@ -117,7 +117,7 @@ extension PostgresClient {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         try await withUnwrappedTransaction(logger: logger, isolation: isolation) { connection in
-            try await connection.query("SELECT set_config('consentd.operator', 'on', true)", logger: logger)
+            try await connection.closeSafeQuery("SELECT set_config('consentd.operator', 'on', true)", logger: logger)
             return try await body(connection)
         }
     }

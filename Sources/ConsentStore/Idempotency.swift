@@ -66,7 +66,7 @@ public struct TenantWriter: Sendable {
             }
             let response = try render(try await body(connection))
             if let claim = idempotency {
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     """
                     UPDATE idempotency_keys SET status = \(response.status), response = \(ByteBuffer(bytes: response.body))
                     WHERE tenant_id = \(tenantId) AND key = \(claim.key)
@@ -80,7 +80,7 @@ public struct TenantWriter: Sendable {
     static func claim(_ claim: IdempotencyClaim, tenantId: UUID, on connection: PostgresConnection, logger: Logger)
         async throws -> StoredResponse?
     {
-        let inserted = try await connection.query(
+        let inserted = try await connection.closeSafeQuery(
             """
             INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash)
             VALUES (\(tenantId), \(claim.key), \(claim.operation), \(ByteBuffer(bytes: claim.requestHash)))
@@ -88,7 +88,7 @@ public struct TenantWriter: Sendable {
             """, logger: logger
         ).collect()
         if !inserted.isEmpty { return nil }
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT operation, request_hash, status, response FROM idempotency_keys
             WHERE tenant_id = \(tenantId) AND key = \(claim.key)

@@ -18,7 +18,7 @@ public struct LeaderLock: Sendable, Equatable {
     /// Both bounded: the lock's connection is one of its own, which no request deadline closes.
     public func tryAcquire(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         try await connection.heldQuery("SELECT pg_try_advisory_lock(\(key))", within: .seconds(5), logger: logger)
-            .first?.decode(Bool.self) ?? false
+            .rows.first?.decode(Bool.self) ?? false
     }
 
     public func release(on connection: PostgresConnection, logger: Logger) async throws {

@@ -32,7 +32,8 @@ public struct MasterKeyRotation: Sendable {
 
     public func run(logger: Logger) async throws -> RotationReport {
         let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.query("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self).array()
+            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
+                .array()
         }
         var report = RotationReport()
         for tenant in tenants {
@@ -40,7 +41,7 @@ public struct MasterKeyRotation: Sendable {
             try await rotateSubjectKeys(tenant, into: &report, logger: logger)
             report.remaining += try await client.withTenantTransaction(tenant, logger: logger) { connection in
                 let master = ByteBuffer(bytes: keyring.masterId)
-                return try await connection.query(
+                return try await connection.closeSafeQuery(
                     """
                     SELECT (SELECT count(*) FROM tenant_keys WHERE tenant_id = \(tenant) AND master_key_id IS DISTINCT FROM \(master))
                          + (SELECT count(*) FROM subject_keys WHERE tenant_id = \(tenant) AND master_key_id IS DISTINCT FROM \(master))
@@ -54,7 +55,7 @@ public struct MasterKeyRotation: Sendable {
     func rotateTenantKeys(_ tenantId: UUID, into report: inout RotationReport, logger: Logger) async throws {
         let master = ByteBuffer(bytes: keyring.masterId)
         let (rotated, unreadable) = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT purpose, wrapped_key, master_key_id FROM tenant_keys
                 WHERE tenant_id = \(tenantId) AND master_key_id IS DISTINCT FROM \(master)
@@ -71,7 +72,7 @@ public struct MasterKeyRotation: Sendable {
                     unreadable += 1
                     continue
                 }
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     """
                     UPDATE tenant_keys SET wrapped_key = \(ByteBuffer(bytes: rewrapped)), master_key_id = \(master)
                     WHERE tenant_id = \(tenantId) AND purpose = \(purpose)
@@ -92,7 +93,7 @@ public struct MasterKeyRotation: Sendable {
         while true {
             let (rotated, unreadable, last) = try await client.withTenantTransaction(tenantId, logger: logger) {
                 connection in
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     """
                     SELECT subject_id, wrapped_key, master_key_id FROM subject_keys
                     WHERE tenant_id = \(tenantId) AND master_key_id IS DISTINCT FROM \(master) AND subject_id > \(after)
@@ -119,7 +120,7 @@ public struct MasterKeyRotation: Sendable {
                     wrappedKeys.append(ByteBuffer(bytes: rewrapped))
                 }
                 if !ids.isEmpty {
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         """
                         UPDATE subject_keys k SET wrapped_key = r.wrapped, master_key_id = \(master)
                         FROM unnest(\(ids)::uuid[], \(wrappedKeys)::bytea[]) AS r(subject_id, wrapped)

@@ -32,16 +32,18 @@ public struct MigrationRunner: Sendable {
     ) async throws -> [MigrationFile] {
         try await client.withConnection { connection in
             // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
-            _ = try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+            _ = try await connection.closeSafeQuery("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
                 .collect()
             do {
                 let applied = try await applyPending(connection: connection, logger: logger)
                 try await ensureRuntimeRole(appRole, connection: connection, logger: logger)
                 try await limitSessions(of: appRole, limits, connection: connection, logger: logger)
-                try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+                try await connection.closeSafeQuery(
+                    "SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
                 return applied
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+                _ = try? await connection.closeSafeQuery(
+                    "SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
                 throw error
             }
         }
@@ -49,7 +51,7 @@ public struct MigrationRunner: Sendable {
 
     func applyPending(connection: PostgresConnection, logger: Logger) async throws -> [MigrationFile] {
         // The ledger of applied migrations is the one table the runner itself must create before it can read it.
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version     integer PRIMARY KEY,
@@ -66,9 +68,9 @@ public struct MigrationRunner: Sendable {
             do {
                 _ = try await connection.withTransaction(logger: logger) { connection in
                     for statement in SQLScript.statements(migration.sql) {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        try await connection.closeSafeQuery(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         """
                         INSERT INTO schema_migrations (version, name, checksum)
                         VALUES (\(migration.version), \(migration.name), \(migration.checksum))
@@ -87,11 +89,11 @@ public struct MigrationRunner: Sendable {
     func ensureRuntimeRole(_ role: String, connection: PostgresConnection, logger: Logger) async throws {
         let quoted = "\"\(role)\""  // validated as a plain lower-case identifier by EnvironmentReader.roleName
         let exists =
-            try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
+            try await connection.closeSafeQuery("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
             .collect().isEmpty == false
         if !exists {
             logger.info("creating the runtime role", metadata: ["role": "\(role)"])
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 PostgresQuery(
                     unsafeSQL: "CREATE ROLE \(quoted) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"),
                 logger: logger)
@@ -99,7 +101,7 @@ public struct MigrationRunner: Sendable {
         let grants = grantsTemplate.replacingOccurrences(of: "{{app_role}}", with: quoted)
         _ = try await connection.withTransaction(logger: logger) { connection in
             for statement in SQLScript.statements(grants) {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await connection.closeSafeQuery(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
         }
     }
@@ -117,7 +119,7 @@ public struct MigrationRunner: Sendable {
             // concurrently updated" (XX000). The setting is the same either way; trying again is enough.
             for attempt in 1...5 {
                 do {
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) SET \(name) = '\(value)'"), logger: logger)
                     break
                 } catch  where attempt < 5 && DatabaseErrors.sqlState(error) == "XX000" {
@@ -129,7 +131,7 @@ public struct MigrationRunner: Sendable {
 
     static func appliedMigrations(connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
         var applied: [AppliedMigration] = []
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             "SELECT version, name, checksum FROM schema_migrations ORDER BY version", logger: logger)
         for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
             applied.append(AppliedMigration(version: version, name: name, checksum: checksum))

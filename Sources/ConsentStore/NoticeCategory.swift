@@ -24,7 +24,7 @@ public struct NoticeCategory: Sendable, Equatable {
     static func of(_ notice: Notice, on connection: PostgresConnection, logger: Logger) async throws
         -> [NoticeCategory]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT key, name, category, tenant_id IS NULL FROM purposes WHERE key = ANY (\(notice.purposes)::text[])
             """, logger: logger)

@@ -42,11 +42,11 @@ public struct NoticeStore: Sendable {
         // Versions are per (tenant, channel, language); the lock makes concurrent creations take turns rather
         // than collide on the unique version.
         // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
-        _ = try await connection.query(
+        _ = try await connection.closeSafeQuery(
             "SELECT pg_advisory_xact_lock(hashtext(\(tenantId.lowercased + channel.rawValue + language)))",
             logger: logger
         ).collect()
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             INSERT INTO notices (id, tenant_id, channel, language, version, text, text_sha256, purposes, created_by)
             SELECT \(id), \(tenantId), \(channel.rawValue), \(language),
@@ -72,7 +72,7 @@ public struct NoticeStore: Sendable {
     public func list(tenantId: UUID, logger: Logger) async throws -> [Notice] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             try await Self.notices(
-                connection.query(
+                connection.closeSafeQuery(
                     "SELECT \(unescaped: Self.columns) FROM notices ORDER BY created_at, channel, language, version",
                     logger: logger))
         }
@@ -86,11 +86,11 @@ public struct NoticeStore: Sendable {
 
     static func get(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Notice? {
         try await notices(
-            connection.query("SELECT \(unescaped: columns) FROM notices WHERE id = \(id)", logger: logger)
+            connection.closeSafeQuery("SELECT \(unescaped: columns) FROM notices WHERE id = \(id)", logger: logger)
         ).first
     }
 
-    static func notices(_ rows: PostgresRowSequence) async throws -> [Notice] {
+    static func notices(_ rows: StoreRows) async throws -> [Notice] {
         var notices: [Notice] = []
         for try await (id, channel, language, version, text, hash, purposes, createdAt) in rows.decode(
             (UUID, String, String, Int, String, ByteBuffer, [String], Date).self)

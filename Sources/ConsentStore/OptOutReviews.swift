@@ -56,7 +56,7 @@ public enum OptOutReviews {
         caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
     ) async throws -> UUID {
         let id = UUID()
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO opt_out_reviews (id, tenant_id, subject_id, interaction_id, channel, received_at)
             VALUES (\(id), \(tenantId), \(subjectId), \(interactionId), \(channel.rawValue), \(receivedAt))
@@ -77,7 +77,7 @@ public enum OptOutReviews {
     static func list(
         includeResolved: Bool, limit: Int, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
     ) async throws -> [OptOutReview] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT r.id, r.subject_id, r.channel, r.received_at, r.opened_at, r.resolution, r.resolved_at,
                    r.interaction_id, i.text_ciphertext
@@ -113,7 +113,7 @@ public enum OptOutReviews {
         _ id: UUID, as resolution: OptOutReview.Resolution, tenantId: UUID, caller: CallerIdentity,
         keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
     ) async throws -> OptOutReviewResolution {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT r.subject_id, r.channel, r.received_at, r.resolution, s.blind_index
             FROM opt_out_reviews r JOIN subjects s ON s.id = r.subject_id
@@ -133,7 +133,7 @@ public enum OptOutReviews {
                 subjectId: subjectId, channel: channel, purposes: nil, stoppedAt: receivedAt, source: .optOutReview,
                 tenantId: tenantId, caller: caller, on: connection, logger: logger)
         }
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             UPDATE opt_out_reviews SET resolution = \(resolution.rawValue), resolved_at = now(),
                    resolved_by = \(caller.keyId)

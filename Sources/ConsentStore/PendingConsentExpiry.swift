@@ -21,7 +21,8 @@ public struct PendingConsentExpiry: Sendable {
     @discardableResult
     public func expireAll(logger: Logger) async throws -> Int {
         let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.query("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self).array()
+            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
+                .array()
         }
         var total = 0
         for tenant in tenants { total += try await expire(tenantId: tenant, logger: logger) }
@@ -30,7 +31,7 @@ public struct PendingConsentExpiry: Sendable {
 
     public func expire(tenantId: UUID, logger: Logger) async throws -> Int {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 UPDATE consents c SET status = 'expired', expired_at = now()
                 FROM subjects s

@@ -23,7 +23,7 @@ public struct PurposeStore: Sendable {
     }
 
     static func list(on connection: PostgresConnection, logger: Logger) async throws -> [Purpose] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT key, name, category, tenant_id IS NULL FROM purposes
             ORDER BY position, created_at, key
@@ -38,7 +38,7 @@ public struct PurposeStore: Sendable {
 
     /// The keys among `keys` that the tenant's catalogue lacks.
     static func unknown(_ keys: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             "SELECT k FROM unnest(\(keys)::text[]) AS k WHERE NOT EXISTS (SELECT 1 FROM purposes p WHERE p.key = k)",
             logger: logger)
         return try await rows.decode(String.self).array()
@@ -55,7 +55,7 @@ public struct PurposeStore: Sendable {
         let work = UnitOfWork<DefinedPurpose>(
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
             body: { connection, logger in
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     """
                     INSERT INTO purposes (tenant_id, key, name, category) VALUES (\(tenantId), \(key), \(name), \(category.rawValue))
                     ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name, category = excluded.category,

@@ -80,7 +80,7 @@ public struct SelfServiceStore: Sendable {
         } catch {
             throw error == .expired ? SelfServiceError.expired : SelfServiceError.invalid
         }
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             "SELECT channel, blind_index FROM subjects WHERE id = \(link.subjectId) AND erased_at IS NULL",
             logger: logger)
         guard let (channelText, blindIndex) = try await rows.decode((String, ByteBuffer?).self).array().first,
@@ -94,7 +94,7 @@ public struct SelfServiceStore: Sendable {
         return try await database.read(tenantId, logger: logger) { connection in
             let (link, channel, _) = try await verified(
                 token, now: now, on: connection, tenantId: tenantId, logger: logger)
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT c.id, c.purpose, coalesce(p.name, c.purpose), c.status, c.granted_at, n.language
                 FROM consents c

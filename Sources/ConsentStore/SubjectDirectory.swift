@@ -24,7 +24,7 @@ enum SubjectDirectory {
     static func find(blindIndex: [UInt8], channel: MessageChannel, on connection: PostgresConnection, logger: Logger)
         async throws -> UUID?
     {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT id FROM subjects
             WHERE channel = \(channel.rawValue) AND blind_index = \(ByteBuffer(bytes: blindIndex)) AND erased_at IS NULL
@@ -50,7 +50,7 @@ enum SubjectDirectory {
             let identifier = handle.seal(Array(subject.value.utf8), context: "identifier")
             // The subject and its wrapped key in one statement (one round trip); the key's foreign key is checked
             // at the statement's end, when the subject row exists.
-            let inserted = try await connection.query(
+            let inserted = try await connection.closeSafeQuery(
                 """
                 WITH subject AS (
                     INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
@@ -65,7 +65,7 @@ enum SubjectDirectory {
                 """, logger: logger
             ).collect()
             if !inserted.isEmpty { return handle }
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT s.id FROM subjects s
                 WHERE s.channel = \(subject.channel.rawValue) AND s.blind_index = \(ByteBuffer(bytes: blindIndex))
@@ -98,7 +98,7 @@ enum SubjectDirectory {
         _ subject: SubjectIdentifier, blindIndex: [UInt8], tenantId: UUID, keyring: TenantKeyring,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Resolved {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT subject_id, wrapped_key, master_key_id
             FROM app_subject_key(\(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)))
@@ -123,7 +123,7 @@ enum SubjectDirectory {
     static func open(_ subjectId: UUID, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger)
         async throws -> SubjectHandle
     {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             "SELECT wrapped_key, master_key_id FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
         for try await (wrapped, wrappedBy) in rows.decode((ByteBuffer, ByteBuffer?).self) {
             let dataKey = try keyring.unwrapSubjectKey(
@@ -138,7 +138,7 @@ enum SubjectDirectory {
     static func identifier(
         of subjectId: UUID, keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
     ) async throws -> SubjectIdentifier? {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT channel, identifier_ciphertext FROM subjects WHERE id = \(subjectId) AND erased_at IS NULL
             """, logger: logger)

@@ -51,7 +51,7 @@ public struct SubjectReindexer: Sendable {
         var held = 0
         for tenant in try await tenants(client: client, logger: logger) {
             held += try await client.withTenantTransaction(tenant, logger: logger) { connection in
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     "SELECT count(*)::int FROM subjects WHERE channel = 'email' AND erased_at IS NULL", logger: logger
                 ).decode(Int.self).array().first ?? 0
             }
@@ -61,7 +61,8 @@ public struct SubjectReindexer: Sendable {
 
     private static func tenants(client: PostgresClient, logger: Logger) async throws -> [UUID] {
         try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.query("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self).array()
+            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
+                .array()
         }
     }
 
@@ -93,7 +94,7 @@ public struct SubjectReindexer: Sendable {
         var keys: HashKeys?
         while true {
             let batch = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     """
                     SELECT s.id, s.blind_index, s.identifier_ciphertext, k.wrapped_key, k.master_key_id
                     FROM subjects s JOIN subject_keys k ON k.subject_id = s.id
@@ -202,7 +203,7 @@ public struct SubjectReindexer: Sendable {
         keys: HashKeys, tenantId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> Outcome {
         // Locked and read again: another run may have moved or merged it since the batch was read.
-        let current = try await connection.query(
+        let current = try await connection.closeSafeQuery(
             "SELECT blind_index FROM subjects WHERE id = \(handle.id) AND erased_at IS NULL FOR UPDATE",
             logger: logger
         ).decode(ByteBuffer?.self).array()
@@ -214,7 +215,7 @@ public struct SubjectReindexer: Sendable {
         let holder = try await SubjectDirectory.find(
             blindIndex: blindIndex, channel: .email, on: connection, logger: logger)
         guard let holder else {
-            _ = try await connection.query(
+            _ = try await connection.closeSafeQuery(
                 "SELECT app_reindex_subject(\(tenantId), \(handle.id), \(ByteBuffer(bytes: blindIndex)))",
                 logger: logger
             ).collect()
@@ -224,7 +225,7 @@ public struct SubjectReindexer: Sendable {
         for sealed in Self.sealedColumns {
             try await reseal(sealed, from: handle, to: survivor, on: connection, logger: logger)
         }
-        _ = try await connection.query(
+        _ = try await connection.closeSafeQuery(
             "SELECT app_merge_subject(\(tenantId), \(handle.id), \(holder))", logger: logger
         ).collect()
         return .merged
@@ -243,7 +244,7 @@ public struct SubjectReindexer: Sendable {
         _ sealed: (table: String, column: String, context: String), from duplicate: SubjectHandle,
         to survivor: SubjectHandle, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT id, \(unescaped: sealed.column) FROM \(unescaped: sealed.table)
             WHERE subject_id = \(duplicate.id) AND \(unescaped: sealed.column) IS NOT NULL
@@ -258,7 +259,7 @@ public struct SubjectReindexer: Sendable {
             resealed.append(ByteBuffer(bytes: survivor.seal(plaintext, context: context)))
         }
         guard !ids.isEmpty else { return }
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             UPDATE \(unescaped: sealed.table) t SET \(unescaped: sealed.column) = r.sealed
             FROM unnest(\(ids)::uuid[], \(resealed)::bytea[]) AS r(id, sealed)
@@ -277,7 +278,7 @@ public struct SubjectReindexer: Sendable {
             SubjectIdentifier(storedByEarlierBuild: stored, channel: identifier.channel), key: key)
         let new = SuppressionHash.compute(identifier, key: key)
         guard old != new else { return }
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO suppressions (tenant_id, keyed_hash, reason, scope, stopped_at, created_at)
             SELECT tenant_id, \(ByteBuffer(bytes: new)), reason, scope, stopped_at, created_at FROM suppressions

@@ -46,7 +46,7 @@ public struct TemplateStore: Sendable {
         let work = UnitOfWork<Catalogued<MessageTemplate>>(
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
             body: { connection, logger in
-                let categories = try await connection.query(
+                let categories = try await connection.closeSafeQuery(
                     "SELECT category FROM purposes WHERE key = \(purpose)", logger: logger
                 ).decode(String.self).array()
                 guard let text = categories.first, let purposeCategory = PurposeCategory(rawValue: text) else {
@@ -57,13 +57,13 @@ public struct TemplateStore: Sendable {
                 }
                 // Versions are per (tenant, name, language); the lock makes concurrent registrations take turns.
                 // Read to the end, so that an error while waiting for the lock is raised here (AuditSequencer).
-                _ = try await connection.query(
+                _ = try await connection.closeSafeQuery(
                     "SELECT pg_advisory_xact_lock(hashtext(\("template " + tenantId.lowercased + name + language)))",
                     logger: logger
                 ).collect()
                 let id = UUID()
                 let hash = ByteBuffer(bytes: SHA256.hash(data: Array(body.utf8)))
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     """
                     INSERT INTO message_templates (id, tenant_id, channel, name, language, version, category, purpose,
                                                    body, body_sha256, header, buttons, lint_findings, created_by)
@@ -103,7 +103,7 @@ public struct TemplateStore: Sendable {
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0.position },
             body: { connection, logger in
                 let current = try await Self.templates(
-                    connection.query(
+                    connection.closeSafeQuery(
                         "SELECT \(unescaped: Self.columns) FROM message_templates WHERE id = \(id) FOR UPDATE",
                         logger: logger)
                 ).first
@@ -112,7 +112,7 @@ public struct TemplateStore: Sendable {
                     guard override, let reason, !reason.isEmpty else { throw TemplateStoreError.findingsNeedOverride }
                 }
                 let updated = try await Self.templates(
-                    connection.query(
+                    connection.closeSafeQuery(
                         """
                         UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
                                updated_at = now()
@@ -150,14 +150,14 @@ public struct TemplateStore: Sendable {
             tenantId: tenantId, changes: { _ in [] }, catalogueChange: { $0?.position },
             body: { connection, logger in
                 let latest = try await Self.templates(
-                    connection.query(
+                    connection.closeSafeQuery(
                         """
                         SELECT \(unescaped: Self.columns) FROM message_templates
                         WHERE name = \(name) AND language = \(language) ORDER BY version DESC LIMIT 1 FOR UPDATE
                         """, logger: logger)
                 ).first
                 guard let latest else { return nil }
-                let stamps = try await connection.query(
+                let stamps = try await connection.closeSafeQuery(
                     """
                     SELECT max(platform_status_at), max(platform_category_at) FROM message_templates
                     WHERE name = \(name) AND language = \(language)
@@ -174,7 +174,7 @@ public struct TemplateStore: Sendable {
                     let stamp = at ?? Date()
                     switch status {
                     case .paused, .disabled:
-                        try await connection.query(
+                        try await connection.closeSafeQuery(
                             """
                             UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
                                    platform_status_at = \(stamp), updated_at = now()
@@ -182,7 +182,7 @@ public struct TemplateStore: Sendable {
                               AND (status IN ('approved', 'paused') OR version = \(latest.version))
                             """, logger: logger)
                     case .approved:
-                        try await connection.query(
+                        try await connection.closeSafeQuery(
                             """
                             UPDATE message_templates SET status = 'approved', status_reason = \(reason),
                                    platform_status_at = \(stamp), updated_at = now()
@@ -190,7 +190,7 @@ public struct TemplateStore: Sendable {
                               AND (status = 'paused' OR version = \(latest.version))
                             """, logger: logger)
                     case .pending, .rejected:
-                        try await connection.query(
+                        try await connection.closeSafeQuery(
                             """
                             UPDATE message_templates SET status = \(status.rawValue), status_reason = \(reason),
                                    platform_status_at = \(stamp), updated_at = now()
@@ -204,7 +204,7 @@ public struct TemplateStore: Sendable {
                     if let reason { data["reason"] = .string(reason) }
                 case .category(let category, let at):
                     if let at, let last = stamps?.1, at < last { return nil }
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         """
                         UPDATE message_templates SET category = \(category.rawValue),
                                platform_category_at = \(at ?? Date()), updated_at = now()
@@ -214,7 +214,7 @@ public struct TemplateStore: Sendable {
                     data["from"] = .string(latest.category.rawValue)
                     data["to"] = .string(category.rawValue)
                 case .quality(let score):
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         "UPDATE message_templates SET quality = \(score), updated_at = now() WHERE id = \(latest.id)",
                         logger: logger)
                     action = .templateQualityChanged
@@ -234,7 +234,7 @@ public struct TemplateStore: Sendable {
     public func list(tenantId: UUID, logger: Logger) async throws -> [MessageTemplate] {
         try await database.read(tenantId, logger: logger) { connection in
             try await Self.templates(
-                connection.query(
+                connection.closeSafeQuery(
                     "SELECT \(unescaped: Self.columns) FROM message_templates ORDER BY name, language, version",
                     logger: logger))
         }
@@ -243,7 +243,7 @@ public struct TemplateStore: Sendable {
     public func get(tenantId: UUID, id: UUID, logger: Logger) async throws -> MessageTemplate? {
         try await database.read(tenantId, logger: logger) { connection in
             try await Self.templates(
-                connection.query(
+                connection.closeSafeQuery(
                     "SELECT \(unescaped: Self.columns) FROM message_templates WHERE id = \(id)", logger: logger)
             ).first
         }
@@ -253,7 +253,7 @@ public struct TemplateStore: Sendable {
         String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 
-    static func templates(_ rows: PostgresRowSequence) async throws -> [MessageTemplate] {
+    static func templates(_ rows: StoreRows) async throws -> [MessageTemplate] {
         var templates: [MessageTemplate] = []
         let decoder = JSONDecoder()
         for try await row in rows {
@@ -333,7 +333,7 @@ public struct TemplateResolver: Sendable {
         -> ResolvedTemplate?
     {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT t.id, t.version, t.category, t.purpose, p.category, t.status
                 FROM message_templates t JOIN purposes p ON p.key = t.purpose
@@ -375,7 +375,7 @@ extension TemplateStore {
     {
         let actions = [AuditAction.templateStatusChanged, .templateCategoryChanged, .templateQualityChanged]
         return try await database.read(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT at, action, data->>'name', data->>'language', (data->>'version')::int, data->>'from', data->>'to'
                 FROM audit_events WHERE action = ANY(\(actions.map(\.rawValue))) AND data->>'source' = 'platform'

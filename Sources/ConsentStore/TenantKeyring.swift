@@ -116,7 +116,7 @@ public final class TenantKeyring: Sendable {
         if let key = tenantKeys.withLock({ $0[name] }) { return key }
         let context = Self.tenantKeyContext(tenantId, purpose.rawValue)
         let fresh = FieldCipher.newWrappedKey(master: master, context: context)
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO tenant_keys (tenant_id, purpose, wrapped_key, master_key_id)
             VALUES (\(tenantId), \(purpose.rawValue), \(ByteBuffer(bytes: fresh.wrapped)), \(ByteBuffer(bytes: masterId)))
@@ -137,7 +137,7 @@ public final class TenantKeyring: Sendable {
         let name = TenantKeyName(tenantId: tenantId, purpose: purpose)
         if let key = tenantKeys.withLock({ $0[name] }) { return key }
         let context = Self.tenantKeyContext(tenantId, purpose.rawValue)
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT wrapped_key, master_key_id FROM tenant_keys
             WHERE tenant_id = \(tenantId) AND purpose = \(purpose.rawValue)

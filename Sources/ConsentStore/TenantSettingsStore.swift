@@ -25,7 +25,7 @@ public struct TenantSettingsStore: Sendable {
     }
 
     static func origins(on connection: PostgresConnection, logger: Logger) async throws -> [AllowedOrigin] {
-        let rows = try await connection.query("SELECT allowed_origins FROM tenant_settings", logger: logger)
+        let rows = try await connection.closeSafeQuery("SELECT allowed_origins FROM tenant_settings", logger: logger)
         return try await rows.decode([String].self).array().first?.compactMap(AllowedOrigin.init) ?? []
     }
 
@@ -36,7 +36,7 @@ public struct TenantSettingsStore: Sendable {
         let sorted = Array(Set(origins)).sorted()
         let texts = sorted.map(\.text)
         try await client.withTenantTransaction(caller.tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 INSERT INTO tenant_settings (tenant_id, allowed_origins) VALUES (\(caller.tenantId), \(texts))
                 ON CONFLICT (tenant_id) DO UPDATE SET allowed_origins = EXCLUDED.allowed_origins, updated_at = now()
@@ -69,7 +69,7 @@ public struct TenantSettingsStore: Sendable {
 
     public func whatsAppRouting(tenantId: UUID, logger: Logger) async throws -> WhatsAppRouting {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 "SELECT whatsapp_phone_number_ids, whatsapp_stop_payloads FROM tenant_settings", logger: logger)
             guard let (numbers, payloads) = try await rows.decode(([String], [String]).self).array().first else {
                 return .open
@@ -89,7 +89,7 @@ public struct TenantSettingsStore: Sendable {
             let key = try await keyring.tenantKey(.settings, tenantId: tenantId, on: connection, logger: logger)
             let sealed = FieldCipher.seal(Array(appSecret.utf8), key: key, context: Self.appSecretContext(tenantId))
             let tokenHash = Array(SHA256.hash(data: Array(verifyToken.utf8)))
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 INSERT INTO tenant_settings (tenant_id, whatsapp_app_secret_ciphertext, whatsapp_verify_token_sha256,
                                              whatsapp_phone_number_ids, whatsapp_stop_payloads)
@@ -127,7 +127,7 @@ public struct TenantSettingsStore: Sendable {
 
     public func whatsApp(tenantId: UUID, logger: Logger) async throws -> WhatsAppCredentials? {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT whatsapp_app_secret_ciphertext, whatsapp_verify_token_sha256 FROM tenant_settings
                 WHERE whatsapp_app_secret_ciphertext IS NOT NULL

@@ -29,7 +29,7 @@ public struct TenantStore: Sendable {
     public func create(_ name: TenantName, logger: Logger) async throws -> Tenant {
         do {
             return try await client.withOperatorTransaction(logger: logger) { connection in
-                let rows = try await connection.query(
+                let rows = try await connection.closeSafeQuery(
                     "INSERT INTO tenants (name) VALUES (\(name.value)) RETURNING id, name, created_at", logger: logger)
                 guard let tenant = try await Self.first(rows) else { throw TenantStoreError.notFound(name.value) }
                 // The first event of the tenant's audit log.
@@ -50,7 +50,8 @@ public struct TenantStore: Sendable {
     public func named(_ name: String, logger: Logger) async throws -> Tenant {
         let tenant = try await client.withOperatorTransaction(logger: logger) { connection in
             try await Self.first(
-                connection.query("SELECT id, name, created_at FROM tenants WHERE name = \(name)", logger: logger))
+                connection.closeSafeQuery(
+                    "SELECT id, name, created_at FROM tenants WHERE name = \(name)", logger: logger))
         }
         guard let tenant else { throw TenantStoreError.notFound(name) }
         return tenant
@@ -59,7 +60,7 @@ public struct TenantStore: Sendable {
     public func list(logger: Logger) async throws -> [Tenant] {
         try await client.withOperatorTransaction(logger: logger) { connection in
             var tenants: [Tenant] = []
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 "SELECT id, name, created_at FROM tenants ORDER BY name", logger: logger)
             for try await (id, name, createdAt) in rows.decode((UUID, String, Date).self) {
                 tenants.append(Tenant(id: id, name: name, createdAt: createdAt))
@@ -68,7 +69,7 @@ public struct TenantStore: Sendable {
         }
     }
 
-    static func first(_ rows: PostgresRowSequence) async throws -> Tenant? {
+    static func first(_ rows: StoreRows) async throws -> Tenant? {
         for try await (id, name, createdAt) in rows.decode((UUID, String, Date).self) {
             return Tenant(id: id, name: name, createdAt: createdAt)
         }

@@ -91,7 +91,7 @@ public struct WhatsAppInbox: Sendable {
                     body: { [keyring, pendingLifetime] connection, logger in
                         // Claimed first: a concurrent retry of the same message waits here for this transaction and
                         // then finds the id taken.
-                        let claimed = try await connection.query(
+                        let claimed = try await connection.closeSafeQuery(
                             """
                             INSERT INTO whatsapp_messages_seen (tenant_id, message_sha256, interaction_id)
                             VALUES (\(tenantId), \(ByteBuffer(bytes: messageHash)), \(interactionId))
@@ -218,7 +218,7 @@ public struct WhatsAppInbox: Sendable {
         subjectId: UUID?, blindIndex: [UInt8], at stoppedAt: Date, tenantId: UUID, caller: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws {
-        let noted = try await connection.query(
+        let noted = try await connection.closeSafeQuery(
             """
             UPDATE subjects SET marketing_stopped_at = greatest(marketing_stopped_at, \(stoppedAt))
             WHERE channel = 'whatsapp' AND blind_index = \(ByteBuffer(bytes: blindIndex)) AND erased_at IS NULL

@@ -14,7 +14,7 @@ import Testing
     @Test func aQueryOnAClosedConnectionFailsInsteadOfWaiting() async throws {
         let database = try await TestDatabase.fresh()
         let connection = try await DedicatedConnector(url: database.app).open(role: "test", logger: database.logger)
-        #expect(try await connection.closeSafeQuery("SELECT 1", logger: database.logger).count == 1)
+        #expect(try await connection.closeSafeQuery("SELECT 1", logger: database.logger).rows.count == 1)
         try await connection.close()
         await #expect(throws: HeldConnectionClosed.self) {
             try await connection.closeSafeQuery("SELECT 1", logger: database.logger)
@@ -52,7 +52,7 @@ import Testing
         let database = try await TestDatabase.fresh()
         let logger = database.logger
         let bodyEnded = Mutex(false)
-        try await database.withClient(\.superuser) { client in
+        _ = try await database.withClient(\.superuser) { client in
             await #expect(throws: DeadlineExceeded.self) {
                 try await withDeadline(.milliseconds(200), grace: .milliseconds(500)) {
                     try await client.withOperatorTransaction(logger: logger) { connection in

@@ -21,7 +21,7 @@ public struct StoredCheckpoint: Sendable, Equatable {
     static let columns = "tree_size, root_hash, origin, note, public_key, issued_at"
 
     /// Rows selected as `columns`.
-    static func decode(_ rows: PostgresRowSequence) async throws -> [StoredCheckpoint] {
+    static func decode(_ rows: StoreRows) async throws -> [StoredCheckpoint] {
         try await rows.decode((Int64, ByteBuffer, String, String, ByteBuffer, Date).self).array().map {
             StoredCheckpoint(
                 size: $0.0, rootHash: Array($0.1.readableBytesView), origin: $0.2, note: $0.3,
@@ -62,7 +62,7 @@ public struct AuditLogReader: Sendable {
     public func latestCheckpoint(tenantId: UUID, logger: Logger) async throws -> StoredCheckpoint? {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             try await StoredCheckpoint.decode(
-                connection.query(
+                connection.closeSafeQuery(
                     """
                     SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
                     WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
@@ -97,7 +97,7 @@ public struct AuditLogReader: Sendable {
     static func page(
         tenantId: UUID, filter: AuditEventFilter, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [SequencedEvent] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT \(unescaped: AuditRows.sequencedEventColumns)
             FROM audit_leaves l
@@ -160,12 +160,12 @@ public struct AuditLogReader: Sendable {
             bindings.append(filter.below ?? Int64.max)
             bindings.append(filter.from)
             bindings.append(filter.to)
-            let byAction = try await connection.query(
+            let byAction = try await connection.closeSafeQuery(
                 PostgresQuery(
                     unsafeSQL: "SELECT e.action, count(*)::int8 \(scope) GROUP BY e.action ORDER BY e.action",
                     binds: bindings), logger: logger
             ).decode((String, Int64).self).array().map { Count(key: $0.0, count: $0.1) }
-            let byPurpose = try await connection.query(
+            let byPurpose = try await connection.closeSafeQuery(
                 PostgresQuery(
                     unsafeSQL: """
                         SELECT p.purpose, count(*)::int8 \(scope.replacingOccurrences(of: "WHERE", with: """
@@ -188,7 +188,7 @@ extension AuditLogReader {
     /// The tenant's name, which its log's origin carries.
     public func tenantName(tenantId: UUID, logger: Logger) async throws -> String {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+            try await connection.closeSafeQuery("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
                 .decode(String.self).array().first ?? tenantId.lowercased
         }
     }
@@ -198,7 +198,7 @@ extension AuditLogReader {
     /// Seconds since the oldest event still waiting for the sequencer was committed, across tenants; 0 when none.
     public func sequencerLag(logger: Logger) async throws -> Double {
         try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(e.at)), 0)::float8
                 FROM audit_unsequenced q JOIN audit_events e ON e.id = q.event_id

@@ -27,7 +27,7 @@ public struct AuditSequencer: Sendable {
     @discardableResult
     public func sequenceAll(logger: Logger) async throws -> Int {
         let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.query("SELECT DISTINCT tenant_id FROM audit_unsequenced", logger: logger)
+            try await connection.closeSafeQuery("SELECT DISTINCT tenant_id FROM audit_unsequenced", logger: logger)
                 .decode(UUID.self).array()
         }
         var total = 0
@@ -52,7 +52,7 @@ public struct AuditSequencer: Sendable {
     /// queued, so a read on a current log never waits for the per-tenant lock.
     public func catchUp(tenantId: UUID, logger: Logger) async throws {
         let queued = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 "SELECT EXISTS (SELECT 1 FROM audit_unsequenced WHERE tenant_id = \(tenantId))", logger: logger
             ).decode(Bool.self).array().first ?? false
         }
@@ -72,14 +72,14 @@ public struct AuditSequencer: Sendable {
     func sequenceBatch(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         // A pass never waits long for another: a timed-out pass changes nothing and the next one retries, and a
         // server shutting down is not held up by a query it cannot cancel.
-        try await connection.query("SET LOCAL lock_timeout = '5s'", logger: logger)
+        try await connection.closeSafeQuery("SET LOCAL lock_timeout = '5s'", logger: logger)
         // Read to the end: the driver answers a query once its row description arrives, so a lock timeout raised
         // while waiting would otherwise reach no one, and the next statement would meet an aborted transaction
         // (25P02) instead (clean-clone CI at f12d293, under load).
-        _ = try await connection.query(
+        _ = try await connection.closeSafeQuery(
             "SELECT pg_advisory_xact_lock(\(Self.passLockClass), hashtext(\(tenantId.uuidString)))", logger: logger
         ).collect()
-        let taken = try await connection.query(
+        let taken = try await connection.closeSafeQuery(
             """
             WITH taken AS (
                 DELETE FROM audit_unsequenced
@@ -111,13 +111,13 @@ public struct AuditSequencer: Sendable {
                 hashes.append(ByteBuffer(bytes: hash))
             }
         }
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO audit_leaves (tenant_id, seq, event_id)
             SELECT \(tenantId), l.seq, l.event_id FROM unnest(\(seqs)::int8[], \(eventIds)::int8[]) AS l(seq, event_id)
             ORDER BY l.seq
             """, logger: logger)
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO audit_nodes (tenant_id, level, idx, hash)
             SELECT \(tenantId), n.level, n.idx, n.hash
@@ -125,11 +125,11 @@ public struct AuditSequencer: Sendable {
             """, logger: logger)
 
         let name =
-            try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+            try await connection.closeSafeQuery("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
             .decode(String.self).array().first ?? tenantId.lowercased
         let root = frontier.root
         let note = try signer.sign(tenant: name, size: frontier.size, rootHash: root)
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO audit_checkpoints (tenant_id, tree_size, root_hash, origin, note, public_key)
             VALUES (\(tenantId), \(frontier.size), \(ByteBuffer(bytes: root)), \(signer.origin(for: name)), \(note),
@@ -153,7 +153,7 @@ enum AuditRows {
     struct MalformedEventData: Error {}
 
     static func treeSize(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        try await connection.query(
+        try await connection.closeSafeQuery(
             "SELECT coalesce(max(seq) + 1, 0)::int8 FROM audit_leaves WHERE tenant_id = \(tenantId)", logger: logger
         ).decode(Int64.self).array().first ?? 0
     }
@@ -162,7 +162,7 @@ enum AuditRows {
     /// (level 0) joined on the leaf.
     static let sequencedEventColumns = "l.seq, \(atText), e.action, e.actor, e.subject_ref, e.data::text, n.hash"
 
-    static func sequencedEvents(_ rows: PostgresRowSequence) async throws -> [SequencedEvent] {
+    static func sequencedEvents(_ rows: StoreRows) async throws -> [SequencedEvent] {
         var events: [SequencedEvent] = []
         for try await (seq, at, action, actor, subjectRef, data, hash) in rows.decode(
             (Int64, String, String, String, UUID?, String, ByteBuffer).self)
@@ -193,7 +193,7 @@ enum AuditRows {
         guard !subtrees.isEmpty else { return [:] }
         let levels = subtrees.map { Int16($0.level) }
         let indexes = subtrees.map(\.index)
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT n.level, n.idx, n.hash
             FROM unnest(\(levels)::int2[], \(indexes)::int8[]) AS wanted(level, idx)

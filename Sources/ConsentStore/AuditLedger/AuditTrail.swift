@@ -12,7 +12,7 @@ public enum AuditTrail {
         guard !events.isEmpty else { return }
         var binds = PostgresBindings()
         let insert = try insertion(events, tenantId: tenantId, binds: &binds)
-        try await connection.query(PostgresQuery(unsafeSQL: insert, binds: binds), logger: logger)
+        try await connection.closeSafeQuery(PostgresQuery(unsafeSQL: insert, binds: binds), logger: logger)
     }
 
     /// The INSERT that appends `events`, its values appended to `binds` and numbered after those already there, so a

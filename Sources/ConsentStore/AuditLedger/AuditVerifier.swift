@@ -133,11 +133,11 @@ public struct AuditVerifier: Sendable {
         }
         let (queued, orphans) = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let queued =
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     "SELECT count(*)::int8 FROM audit_unsequenced WHERE tenant_id = \(tenantId)", logger: logger
                 ).decode(Int64.self).array().first ?? 0
             let orphans =
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     """
                     SELECT count(*)::int8 FROM audit_events e
                     WHERE e.tenant_id = \(tenantId)
@@ -204,7 +204,7 @@ public struct AuditVerifier: Sendable {
 
     func leafRows(tenantId: UUID, from: Int64, logger: Logger) async throws -> [LeafRow] {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT l.seq, e.id IS NOT NULL, \(unescaped: AuditRows.atText), e.action, e.actor, e.subject_ref,
                        e.data::text, n.hash
@@ -263,7 +263,7 @@ struct CheckpointCursor {
         let (tenantId, after, logger) = (self.tenantId, self.after, self.logger)
         let page = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             try await StoredCheckpoint.decode(
-                connection.query(
+                connection.closeSafeQuery(
                     """
                     SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
                     WHERE tenant_id = \(tenantId) AND tree_size > \(after) ORDER BY tree_size LIMIT 1000

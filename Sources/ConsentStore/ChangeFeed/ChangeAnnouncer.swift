@@ -24,7 +24,7 @@ final class ChangeAnnouncer: Sendable {
                 // Leased like a request's connection, so a connection the server ended is never written to (see
                 // `withRequestConnection`): a NOTIFY stuck on one would hold this loop, and the shutdown, for ever.
                 _ = try await client.withRequestConnection { connection in
-                    try await connection.query(
+                    try await connection.closeSafeQuery(
                         "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(ConsentChange.channel), '')",
                         logger: logger
                     ).collect().count

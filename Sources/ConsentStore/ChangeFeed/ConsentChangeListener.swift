@@ -200,7 +200,7 @@ public struct ConsentChangeListener: Sendable {
             """, logger: logger)
         var next: Int64?
         var rows: [ChangeLogCursor.Row] = []
-        for row in result {
+        for row in result.rows {
             let (xmin, position, tenant, channelText, index, writtenBy) = try row.decode(
                 (Int64, Int64?, UUID?, String?, ByteBuffer?, Int64?).self)
             next = xmin

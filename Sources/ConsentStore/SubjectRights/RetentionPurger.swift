@@ -30,13 +30,15 @@ public struct RetentionPurger: Sendable {
         let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
             // The change log holds blind indexes only as long as listeners need them (a second or so); five minutes bounds
             // how long one outlives its subject's erasure. Operational, so not counted in the tenants' audit.
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 DELETE FROM consent_change_log
                 WHERE recorded_at < coalesce(\(now)::timestamptz, now()) - interval '5 minutes'
                 """, logger: logger)
-            return try await connection.query("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
-                .array()
+            return try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(
+                UUID.self
+            )
+            .array()
         }
         var total = PurgeCounts()
         for tenant in tenants {
@@ -52,24 +54,24 @@ public struct RetentionPurger: Sendable {
     public func purge(tenantId: UUID, now: Date? = nil, logger: Logger) async throws -> PurgeCounts {
         try await client.withTenantTransaction(tenantId, logger: logger) { connection in
             let clock =
-                try await connection.query("SELECT coalesce(\(now)::timestamptz, now())", logger: logger)
+                try await connection.closeSafeQuery("SELECT coalesce(\(now)::timestamptz, now())", logger: logger)
                 .decode(Date.self).array().first ?? Date()
             let interactionCutoff = clock.addingTimeInterval(-Double(policy.interactionDays) * 86_400)
             let idempotencyCutoff = clock.addingTimeInterval(-Double(policy.idempotencyDays) * 86_400)
             let provenanceCutoff =
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     "SELECT \(clock)::timestamptz - make_interval(years => \(policy.withdrawnProvenanceYears)::int)",
                     logger: logger
                 ).decode(Date.self).array().first ?? clock
 
             var counts = PurgeCounts()
-            counts.interactions = try await connection.query(
+            counts.interactions = try await connection.closeSafeQuery(
                 """
                 DELETE FROM interactions WHERE tenant_id = \(tenantId) AND occurred_at < \(interactionCutoff) RETURNING id
                 """, logger: logger
             ).collect().count
             // A collection's provenance goes once every consent it supports was withdrawn before the cut-off.
-            counts.provenance = try await connection.query(
+            counts.provenance = try await connection.closeSafeQuery(
                 """
                 UPDATE collections k SET provenance_ciphertext = NULL
                 WHERE k.tenant_id = \(tenantId) AND k.provenance_ciphertext IS NOT NULL
@@ -80,21 +82,21 @@ public struct RetentionPurger: Sendable {
                 RETURNING k.id
                 """, logger: logger
             ).collect().count
-            counts.idempotencyRecords = try await connection.query(
+            counts.idempotencyRecords = try await connection.closeSafeQuery(
                 """
                 DELETE FROM idempotency_keys WHERE tenant_id = \(tenantId) AND created_at < \(idempotencyCutoff) RETURNING key
                 """, logger: logger
             ).collect().count
             // A session that recorded a consent stays with its collection as evidence; the others only point at a
             // person and have no use once the retry period is over. Message ids only guard against Meta's retries.
-            counts.sessionsAndMessageIds = try await connection.query(
+            counts.sessionsAndMessageIds = try await connection.closeSafeQuery(
                 """
                 DELETE FROM consent_sessions
                 WHERE tenant_id = \(tenantId) AND collection_id IS NULL AND expires_at < \(idempotencyCutoff)
                 RETURNING id
                 """, logger: logger
             ).collect().count
-            counts.sessionsAndMessageIds += try await connection.query(
+            counts.sessionsAndMessageIds += try await connection.closeSafeQuery(
                 """
                 DELETE FROM whatsapp_messages_seen WHERE tenant_id = \(tenantId) AND received_at < \(idempotencyCutoff)
                 RETURNING interaction_id

@@ -26,7 +26,7 @@ public enum SubjectErasure {
         _ identifier: SubjectIdentifier, blindIndex: [UInt8], objection: Bool, tenantId: UUID, caller: CallerIdentity,
         keyring: TenantKeyring, suppression: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> ErasureResult {
-        let found = try await connection.query(
+        let found = try await connection.closeSafeQuery(
             """
             SELECT id FROM subjects
             WHERE channel = \(identifier.channel.rawValue) AND blind_index = \(ByteBuffer(bytes: blindIndex))
@@ -57,7 +57,7 @@ public enum SubjectErasure {
     ) async throws -> ErasureResult {
         // FOR UPDATE waits for writes that hold the subject (FOR KEY SHARE, see SubjectDirectory) and makes later
         // ones wait for this transaction, so the person's data is erased as a whole or not at all.
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT channel, identifier_ciphertext, erased_at, blind_index FROM subjects WHERE id = \(subjectId) FOR UPDATE
             """, logger: logger)
@@ -90,19 +90,20 @@ public enum SubjectErasure {
             subjectId: subjectId, channel: channel, purposes: nil, source: .dpo, tenantId: tenantId, caller: caller,
             on: connection, logger: logger)
         // The reviews point at the messages deleted next; their resolutions stay in the audit log.
-        try await connection.query("DELETE FROM opt_out_reviews WHERE subject_id = \(subjectId)", logger: logger)
-        let interactions = try await connection.query(
+        try await connection.closeSafeQuery(
+            "DELETE FROM opt_out_reviews WHERE subject_id = \(subjectId)", logger: logger)
+        let interactions = try await connection.closeSafeQuery(
             "DELETE FROM interactions WHERE subject_id = \(subjectId) RETURNING id", logger: logger
         ).collect().count
-        let collections = try await connection.query(
+        let collections = try await connection.closeSafeQuery(
             """
             UPDATE collections SET provenance_ciphertext = NULL
             WHERE subject_id = \(subjectId) AND provenance_ciphertext IS NOT NULL RETURNING id
             """, logger: logger
         ).collect().count
-        try await connection.query("DELETE FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
+        try await connection.closeSafeQuery("DELETE FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
         let erased =
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 UPDATE subjects SET blind_index = NULL, identifier_ciphertext = NULL, last_inbound_at = NULL,
                        entry_point_at = NULL, marketing_stopped_at = NULL,
@@ -136,7 +137,7 @@ public enum SubjectErasure {
         async throws -> SuppressionReason?
     {
         if objection { return .objected }
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT EXISTS (SELECT 1 FROM interactions WHERE subject_id = \(subjectId) AND kind = 'stop_keyword'),
                    EXISTS (SELECT 1 FROM consents WHERE subject_id = \(subjectId) AND status = 'withdrawn')

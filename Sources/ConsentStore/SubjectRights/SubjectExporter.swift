@@ -43,7 +43,7 @@ public struct SubjectExporter: Sendable {
         subjectId: UUID, tenantId: UUID, answering requestId: UUID? = nil, on connection: PostgresConnection,
         logger: Logger
     ) async throws -> SubjectExport? {
-        let subjectRows = try await connection.query(
+        let subjectRows = try await connection.closeSafeQuery(
             """
             SELECT channel, identifier_ciphertext, created_at, last_inbound_at, now(), entry_point_at,
                    marketing_stopped_at
@@ -77,7 +77,7 @@ public struct SubjectExporter: Sendable {
 
         guard
             let checkpoint = try await StoredCheckpoint.decode(
-                connection.query(
+                connection.closeSafeQuery(
                     """
                     SELECT \(unescaped: StoredCheckpoint.columns) FROM audit_checkpoints
                     WHERE tenant_id = \(tenantId) ORDER BY tree_size DESC LIMIT 1
@@ -87,7 +87,7 @@ public struct SubjectExporter: Sendable {
         let events = try await provenEvents(
             subjectId: subjectId, tenantId: tenantId, treeSize: checkpoint.size, on: connection, logger: logger)
         let tenantName =
-            try await connection.query("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
+            try await connection.closeSafeQuery("SELECT name FROM tenants WHERE id = \(tenantId)", logger: logger)
             .decode(String.self).array().first ?? ""
         return SubjectExport(
             subject: identifier, subjectRef: subjectId, controller: tenantName, firstSeenAt: firstSeenAt,
@@ -102,7 +102,7 @@ public struct SubjectExporter: Sendable {
 
     func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Notice] {
         let notices = try await NoticeStore.notices(
-            connection.query(
+            connection.closeSafeQuery(
                 """
                 SELECT \(unescaped: NoticeStore.columns) FROM notices
                 WHERE id IN (SELECT notice_id FROM collections WHERE subject_id = \(subjectId)
@@ -116,7 +116,7 @@ public struct SubjectExporter: Sendable {
         subjectId: UUID, handle: SubjectHandle, notices: [UUID: Notice], on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [UUID: [SubjectExport.Collection]] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT e.consent_id, k.id, k.notice_id, k.method, k.collected_at, k.received_at, k.provenance_ciphertext
             FROM collections k JOIN consent_evidence e ON e.collection_id = k.id
@@ -145,7 +145,7 @@ public struct SubjectExporter: Sendable {
         subjectId: UUID, notices: [UUID: Notice], evidence: [UUID: [SubjectExport.Collection]],
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [SubjectExport.Consent] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             -- The category as it was when the consent was given (sql/migrations/0012), not today's.
             SELECT c.id, c.purpose, coalesce(p.name, c.purpose), coalesce(c.category, p.category, 'utility'),
@@ -177,7 +177,7 @@ public struct SubjectExporter: Sendable {
     func interactions(subjectId: UUID, handle: SubjectHandle, on connection: PostgresConnection, logger: Logger)
         async throws -> [SubjectExport.Interaction]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT id, kind, occurred_at, received_at, text_ciphertext FROM interactions
             WHERE subject_id = \(subjectId) ORDER BY occurred_at, id
@@ -206,7 +206,7 @@ public struct SubjectExporter: Sendable {
         async throws -> [SubjectExport.ProvenEvent]
     {
         let events = try await AuditRows.sequencedEvents(
-            connection.query(
+            connection.closeSafeQuery(
                 """
                 SELECT \(unescaped: AuditRows.sequencedEventColumns)
                 FROM audit_events e

@@ -37,7 +37,7 @@ public enum SubjectRequests {
         else { throw SubjectRightsError.subjectNotFound }
         let id = UUID()
         let dueAt = ResponseDueDate.dueAt(receivedAt: receivedAt)
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             INSERT INTO subject_requests (id, tenant_id, subject_id, type, status, received_at, due_at, recorded_by)
             VALUES (\(id), \(tenantId), \(subjectId), \(type.rawValue), 'pending', \(receivedAt), \(dueAt), \(caller.keyId))
@@ -61,7 +61,7 @@ public enum SubjectRequests {
         -> SubjectRequestRecord?
     {
         try await decode(
-            connection.query(
+            connection.closeSafeQuery(
                 "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id)", logger: logger)
         ).first
     }
@@ -72,7 +72,7 @@ public enum SubjectRequests {
         logger: Logger
     ) async throws -> [SubjectRequestRecord] {
         try await decode(
-            connection.query(
+            connection.closeSafeQuery(
                 """
                 SELECT \(unescaped: columns) FROM subject_requests
                 WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
@@ -88,7 +88,7 @@ public enum SubjectRequests {
     {
         guard
             let record = try await decode(
-                connection.query(
+                connection.closeSafeQuery(
                     "SELECT \(unescaped: columns) FROM subject_requests WHERE id = \(id) FOR UPDATE", logger: logger)
             ).first
         else { throw SubjectRightsError.requestNotFound }
@@ -101,7 +101,7 @@ public enum SubjectRequests {
         _ record: SubjectRequestRecord, as status: SubjectRequestStatus, outcome: String, tenantId: UUID,
         caller: CallerIdentity, on connection: PostgresConnection, logger: Logger
     ) async throws -> SubjectRequestRecord {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             UPDATE subject_requests SET status = \(status.rawValue), closed_at = date_trunc('milliseconds', now()),
                    closed_by = \(caller.keyId)
@@ -124,7 +124,7 @@ public enum SubjectRequests {
         return closed
     }
 
-    static func decode(_ rows: PostgresRowSequence) async throws -> [SubjectRequestRecord] {
+    static func decode(_ rows: StoreRows) async throws -> [SubjectRequestRecord] {
         var records: [SubjectRequestRecord] = []
         for try await (id, type, status, subjectId, receivedAt, dueAt, closedAt, closedBy) in rows.decode(
             (UUID, String, String, UUID, Date, Date, Date?, UUID?).self)

@@ -19,7 +19,7 @@ enum SuppressionList {
         logger: Logger
     ) async throws -> Bool {
         let hash = try await keyring.suppressionHash(subject, tenantId: tenantId, on: connection, logger: logger)
-        return try await connection.query(
+        return try await connection.closeSafeQuery(
             """
             SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = \(tenantId) AND keyed_hash = \(ByteBuffer(bytes: hash)))
             """, logger: logger
@@ -35,7 +35,7 @@ enum SuppressionList {
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let hash = try await keyring.suppressionHash(subject, tenantId: tenantId, on: connection, logger: logger)
-        let inserted = try await connection.query(
+        let inserted = try await connection.closeSafeQuery(
             """
             INSERT INTO suppressions (tenant_id, keyed_hash, reason, scope, stopped_at)
             VALUES (\(tenantId), \(ByteBuffer(bytes: hash)), \(reason.rawValue), 'all', now())

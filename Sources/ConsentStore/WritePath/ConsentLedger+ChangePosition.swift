@@ -10,7 +10,7 @@ extension ConsentLedger {
         tenantId: UUID, channel: MessageChannel, blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
     ) async throws -> ConsentChange {
         let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT app_change_position(\(ConsentChange.channel), \(ConsentChange.payloadPrefix(key)))
             """, logger: logger)
@@ -23,7 +23,7 @@ extension ConsentLedger {
     static func catalogueChange(tenantId: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> Int64
     {
-        let rows = try await connection.query("SELECT app_catalogue_change(\(tenantId))", logger: logger)
+        let rows = try await connection.closeSafeQuery("SELECT app_catalogue_change(\(tenantId))", logger: logger)
         guard let position = try await rows.decode(Int64.self).array().first else { throw NoPosition() }
         return position
     }
@@ -32,7 +32,7 @@ extension ConsentLedger {
     struct NoPosition: Error {}
 
     /// Rows of `id, purpose, status, granted_at`.
-    static func decodeConsents(_ rows: PostgresRowSequence) async throws -> [RecordedConsent] {
+    static func decodeConsents(_ rows: StoreRows) async throws -> [RecordedConsent] {
         var consents: [RecordedConsent] = []
         for try await (id, purpose, status, grantedAt) in rows.decode((UUID, String, String, Date?).self) {
             guard let status = ConsentStatus(rawValue: status) else { throw UnknownStatus(text: status) }

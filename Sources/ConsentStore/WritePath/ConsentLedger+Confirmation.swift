@@ -20,7 +20,7 @@ extension ConsentLedger {
         caller: CallerIdentity, tenantId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RecordedConsent] {
         let confirmed = try await decodeConsents(
-            connection.query(
+            connection.closeSafeQuery(
                 """
                 UPDATE consents SET status = 'granted', granted_at = now()
                 WHERE subject_id = \(subjectId) AND status = 'pending'
@@ -54,7 +54,7 @@ extension ConsentLedger {
         consentId: UUID, lifetime: TimeInterval, tenantId: UUID, caller: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> ConfirmOutcome {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT c.subject_id, c.channel, c.purpose, c.status, c.granted_at,
                    c.created_at <= now() - make_interval(secs => \(lifetime)), s.blind_index

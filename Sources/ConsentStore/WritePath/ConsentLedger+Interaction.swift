@@ -31,14 +31,14 @@ extension ConsentLedger {
         let sealedText = text.map {
             ByteBuffer(bytes: handle.seal(Array($0.utf8), context: "interaction:\(id.lowercased)"))
         }
-        try await connection.query(
+        try await connection.closeSafeQuery(
             """
             INSERT INTO interactions (id, tenant_id, subject_id, direction, kind, occurred_at, received_at, recorded_by,
                                       text_ciphertext)
             VALUES (\(id), \(tenantId), \(handle.id), 'inbound', \(isStop ? "stop_keyword" : "message"), \(occurredAt),
                     now(), \(caller.keyId), \(sealedText))
             """, logger: logger)
-        let windows = try await connection.query(
+        let windows = try await connection.closeSafeQuery(
             """
             UPDATE subjects SET last_inbound_at = greatest(last_inbound_at, \(occurredAt)),
                    entry_point_at = CASE WHEN \(fromAd) THEN greatest(entry_point_at, \(occurredAt)) ELSE entry_point_at END

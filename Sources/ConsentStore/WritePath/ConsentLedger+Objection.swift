@@ -49,7 +49,7 @@ extension ConsentLedger {
             let blindIndex = try await keyring.blindIndex(subject, on: connection, tenantId: tenantId, logger: logger)
             let hash = try await keyring.suppressionHash(subject, tenantId: tenantId, on: connection, logger: logger)
             let key = ConsentStateCache.Key(tenantId: tenantId, channel: subject.channel, blindIndex: blindIndex)
-            let rows = try await connection.query(
+            let rows = try await connection.closeSafeQuery(
                 """
                 SELECT change_position, consent_id, purpose, revoked_at
                 FROM app_object(\(tenantId), \(subject.channel.rawValue), \(ByteBuffer(bytes: blindIndex)),

@@ -35,7 +35,7 @@ extension ConsentLedger {
             let collectionId = UUID()
             let sealedProvenance = subject.handle.seal(provenance, context: "collection:\(collectionId.lowercased)")
             let rows = try await ConsentWriteError.mapping {
-                try await connection.query(
+                try await connection.closeSafeQuery(
                     """
                     SELECT consent_id, purpose, status, granted_at, change_position
                     FROM app_record_opt_in(

@@ -21,7 +21,7 @@ extension ConsentLedger {
         }
         let key = ConsentStateCache.Key(tenantId: tenantId, channel: channel, blindIndex: blindIndex)
         let rows = try await ConsentWriteError.mapping {
-            try await connection.query(
+            try await connection.closeSafeQuery(
                 """
                 SELECT change_position, consent_id, purpose, revoked_at
                 FROM app_revoke(\(tenantId), \(channel.rawValue), \(ByteBuffer(bytes: blindIndex)), \(purposes)::text[],
@@ -49,7 +49,7 @@ extension ConsentLedger {
         stoppedAt: Date? = nil, source: RevocationSource, tenantId: UUID, caller: CallerIdentity,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [RevokedConsent] {
-        let rows = try await connection.query(
+        let rows = try await connection.closeSafeQuery(
             """
             SELECT consent_id, purpose, revoked_at
             FROM app_stop(\(tenantId), \(subjectId), \(channel.rawValue), \(purposes)::text[], \(category?.rawValue),
