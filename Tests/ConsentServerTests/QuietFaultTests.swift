@@ -38,8 +38,7 @@ import Testing
     /// Finding 2: a write behind a table lock used to wait as long as the lock was held (54 s for a 55 s lock),
     /// holding its connection. The runtime role's `lock_timeout` (set by migrate) ends it: 503 `database_busy`,
     /// nothing written.
-    @Test(
-        .disabled("passes alone; in the whole suite the test process froze with it (issue 21 note): not yet found why"))
+    @Test
     func aWriteBehindAHeldLockIsRefusedByTheLockTimeoutNotTheLock() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
@@ -67,10 +66,11 @@ import Testing
 
     /// Finding 2: a request past its deadline used to keep its pooled connection until the server answered. Now the
     /// deadline closes it: two writes cut off at a 5 s deadline behind a lock held longer than the lock timeout end
-    /// their backends, and the pool (of three: the retention leader's first pass may hold one, waiting for the same
-    /// lock) is free for the next request.
-    @Test(
-        .disabled("passes alone; in the whole suite the test process froze with it (issue 21 note): not yet found why"))
+    /// their backends, and the pool (of three) is free for the next request.
+    ///
+    /// The point needs both writes to reach the lock before their deadline. On a loaded machine (the whole suite on
+    /// two cores) one may still be on its way when it is cut off; such a round proves nothing and is repeated.
+    @Test
     func aRequestPastItsDeadlineFreesItsConnection() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
@@ -81,44 +81,16 @@ import Testing
             var made: String?
             for _ in 0..<5 where made == nil { made = try? await api.notice(purposes: ["marketing"]) }
             let notice = try #require(made)
-            let holding = Self.holdLock("consents", seconds: 120, in: database)
-            try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
-            let waiting = Task {
-                // The two writes' backends, once both wait for the lock (the retention leader's first pass, which
-                // expires old pending consents, may wait for it too, with no deadline).
-                var stuck: Set<Int32> = []
-                for _ in 0..<400 where stuck.count < 2 {
-                    stuck = try await Self.pids(
-                        database,
-                        """
-                        SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
-                          AND datname = current_database() AND wait_event_type = 'Lock'
-                          AND query LIKE '%app_record_opt_in%'
-                        """)
-                }
-                return stuck
+            var stuck: Set<Int32> = []
+            var holding: Task<Void, any Error>?
+            for round in 0..<3 where stuck.count < 2 {
+                (stuck, holding) = try await Self.twoWritesCutOffBehindALock(
+                    api, notice: notice, round: round, in: database)
             }
-            try await withThrowingTaskGroup(of: APIClient.Reply.self) { group in
-                for n in 0..<2 {
-                    group.addTask {
-                        try await api.post(
-                            "/v1/consents", as: .consentWrite,
-                            [
-                                "subject": "+39333000091\(n)", "channel": "whatsapp", "purposes": ["marketing"],
-                                "noticeId": notice, "provenance": APIClient.freshProvenance,
-                            ])
-                    }
-                }
-                for try await reply in group {
-                    #expect(reply.status == .serviceUnavailable)
-                    #expect(try reply.error.code == "request_timeout", "\(reply.text)")
-                }
-            }
+            try #require(stuck.count == 2, "in three rounds, the two writes never both reached the lock in time")
             // Both connections were closed by the deadline, so their backends end (the server checks its client
             // every second) instead of going back to the pool once the lock timeout lets them go: before the fix
             // the same two backends stayed, idle in the pool, for good.
-            let stuck = try await waiting.value
-            #expect(stuck.count == 2)
             var alive = stuck
             for _ in 0..<400 where !alive.isEmpty {
                 try await Task.sleep(for: .milliseconds(25))
@@ -139,14 +111,59 @@ import Testing
             let purposes = try await api.call(.get, "/v1/purposes", as: .admin)
             #expect(purposes.status == .ok, "\(purposes.text)")
             try await Self.releaseLock(database)
+            _ = try? await holding?.value
+        }
+    }
+
+    /// One round of finding 2's scenario: a lock held, two writes sent behind it and cut off by their deadline. The
+    /// backends seen waiting for the lock, which are the writes' own only when both got there; otherwise the lock
+    /// is released for the next round.
+    static func twoWritesCutOffBehindALock(
+        _ api: APIClient, notice: String, round: Int, in database: TestDatabase
+    ) async throws -> (Set<Int32>, Task<Void, any Error>) {
+        let holding = Self.holdLock("consents", seconds: 120, in: database)
+        try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
+        let waiting = Task {
+            var seen: Set<Int32> = []
+            for _ in 0..<400 where seen.count < 2 {
+                seen = try await Self.pids(
+                    database,
+                    """
+                    SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
+                      AND datname = current_database() AND wait_event_type = 'Lock'
+                      AND query LIKE '%app_record_opt_in%'
+                    """)
+                if seen.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            return seen
+        }
+        try await withThrowingTaskGroup(of: APIClient.Reply.self) { group in
+            for n in 0..<2 {
+                group.addTask {
+                    try await api.post(
+                        "/v1/consents", as: .consentWrite,
+                        [
+                            "subject": "+3933300091\(round)\(n)", "channel": "whatsapp", "purposes": ["marketing"],
+                            "noticeId": notice, "provenance": APIClient.freshProvenance,
+                        ])
+                }
+            }
+            for try await reply in group {
+                #expect(reply.status == .serviceUnavailable)
+                #expect(try reply.error.code == "request_timeout", "\(reply.text)")
+            }
+        }
+        let stuck = try await waiting.value
+        if stuck.count < 2 {
+            try await Self.releaseLock(database)
             _ = try? await holding.value
         }
+        return (stuck, holding)
     }
 
     /// Finding 3: the listener and each leader held a pooled connection for life, so a pool of 2 or 3 deadlocked.
     /// They hold connections of their own now; a pool of 2 serves concurrent writes and checks.
-    @Test(
-        .disabled("passes alone; in the whole suite the test process froze with it (issue 21 note): not yet found why"))
+    @Test
     func aPoolOfTwoServesConcurrentRequests() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
@@ -155,18 +172,18 @@ import Testing
             try await CheckCacheTests.untilListening(cache)
             let api = APIClient(client: client, tenant: tenant)
             let notice = try await api.notice(purposes: ["marketing"])
-            try await withThrowingTaskGroup(of: (HTTPResponse.Status, HTTPResponse.Status).self) { group in
+            try await withThrowingTaskGroup(of: (APIClient.Reply, APIClient.Reply).self) { group in
                 for n in 0..<8 {
                     group.addTask {
                         let subject = "+39333000092\(n)"
                         let written = try await api.optIn(subject, purposes: ["marketing"], noticeId: notice)
                         let checked = try await api.check(subject, purpose: "marketing")
-                        return (written.status, checked.status)
+                        return (written, checked)
                     }
                 }
                 for try await (written, checked) in group {
-                    #expect(written == .created)
-                    #expect(checked == .ok)
+                    #expect(written.status == .created, "\(written.text)")
+                    #expect(checked.status == .ok, "\(checked.text)")
                 }
             }
         }
@@ -178,18 +195,17 @@ import Testing
     /// request's query into the closed pipeline and never answered it. `withRequestConnection` now returns such a
     /// connection only once it is closed. Here every backend of the pool is ended while requests run; each request
     /// still answers (the ones that met a dead connection with 503 `database_unavailable`), and the next ones work.
-    @Test(
-        .disabled(
-            "every round's requests answer, but the app's shutdown afterwards still hangs: finding 9 is not fully fixed"
-        )
-    )
+    @Test
     func requestsWhoseBackendsAreTerminatedAnswerAndTheNextOnesWork() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await SeededTenant.make("acme", in: database)
         let deadline: (inout ServerDependencies) -> Void = { $0.requestTimeout = .seconds(10) }
         try await withRunningApp(database, poolSize: 3, configure: deadline) { client in
             let api = APIClient(client: client, tenant: tenant)
-            let notice = try await api.notice(purposes: ["marketing"])
+            // Set-up under the same deadline: on a loaded machine it may be cut off too, and is retried.
+            var made: String?
+            for _ in 0..<5 where made == nil { made = try? await api.notice(purposes: ["marketing"]) }
+            let notice = try #require(made)
             for round in 0..<3 {
                 let terminate = """
                     SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
