@@ -32,6 +32,9 @@ import chaos  # noqa: E402  (scripts/chaos.py: provisioning, the write workload,
 from blackhole_proxy import BlackholeProxy  # noqa: E402
 
 DEADLINE = 5  # CONSENTD_REQUEST_TIMEOUT_SECONDS for instance A
+# The crash run's verification (reused for scenario 2) accounts for every SMS consent; the scenarios' own writes and
+# probes use e-mail, so that they are not counted as writes nobody acknowledged.
+PROBE_CHANNEL = "email"
 FRESHNESS_BOUND = 5.0  # ConsentChangeListener's default: caches stop answering this long after the last proof
 
 
@@ -82,8 +85,12 @@ class QuietFaults(chaos.Chaos):
         front of that port."""
         self.cluster.stop("fast")
         self.pg_port = free_port()
-        with open(os.path.join(self.cluster.data, "pg_hba.conf"), "a") as hba:
-            hba.write("\nhost all all 127.0.0.1/32 trust\n")
+        # First: pg_hba.conf is read top down, and the dev cluster's file rejects TCP further on.
+        hba_path = os.path.join(self.cluster.data, "pg_hba.conf")
+        with open(hba_path) as hba:
+            rules = hba.read()
+        with open(hba_path, "w") as hba:
+            hba.write("host all all 127.0.0.1/32 trust\n" + rules)
         options = f"-c listen_addresses='127.0.0.1' -k {self.cluster.socket} -p {self.pg_port}"
         self.cluster.pg_ctl("start", "-D", self.cluster.data, "-l", self.cluster.log, "-w", "-t", "120", "-o", options)
         # The socket's name carries the port: every URL names the new one.
@@ -137,7 +144,7 @@ class QuietFaults(chaos.Chaos):
 
     def opt_in(self, port, subject):
         status, data = self.call_on(port, "POST", "/v1/consents", self.keys["consent:write"], {
-            "subject": subject, "channel": "sms", "purposes": ["marketing"], "noticeId": self.notice_id,
+            "subject": subject, "channel": PROBE_CHANNEL, "purposes": ["marketing"], "noticeId": self.email_notice_id,
             "provenance": {"pageUrl": "https://shop.example/checkout", "collectedAt": "2026-11-20T10:00:00Z",
                            "method": "checkbox"}})
         if status != 201:
@@ -145,7 +152,7 @@ class QuietFaults(chaos.Chaos):
 
     def allowed(self, port, subject, key=None):
         status, data = self.call_on(port, "POST", "/v1/checks", key or self.keys["consent:check"],
-                                    {"subject": subject, "channel": "sms", "purpose": "marketing"})
+                                    {"subject": subject, "channel": PROBE_CHANNEL, "purpose": "marketing"})
         if status != 200:
             raise chaos.ChaosFailure(f"a check answered {status}: {data[:200]!r}")
         return json.loads(data)["allowed"]
@@ -172,17 +179,24 @@ class QuietFaults(chaos.Chaos):
 
     def listener_black_hole(self):
         a, b = self.port, self.port_b
-        subjects = [f"+3934{n:08d}" for n in range(200)]
+        subjects = [f"quiet{n}@faults.example" for n in range(200)]
         for subject in subjects:
             self.opt_in(b, subject)
-        check_keys = []
+        # Keys are made by the operator's CLI (the API only lists and revokes them); the list gives their ids.
+        tokens = {}
         for n in range(20):
-            status, data = self.call_on(b, "POST", "/v1/keys", self.keys["admin"],
-                                        {"label": f"quiet {n}", "scopes": ["consent:check"]})
-            if status != 201:
-                raise chaos.ChaosFailure(f"creating a key answered {status}: {data[:200]!r}")
-            created = json.loads(data)
-            check_keys.append((created["id"], created["key"]))
+            made = subprocess.run([self.binary, "keys", "create", "--tenant", "demo", "--scope", "consent:check",
+                                   "--label", f"quiet {n}"], env=dict(os.environ, DATABASE_URL=self.owner_url),
+                                  capture_output=True, text=True, check=True)
+            tokens[f"quiet {n}"] = made.stdout.strip().splitlines()[-1]
+        status, data = self.call_on(b, "GET", "/v1/keys", self.keys["admin"])
+        if status != 200:
+            raise chaos.ChaosFailure(f"listing keys answered {status}: {data[:200]!r}")
+        listed = json.loads(data)
+        listed = listed.get("keys", listed) if isinstance(listed, dict) else listed
+        check_keys = [(entry["id"], tokens[entry["label"]]) for entry in listed if entry.get("label") in tokens]
+        if len(check_keys) != len(tokens):
+            raise chaos.ChaosFailure(f"{len(check_keys)} of the {len(tokens)} new keys listed")
         if self.wait_for_cache(True, 30) is None:
             raise chaos.ChaosFailure("instance A's cache never turned on")
         # Warm A: every subject and every key answered from its caches from now on.
@@ -202,7 +216,7 @@ class QuietFaults(chaos.Chaos):
         stale_allows = 0
         for subject in subjects:
             status, data = self.call_on(b, "POST", "/v1/revocations", self.keys["consent:write"],
-                                        {"subject": subject, "channel": "sms", "purposes": ["marketing"]})
+                                        {"subject": subject, "channel": PROBE_CHANNEL, "purposes": ["marketing"]})
             if status != 200:
                 raise chaos.ChaosFailure(f"a withdrawal through B answered {status}: {data[:200]!r}")
             stale_allows += self.allowed(a, subject)
@@ -212,7 +226,7 @@ class QuietFaults(chaos.Chaos):
             if status not in (200, 204):
                 raise chaos.ChaosFailure(f"revoking a key through B answered {status}: {data[:200]!r}")
             status, _ = self.call_on(a, "POST", "/v1/checks", key,
-                                     {"subject": subjects[0], "channel": "sms", "purpose": "marketing"})
+                                     {"subject": subjects[0], "channel": PROBE_CHANNEL, "purpose": "marketing"})
             accepted_revoked += status != 401
         silent_for = time.monotonic() - started
         self.check(stale_allows == 0, f"{stale_allows} stale allows on A over {len(subjects)} withdraw-then-check pairs")
@@ -246,7 +260,7 @@ class QuietFaults(chaos.Chaos):
         while time.monotonic() - returned < 30:
             try:
                 if self.call_on(self.port, "GET", "/readyz")[0] == 200:
-                    self.opt_in(self.port, "+393500000001")
+                    self.opt_in(self.port, "probe@faults.example")
                     serving_after = time.monotonic() - returned
                     break
             except (OSError, chaos.ChaosFailure):
@@ -336,6 +350,12 @@ class QuietFaults(chaos.Chaos):
         self.listen_on_tcp()
         self.start_instance("a", self.port, self.proxied_url, self.metrics_a)
         self.start_instance("b", self.port_b, self.runtime_url, free_port())
+        status, data = self.call_on(self.port_b, "POST", "/v1/notices", self.keys["admin"], {
+            "channel": PROBE_CHANNEL, "language": "en", "text": "E-mails with offers from Shop.",
+            "purposes": ["marketing"]})
+        if status != 201:
+            raise chaos.ChaosFailure(f"creating the e-mail notice answered {status}: {data[:200]!r}")
+        self.email_notice_id = json.loads(data)["id"]
         self.listener_black_hole()
         self.everything_black_hole(self.arguments.black_hole_seconds)
         self.held_lock(self.arguments.lock_seconds)

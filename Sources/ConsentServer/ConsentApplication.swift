@@ -73,7 +73,7 @@ public enum ConsentApplication {
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
 
-        let keys = database.apiKeys
+        let keys = database.apiKeys(readDeadline: dependencies.requestTimeout)
         let v1 = router.group("v1")
             .add(
                 middleware: APIKeyAuthenticator(

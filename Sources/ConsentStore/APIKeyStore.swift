@@ -29,10 +29,15 @@ public struct IssuedAPIKey: Sendable {
 public struct APIKeyStore: Sendable {
     let client: PostgresClient
     let cache: APIKeyCache?
+    /// Bounds the database read behind an authentication on its own: the check routes run under no request
+    /// deadline, and with the caches off (a quiet change feed) their key lookup waited as long as the network
+    /// did (55 s in a 60 s black hole; `scripts/quiet_faults.py`).
+    let readDeadline: Duration?
 
-    public init(client: PostgresClient, cache: APIKeyCache? = nil) {
+    public init(client: PostgresClient, cache: APIKeyCache? = nil, readDeadline: Duration? = nil) {
         self.client = client
         self.cache = cache
+        self.readDeadline = readDeadline
     }
 
     /// `actor` is recorded in the audit log: the operator for `consentd keys create`, else the admin key's id.
@@ -140,6 +145,13 @@ public struct APIKeyStore: Sendable {
     }
 
     func read(_ storedHash: [UInt8], logger: Logger) async throws -> CallerIdentity? {
+        guard let readDeadline else { return try await Self.read(storedHash, client: client, logger: logger) }
+        return try await withDeadline(readDeadline, grace: .seconds(1)) { [client] in
+            try await Self.read(storedHash, client: client, logger: logger)
+        }
+    }
+
+    static func read(_ storedHash: [UInt8], client: PostgresClient, logger: Logger) async throws -> CallerIdentity? {
         try await client.withRequestConnection { connection in
             let rows = try await connection.execute(
                 AuthenticateStatement(keyHash: ByteBuffer(bytes: storedHash)), logger: logger)

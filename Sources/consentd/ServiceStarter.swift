@@ -38,7 +38,8 @@ enum ServiceStarter {
             connector: DedicatedConnector(url: configuration.database, applicationName: applicationName),
             keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
             checkCache: configuration.checkCacheEntries > 0
-                ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil)
+                ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil,
+            poolSize: configuration.databasePoolSize)
         var dependencies = ServerDependencies(
             database: database, schema: schema, checkpointSigner: try configuration.checkpointSigner(),
             subjectRights: configuration.subjectRights, collection: configuration.collection)

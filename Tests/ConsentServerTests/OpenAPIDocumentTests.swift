@@ -51,7 +51,7 @@ import Testing
                         url: DatabaseURL(
                             endpoint: .tcp(host: "localhost", port: 5432), username: "unused", password: nil,
                             database: "unused", tls: .disable)),
-                    keyring: TenantKeyring(masterKey: .random32()), checkCache: nil),
+                    keyring: TenantKeyring(masterKey: .random32()), checkCache: nil, poolSize: 20),
                 schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner))
         let served = Set(
             router.routes.map { "\($0.method.rawValue) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })

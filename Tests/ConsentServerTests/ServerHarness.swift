@@ -24,7 +24,7 @@ func withApp<Value: Sendable>(
         database: ConsentDatabase(
             client: client, connector: DedicatedConnector(url: database.app),
             keyring: TenantKeyring(masterKey: masterKey),
-            checkCache: checkCache),
+            checkCache: checkCache, poolSize: poolSize),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits

@@ -276,7 +276,7 @@ private func withDemoApp(
         database: ConsentDatabase(
             client: client, connector: DedicatedConnector(url: database.app),
             keyring: TenantKeyring(masterKey: .random32()),
-            checkCache: nil),
+            checkCache: nil, poolSize: 20),
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner)
     dependencies.demoShop = shop
     let app = try await ConsentApplication.make(dependencies, host: "127.0.0.1", port: 0, logger: database.logger)

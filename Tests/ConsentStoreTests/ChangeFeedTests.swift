@@ -177,7 +177,7 @@ import Testing
             let writer = ConsentDatabase(
                 client: PostgresClient(url: database.app, logger: logger),
                 connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
-                checkCache: nil)
+                checkCache: nil, poolSize: 20)
             let serving = Task { await writer.run() }
             defer { serving.cancel() }
             let ledger = ConsentLedger(keyring: writer.keyring, suppression: false)

@@ -73,4 +73,20 @@ import Testing
             }
         }
     }
+
+    /// The check routes run under no request deadline; with the caches off, their key lookup waited as long as
+    /// the network did (55 s in `scripts/quiet_faults.py`'s black hole). It has a deadline of its own now.
+    @Test func aKeyLookupWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
+        let nowhere = DatabaseURL(
+            endpoint: .unixSocket(
+                path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
+            username: "consentd_app", password: nil, database: "consent", tls: .disable)
+        let logger = Logger(label: "test")
+        try await withRunningClient(nowhere, logger: logger) { client in
+            let keys = APIKeyStore(client: client, cache: APIKeyCache(capacity: 10), readDeadline: .milliseconds(300))
+            await #expect(throws: DeadlineExceeded.self) {
+                try await keys.authenticate(APIKeyToken.generate(), logger: logger)
+            }
+        }
+    }
 }

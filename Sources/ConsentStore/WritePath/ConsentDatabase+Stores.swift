@@ -22,6 +22,11 @@ extension ConsentDatabase {
     /// API keys, authenticated through this instance's key cache.
     public var apiKeys: APIKeyStore { APIKeyStore(client: client, cache: keyCache) }
 
+    /// `apiKeys` for authenticating requests: a database read behind it ends within `readDeadline`.
+    public func apiKeys(readDeadline: Duration) -> APIKeyStore {
+        APIKeyStore(client: client, cache: keyCache, readDeadline: readDeadline)
+    }
+
     public func consoleSessions(idleTimeout: TimeInterval) -> ConsoleSessionStore {
         ConsoleSessionStore(client: client, idleTimeout: idleTimeout)
     }

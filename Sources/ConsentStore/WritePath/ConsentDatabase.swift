@@ -22,11 +22,16 @@ public struct ConsentDatabase: Sendable, Service {
     /// The categories of tenants' purposes, on with the check cache and kept by the same listener.
     public let catalogueCache: CatalogueCache?
     let announcer = ChangeAnnouncer()
+    /// How many units of work may hold a pooled connection at once (`WriteSlots`).
+    let writeSlots: WriteSlots
 
+    /// `poolSize` is the client's `maximumConnections`: a quarter of it is kept from the writes for reads.
     public init(
-        client: PostgresClient, connector: DedicatedConnector, keyring: TenantKeyring, checkCache: ConsentStateCache?
+        client: PostgresClient, connector: DedicatedConnector, keyring: TenantKeyring, checkCache: ConsentStateCache?,
+        poolSize: Int
     ) {
         self.client = client
+        self.writeSlots = WriteSlots.forPool(of: poolSize)
         self.connector = connector
         self.keyring = keyring
         self.checkCache = checkCache
@@ -49,6 +54,8 @@ public struct ConsentDatabase: Sendable, Service {
 
     /// Runs `work` (in one transaction of its tenant, or as its one statement) and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
+        try await writeSlots.acquire()
+        defer { writeSlots.release() }
         let outcome: Outcome
         switch work.shape {
         case .transaction:
@@ -72,6 +79,8 @@ public struct ConsentDatabase: Sendable, Service {
         if idempotency == nil, case .statement = work.shape {
             return .fresh(try render(try await commit(work, logger: logger)))
         }
+        try await writeSlots.acquire()
+        defer { writeSlots.release() }
         // Nil when the claim replayed a stored response: nothing ran, so nothing changed.
         var committed: Outcome?
         let written = try await TenantWriter(client: client).write(
