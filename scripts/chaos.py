@@ -372,6 +372,8 @@ class Chaos:
             worker.join(timeout=ACK_DEADLINE + 30)
         if any(worker.is_alive() for worker in workers):
             record.fail("a worker did not finish")
+        if self.readyz_recovery is None:
+            record.fail(f"PostgreSQL was never stopped: --kills {self.arguments.kills} is too few (at least 2)")
         self.log(f"workload stopped after {time.monotonic() - started:.0f} s")
         if record.failures:
             raise ChaosFailure("; ".join(record.failures[:5]))

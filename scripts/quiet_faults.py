@@ -14,6 +14,8 @@ proxy; instance B directly, over the Unix socket. Three scenarios, each printing
    acknowledged write is present exactly once (the crash run's verification, reused).
 3. a lock held for 60 s on `consents`: writes answer 503 within the deadline + 1 s, and other routes keep answering
    (the pool is not exhausted).
+4. SIGTERM while every connection is black-holed and writes are in flight: A stops within its shutdown grace (the
+   request deadline + 5 s, `ServiceStarter.shutdownGrace`) + 1 s.
 Any miss exits 1 and keeps the work folder.
 """
 
@@ -35,6 +37,7 @@ DEADLINE = 5  # CONSENTD_REQUEST_TIMEOUT_SECONDS for instance A
 # The crash run's verification (reused for scenario 2) accounts for every SMS consent; the scenarios' own writes and
 # probes use e-mail, so that they are not counted as writes nobody acknowledged.
 PROBE_CHANNEL = "email"
+SHUTDOWN_GRACE = DEADLINE + 5  # ServiceStarter.shutdownGrace
 FRESHNESS_BOUND = 5.0  # ConsentChangeListener's default: caches stop answering this long after the last proof
 
 
@@ -343,6 +346,47 @@ class QuietFaults(chaos.Chaos):
                    f"GET /v1/purposes during the lock: {sorted({s for s, _ in other_route_times})}, slowest "
                    f"{slowest_other:.2f} s")
 
+    # 4. SIGTERM while the database is silent ----------------------------------------------------------------------
+
+    def sigterm_in_black_hole(self):
+        stop = threading.Event()
+
+        def write(worker):
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    self.call_on(self.port, "POST", "/v1/consents", self.keys["consent:write"], {
+                        "subject": f"term{worker}-{n}@faults.example", "channel": PROBE_CHANNEL,
+                        "purposes": ["marketing"], "noticeId": self.email_notice_id,
+                        "provenance": {"pageUrl": "https://shop.example/checkout",
+                                       "collectedAt": "2026-11-20T10:00:00Z", "method": "checkbox"}})
+                except (OSError, chaos.ChaosFailure):
+                    time.sleep(0.05)
+
+        writers = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(4)]
+        for thread in writers:
+            thread.start()
+        time.sleep(1)
+        self.proxy.blackhole()
+        time.sleep(2)  # the writes in flight now wait on a network that answers nothing
+        server = self.servers["a"]
+        started = time.monotonic()
+        server.send_signal(15)
+        try:
+            server.wait(timeout=SHUTDOWN_GRACE + 30)
+            took = time.monotonic() - started
+        except subprocess.TimeoutExpired:
+            took = None
+            server.kill()
+        stop.set()
+        self.proxy.resume()
+        for thread in writers:
+            thread.join(timeout=30)
+        self.check(took is not None and took <= SHUTDOWN_GRACE + 1.0,
+                   f"A stopped {took if took is None else round(took, 2)} s after SIGTERM with every connection "
+                   f"black-holed (grace {SHUTDOWN_GRACE} s + 1 s)")
+
     # The run ----------------------------------------------------------------------------------------------------
 
     def run(self):
@@ -359,6 +403,7 @@ class QuietFaults(chaos.Chaos):
         self.listener_black_hole()
         self.everything_black_hole(self.arguments.black_hole_seconds)
         self.held_lock(self.arguments.lock_seconds)
+        self.sigterm_in_black_hole()
         if self.failures:
             raise chaos.ChaosFailure("; ".join(self.failures))
 

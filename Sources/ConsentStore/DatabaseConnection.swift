@@ -98,16 +98,7 @@ extension PostgresClient {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         try await withRequestConnection(isolation: isolation) { connection in
-            _ = try await connection.closeSafeQuery("BEGIN", logger: logger)
-            let value: Result
-            do {
-                value = try await body(connection)
-            } catch {
-                if !connection.isClosed { _ = try? await connection.closeSafeQuery("ROLLBACK", logger: logger) }
-                throw error
-            }
-            _ = try await connection.closeSafeQuery("COMMIT", logger: logger)
-            return value
+            try await connection.withCloseSafeTransaction(logger: logger, isolation: isolation, body)
         }
     }
 
@@ -185,5 +176,30 @@ extension AsyncSequence {
         var elements: [Element] = []
         for try await element in self { elements.append(element) }
         return elements
+    }
+}
+
+extension PostgresConnection {
+    /// BEGIN, the body, COMMIT; ROLLBACK when the body fails on a connection still open (`withUnwrappedTransaction`
+    /// says why not postgres-nio's `withTransaction`). A connection found closed at BEGIN ran nothing: it is
+    /// reported as lent closed, so that `withRequestConnection` leases another.
+    func withCloseSafeTransaction<Result>(
+        logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            _ = try await closeSafeQuery("BEGIN", logger: logger)
+        } catch is HeldConnectionClosed {
+            throw LentClosedConnection()
+        }
+        let value: Result
+        do {
+            value = try await body(self)
+        } catch {
+            if !isClosed { _ = try? await closeSafeQuery("ROLLBACK", logger: logger) }
+            throw error
+        }
+        _ = try await closeSafeQuery("COMMIT", logger: logger)
+        return value
     }
 }

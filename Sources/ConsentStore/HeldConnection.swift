@@ -13,10 +13,12 @@ extension PostgresConnection {
     /// write. On the connection's event loop the two are one step: a channel still active there still has its
     /// handler, which answers a query it cannot run with an error when the connection closes.
     ///
-    /// Every statement the store sends goes through here: a connection can close under any of them (a deadline, a
-    /// restart, `pg_terminate_backend`), and the body that sent the one before does not know it yet. The rows are
-    /// read in full before they are handed over; the store's result sets are small and bounded (pages, one
-    /// person's records).
+    /// Every statement the store sends goes through here, save two: a connection can close under any of them (a
+    /// deadline, a restart, `pg_terminate_backend`), and the body that sent the one before does not know it yet.
+    /// The two are the check path's prepared statements (`ConsentLookup`, `APIKeyStore.read`): postgres-nio has no
+    /// event-loop form of `execute`, so they run under a deadline with a grace instead, which answers the caller
+    /// even if the statement never is. The rows are read in full before they are handed over; the store's result
+    /// sets are small and bounded (pages, one person's records).
     public func closeSafeQuery(
         _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> StoreRows {

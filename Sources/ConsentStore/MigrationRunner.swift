@@ -66,7 +66,7 @@ public struct MigrationRunner: Sendable {
             logger.info(
                 "applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             do {
-                _ = try await connection.withTransaction(logger: logger) { connection in
+                _ = try await connection.withCloseSafeTransaction(logger: logger) { connection in
                     for statement in SQLScript.statements(migration.sql) {
                         try await connection.closeSafeQuery(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
@@ -99,7 +99,7 @@ public struct MigrationRunner: Sendable {
                 logger: logger)
         }
         let grants = grantsTemplate.replacingOccurrences(of: "{{app_role}}", with: quoted)
-        _ = try await connection.withTransaction(logger: logger) { connection in
+        _ = try await connection.withCloseSafeTransaction(logger: logger) { connection in
             for statement in SQLScript.statements(grants) {
                 try await connection.closeSafeQuery(PostgresQuery(unsafeSQL: statement), logger: logger)
             }

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// What `serve` and `dev` share: refuse a database that is not fit to serve, then serve until SIGTERM/SIGINT.
 enum ServiceStarter {
@@ -56,6 +57,19 @@ enum ServiceStarter {
             dependencies,
             host: configuration.host, port: configuration.port,
             logger: logger, onServerRunning: onRunning)
-        try await app.runService()
+        // SIGTERM ends the service within a bound whatever the database does (issue 21): in-flight requests get
+        // their deadline and a little more to finish, then everything still running is cancelled, and a task that
+        // ignores even that ends the process after 5 s more (ServiceLifecycle stops it with a fatal error).
+        var group = ServiceGroupConfiguration(
+            services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = Self.shutdownGrace(
+            requestTimeoutSeconds: configuration.requestTimeoutSeconds)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    /// How long a graceful shutdown may take before what is left is cancelled: the request deadline, plus 5 s.
+    static func shutdownGrace(requestTimeoutSeconds: Int) -> Duration {
+        .seconds(requestTimeoutSeconds + 5)
     }
 }

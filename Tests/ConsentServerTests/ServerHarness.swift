@@ -28,6 +28,10 @@ func withApp<Value: Sendable>(
         schema: try MigrationRunner.bundled(), checkpointSigner: testCheckpointSigner, subjectRights: subjectRights,
         collection: collection)
     dependencies.rateLimits = rateLimits
+    // The whole suite runs some hundred tests at once on two cores, where an export waiting for the sequencer has
+    // taken longer than the service's 30 s. What a test checks is the answer, not the default deadline; the tests
+    // of deadlines set their own.
+    dependencies.requestTimeout = .seconds(120)
     if let checkClock { dependencies.checkClock = checkClock }
     configure(&dependencies)
     let app = try await ConsentApplication.make(
