@@ -55,13 +55,17 @@ import Testing
 /// The check path's one wait: its database read gives up at its deadline when the database is down, so a sender
 /// gets a 503 to retry instead of a request that hangs while the pool keeps trying to connect.
 @Suite struct ConsentLookupDeadlineTests {
-    @Test func aReadWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
-        let nowhere = DatabaseURL(
+    /// A database that is not there: the pool keeps trying to connect, and every wait on it is one for ever.
+    static var nowhere: DatabaseURL {
+        DatabaseURL(
             endpoint: .unixSocket(
                 path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
             username: "consentd_app", password: nil, database: "consent", tls: .disable)
+    }
+
+    @Test func aReadWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
         let logger = Logger(label: "test")
-        try await withRunningClient(nowhere, logger: logger) { client in
+        try await withRunningClient(Self.nowhere, logger: logger) { client in
             let lookup = ConsentLookup(
                 client: client, keyring: TenantKeyring(masterKey: SecretBytes(Array(repeating: 7, count: 32))),
                 readDeadline: .milliseconds(300))
@@ -77,12 +81,8 @@ import Testing
     /// The check routes run under no request deadline; with the caches off, their key lookup waited as long as
     /// the network did (55 s in `scripts/quiet_faults.py`'s black hole). It has a deadline of its own now.
     @Test func aKeyLookupWhileTheDatabaseIsDownEndsAtItsDeadline() async throws {
-        let nowhere = DatabaseURL(
-            endpoint: .unixSocket(
-                path: FileManager.default.temporaryDirectory.path + "/no-postgres-\(UUID())/.s.PGSQL.5432"),
-            username: "consentd_app", password: nil, database: "consent", tls: .disable)
         let logger = Logger(label: "test")
-        try await withRunningClient(nowhere, logger: logger) { client in
+        try await withRunningClient(Self.nowhere, logger: logger) { client in
             let keys = APIKeyStore(client: client, cache: APIKeyCache(capacity: 10), readDeadline: .milliseconds(300))
             await #expect(throws: DeadlineExceeded.self) {
                 try await keys.authenticate(APIKeyToken.generate(), logger: logger)
