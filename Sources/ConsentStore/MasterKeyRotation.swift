@@ -31,10 +31,7 @@ public struct MasterKeyRotation: Sendable {
     }
 
     public func run(logger: Logger) async throws -> RotationReport {
-        let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
-                .array()
-        }
+        let tenants = try await TenantStore.ids(client: client, logger: logger)
         var report = RotationReport()
         for tenant in tenants {
             try await rotateTenantKeys(tenant, into: &report, logger: logger)

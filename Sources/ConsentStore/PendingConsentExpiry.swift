@@ -20,10 +20,7 @@ public struct PendingConsentExpiry: Sendable {
     /// How many consents expired, over every tenant.
     @discardableResult
     public func expireAll(logger: Logger) async throws -> Int {
-        let tenants = try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
-                .array()
-        }
+        let tenants = try await TenantStore.ids(client: client, logger: logger)
         var total = 0
         for tenant in tenants { total += try await expire(tenantId: tenant, logger: logger) }
         return total

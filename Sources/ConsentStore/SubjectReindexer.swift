@@ -40,7 +40,7 @@ public struct SubjectReindexer: Sendable {
 
     public func run(logger: Logger) async throws -> ReindexReport {
         var report = ReindexReport()
-        for tenant in try await Self.tenants(client: client, logger: logger) {
+        for tenant in try await TenantStore.ids(client: client, logger: logger) {
             try await reindexTenant(tenant, into: &report, logger: logger)
         }
         return report
@@ -49,7 +49,7 @@ public struct SubjectReindexer: Sendable {
     /// How many e-mail subjects are held: what `consentd migrate` reports when it has no master key to re-index with.
     public static func heldEmailSubjects(client: PostgresClient, logger: Logger) async throws -> Int {
         var held = 0
-        for tenant in try await tenants(client: client, logger: logger) {
+        for tenant in try await TenantStore.ids(client: client, logger: logger) {
             held += try await client.withTenantTransaction(tenant, logger: logger) { connection in
                 try await connection.closeSafeQuery(
                     "SELECT count(*)::int FROM subjects WHERE channel = 'email' AND erased_at IS NULL", logger: logger
@@ -57,13 +57,6 @@ public struct SubjectReindexer: Sendable {
             }
         }
         return held
-    }
-
-    private static func tenants(client: PostgresClient, logger: Logger) async throws -> [UUID] {
-        try await client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
-                .array()
-        }
     }
 
     /// An e-mail subject as stored, with its data key still wrapped.

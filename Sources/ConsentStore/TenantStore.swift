@@ -69,6 +69,14 @@ public struct TenantStore: Sendable {
         }
     }
 
+    /// Every tenant's id, in a stable order: what the per-tenant batch jobs walk.
+    static func ids(client: PostgresClient, logger: Logger) async throws -> [UUID] {
+        try await client.withOperatorTransaction(logger: logger) { connection in
+            try await connection.closeSafeQuery("SELECT id FROM tenants ORDER BY id", logger: logger).decode(UUID.self)
+                .array()
+        }
+    }
+
     static func first(_ rows: StoreRows) async throws -> Tenant? {
         for try await (id, name, createdAt) in rows.decode((UUID, String, Date).self) {
             return Tenant(id: id, name: name, createdAt: createdAt)
