@@ -82,6 +82,33 @@ import Testing
         #expect(configuration.allowPrivilegedRole)
     }
 
+    /// `/metrics` has a listener of its own: loopback on 9464 unless told otherwise, and none at all when `off`.
+    @Test func theMetricsListenerDefaultsToLoopbackAndCanBeTurnedOff() throws {
+        #expect(
+            try ServeConfiguration.parse(environment: Self.complete).metrics
+                == ListenAddress(host: "127.0.0.1", port: 9464))
+        var environment = Self.complete
+        environment["CONSENTD_METRICS_HOST"] = "0.0.0.0"
+        environment["CONSENTD_METRICS_PORT"] = "9100"
+        #expect(
+            try ServeConfiguration.parse(environment: environment).metrics == ListenAddress(host: "0.0.0.0", port: 9100)
+        )
+        environment["CONSENTD_METRICS_PORT"] = "off"
+        #expect(try ServeConfiguration.parse(environment: environment).metrics == nil)
+    }
+
+    /// The limit before authentication has its own variable, separate from the per-scope ones.
+    @Test func theFailedAuthenticationLimitIsConfigurable() throws {
+        #expect(
+            try ServeConfiguration.parse(environment: Self.complete).rateLimits.failedAuthentication
+                == RateLimits.Limit(perSecond: 10, burst: 50))
+        var environment = Self.complete
+        environment["CONSENTD_RATE_LIMIT_FAILED_AUTH"] = "2/5"
+        #expect(
+            try ServeConfiguration.parse(environment: environment).rateLimits.failedAuthentication
+                == RateLimits.Limit(perSecond: 2, burst: 5))
+    }
+
     /// Every way the environment can be wrong is refused, naming the variable.
     @Test(
         arguments: [
@@ -96,6 +123,8 @@ import Testing
             ("CONSENTD_AUDIT_ORIGIN", ""), ("CONSENTD_AUDIT_ORIGIN", "consent example"),
             ("CONSENTD_AUDIT_ORIGIN", "a+b"),
             ("CONSENTD_AUDIT_ORIGIN", "consent.example/"),
+            ("CONSENTD_METRICS_PORT", "metrics"), ("CONSENTD_METRICS_HOST", "a host"),
+            ("CONSENTD_RATE_LIMIT_FAILED_AUTH", "10"), ("CONSENTD_RATE_LIMIT_FAILED_AUTH", "0/5"),
         ] as [(String, String?)])
     func badVariableIsNamed(variable: String, value: String?) {
         var environment = Self.complete
