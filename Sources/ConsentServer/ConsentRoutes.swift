@@ -71,7 +71,7 @@ struct ConsentRoutes {
     func optIn(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
         let (body, claim) = try await request.decodeWrite(
-            OptInBody.self, operation: "POST /v1/consents", context: context)
+            OptInBody.self, operation: "POST /v1/consents", subjectFields: ["subject"], context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try Input.purposes(body.purposes)
@@ -94,7 +94,7 @@ struct ConsentRoutes {
             subject: subject, purposes: purposes, noticeId: noticeId, method: method, collectedAt: collectedAt,
             provenance: provenance)
         return try await database.commit(
-            ledger.optIn(optIn, caller: caller), idempotency: claim, logger: context.logger
+            ledger.optIn(optIn, caller: caller), idempotency: claim?.naming([subject]), logger: context.logger
         ) { result in
             try StoredResponse.json(
                 .created,
@@ -131,13 +131,14 @@ struct ConsentRoutes {
     func revoke(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
         let (body, claim) = try await request.decodeWrite(
-            RevocationBody.self, operation: "POST /v1/revocations", context: context)
+            RevocationBody.self, operation: "POST /v1/revocations", subjectFields: ["subject"], context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let purposes = try body.purposes.map { try Input.purposes($0) }
         let source: RevocationSource = try body.source.map { try Input.oneOf($0, field: "source") } ?? .api
         return try await database.commit(
-            ledger.revoke(subject, purposes: purposes, source: source, caller: caller), idempotency: claim,
+            ledger.revoke(subject, purposes: purposes, source: source, caller: caller),
+            idempotency: claim?.naming([subject]),
             logger: context.logger
         ) { result in
             try StoredResponse.json(
@@ -192,7 +193,7 @@ struct ConsentRoutes {
     func interaction(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
         let (body, claim) = try await request.decodeWrite(
-            InteractionBody.self, operation: "POST /v1/interactions", context: context)
+            InteractionBody.self, operation: "POST /v1/interactions", subjectFields: ["subject"], context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         guard body.direction == "inbound" else {
@@ -206,7 +207,7 @@ struct ConsentRoutes {
         }
         return try await database.commit(
             ledger.interaction(from: subject, occurredAt: occurredAt, text: body.text, fromAd: fromAd, caller: caller),
-            idempotency: claim, logger: context.logger
+            idempotency: claim?.naming([subject]), logger: context.logger
         ) { result in
             try StoredResponse.json(
                 .created,

@@ -80,6 +80,12 @@ extension APIError {
                 .unprocessableContent, code: "idempotency_key_reused",
                 message: "this Idempotency-Key was used for a different request; use a new key for a new request",
                 field: "Idempotency-Key")
+        case IdempotencyError.replayWithheld:
+            self = APIError(
+                .conflict, code: "idempotent_replay_withheld",
+                message:
+                    "this Idempotency-Key opened a consent session; its token is sent once and never stored, so it cannot be replayed: open a new session with a new key",
+                field: "Idempotency-Key")
         case ConsentSessionError.notFound:
             self = APIError(.notFound, code: "consent_session_not_found", message: "no consent session has this token")
         case ConsentSessionError.gone:

@@ -50,7 +50,7 @@ struct NoticeRoutes {
     func create(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .admin)
         let (body, claim) = try await request.decodeWrite(
-            NewNotice.self, operation: "POST /v1/notices", context: context)
+            NewNotice.self, operation: "POST /v1/notices", subjectFields: [], context: context)
         let channel = try Input.channel(body.channel)
         guard NoticeText.isValidLanguage(body.language) else {
             throw APIError.invalid("language", "'language' must be a BCP 47 language tag such as en, it or pt-BR")
@@ -62,7 +62,8 @@ struct NoticeRoutes {
         let purposes = try Input.purposes(body.purposes)
         return try await database.commit(
             notices.create(channel: channel, language: body.language, text: text, purposes: purposes, caller: caller),
-            idempotency: claim, logger: context.logger, render: { try StoredResponse.json(.created, NoticeView($0)) }
+            idempotency: claim?.naming([]), logger: context.logger,
+            render: { try StoredResponse.json(.created, NoticeView($0)) }
         ).httpResponse
     }
 

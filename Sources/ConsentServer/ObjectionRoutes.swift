@@ -56,7 +56,7 @@ struct ObjectionRoutes {
         let caller = try context.caller()
         guard caller.has(.consentWrite) || caller.has(.dpo) else { throw APIError.forbidden(.consentWrite) }
         let (body, claim) = try await request.decodeWrite(
-            ObjectionBody.self, operation: "POST /v1/objections", context: context)
+            ObjectionBody.self, operation: "POST /v1/objections", subjectFields: ["subjects"], context: context)
         guard !body.subjects.isEmpty, body.subjects.count <= Self.maximumIdentities else {
             throw APIError.invalid(
                 "subjects", "'subjects' must list between 1 and \(Self.maximumIdentities) identities of one person")
@@ -75,7 +75,7 @@ struct ObjectionRoutes {
         let occurredAt = min(try body.occurredAt.map { try Input.pastTime($0, field: "occurredAt") } ?? now, now)
         let objection = Objection(subjects: subjects, scope: scope, source: source, occurredAt: occurredAt)
         return try await database.commit(
-            ledger.object(objection, caller: caller), idempotency: claim, logger: context.logger
+            ledger.object(objection, caller: caller), idempotency: claim?.naming(subjects), logger: context.logger
         ) { result in
             try StoredResponse.json(.ok, ObjectionView(result))
         }.httpResponse

@@ -56,10 +56,12 @@ struct SubjectRightsRoutes {
     func erase(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let (body, claim) = try await request.decodeWrite(
-            EraseBody.self, operation: "POST /v1/subjects/erase", context: context)
+            EraseBody.self, operation: "POST /v1/subjects/erase", subjectFields: ["subject"], context: context)
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
         return try await erase(
-            identifier, objection: body.objection ?? false, caller: caller, claim: claim, logger: context.logger
+            identifier, objection: body.objection ?? false, caller: caller,
+            claim: claim?.naming([identifier], outlivingThem: true),
+            logger: context.logger
         ).httpResponse
     }
 
@@ -99,13 +101,14 @@ struct SubjectRightsRoutes {
     func createRequest(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .dpo)
         let (body, claim) = try await request.decodeWrite(
-            RequestBody.self, operation: "POST /v1/requests", context: context)
+            RequestBody.self, operation: "POST /v1/requests", subjectFields: ["subject"], context: context)
         let type: SubjectRequestType = try Input.oneOf(body.type, field: "type")
         let identifier = try Input.subject(body.subject, channel: try Input.channel(body.channel))
         let receivedAt = Self.milliseconds(
             try body.receivedAt.map { try Input.pastTime($0, field: "receivedAt") } ?? Date())
         return try await database.commit(
-            desk.openRequest(type, about: identifier, receivedAt: receivedAt, caller: caller), idempotency: claim,
+            desk.openRequest(type, about: identifier, receivedAt: receivedAt, caller: caller),
+            idempotency: claim?.naming([identifier]),
             logger: context.logger,
             render: { try StoredResponse.json(.created, RequestView($0, now: Date())) }
         ).httpResponse

@@ -205,6 +205,15 @@ public struct SubjectReindexer: Sendable {
         }
         try await carrySuppression(
             from: stored, to: identifier, key: keys.suppression, tenantId: tenantId, on: connection, logger: logger)
+        if let index {
+            // The person's idempotency records follow them, so that erasing them under the new index deletes these.
+            try await connection.closeSafeQuery(
+                """
+                UPDATE idempotency_keys
+                SET subject_refs = array_replace(subject_refs, \(index), \(ByteBuffer(bytes: blindIndex)))
+                WHERE subject_refs @> ARRAY[\(index)]::bytea[]
+                """, logger: logger)
+        }
         let holder = try await SubjectDirectory.find(
             blindIndex: blindIndex, channel: .email, on: connection, logger: logger)
         guard let holder else {

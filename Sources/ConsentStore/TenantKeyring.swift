@@ -55,6 +55,8 @@ public final class TenantKeyring: Sendable {
         case selfServiceLink = "self_service_link"
         /// Seals the tenant's settings secrets (the WhatsApp app secret).
         case settings
+        /// Keys the hashes of idempotent requests (`IdempotencyClaim.requestHash`).
+        case idempotency
     }
 
     /// The tenant's blind-index key, created if the tenant has none yet.

@@ -195,6 +195,13 @@ import Testing
                 INSERT INTO suppressions (tenant_id, keyed_hash, reason, scope, stopped_at)
                 VALUES (\(fixture.tenantId), \(ByteBuffer(bytes: oldSuppression)), 'objected', 'marketing', now())
                 """)
+            // An idempotency record of the duplicate's, tied to it by its earlier index.
+            _ = try await client.query(
+                """
+                INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, status, response, subject_refs)
+                VALUES (\(fixture.tenantId), 'dup-1', 'POST /v1/revocations', \(ByteBuffer(repeating: 7, count: 32)),
+                        200, '\\x7b7d', ARRAY[\(ByteBuffer(bytes: duplicateIndex))]::bytea[])
+                """)
         }
 
         // The finding: a withdrawal under `Anna@x.it` does not stop a check of `anna@x.it`.
@@ -323,6 +330,13 @@ import Testing
                 """
                 SELECT count(*)::int FROM suppressions
                 WHERE keyed_hash = '\\x\(newSuppression.hexString)' AND scope = 'marketing' AND reason = 'objected'
+                """) == 1)
+        // The duplicate's idempotency record now names Anna's index, so erasing Anna deletes it too.
+        #expect(
+            try await fixture.count(
+                """
+                SELECT count(*)::int FROM idempotency_keys
+                WHERE key = 'dup-1' AND subject_refs = ARRAY['\\x\(annaIndex.hexString)'::bytea]
                 """) == 1)
         // Caches drop the duplicate's earlier index (and the survivor's): both are in the change log.
         #expect(

@@ -31,7 +31,7 @@ GRANT UPDATE (status, granted_at, revoked_at, revoke_source, revoked_by) ON cons
 GRANT SELECT, INSERT ON consent_evidence TO {{app_role}};
 GRANT SELECT, INSERT ON interactions TO {{app_role}};
 GRANT SELECT, INSERT ON idempotency_keys TO {{app_role}};
-GRANT UPDATE (status, response) ON idempotency_keys TO {{app_role}};
+GRANT UPDATE (status, response, replay_withheld, subject_refs) ON idempotency_keys TO {{app_role}};
 GRANT USAGE ON SEQUENCE consent_changes TO {{app_role}};
 GRANT SELECT, INSERT ON audit_events TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_consent_states(uuid, text, text, bytea[]) TO {{app_role}};

@@ -42,7 +42,7 @@ struct ConsentSessionRoutes {
     func open(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)
         let (body, claim) = try await request.decodeWrite(
-            OpenBody.self, operation: "POST /v1/consent-sessions", context: context)
+            OpenBody.self, operation: "POST /v1/consent-sessions", subjectFields: ["subject"], context: context)
         let channel = try Input.channel(body.channel)
         let subject = try Input.subject(body.subject, channel: channel)
         let noticeId = try Input.uuid(body.noticeId, field: "noticeId")
@@ -58,8 +58,12 @@ struct ConsentSessionRoutes {
             sessions.open(
                 subject: subject, noticeId: noticeId, pageUrl: pageUrl, lifetime: collection.consentSessionLifetime,
                 caller: caller),
-            idempotency: claim, logger: context.logger,
-            render: { try StoredResponse.json(.created, OpenedView(token: $0.token.text, expiresAt: $0.expiresAt)) }
+            idempotency: claim?.naming([subject]), logger: context.logger,
+            render: {
+                // The token is a bearer credential: sent once, never kept for a replay.
+                try StoredResponse.json(
+                    .created, OpenedView(token: $0.token.text, expiresAt: $0.expiresAt), replayable: false)
+            }
         ).httpResponse
     }
 

@@ -35,6 +35,8 @@ public enum SubjectErasure {
             """, logger: logger
         ).decode(UUID.self).array().first
         guard let subjectId = found else {
+            // Nobody is held, but a record may still name them (a write that kept nothing else about them).
+            try await forgetIdempotentRequests(naming: blindIndex, on: connection, logger: logger)
             // An objection about someone not (or no longer) held is still an objection worth keeping.
             let suppressed =
                 suppression && objection
@@ -101,6 +103,10 @@ public enum SubjectErasure {
             WHERE subject_id = \(subjectId) AND provenance_ciphertext IS NOT NULL RETURNING id
             """, logger: logger
         ).collect().count
+        if let blindIndex {
+            try await forgetIdempotentRequests(
+                naming: Array(blindIndex.readableBytesView), on: connection, logger: logger)
+        }
         try await connection.closeSafeQuery("DELETE FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
         let erased =
             try await connection.closeSafeQuery(
@@ -129,6 +135,16 @@ public enum SubjectErasure {
         }
         return ErasureResult(
             subjectRef: subjectId, erasedAt: erased, erasedNow: true, suppressed: suppressed, change: change)
+    }
+
+    /// The idempotency records of the person's requests: their stored responses name the person's consents, and
+    /// their blind index is what ties them to the person (issue 21, finding 5).
+    private static func forgetIdempotentRequests(
+        naming blindIndex: [UInt8], on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.closeSafeQuery(
+            "DELETE FROM idempotency_keys WHERE subject_refs @> ARRAY[\(ByteBuffer(bytes: blindIndex))]::bytea[]",
+            logger: logger)
     }
 
     /// An objection (said now, or a STOP reply before) outranks a plain withdrawal; a person who never withdrew

@@ -83,7 +83,7 @@ public struct ConsentDatabase: Sendable, Service {
         defer { writeSlots.release() }
         // Nil when the claim replayed a stored response: nothing ran, so nothing changed.
         var committed: Outcome?
-        let written = try await TenantWriter(client: client).write(
+        let written = try await TenantWriter(client: client, keyring: keyring).write(
             tenantId: work.tenantId, idempotency: idempotency, logger: logger, render: render
         ) { connection in
             let outcome = try await work.body(connection, logger)
