@@ -7,6 +7,9 @@ public struct ServeConfiguration: Sendable {
     public var masterKey: SecretBytes
     /// Earlier (or next) master keys that may unwrap but never wrap: what a key rotation runs with.
     public var unwrapMasterKeys: [SecretBytes] = []
+    /// Public keys that signed checkpoints before `signingKey` did (`CONSENTD_RETIRED_SIGNING_KEYS`): verification
+    /// accepts a checkpoint signed by one of these or by the current key, and no other.
+    public var retiredSigningKeys: [[UInt8]] = []
     /// Suppression and retention (`CONSENTD_SUPPRESSION`, `CONSENTD_RETENTION_*`).
     public var subjectRights: SubjectRightsPolicy = .default
     /// Consent sessions, double opt-in expiry, self-service links (`CONSENTD_PENDING_CONSENT_HOURS`, …).
@@ -73,6 +76,7 @@ public struct ServeConfiguration: Sendable {
             database: database, masterKey: masterKey, signingKey: signingKey, host: host, port: port,
             allowPrivilegedRole: allow, auditOrigin: origin)
         configuration.unwrapMasterKeys = try EnvironmentReader.unwrapMasterKeys(environment)
+        configuration.retiredSigningKeys = try EnvironmentReader.retiredSigningKeys(environment)
         configuration.subjectRights = try EnvironmentReader.subjectRights(environment)
         try configuration.readTuning(environment)
         return configuration
@@ -229,6 +233,23 @@ public enum EnvironmentReader {
                     problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated master keys")
             }
             keys.append(SecretBytes(Array(data)))
+        }
+        return keys
+    }
+
+    /// `CONSENTD_RETIRED_SIGNING_KEYS`: comma-separated base64 Ed25519 public keys (32 bytes) of earlier signing keys.
+    public static func retiredSigningKeys(_ environment: [String: String]) throws(ConfigurationError) -> [[UInt8]] {
+        let name = "CONSENTD_RETIRED_SIGNING_KEYS"
+        guard let text = environment[name], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
+        var keys: [[UInt8]] = []
+        for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+            guard let data = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
+                throw ConfigurationError(
+                    variable: name,
+                    problem:
+                        "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated Ed25519 public keys")
+            }
+            keys.append(Array(data))
         }
         return keys
     }

@@ -31,6 +31,8 @@ public struct ServerDependencies: Sendable {
     /// The time checks answer at. Always the wall clock in the service; tests of the dated rules set it to the
     /// edges of the platform's pricing periods, which no `sendAt` (now to seven days ahead) can reach.
     public var checkClock: @Sendable () -> Date = { Date() }
+    /// Public keys that signed checkpoints before the current one (`CONSENTD_RETIRED_SIGNING_KEYS`).
+    public var retiredSigningKeys: [[UInt8]] = []
 
     public init(
         database: ConsentDatabase, schema: MigrationRunner, checkpointSigner: CheckpointSigner,
@@ -98,7 +100,8 @@ public enum ConsentApplication {
         let audit = AuditRoutes(
             reader: database.auditLog, sequencer: database.auditSequencer(signer: dependencies.checkpointSigner),
             signer: dependencies.checkpointSigner,
-            verifier: database.auditVerifier(pinnedPublicKey: dependencies.checkpointSigner.publicKey),
+            verifier: database.auditVerifier(
+                trustedKeys: [dependencies.checkpointSigner.publicKey] + dependencies.retiredSigningKeys),
             verifications: database.auditVerifications, templates: templates)
         audit.register(on: v1)
         let subjectRights = SubjectRightsRoutes(

@@ -17,18 +17,20 @@ struct Audit: AsyncParsableCommand {
             discussion: """
                 Checks each event's leaf hash, the stored subtree hashes, every checkpoint's root, origin and \
                 Ed25519 signature, consistency between consecutive checkpoints, and that no event is missing. \
-                Exits 0 when all hold; otherwise exits 1 naming the first bad seq. Signatures are checked against \
-                --public-key, else the key made from CONSENTD_SIGNING_KEY, else (with a warning) the key stored \
-                with each checkpoint.
+                Exits 0 when all hold; otherwise exits 1 naming the first bad seq. Each checkpoint is checked \
+                against the key recorded with it, which must be one of the --public-key options (give the current \
+                key and every retired one), else the key made from CONSENTD_SIGNING_KEY or one of \
+                CONSENTD_RETIRED_SIGNING_KEYS; with neither (and a warning) any recorded key is accepted.
                 """)
 
         @Option(help: "The tenant's name.") var tenant: String
-        @Option(help: "Base64 of the 32-byte Ed25519 public key checkpoints must be signed with.")
-        var publicKey: String?
+        @Option(
+            help: "Base64 of a 32-byte Ed25519 public key checkpoints may be signed with; repeat it for retired keys.")
+        var publicKey: [String] = []
 
         func run() async throws {
-            let pinned = try pinnedKey()
-            if pinned == nil {
+            let pinned = try pinnedKeys()
+            if pinned.isEmpty {
                 FileHandle.standardError.write(
                     Data(
                         "warning: no --public-key or CONSENTD_SIGNING_KEY; checking signatures against the keys stored with the checkpoints\n"
@@ -37,7 +39,7 @@ struct Audit: AsyncParsableCommand {
             let name = tenant
             let result = try await withOperatorDatabase { client, logger in
                 let found = try await TenantStore(client: client).named(name, logger: logger)
-                return try await AuditVerifier(client: client, pinnedPublicKey: pinned)
+                return try await AuditVerifier(client: client, trustedKeys: pinned)
                     .verify(tenantId: found.id, tenantName: found.name, logger: logger)
             }
             var lines = [
@@ -46,6 +48,9 @@ struct Audit: AsyncParsableCommand {
                 "checkpoints checked \(result.checkpointsChecked)",
                 "latest checkpoint   \(result.latestCheckpointSize.map(String.init) ?? "none")",
                 "waiting to sequence \(result.unsequencedEvents)",
+                "signed by           "
+                    + (result.signingKeys.isEmpty
+                        ? "no key" : result.signingKeys.map { Data($0).base64EncodedString() }.joined(separator: ", ")),
             ]
             if let problem = result.problem {
                 lines.append("result              FAILED")
@@ -57,14 +62,21 @@ struct Audit: AsyncParsableCommand {
             print(lines.joined(separator: "\n"))
         }
 
-        func pinnedKey() throws -> [UInt8]? {
-            if let publicKey {
-                guard let bytes = Data(base64Encoded: publicKey), bytes.count == 32 else {
-                    throw CommandFailure("--public-key must be base64 of 32 bytes")
+        func pinnedKeys() throws -> [[UInt8]] {
+            if !publicKey.isEmpty {
+                return try publicKey.map { text in
+                    guard let bytes = Data(base64Encoded: text), bytes.count == 32 else {
+                        throw CommandFailure("--public-key must be base64 of 32 bytes")
+                    }
+                    return Array(bytes)
                 }
-                return Array(bytes)
             }
-            return try optionalSigner()?.publicKey
+            guard let current = try optionalSigner()?.publicKey else { return [] }
+            do {
+                return [current] + (try EnvironmentReader.retiredSigningKeys(environment))
+            } catch {
+                throw CommandFailure("\(error)")
+            }
         }
     }
 

@@ -49,6 +49,7 @@ enum ServiceStarter {
         dependencies.rateLimits = configuration.rateLimits
         dependencies.requestTimeout = .seconds(configuration.requestTimeoutSeconds)
         dependencies.sendPolicy = configuration.sendPolicy
+        dependencies.retiredSigningKeys = configuration.retiredSigningKeys
         dependencies.metricsAddress = configuration.metrics
         dependencies.onMetricsRunning = { [host = configuration.metrics?.host ?? ""] port in
             logger.info("serving /metrics", metadata: ["metrics": "\(host):\(port)"])

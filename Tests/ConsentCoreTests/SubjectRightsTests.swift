@@ -287,8 +287,10 @@ import Testing
             environment: base.merging([
                 "CONSENTD_SUPPRESSION": "false", "CONSENTD_RETENTION_INTERACTION_DAYS": "30",
                 "CONSENTD_RETENTION_PROVENANCE_YEARS": "6", "CONSENTD_RETENTION_IDEMPOTENCY_DAYS": "1",
-                "CONSENTD_UNWRAP_MASTER_KEYS": "\(old1), \(old2)",
+                "CONSENTD_UNWRAP_MASTER_KEYS": "\(old1), \(old2)", "CONSENTD_RETIRED_SIGNING_KEYS": "\(old2),\(old1)",
             ]) { $1 })
+        #expect(set.retiredSigningKeys == [Array(repeating: 2, count: 32), Array(repeating: 1, count: 32)])
+        #expect(defaults.retiredSigningKeys.isEmpty)
         #expect(!set.subjectRights.suppression)
         #expect(
             set.subjectRights.retention
@@ -298,7 +300,7 @@ import Testing
         for (name, value) in [
             ("CONSENTD_SUPPRESSION", "maybe"), ("CONSENTD_RETENTION_INTERACTION_DAYS", "0"),
             ("CONSENTD_RETENTION_PROVENANCE_YEARS", "three"), ("CONSENTD_RETENTION_IDEMPOTENCY_DAYS", "-1"),
-            ("CONSENTD_UNWRAP_MASTER_KEYS", "\(old1),c2hvcnQ="),
+            ("CONSENTD_UNWRAP_MASTER_KEYS", "\(old1),c2hvcnQ="), ("CONSENTD_RETIRED_SIGNING_KEYS", "\(old1),,"),
         ] {
             #expect(throws: ConfigurationError.self, "\(name)=\(value)") {
                 try ServeConfiguration.parse(environment: base.merging([name: value]) { $1 })

@@ -51,10 +51,22 @@ struct AuditFixture: Sendable {
     }
 
     func verify(pinned: Bool = true) async throws -> AuditVerification {
+        try await verify(trusting: pinned ? [auditSigner.publicKey] : [])
+    }
+
+    func verify(trusting keys: [[UInt8]]) async throws -> AuditVerification {
         let (tenant, logger) = (self.tenant, database.logger)
         return try await database.withClient(\.app) { client throws in
-            try await AuditVerifier(client: client, pinnedPublicKey: pinned ? auditSigner.publicKey : nil)
+            try await AuditVerifier(client: client, trustedKeys: keys)
                 .verify(tenantId: tenant.id, tenantName: tenant.name, logger: logger)
+        }
+    }
+
+    @discardableResult
+    func sequence(signer: CheckpointSigner) async throws -> Int {
+        let logger = database.logger
+        return try await database.withClient(\.app) { client throws in
+            try await AuditSequencer(client: client, signer: signer).sequenceAll(logger: logger)
         }
     }
 
@@ -154,7 +166,7 @@ struct AuditFixture: Sendable {
         #expect(sequenced == 5001)
         let (tenant, database) = (fixture.tenant, fixture.database)
         let result = try await database.withClient(\.app) { client throws in
-            try await AuditVerifier(client: client, pinnedPublicKey: auditSigner.publicKey, pageSize: 700)
+            try await AuditVerifier(client: client, trustedKeys: [auditSigner.publicKey], pageSize: 700)
                 .verify(tenantId: tenant.id, tenantName: tenant.name, logger: logger)
         }
         #expect(result.ok && result.eventsChecked == 5001 && result.checkpointsChecked == 5, "\(result)")
@@ -365,6 +377,41 @@ struct AuditFixture: Sendable {
             """)
         let pinned = try await forged.verify(pinned: true)
         #expect(!pinned.ok && pinned.problem?.contains("signed") == true, "\(pinned)")
+    }
+
+    /// Issue 21, finding 8: after a rotation every verification failed, the older checkpoints being checked against
+    /// the current key. Each is now checked against the key recorded with it, which must be one of those given.
+    @Test func aLogSignedByARetiredKeyAndThenTheCurrentOneVerifiesWithBoth() async throws {
+        let fixture = try await AuditFixture.make(events: 10)
+        try await fixture.sequence()
+        let current = try CheckpointSigner(
+            seed: SecretBytes(Array(repeating: 0x33, count: 32)), originPrefix: "consentledger.test")
+        try await fixture.append(7, prefix: "after")
+        try await fixture.sequence(signer: current)
+
+        let both = try await fixture.verify(trusting: [current.publicKey, auditSigner.publicKey])
+        #expect(both.ok && both.checkpointsChecked >= 2 && both.eventsChecked == 18, "\(both)")
+        #expect(both.signingKeys == [auditSigner.publicKey, current.publicKey])
+        #expect(try await fixture.verify(trusting: []).ok, "the recorded keys, unpinned")
+
+        let currentOnly = try await fixture.verify(trusting: [current.publicKey])
+        #expect(!currentOnly.ok && currentOnly.problem?.contains("not among the keys given") == true, "\(currentOnly)")
+        let retiredOnly = try await fixture.verify(trusting: [auditSigner.publicKey])
+        #expect(!retiredOnly.ok, "the newer checkpoints are not signed by the retired key")
+
+        // A retired key given does not let an old checkpoint be replaced by one signed with some other key.
+        let stranger = try CheckpointSigner(
+            seed: SecretBytes(Array(repeating: 0x44, count: 32)), originPrefix: "consentledger.test")
+        let first = try await fixture.database.count(
+            "SELECT min(tree_size)::int8 FROM audit_checkpoints WHERE tree_size > 0")
+        let note = try stranger.sign(tenant: "acme", size: Int64(first), rootHash: MerkleTree.emptyRoot)
+        try await fixture.tamper(
+            """
+            UPDATE audit_checkpoints SET public_key = '\\x\(stranger.publicKey.hexString)', note = '\(note)'
+            WHERE tree_size = \(first)
+            """)
+        let swapped = try await fixture.verify(trusting: [current.publicKey, auditSigner.publicKey])
+        #expect(!swapped.ok && swapped.firstBadSeq == Int64(first), "\(swapped)")
     }
 
     @Test func anEventRemovedFromTheQueueBeforeSequencingIsReported() async throws {

@@ -51,7 +51,17 @@ import Testing
         var pinned = env
         pinned["CONSENTD_SIGNING_KEY"] = otherKey
         let wrongKey = try await ConsentdProcess.run(["audit", "verify", "--tenant", "acme"], environment: pinned)
-        #expect(wrongKey.status == 1 && wrongKey.stderr.contains("not validly signed"), "\(wrongKey.stderr)")
+        #expect(wrongKey.status == 1 && wrongKey.stderr.contains("not among the keys given"), "\(wrongKey.stderr)")
+        // After a rotation: the new key is current and the one that signed these checkpoints is retired.
+        let signedWith = try #require(env["CONSENTD_SIGNING_KEY"].flatMap { Data(base64Encoded: $0) })
+        let retired = Data(try CheckpointSigner(seed: SecretBytes(Array(signedWith))).publicKey).base64EncodedString()
+        pinned["CONSENTD_RETIRED_SIGNING_KEYS"] = retired
+        let rotated = try await ConsentdProcess.run(["audit", "verify", "--tenant", "acme"], environment: pinned)
+        #expect(rotated.status == 0 && rotated.stdout.contains("signed by           \(retired)"), "\(rotated.stderr)")
+        let given = try await ConsentdProcess.run(
+            ["audit", "verify", "--tenant", "acme", "--public-key", otherKey, "--public-key", retired], environment: env
+        )
+        #expect(given.status == 0, "\(given.stderr)")
 
         // A superuser edits one event with triggers off.
         try await database.withClient(\.superuser) { client throws in

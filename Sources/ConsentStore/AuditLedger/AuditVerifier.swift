@@ -13,6 +13,8 @@ public struct AuditVerification: Sendable, Equatable {
     public var unsequencedEvents: Int64 = 0
     public var firstBadSeq: Int64?
     public var problem: String?
+    /// The keys that signed the checkpoints checked, in the order they first signed one.
+    public var signingKeys: [[UInt8]] = []
 
     public var ok: Bool { problem == nil }
 }
@@ -22,14 +24,16 @@ public struct AuditVerification: Sendable, Equatable {
 /// consecutive checkpoints, and that no event is missing from the log or from the table. Reads a page at a time.
 public struct AuditVerifier: Sendable {
     let client: PostgresClient
-    /// The key checkpoints must be signed with; without it, the key recorded with each checkpoint is used, which
-    /// proves integrity against an edit but not against someone able to sign with a key of their own.
-    let pinnedPublicKey: [UInt8]?
+    /// The keys a checkpoint may be signed with: the current one and those it replaced. Each checkpoint is checked
+    /// against the key recorded with it, which must be one of these (after a rotation the older checkpoints carry
+    /// the older key: issue 21, finding 8). Empty trusts the recorded keys, which proves integrity against an edit
+    /// but not against someone able to sign with a key of their own.
+    let trustedKeys: [[UInt8]]
     let pageSize: Int
 
-    public init(client: PostgresClient, pinnedPublicKey: [UInt8]? = nil, pageSize: Int = 2000) {
+    public init(client: PostgresClient, trustedKeys: [[UInt8]] = [], pageSize: Int = 2000) {
         self.client = client
-        self.pinnedPublicKey = pinnedPublicKey
+        self.trustedKeys = trustedKeys
         self.pageSize = pageSize
     }
 
@@ -57,7 +61,7 @@ public struct AuditVerifier: Sendable {
 
         // Checkpoints of the empty tree come before any leaf.
         while let checkpoint = try await checkpoints.peek(), checkpoint.size == 0 {
-            try check(checkpoint, against: frontier, tenantName: tenantName)
+            try check(checkpoint, against: frontier, tenantName: tenantName, into: &result)
             result.checkpointsChecked += 1
             previous = checkpoint
             _ = try await checkpoints.next()
@@ -101,7 +105,7 @@ public struct AuditVerifier: Sendable {
             while let checkpoint = try await checkpoints.peek(), checkpoint.size <= next {
                 let state = try await storedFrontier(
                     atSize: checkpoint.size, tenantId: tenantId, current: frontier, logger: logger)
-                try check(checkpoint, against: state, tenantName: tenantName)
+                try check(checkpoint, against: state, tenantName: tenantName, into: &result)
                 if let previous, previous.size > 0 {
                     let proof = try await reader.consistencyProof(
                         tenantId: tenantId, from: previous.size, to: checkpoint.size, logger: logger)
@@ -168,12 +172,22 @@ public struct AuditVerifier: Sendable {
         return frontier
     }
 
-    func check(_ checkpoint: StoredCheckpoint, against tree: MerkleFrontier, tenantName: String) throws {
+    func check(
+        _ checkpoint: StoredCheckpoint, against tree: MerkleFrontier, tenantName: String,
+        into result: inout AuditVerification
+    ) throws {
         let size = checkpoint.size
         guard checkpoint.origin.hasSuffix("/" + tenantName) else {
             throw Failure(seq: size, problem: "the checkpoint of size \(size) names another log (\(checkpoint.origin))")
         }
-        let key = pinnedPublicKey ?? checkpoint.publicKey
+        let key = checkpoint.publicKey
+        guard trustedKeys.isEmpty || trustedKeys.contains(key) else {
+            throw Failure(
+                seq: size,
+                problem: "the checkpoint of size \(size) is signed by the key \(Data(key).base64EncodedString()), "
+                    + "which is not among the keys given (the current signing key and the retired ones)")
+        }
+        if !result.signingKeys.contains(key) { result.signingKeys.append(key) }
         let body: String
         do {
             body = try NoteVerifier(name: checkpoint.origin, publicKey: key).open(checkpoint.note)

@@ -39,8 +39,8 @@ extension ConsentDatabase {
         AuditSequencer(client: client, signer: signer)
     }
 
-    public func auditVerifier(pinnedPublicKey: [UInt8]?) -> AuditVerifier {
-        AuditVerifier(client: client, pinnedPublicKey: pinnedPublicKey)
+    public func auditVerifier(trustedKeys: [[UInt8]]) -> AuditVerifier {
+        AuditVerifier(client: client, trustedKeys: trustedKeys)
     }
 
     public func subjectExporter(signer: CheckpointSigner) -> SubjectExporter {
