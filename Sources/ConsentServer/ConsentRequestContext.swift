@@ -1,6 +1,7 @@
 import ConsentCore
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Per-request state: who called (set by `APIKeyAuthenticator`) and the JSON coders the contract's formats need.
 public struct ConsentRequestContext: RequestContext {
@@ -8,10 +9,16 @@ public struct ConsentRequestContext: RequestContext {
     public var identity: CallerIdentity?
     /// The peer's address, which consent provenance records for the widget's decisions.
     public let remoteAddress: String?
+    /// The request's connection, which a body read past `bodyReadDeadline` closes.
+    let channel: any Channel
+    /// Set for the routes the request deadline does not cover (`RequestDeadlineMiddleware.untimedPaths`): their
+    /// body must have arrived within this time.
+    var bodyReadDeadline: Duration?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.channel = source.channel
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 

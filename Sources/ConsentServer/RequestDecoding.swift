@@ -1,6 +1,8 @@
 import ConsentCore
+import ConsentStore
 import Foundation
 import Hummingbird
+import Synchronization
 
 extension Request {
     /// Decodes a JSON body, turning every way it can be wrong into a contract error that names the field.
@@ -24,11 +26,34 @@ extension Request {
             throw APIError(
                 .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
-        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        let buffer = try await collectBody(context: context)
         guard buffer.readableBytes > 0 else {
             throw APIError(
                 .badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
         }
+        return buffer
+    }
+
+    /// The body, read within the context's `bodyReadDeadline` when it has one. A timer task on the connection's
+    /// event loop costs a check far less than running it under `withDeadline` would; past the deadline the timer
+    /// closes the connection, which ends the body's stream, and the request fails without an answer (it has no
+    /// connection to send one on).
+    private func collectBody(context: ConsentRequestContext) async throws -> ByteBuffer {
+        guard let deadline = context.bodyReadDeadline else {
+            return try await body.collect(upTo: context.maxUploadSize)
+        }
+        let channel = context.channel
+        let expired = ExpiryFlag()
+        let (seconds, attoseconds) = deadline.components
+        let timer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        ) {
+            expired.set()
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        if expired.isSet { throw DeadlineExceeded(after: deadline) }
         return buffer
     }
 
@@ -94,4 +119,11 @@ extension APIError {
         default: "an object of the documented shape"
         }
     }
+}
+
+/// Set once by a body-read timer that fired.
+private final class ExpiryFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

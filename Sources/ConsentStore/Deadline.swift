@@ -102,6 +102,8 @@ private final class DeadlineAnswer<Value: Sendable>: Sendable {
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     public let after: Duration
     public var description: String { "no answer within \(after)" }
+
+    public init(after: Duration) { self.after = after }
 }
 
 /// The pooled connections one `withDeadline` body is using right now.

@@ -151,13 +151,13 @@ func withTenants(
 func withRunningApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
     masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
-    checkClock: (@Sendable () -> Date)? = nil, poolSize: Int = 20,
+    checkClock: (@Sendable () -> Date)? = nil, poolSize: Int = 20, live: Bool = false,
     configure: (inout ServerDependencies) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let outcome: Result<Value, any Error> = try await withApp(
         database, subjectRights: subjectRights, checkCache: checkCache, masterKey: masterKey, collection: collection,
-        rateLimits: rateLimits, checkClock: checkClock, poolSize: poolSize, configure: configure
+        rateLimits: rateLimits, checkClock: checkClock, poolSize: poolSize, live: live, configure: configure
     ) { client in
         do { return .success(try await body(client)) } catch { return .failure(error) }
     }

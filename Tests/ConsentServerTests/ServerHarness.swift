@@ -15,7 +15,7 @@ import Testing
 func withApp<Value: Sendable>(
     _ database: TestDatabase, subjectRights: SubjectRightsPolicy = .default, checkCache: ConsentStateCache? = nil,
     masterKey: SecretBytes = .random32(), collection: CollectionPolicy = .default, rateLimits: RateLimits = .default,
-    checkClock: (@Sendable () -> Date)? = nil, poolSize: Int = 20,
+    checkClock: (@Sendable () -> Date)? = nil, poolSize: Int = 20, live: Bool = false,
     configure: (inout ServerDependencies) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
@@ -38,7 +38,8 @@ func withApp<Value: Sendable>(
         dependencies,
         host: "127.0.0.1", port: 0,
         logger: database.logger)
-    return try await app.test(.router, body)
+    // `live` serves on a real socket (`client.port`), for the tests that must write bytes as a client would.
+    return try await app.test(live ? .live : .router, body)
 }
 
 /// A fixed key, so tests can verify checkpoints independently of the server.
