@@ -32,6 +32,15 @@ struct ConsoleBrowser {
         return (reply, ConsoleBrowser(api: api, cookie: cookie, csrf: String(csrf)))
     }
 
+    /// The erasure form's code and seal, as the subject page shows them for `subject`.
+    func erasureCode(_ subject: String, channel: String = "whatsapp") async throws -> (code: String, seal: String) {
+        let page = try await post("/console/subject", ["subject": subject, "channel": channel])
+        guard let code = page.text.firstMatch(#"id="erase-code" class="code">([A-Z0-9]+)<"#),
+            let seal = page.text.firstMatch(#"name="seal" value="([0-9a-f]+)""#)
+        else { throw APIClient.Unexpected(page.text) }
+        return (code, seal)
+    }
+
     func get(_ path: String) async throws -> APIClient.Reply {
         try await api.raw(.get, path, headers: [.cookie: "consentd_console=\(cookie)"])
     }
@@ -97,12 +106,25 @@ struct ConsoleBrowser {
         }
     }
 
-    @Test func theCookieIsSecureBehindTLS() async throws {
+    /// Issue 21, finding 8: behind TLS the cookie is `__Host-` prefixed (before, `consentd_console` on /console,
+    /// which a sibling subdomain could overwrite), and a bare-named cookie is not read there.
+    @Test func theCookieIsHostPrefixedAndSecureBehindTLS() async throws {
         var policy = CollectionPolicy.default
         policy.publicBaseURL = "https://consent.example.com"
         try await withTenants(["acme"], collection: policy) { tenants, _ in
-            let (reply, _) = try await ConsoleBrowser.signIn(tenants[0])
-            #expect(reply.headers[.setCookie]?.contains("; Secure") == true)
+            let acme = tenants[0]
+            let (reply, _) = try await ConsoleBrowser.signIn(acme)
+            let setCookie = try #require(reply.headers[.setCookie])
+            #expect(setCookie.hasPrefix("__Host-consentd_console="), "\(setCookie)")
+            let attributes = Set(
+                setCookie.split(separator: ";").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) })
+            #expect(attributes.isSuperset(of: ["Secure", "HttpOnly", "Path=/", "SameSite=Strict"]), "\(setCookie)")
+            #expect(!setCookie.lowercased().contains("domain="))
+            let value = try #require(setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last)
+            let page = try await acme.raw(.get, "/console", headers: [.cookie: "__Host-consentd_console=\(value)"])
+            #expect(page.status == .ok)
+            let bare = try await acme.raw(.get, "/console", headers: [.cookie: "consentd_console=\(value)"])
+            #expect(bare.status == .seeOther && bare.headers[.location] == "/console/sign-in")
         }
     }
 
@@ -111,8 +133,11 @@ struct ConsoleBrowser {
             let acme = tenants[0]
             let notice = try await acme.notice(purposes: ["marketing"])
             _ = try await acme.optIn("+393339000001", purposes: ["marketing"], noticeId: notice)
+            _ = try await acme.optIn("+393339000003", purposes: ["marketing"], noticeId: notice)
             let console = try #require(try await ConsoleBrowser.signIn(acme).1)
-            let fields = ["subject": "+393339000001", "channel": "whatsapp", "confirm": "0001"]
+            let (code, seal) = try await console.erasureCode("+393339000001")
+            #expect(code.count == 6 && seal.count == 64)
+            let fields = ["subject": "+393339000001", "channel": "whatsapp", "confirm": code, "seal": seal]
             let before = try await database.footprint()
             let noToken = try await console.post("/console/subject/erase", fields, csrf: "")
             let wrongToken = try await console.post(
@@ -124,15 +149,21 @@ struct ConsoleBrowser {
             // Without the cookie (what SameSite=Strict makes of a cross-site post) the post is refused too.
             let anonymous = try await acme.raw(
                 .post, "/console/subject/erase", headers: [.contentType: "application/x-www-form-urlencoded"],
-                body: "subject=%2B393339000001&channel=whatsapp&confirm=0001&csrf=\(console.csrf)")
+                body: "subject=%2B393339000001&channel=whatsapp&confirm=\(code)&seal=\(seal)&csrf=\(console.csrf)")
             #expect(anonymous.status == .forbidden)
             #expect(try await database.footprint() == before)
 
-            let wrongDigits = try await console.post(
-                "/console/subject/erase", fields.merging(["confirm": "1234"]) { $1 })
-            #expect(wrongDigits.status == .unprocessableContent && wrongDigits.text.contains("Nothing was erased"))
+            // Issue 21, finding 8: the identifier's last four characters no longer confirm anything; only the code
+            // shown on this person's page does, and not for another person.
+            let other = code.first == "A" ? "B" + code.dropFirst() : "A" + code.dropFirst()
+            for (confirm, subject) in [("0001", "+393339000001"), (other, "+393339000001"), (code, "+393339000003")] {
+                let refused = try await console.post(
+                    "/console/subject/erase", fields.merging(["confirm": confirm, "subject": subject]) { $1 })
+                #expect(refused.status == .unprocessableContent && refused.text.contains("Nothing was erased"))
+            }
             #expect(try await database.footprint() == before)
-            let erased = try await console.post("/console/subject/erase", fields)
+            let erased = try await console.post(
+                "/console/subject/erase", fields.merging(["confirm": " \(code.lowercased()) "]) { $1 })
             #expect(erased.status == .ok && erased.text.contains("id=\"erased\""), "\(erased.text)")
             #expect(
                 try await acme.check("+393339000001", purpose: "marketing").decoded(CheckReply.self).allowed == false)
@@ -362,5 +393,16 @@ struct ConsoleBrowser {
             #expect(otherReply == .ok, "another key is not starved")
             #expect(try await api.call(.get, "/v1/purposes", as: .admin).status == .ok, "nor another scope's key")
         }
+    }
+}
+
+extension String {
+    /// The first capture group of `pattern`'s first match.
+    fileprivate func firstMatch(_ pattern: String) -> String? {
+        guard let expression = try? NSRegularExpression(pattern: pattern),
+            let match = expression.firstMatch(in: self, range: NSRange(startIndex..., in: self)),
+            match.numberOfRanges > 1, let range = Range(match.range(at: 1), in: self)
+        else { return nil }
+        return String(self[range])
     }
 }

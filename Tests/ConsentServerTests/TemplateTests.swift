@@ -55,7 +55,8 @@ import Testing
                                     boxes: evil)
                             ])
                     ],
-                    timeline: [.init(at: "t", action: evil, seq: 0, actor: "a", detail: nil)])),
+                    timeline: [.init(at: "t", action: evil, seq: 0, actor: "a", detail: nil)],
+                    erasure: ErasureConfirmation(code: evil, seal: evil))),
             .consoleErased: console(ErasedView(erasedAt: evil, suppressed: true)),
             .consoleRequests: console(RequestQueueView(requests: [request])),
             .consoleRequest: console(RequestPageView(request: request)),

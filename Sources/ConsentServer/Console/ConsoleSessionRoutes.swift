@@ -5,11 +5,20 @@ import HTTPTypes
 import Hummingbird
 
 /// Signing in and out, and what every form needs. Sign-in exchanges a `dpo` key for a session cookie (HttpOnly,
-/// SameSite=Strict, Secure over TLS, path /console). Every form carries the session's CSRF token, and a POST whose
+/// SameSite=Strict; over TLS `__Host-` prefixed, Secure, path /; over plain HTTP path /console). Every form carries the session's CSRF token, and a POST whose
 /// `Origin` is not this service's is refused: a cross-site page can neither send the cookie (SameSite) nor know
 /// the token.
 extension ConsoleRoutes {
     static let cookieName = "consentd_console"
+    /// Over TLS the cookie carries the `__Host-` prefix: a browser accepts it only Secure, for path / and without a
+    /// Domain, so neither a sibling subdomain nor a plain-HTTP response can plant or overwrite it (issue 21,
+    /// finding 8). Plain HTTP (`consentd dev` on localhost) cannot set a Secure cookie and keeps the bare name.
+    static let secureCookieName = "__Host-consentd_console"
+
+    /// The one name this request's cookie may have: a bare-named cookie is not read over TLS.
+    private func cookieName(_ request: Request) -> String {
+        secure(request) ? Self.secureCookieName : Self.cookieName
+    }
     /// Console forms are small; sign-in's single field smaller still.
     private static let formLimit = 64 * 1024
     private static let signInLimit = 16 * 1024
@@ -21,7 +30,7 @@ extension ConsoleRoutes {
     }
 
     func session(_ request: Request, context: ConsentRequestContext) async throws -> ConsoleSession? {
-        guard let token = request.cookies[Self.cookieName].flatMap({ TenantToken($0.value) }) else { return nil }
+        guard let token = request.cookies[cookieName(request)].flatMap({ TenantToken($0.value) }) else { return nil }
         return try await sessions.resume(token, logger: context.logger)
     }
 
@@ -96,8 +105,9 @@ extension ConsoleRoutes {
     /// The session cookie: no `Max-Age` while signed in (it ends with the browser or the session, whichever is
     /// first), `Max-Age=0` to clear it.
     private func cookie(_ value: String, request: Request, maxAge: Int? = nil) -> Cookie {
-        Cookie(
-            name: Self.cookieName, value: value, maxAge: maxAge, path: "/console", secure: secure(request),
+        let secure = secure(request)
+        return Cookie(
+            name: cookieName(request), value: value, maxAge: maxAge, path: secure ? "/" : "/console", secure: secure,
             httpOnly: true, sameSite: .strict)
     }
 

@@ -15,13 +15,14 @@ extension ConsoleRoutes {
         router.post("/console/subject/object") { request, context in try await object(request, context: context) }
     }
 
-    /// The subject forms' fields; `purpose` only in a withdrawal, `confirm` only in an erasure.
+    /// The subject forms' fields; `purpose` only in a withdrawal, `confirm` and `seal` only in an erasure.
     private struct SubjectForm: ConsoleForm {
         let csrf: String?
         let subject: String?
         let channel: String?
         let purpose: String?
         let confirm: String?
+        let seal: String?
     }
 
     private static let incomplete = Refusal(
@@ -78,8 +79,10 @@ extension ConsoleRoutes {
                 problem: "No data is held about this person on this channel.")
         }
         return render(
-            SubjectView(export, lookup: lookupAgain, now: Date()), title: "Subject", session: session, status: status,
-            flash: flash, problem: problem)
+            SubjectView(
+                export, lookup: lookupAgain, now: Date(),
+                erasure: .issue(for: subject, sessionSecret: session.csrfToken)),
+            title: "Subject", session: session, status: status, flash: flash, problem: problem)
     }
 
     private func export(_ request: Request, context: ConsentRequestContext) async throws -> Response {
@@ -132,22 +135,20 @@ extension ConsoleRoutes {
         }
     }
 
-    /// The last four characters of the identifier: the DPO types them to confirm they erase the right person.
-    private static func confirmation(_ subject: SubjectIdentifier) -> String {
-        String(subject.value.suffix(4)).lowercased()
-    }
-
     private func erase(_ request: Request, context: ConsentRequestContext) async throws -> Response {
         try await posting(SubjectForm.self, request, context: context) { session, form in
             guard case .valid(let subject) = identifier(form, session: session) else {
                 return render(Self.incomplete, session: session)
             }
-            guard (form.confirm ?? "").trimmingCharacters(in: .whitespaces).lowercased() == Self.confirmation(subject)
+            guard
+                ErasureConfirmation.accepts(
+                    typed: form.confirm ?? "", seal: form.seal ?? "", subject: subject,
+                    sessionSecret: session.csrfToken)
             else {
                 return try await subjectPage(
                     subject, session: session, context: context,
-                    problem:
-                        "Type the last four characters of the identifier to confirm the erasure. Nothing was erased.",
+                    problem: "Type the confirmation code shown above the button to confirm the erasure (a new one is "
+                        + "shown now). Nothing was erased.",
                     status: .unprocessableContent)
             }
             let erased = try await database.commit(

@@ -56,10 +56,13 @@ struct SubjectView: ConsoleBody {
     let subject: Facts
     let consents: [Consent]
     let timeline: [Event]
+    /// The code the erasure form asks for, fresh with each showing of the page.
+    let erasure: ErasureConfirmation
 }
 
 extension SubjectView {
-    init(_ export: SubjectExport, lookup: LookupView, now: Date) {
+    init(_ export: SubjectExport, lookup: LookupView, now: Date, erasure: ErasureConfirmation) {
+        self.erasure = erasure
         let time = ConsoleRoutes.time
         channels = lookup.channels
         entered = lookup.entered
