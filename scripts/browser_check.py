@@ -38,10 +38,12 @@ CATEGORIES = [("utility", "Shipping updates"), ("marketing", "Marketing")]
 NOTICE_PURPOSES = ["shipping_update", "marketing"]
 
 
-def api(base, method, path, key=None, body=None, expect=None):
+def api(base, method, path, key=None, body=None, expect=None, origin=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    if origin:
+        request.add_header("Origin", origin)
     if key:
         request.add_header("Authorization", "Bearer " + key)
     try:
@@ -179,16 +181,18 @@ def main():
         assert provenance["pageUrl"].endswith("/demo/checkout"), provenance
         assert "Chrome" in provenance.get("userAgent", ""), provenance
         assert provenance.get("ipAddress") == "127.0.0.1", provenance
+        assert provenance.get("origin") == base, provenance
         print("browser-check: provenance holds the page, the browser's user agent and its address")
 
-        status, _ = api(base, "POST", f"/v1/consent-sessions/{token}/decision", body={"accepted": True})
+        status, _ = api(base, "POST", f"/v1/consent-sessions/{token}/decision", body={"accepted": True}, origin=base)
         assert status == 410, f"a used token answered {status}"
         status, _ = api(base, "GET", f"/v1/consent-sessions/{token}")
         assert status == 410, f"a used token's session answered {status}"
         print("browser-check: the used token is refused with 410")
 
         _, save, token = checkout(driver, base, "+39 333 100 2002")
-        status, refused = api(base, "POST", f"/v1/consent-sessions/{token}/decision", body={"accepted": True})
+        status, refused = api(base, "POST", f"/v1/consent-sessions/{token}/decision", body={"accepted": True},
+                              origin=base)
         assert status == 422 and refused["error"]["code"] == "categories_required", (status, refused)
         print("browser-check: one 'accepted' for the two-category notice is refused with 422 categories_required")
         save.click()

@@ -38,12 +38,18 @@ public struct Provenance: Sendable, Equatable, Codable {
     /// The widget's answer per box (one box per category the notice covers): which boxes the person ticked, kept
     /// as evidence that marketing was not bundled with order updates. Nil for opt-ins made elsewhere.
     public let boxes: [String: Bool]?
+    /// The `Origin` of the page that sent a widget's decision, as the browser named it and the tenant allowed it.
+    /// Nil for opt-ins made elsewhere, and for decisions recorded before it was kept.
+    public let origin: String?
 
-    public init(pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil) {
+    public init(
+        pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil, origin: String? = nil
+    ) {
         self.pageUrl = pageUrl
         self.userAgent = userAgent
         self.ipAddress = ipAddress
         self.boxes = boxes
+        self.origin = origin
     }
 
     public enum Invalid: Error, Equatable {

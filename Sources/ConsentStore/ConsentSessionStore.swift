@@ -158,8 +158,9 @@ public struct ConsentSessionStore: Sendable {
         _ token: TenantToken, choice: ConsentSessionChoice, userAgent: String?, ipAddress: String?, page: CallingPage
     ) -> UnitOfWork<ConsentSessionDecision> {
         UnitOfWork(tenantId: token.tenantId) { [keyring] connection, logger in
-            let verdict = page.verdict(allowed: try await TenantSettingsStore.origins(on: connection, logger: logger))
-            guard verdict != .refused else { throw ConsentSessionOriginRefused() }
+            let verdict = page.verdict(
+                allowed: try await TenantSettingsStore.origins(on: connection, logger: logger), requiringOrigin: true)
+            guard case .allowed(let origin) = verdict else { throw ConsentSessionOriginRefused() }
             let session = try await Self.row(token, forUpdate: true, on: connection, logger: logger)
             guard session.usable else { throw ConsentSessionError.gone }
             guard let notice = try await NoticeStore.get(session.noticeId, on: connection, logger: logger) else {
@@ -177,8 +178,8 @@ public struct ConsentSessionStore: Sendable {
                     })
                 result = try await Self.accept(
                     session, notice: notice, purposes: notice.purposes.filter(purposes.contains), boxes: boxes,
-                    tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, keyring: keyring,
-                    on: connection, logger: logger)
+                    tenantId: token.tenantId, userAgent: userAgent, ipAddress: ipAddress, origin: origin,
+                    keyring: keyring, on: connection, logger: logger)
             }
             try await connection.closeSafeQuery(
                 """
@@ -195,7 +196,7 @@ public struct ConsentSessionStore: Sendable {
     /// no identifier in the clear, and the subject's own is opened only to name the subject to the opt-in).
     static func accept(
         _ session: Row, notice: Notice, purposes: [String], boxes: [String: Bool], tenantId: UUID, userAgent: String?,
-        ipAddress: String?,
+        ipAddress: String?, origin: String,
         keyring: TenantKeyring, on connection: PostgresConnection, logger: Logger
     ) async throws -> OptInResult {
         let handle = try await SubjectDirectory.open(
@@ -217,7 +218,8 @@ public struct ConsentSessionStore: Sendable {
         let provenance = Provenance(
             pageUrl: pageUrl,
             userAgent: userAgent.map { String($0.utf8.prefix(Provenance.maxUserAgentLength)) ?? "" },
-            ipAddress: ipAddress.flatMap(IPAddressText.normalised), boxes: boxes)
+            ipAddress: ipAddress.flatMap(IPAddressText.normalised), boxes: boxes,
+            origin: AllowedOrigin(origin)?.description ?? origin)
         let caller = CallerIdentity.channel(
             "consent_session:\(session.id.lowercased)", tenantId: tenantId, vouchedBy: session.createdBy)
         return try await ConsentLedger.recordOptIn(

@@ -22,7 +22,13 @@ extension APIClient {
         return try reply.decoded(ConsentSessionOpenedReply.self).token
     }
 
-    func decide(_ token: String, _ body: String, origin: String? = nil, userAgent: String = "Mozilla/5.0 Test")
+    /// The service's own origin as the router tests address it (`localhost`): where the demo checkout and the
+    /// self-service page call from, allowed without a setting.
+    static let ownOrigin = "http://localhost"
+
+    func decide(
+        _ token: String, _ body: String, origin: String? = APIClient.ownOrigin, userAgent: String = "Mozilla/5.0 Test"
+    )
         async throws -> Reply
     {
         var headers: HTTPFields = [.contentType: "application/json", .userAgent: userAgent]
@@ -219,9 +225,18 @@ extension APIClient {
             #expect(preflight.status == .noContent)
             #expect(preflight.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == origin)
             #expect(preflight.headers[HTTPField.Name("Access-Control-Allow-Methods")!] == "GET, POST")
+            // Issue 21, finding 8: a decision with no `Origin` at all came from no allowed page, and is refused too.
+            let settled = try await database.footprint()
+            let noOrigin = try await acme.decide(token, #"{"accepted": true}"#, origin: nil)
+            #expect(try noOrigin.status == .forbidden && noOrigin.error.code == "origin_not_allowed")
+            #expect(try await database.footprint() == settled)
             let allowed = try await acme.decide(token, #"{"accepted": true}"#, origin: origin)
             #expect(
                 allowed.status == .created && allowed.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == origin)
+            // The page's origin is kept with the evidence.
+            let export = try await acme.post(
+                "/v1/subjects/export", as: .dpo, ["subject": "+393332000006", "channel": "whatsapp"])
+            #expect(export.text.contains(#""origin":"https://shop.example""#), "\(export.text)")
             #expect(
                 try await acme.raw(.get, "/v1/settings/origins", headers: acme.tenant.bearer(.admin)).decoded(
                     OriginsReply.self
@@ -611,7 +626,7 @@ extension APIClient {
                 let reply = try await acme.raw(
                     .post, "/v1/consent-sessions/\(token)/decision",
                     headers: [
-                        .contentType: "application/json",
+                        .contentType: "application/json", HTTPField.Name("Origin")!: APIClient.ownOrigin,
                         HTTPField.Name("X-Forwarded-For")!: "203.0.113.9, 198.51.100.7",
                     ],
                     body: #"{"accepted": true}"#)

@@ -19,9 +19,12 @@ public struct CallingPage: Sendable, Equatable {
         self.ownOrigins = ownOrigins
     }
 
-    /// Whether a page of this origin may call, given the tenant's allowed origins.
-    public func verdict(allowed: [AllowedOrigin]) -> Verdict {
-        guard let origin else { return .noOrigin }
+    /// Whether a page of this origin may call, given the tenant's allowed origins. `requiringOrigin` refuses a
+    /// request without an `Origin`: a decision is evidence of what a person did on a page, and a browser always
+    /// names the page's origin on a POST, so a decision without one did not come from an allowed page (issue 21,
+    /// finding 8: the widget's decision endpoint accepted them from anywhere).
+    public func verdict(allowed: [AllowedOrigin], requiringOrigin: Bool = false) -> Verdict {
+        guard let origin else { return requiringOrigin ? .refused : .noOrigin }
         guard let parsed = AllowedOrigin(origin) else { return .refused }
         return allowed.contains(parsed) || ownOrigins.contains(parsed) ? .allowed(origin) : .refused
     }

@@ -207,6 +207,7 @@ public enum SubjectExportDocument {
             if let userAgent = provenance.userAgent { members["userAgent"] = .string(userAgent) }
             if let ipAddress = provenance.ipAddress { members["ipAddress"] = .string(ipAddress) }
             if let boxes = provenance.boxes { members["boxes"] = .object(boxes.mapValues(JSONValue.bool)) }
+            if let origin = provenance.origin { members["origin"] = .string(origin) }
         } else {
             members["personalDataPurged"] = .bool(true)
         }
