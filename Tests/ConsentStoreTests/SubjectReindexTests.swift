@@ -331,6 +331,20 @@ import Testing
                 SELECT count(*)::int FROM suppressions
                 WHERE keyed_hash = '\\x\(newSuppression.hexString)' AND scope = 'marketing' AND reason = 'objected'
                 """) == 1)
+        // Anna's access export holds the duplicate's events too, each with its proof: the merge moved their consents
+        // to her, and her history is the whole of it.
+        let export = try #require(
+            try await fixture.database.withClient(\.app) { client in
+                let exporter = SubjectExporter(
+                    client: client, keyring: fixture.keyring,
+                    sequencer: AuditSequencer(client: client, signer: auditSigner), signer: auditSigner)
+                return try await exporter.export(
+                    try SubjectIdentifier("anna@x.it", channel: .email), tenantId: fixture.tenantId,
+                    logger: fixture.logger)
+            })
+        let exported = export.auditEvents.filter { $0.record.subjectRef == duplicate }
+        #expect(exported.count == duplicateEvents, "\(exported.count) of \(duplicateEvents)")
+        #expect(export.auditEvents.contains { $0.record.action == "subject.merged" && $0.record.subjectRef == survivor })
         // The duplicate's idempotency record now names Anna's index, so erasing Anna deletes it too.
         #expect(
             try await fixture.count(

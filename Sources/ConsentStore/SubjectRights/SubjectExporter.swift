@@ -199,7 +199,9 @@ public struct SubjectExporter: Sendable {
     }
 
     /// The subject's sequenced events below `treeSize`, each with PATH(seq, D[treeSize]) built from the stored
-    /// subtrees fetched in one query for all of them.
+    /// subtrees fetched in one query for all of them. They include the events of the subjects merged into this one
+    /// (`subject.merged` names each by `mergedSubjectRef`, and a merged subject may have had others merged into it):
+    /// the merge moved their consents here, and the person's history is the whole of it.
     func provenEvents(
         subjectId: UUID, tenantId: UUID, treeSize: Int64, on connection: PostgresConnection, logger: Logger
     )
@@ -208,11 +210,18 @@ public struct SubjectExporter: Sendable {
         let events = try await AuditRows.sequencedEvents(
             connection.closeSafeQuery(
                 """
+                WITH RECURSIVE refs (id) AS (
+                    SELECT \(subjectId)::uuid
+                    UNION
+                    SELECT (m.data->>'mergedSubjectRef')::uuid
+                    FROM audit_events m JOIN refs r ON m.subject_ref = r.id
+                    WHERE m.tenant_id = \(tenantId) AND m.action = 'subject.merged'
+                )
                 SELECT \(unescaped: AuditRows.sequencedEventColumns)
                 FROM audit_events e
                 JOIN audit_leaves l ON l.event_id = e.id
                 JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
-                WHERE e.tenant_id = \(tenantId) AND e.subject_ref = \(subjectId) AND l.seq < \(treeSize)
+                WHERE e.tenant_id = \(tenantId) AND e.subject_ref IN (SELECT id FROM refs) AND l.seq < \(treeSize)
                 ORDER BY l.seq
                 """, logger: logger))
         let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.record.seq, size: treeSize) }
