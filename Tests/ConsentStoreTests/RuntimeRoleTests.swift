@@ -178,6 +178,23 @@ import Testing
         }
     }
 
+    /// Issue 21: a server that refuses the connection (here: a role it does not know; pg_hba.conf or a wrong
+    /// password are refused the same way) is named with its reason. Through the pool the start-up check retried
+    /// until its 10 s deadline and said only that nothing answered.
+    @Test func aRefusedConnectionIsReportedWithTheServersReason() async throws {
+        let database = try await TestDatabase.fresh()
+        let stranger = database.app.with(username: "nobody_at_all", database: nil)
+        do {
+            _ = try await StartupChecks.check(
+                stranger, schema: try MigrationRunner.bundled(), allowPrivilegedRole: false, logger: database.logger)
+            Issue.record("a role the server does not know was accepted")
+        } catch let refused as ConnectionRefused {
+            #expect(refused.description.contains("nobody_at_all"), "\(refused)")
+            #expect(refused.sqlState == "28000", "invalid authorization specification: \(refused)")
+        }
+        // Any other error fails the test: before, it was DeadlineExceeded ("no answer within 10 s").
+    }
+
     @Test func startupChecksRefuseSuperuserOwnerAndPendingSchema() async throws {
         let database = try await TestDatabase.fresh()
         let runner = try MigrationRunner.bundled()

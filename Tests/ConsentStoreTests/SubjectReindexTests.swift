@@ -344,7 +344,8 @@ import Testing
             })
         let exported = export.auditEvents.filter { $0.record.subjectRef == duplicate }
         #expect(exported.count == duplicateEvents, "\(exported.count) of \(duplicateEvents)")
-        #expect(export.auditEvents.contains { $0.record.action == "subject.merged" && $0.record.subjectRef == survivor })
+        #expect(
+            export.auditEvents.contains { $0.record.action == "subject.merged" && $0.record.subjectRef == survivor })
         // The duplicate's idempotency record now names Anna's index, so erasing Anna deletes it too.
         #expect(
             try await fixture.count(
