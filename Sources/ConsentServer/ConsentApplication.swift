@@ -64,6 +64,13 @@ public enum ConsentApplication {
     /// Every route of the service. Route → store function → SQL → response, nothing in between. Throws when the
     /// HTML templates are missing or do not parse, so a broken deployment stops here and not at a request.
     public static func router(_ dependencies: ServerDependencies) async throws -> Router<ConsentRequestContext> {
+        try await router(dependencies, bodyReads: BodyReadWatch())
+    }
+
+    /// `bodyReads` sweeps only while its `BodyReadWatchService` runs (`make` runs it beside the server).
+    static func router(_ dependencies: ServerDependencies, bodyReads: BodyReadWatch) async throws
+        -> Router<ConsentRequestContext>
+    {
         let templates = try await PageTemplates.load()
         let router = Router(context: ConsentRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
@@ -71,7 +78,7 @@ public enum ConsentApplication {
         router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
         router.add(
             middleware: RequestDeadlineMiddleware(
-                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths))
+                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths, bodyReads: bodyReads))
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
 
@@ -153,8 +160,10 @@ public enum ConsentApplication {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let database = dependencies.database
+        let bodyReads = BodyReadWatch()
         var services: [any Service] = [
             database,
+            BodyReadWatchService(watch: bodyReads),
             database.leaderElected(.auditSequencer, interval: .seconds(1), logger: logger) {
                 [sequencer = database.auditSequencer(signer: dependencies.checkpointSigner)] logger in
                 try await sequencer.sequenceAll(logger: logger)
@@ -195,7 +204,7 @@ public enum ConsentApplication {
                     logger: logger))
         }
         return Application(
-            router: try await router(dependencies),
+            router: try await router(dependencies, bodyReads: bodyReads),
             // Idle keep-alive connections close after 75 s: longer than the 60 s that common load balancers keep
             // them, so the balancer, not the server, closes first and never sends on a connection closing under it.
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),

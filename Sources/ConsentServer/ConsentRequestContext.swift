@@ -12,8 +12,8 @@ public struct ConsentRequestContext: RequestContext {
     /// The request's connection, which a body read past `bodyReadDeadline` closes.
     let channel: any Channel
     /// Set for the routes the request deadline does not cover (`RequestDeadlineMiddleware.untimedPaths`): their
-    /// body must have arrived within this time.
-    var bodyReadDeadline: Duration?
+    /// body must have arrived within `timeout`, which `watch` enforces.
+    var bodyReadDeadline: (watch: BodyReadWatch, timeout: Duration)?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -2,7 +2,6 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
-import Synchronization
 
 extension Request {
     /// Decodes a JSON body, turning every way it can be wrong into a contract error that names the field.
@@ -34,26 +33,20 @@ extension Request {
         return buffer
     }
 
-    /// The body, read within the context's `bodyReadDeadline` when it has one. A timer task on the connection's
-    /// event loop costs a check far less than running it under `withDeadline` would; past the deadline the timer
-    /// closes the connection, which ends the body's stream, and the request fails without an answer (it has no
-    /// connection to send one on).
+    /// The body, read within the context's `bodyReadDeadline` when it has one (`BodyReadWatch`): past it the
+    /// watch closes the connection, which ends the body's stream, and the request fails without an answer (it has
+    /// no connection to send one on).
     private func collectBody(context: ConsentRequestContext) async throws -> ByteBuffer {
-        guard let deadline = context.bodyReadDeadline else {
-            return try await body.collect(upTo: context.maxUploadSize)
+        guard let limit = context.bodyReadDeadline else { return try await body.collect(upTo: context.maxUploadSize) }
+        let id = limit.watch.watch(context.channel, for: limit.timeout)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch {
+            _ = limit.watch.end(id)
+            throw error
         }
-        let channel = context.channel
-        let expired = ExpiryFlag()
-        let (seconds, attoseconds) = deadline.components
-        let timer = channel.eventLoop.scheduleTask(
-            in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        ) {
-            expired.set()
-            channel.close(promise: nil)
-        }
-        defer { timer.cancel() }
-        let buffer = try await body.collect(upTo: context.maxUploadSize)
-        if expired.isSet { throw DeadlineExceeded(after: deadline) }
+        if limit.watch.end(id) { throw DeadlineExceeded(after: limit.timeout) }
         return buffer
     }
 
@@ -119,11 +112,4 @@ extension APIError {
         default: "an object of the documented shape"
         }
     }
-}
-
-/// Set once by a body-read timer that fired.
-private final class ExpiryFlag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
 }

@@ -210,10 +210,19 @@ import Testing
             let bodies = try await withThrowingTaskGroup(of: Data.self) { group in
                 for _ in 0..<6 {
                     group.addTask {
-                        let reply = try await acme.optIn(
-                            "+393331234567", purposes: ["shipping_update"], noticeId: notice, idempotencyKey: "same")
-                        #expect(reply.status == .created, "\(reply.text)")
-                        return reply.body
+                        // The retries wait for the first request's transaction; on a machine loaded enough for that
+                        // to outlast the lock timeout they are 503 `database_busy`, and a client retries them, as
+                        // the answer says, with the same key.
+                        for _ in 0..<10 {
+                            let reply = try await acme.optIn(
+                                "+393331234567", purposes: ["shipping_update"], noticeId: notice,
+                                idempotencyKey: "same")
+                            if reply.status == .serviceUnavailable, try reply.error.code == "database_busy" { continue }
+                            #expect(reply.status == .created, "\(reply.text)")
+                            return reply.body
+                        }
+                        Issue.record("still busy after ten tries")
+                        return Data()
                     }
                 }
                 return try await group.reduce(into: [Data]()) { $0.append($1) }
