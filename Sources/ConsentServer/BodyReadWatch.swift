@@ -3,12 +3,11 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// Bounds the body read of the routes the request deadline does not cover (the checks): each such read is
-/// registered here with its connection and deadline, and a sweep every half second closes the connections whose
-/// body is still arriving past it, which ends the body's stream (issue 21, finding 8: a check's body could be
-/// trickled for ever). A timer per request on the connection's event loop did the same, but scheduling it from
-/// the request's task costs a cross-thread wake-up of the loop each time: the cached check fell from 0.60 to 0.49
-/// of `/healthz` (docs/benchmarks.md). Registering is two lock-protected dictionary operations.
+/// Bounds body reads (`BodyBufferingMiddleware`): each is registered here with its connection and deadline, and a
+/// sweep every half second closes the connections whose body is still arriving past it, which ends the body's
+/// stream (issue 21, finding 8). A timer per request on the connection's event loop would do the same, but
+/// scheduling one from the request's task wakes the loop's thread each time, a cost on the check's hot path
+/// (docs/benchmarks.md); registering here is two lock-protected dictionary operations.
 final class BodyReadWatch: Sendable {
     private struct Watched {
         let channel: any Channel

@@ -76,9 +76,10 @@ public enum ConsentApplication {
         router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
         let routeTable = RouteTable()
         router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
+        router.add(middleware: BodyBufferingMiddleware(watch: bodyReads, timeout: dependencies.requestTimeout))
         router.add(
-            middleware: RequestDeadlineMiddleware(
-                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths, bodyReads: bodyReads))
+            middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths)
+        )
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
 

@@ -9,11 +9,8 @@ public struct ConsentRequestContext: RequestContext {
     public var identity: CallerIdentity?
     /// The peer's address, which consent provenance records for the widget's decisions.
     public let remoteAddress: String?
-    /// The request's connection, which a body read past `bodyReadDeadline` closes.
+    /// The request's connection, which a body read past the deadline closes (`BodyBufferingMiddleware`).
     let channel: any Channel
-    /// Set for the routes the request deadline does not cover (`RequestDeadlineMiddleware.untimedPaths`): their
-    /// body must have arrived within `timeout`, which `watch` enforces.
-    var bodyReadDeadline: (watch: BodyReadWatch, timeout: Duration)?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -25,28 +25,12 @@ extension Request {
             throw APIError(
                 .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
-        let buffer = try await collectBody(context: context)
+        // Already in memory: `BodyBufferingMiddleware` read it, within the request deadline.
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else {
             throw APIError(
                 .badRequest, code: "malformed_json", message: "the request body is empty; send a JSON object")
         }
-        return buffer
-    }
-
-    /// The body, read within the context's `bodyReadDeadline` when it has one (`BodyReadWatch`): past it the
-    /// watch closes the connection, which ends the body's stream, and the request fails without an answer (it has
-    /// no connection to send one on).
-    private func collectBody(context: ConsentRequestContext) async throws -> ByteBuffer {
-        guard let limit = context.bodyReadDeadline else { return try await body.collect(upTo: context.maxUploadSize) }
-        let id = limit.watch.watch(context.channel, for: limit.timeout)
-        let buffer: ByteBuffer
-        do {
-            buffer = try await body.collect(upTo: context.maxUploadSize)
-        } catch {
-            _ = limit.watch.end(id)
-            throw error
-        }
-        if limit.watch.end(id) { throw DeadlineExceeded(after: limit.timeout) }
         return buffer
     }
 

@@ -19,6 +19,8 @@ extension PostgresConnection {
     /// event-loop form of `execute`, so they run under a deadline with a grace instead, which answers the caller
     /// even if the statement never is. The rows are read in full before they are handed over; the store's result
     /// sets are small and bounded (pages, one person's records).
+    /// Discardable: most of the store's writes need no rows back.
+    @discardableResult
     public func closeSafeQuery(
         _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> StoreRows {

@@ -250,15 +250,17 @@ import Testing
             #expect(text.contains("consentd_check_cache_hits_total \(statistics.hits)"))
             // Under a loaded machine the feed's proof of life can lapse for a moment (the caches then turn off and
             // the key cache is emptied): the gauges must say so consistently.
-            let fresh = text.contains("consentd_check_cache_listening 1")
-            #expect(fresh || text.contains("consentd_check_cache_listening 0"))
+            // Whole lines: the gauge's HELP text itself reads "consentd_check_cache_listening 1 while …".
+            let lines = Set(text.split(separator: "\n").map(String.init))
+            let fresh = lines.contains("consentd_check_cache_listening 1")
+            #expect(fresh || lines.contains("consentd_check_cache_listening 0"))
             #expect(text.contains("consentd_audit_sequencer_lag_seconds"))
             // The scrape's own query is one active connection of this pool; the listener holds another.
             let active = text.split(separator: "\n").first { $0.hasPrefix(#"consentd_db_connections{state="active"}"#) }
             #expect(active.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(text)")
             #expect(text.contains(#"consentd_db_connections{state="idle"}"#))
             #expect(
-                text.contains(fresh ? "consentd_key_cache_entries 3" : "consentd_key_cache_entries 0"),
+                lines.contains(fresh ? "consentd_key_cache_entries 3" : "consentd_key_cache_entries 0"),
                 "the keys that made the notice, the opt-in and the checks, while the feed is fresh")
             #expect(!text.contains("3331239999") && !text.contains("393331238888"))
         }

@@ -251,7 +251,7 @@ import Testing
     ) async throws {
         let router = Router(context: ConsentRequestContext.self)
         router.add(middleware: ErrorShapingMiddleware())
-        router.add(middleware: RequestDeadlineMiddleware(timeout: timeout, bodyReads: BodyReadWatch()))
+        router.add(middleware: RequestDeadlineMiddleware(timeout: timeout))
         router.get("/probe/stuck") { _, _ -> HTTPResponse.Status in
             try await Task.sleep(for: .seconds(3600))
             return .noContent
