@@ -6,8 +6,8 @@ Run by scripts/browser-check after the widget checks. It fails loudly at the fir
   2. signing in with the dpo key shows the overview (chart and its table);
   3. a subject made by this test is looked up by a POST form (the URL never holds the number), its page shows the
      notice text; the export downloads and holds the subject;
-  4. erasure needs the random code shown on the page: the identifier's last four characters erase nothing, the
-     code shown erases (the API's export is then 404);
+  4. erasure needs the random code shown on the page: another code erases nothing (and the page shows a new one),
+     the code shown erases (the API's export is then 404);
   5. a pending erasure request is completed from the requests queue;
   6. the log verifies from the audit page and a CSV report downloads;
   7. a form posted from another site (with the session cookie in the browser) is refused and changes nothing;
@@ -155,17 +155,22 @@ def main():
         assert bundle["subject"] == SUBJECT and len(bundle["consents"]) == 2, bundle.keys()
         print("console-check: looked up by POST; the export downloaded and holds the subject")
 
-        driver.find_element(By.ID, "confirm").send_keys(SUBJECT[-4:])
+        # Six characters, as the field requires, but not the code shown: the identifier's last four characters no
+        # longer confirm anything, and a field of four is refused by the browser before it is sent.
+        shown = driver.find_element(By.ID, "erase-code").text
+        assert len(shown) == 6, shown
+        wrong = ("B" if shown[0] == "A" else "A") + shown[1:]
+        driver.find_element(By.ID, "confirm").send_keys(wrong)
         driver.find_element(By.CSS_SELECTOR, "#erase button").click()
         page_wait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=200)
         code = driver.find_element(By.ID, "erase-code").text
-        assert len(code) == 6, code
+        assert len(code) == 6 and code != shown, (shown, code)
         driver.find_element(By.ID, "confirm").send_keys(code)
         driver.find_element(By.CSS_SELECTOR, "#erase button").click()
         page_wait(driver, 15).until(lambda d: d.find_elements(By.ID, "erased"))
         shared.api(base, "POST", "/v1/subjects/export", args.dpo, {"subject": SUBJECT, "channel": "whatsapp"}, expect=404)
-        print("console-check: the last four characters erased nothing; the code shown erased (export now 404)")
+        print("console-check: a wrong code erased nothing; the new code shown erased (export now 404)")
 
         driver.get(base + "/console/requests")
         driver.find_element(By.CSS_SELECTOR, f'a[href="/console/requests/{request["id"]}"]').click()
