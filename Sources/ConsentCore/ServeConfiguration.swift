@@ -223,31 +223,25 @@ public enum EnvironmentReader {
 
     /// `CONSENTD_UNWRAP_MASTER_KEYS`: comma-separated base64 master keys accepted for unwrapping only.
     public static func unwrapMasterKeys(_ environment: [String: String]) throws(ConfigurationError) -> [SecretBytes] {
-        let name = "CONSENTD_UNWRAP_MASTER_KEYS"
-        guard let text = environment[name], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
-        var keys: [SecretBytes] = []
-        for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
-            guard let data = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
-                throw ConfigurationError(
-                    variable: name,
-                    problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated master keys")
-            }
-            keys.append(SecretBytes(Array(data)))
-        }
-        return keys
+        try keyList(environment, "CONSENTD_UNWRAP_MASTER_KEYS", of: "master keys").map(SecretBytes.init)
     }
 
     /// `CONSENTD_RETIRED_SIGNING_KEYS`: comma-separated base64 Ed25519 public keys (32 bytes) of earlier signing keys.
     public static func retiredSigningKeys(_ environment: [String: String]) throws(ConfigurationError) -> [[UInt8]] {
-        let name = "CONSENTD_RETIRED_SIGNING_KEYS"
+        try keyList(environment, "CONSENTD_RETIRED_SIGNING_KEYS", of: "Ed25519 public keys")
+    }
+
+    /// A comma-separated list of base64 32-byte keys; unset or blank is none. The error names the entry, never a key.
+    private static func keyList(_ environment: [String: String], _ name: String, of what: String)
+        throws(ConfigurationError) -> [[UInt8]]
+    {
         guard let text = environment[name], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
         var keys: [[UInt8]] = []
         for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             guard let data = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
                 throw ConfigurationError(
                     variable: name,
-                    problem:
-                        "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated Ed25519 public keys")
+                    problem: "entry \(position + 1) is not base64 of 32 bytes; expected comma-separated \(what)")
             }
             keys.append(Array(data))
         }

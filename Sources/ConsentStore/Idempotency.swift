@@ -90,9 +90,9 @@ struct TenantWriter: Sendable {
             guard let claim = idempotency else {
                 return WriteOutcome(response: try render(try await body(connection)), replayed: false)
             }
-            let blindIndexes = try await claim.subjects.asyncMap { subject in
-                try await keyring.blindIndex(subject, on: connection, tenantId: tenantId, logger: logger)
-            }
+            let blindIndexes = BlindIndex.compute(
+                claim.subjects,
+                key: try await keyring.tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger))
             let hash = claim.requestHash(
                 key: try await keyring.tenantKey(.idempotency, tenantId: tenantId, on: connection, logger: logger),
                 blindIndexes: blindIndexes)
@@ -141,15 +141,6 @@ struct TenantWriter: Sendable {
         }
         // The row vanished between the two statements (a purge, an erasure): treat the request as new.
         return nil
-    }
-}
-
-extension Array {
-    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async throws -> [T] {
-        var mapped: [T] = []
-        mapped.reserveCapacity(count)
-        for element in self { mapped.append(try await transform(element)) }
-        return mapped
     }
 }
 

@@ -34,9 +34,9 @@ public enum StartupChecks {
                 try await DedicatedConnector(url: url).withConnection(role: "startup", logger: logger) { connection in
                     try await connection.closeSafeQuery("SELECT 1", logger: logger)
                 }
-            } catch let error where DatabaseErrors.serverMessage(error) != nil {
-                throw ConnectionRefused(
-                    message: DatabaseErrors.serverMessage(error) ?? "", sqlState: DatabaseErrors.sqlState(error))
+            } catch {
+                guard let message = DatabaseErrors.serverMessage(error) else { throw error }
+                throw ConnectionRefused(message: message, sqlState: DatabaseErrors.sqlState(error))
             }
             return try await withRunningClient(url, maximumConnections: 1, logger: logger) { client in
                 let privileges = try await RolePrivileges.of(client: client, logger: logger)

@@ -5,9 +5,9 @@ import HTTPTypes
 import Hummingbird
 
 /// Signing in and out, and what every form needs. Sign-in exchanges a `dpo` key for a session cookie (HttpOnly,
-/// SameSite=Strict; over TLS `__Host-` prefixed, Secure, path /; over plain HTTP path /console). Every form carries the session's CSRF token, and a POST whose
-/// `Origin` is not this service's is refused: a cross-site page can neither send the cookie (SameSite) nor know
-/// the token.
+/// SameSite=Strict; over TLS `__Host-` prefixed, Secure, path /; over plain HTTP path /console). Every form carries
+/// the session's CSRF token, and a POST whose `Origin` is not this service's is refused: a cross-site page can
+/// neither send the cookie (SameSite) nor know the token.
 extension ConsoleRoutes {
     static let cookieName = "consentd_console"
     /// Over TLS the cookie carries the `__Host-` prefix: a browser accepts it only Secure, for path / and without a

@@ -21,7 +21,8 @@ struct ErasureConfirmation: Sendable, Equatable {
         using generator: inout some RandomNumberGenerator
     ) -> ErasureConfirmation {
         let code = String((0..<length).map { _ in alphabet.randomElement(using: &generator) ?? "A" })
-        return ErasureConfirmation(code: code, seal: seal(code, subject: subject, sessionSecret: sessionSecret))
+        return ErasureConfirmation(
+            code: code, seal: mac(code, subject: subject, sessionSecret: sessionSecret).hexString)
     }
 
     static func issue(for subject: SubjectIdentifier, sessionSecret: String) -> ErasureConfirmation {
@@ -33,19 +34,17 @@ struct ErasureConfirmation: Sendable, Equatable {
     /// not matter; the comparison takes the same time wherever the seals differ.
     static func accepts(typed: String, seal: String, subject: SubjectIdentifier, sessionSecret: String) -> Bool {
         let code = typed.trimmingCharacters(in: .whitespaces).uppercased()
-        guard code.count == length, let given = [UInt8](hex: seal) else { return false }
-        guard let expected = [UInt8](hex: Self.seal(code, subject: subject, sessionSecret: sessionSecret)),
-            expected.count == given.count
-        else { return false }
+        let expected = mac(code, subject: subject, sessionSecret: sessionSecret)
+        guard code.count == length, let given = [UInt8](hex: seal), given.count == expected.count else { return false }
         return zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    private static func seal(_ code: String, subject: SubjectIdentifier, sessionSecret: String) -> String {
+    private static func mac(_ code: String, subject: SubjectIdentifier, sessionSecret: String) -> [UInt8] {
         var message = Array("erasure-confirmation".utf8) + [0]
         message += Array(subject.channel.rawValue.utf8) + [0]
         message += Array(subject.value.utf8) + [0]
         message += Array(code.utf8)
         let key = SymmetricKey(data: Array(sessionSecret.utf8))
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key)).hexString
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 }
