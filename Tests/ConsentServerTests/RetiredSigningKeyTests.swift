@@ -19,9 +19,9 @@ import Testing
         #expect(signed > 0, "the tenant's set-up events, signed by the key that is then retired")
 
         for named in [false, true] {
-            let page = try await withRunningApp(
-                database, configure: { if named { $0.retiredSigningKeys = [retired.publicKey] } }
-            ) { client in
+            let retiredKeys = named ? [retired.publicKey] : []
+            let configure = { (dependencies: inout ServerDependencies) in dependencies.retiredSigningKeys = retiredKeys }
+            let page = try await withRunningApp(database, configure: configure) { client in
                 let api = APIClient(client: client, tenant: tenant)
                 let console = try #require(try await ConsoleBrowser.signIn(api).1)
                 _ = try await console.post("/console/audit/verify", [:])
