@@ -20,7 +20,8 @@ import Testing
 
         for named in [false, true] {
             let retiredKeys = named ? [retired.publicKey] : []
-            let configure = { (dependencies: inout ServerDependencies) in dependencies.retiredSigningKeys = retiredKeys
+            let configure = { (dependencies: inout ServerDependencies) in
+                dependencies.retiredSigningKeys = retiredKeys
             }
             let page = try await withRunningApp(database, configure: configure) { client in
                 let api = APIClient(client: client, tenant: tenant)
