@@ -99,6 +99,12 @@ public final class TenantKeyring: Sendable {
             subject, key: try await tenantKey(.blindIndex, tenantId: tenantId, on: connection, logger: logger))
     }
 
+    /// A key `load` has put in memory, for work that has no connection to read one with (a group commit's items);
+    /// nil if it is not there.
+    func loadedKey(_ purpose: TenantKeyPurpose, tenantId: UUID) -> SymmetricKey? {
+        tenantKeys.withLock { $0[TenantKeyName(tenantId: tenantId, purpose: purpose)] }
+    }
+
     /// The person's suppression-list hash, under the tenant's suppression key.
     func suppressionHash(
         _ subject: SubjectIdentifier, tenantId: UUID, on connection: PostgresConnection, logger: Logger

@@ -24,6 +24,8 @@ public struct ConsentDatabase: Sendable, Service {
     let announcer = ChangeAnnouncer()
     /// How many units of work may hold a pooled connection at once (`WriteSlots`).
     let writeSlots: WriteSlots
+    /// Writes that share one statement with others arriving at the same time.
+    let groups: WriteGroups
 
     /// `poolSize` is the client's `maximumConnections`: a quarter of it is kept from the writes for reads.
     public init(
@@ -31,7 +33,9 @@ public struct ConsentDatabase: Sendable, Service {
         poolSize: Int
     ) {
         self.client = client
-        self.writeSlots = WriteSlots.forPool(of: poolSize)
+        let writeSlots = WriteSlots.forPool(of: poolSize)
+        self.writeSlots = writeSlots
+        self.groups = WriteGroups(client: client, writeSlots: writeSlots)
         self.connector = connector
         self.keyring = keyring
         self.checkCache = checkCache
@@ -54,6 +58,14 @@ public struct ConsentDatabase: Sendable, Service {
 
     /// Runs `work` (in one transaction of its tenant, or as its one statement) and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
+        if case .statement = work.shape, let grouped = work.grouped {
+            try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
+            // A group takes one write slot for all its writes (`WriteGroups`); a write waiting in it holds none.
+            if let outcome = try await grouped(groups, logger) {
+                afterCommit(work, outcome)
+                return outcome
+            }
+        }
         try await writeSlots.acquire()
         defer { writeSlots.release() }
         let outcome: Outcome

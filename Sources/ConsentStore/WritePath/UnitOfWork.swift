@@ -26,11 +26,16 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
     let revokedKeys: @Sendable (Outcome) -> [UUID]
     /// The position of the change the outcome made to its tenant's catalogue, if it made one.
     let catalogueChange: @Sendable (Outcome) -> Int64?
+    /// The same change as part of a group commit (`WriteGroups`), tried first when a `.statement` unit runs without
+    /// an idempotency claim: it answers the outcome, or nil when the change must be made alone by `body` after
+    /// all (nothing was written).
+    let grouped: (@Sendable (WriteGroups, Logger) async throws -> Outcome?)?
 
     init(
         tenantId: UUID, shape: Shape = .transaction, changes: @escaping @Sendable (Outcome) -> [ConsentChange],
         revokedKeys: @escaping @Sendable (Outcome) -> [UUID] = { _ in [] },
         catalogueChange: @escaping @Sendable (Outcome) -> Int64? = { _ in nil },
+        grouped: (@Sendable (WriteGroups, Logger) async throws -> Outcome?)? = nil,
         body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
         self.tenantId = tenantId
@@ -39,15 +44,17 @@ public struct UnitOfWork<Outcome: Sendable>: Sendable {
         self.changes = changes
         self.revokedKeys = revokedKeys
         self.catalogueChange = catalogueChange
+        self.grouped = grouped
     }
 }
 
 extension UnitOfWork where Outcome: ConsentStateChanging {
     init(
         tenantId: UUID, shape: Shape = .transaction,
+        grouped: (@Sendable (WriteGroups, Logger) async throws -> Outcome?)? = nil,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
     ) {
-        self.init(tenantId: tenantId, shape: shape, changes: { $0.changes }, body: body)
+        self.init(tenantId: tenantId, shape: shape, changes: { $0.changes }, grouped: grouped, body: body)
     }
 }
 

@@ -1,0 +1,205 @@
+-- Opt-ins of people the tenant does not hold yet, many in one statement (issue 18: group commit).
+--
+-- app_record_opt_in costs the database about twenty statements of PL/pgSQL a call, each with its row-level
+-- security and foreign-key probes; concurrent opt-ins queue on that CPU, not on the commit. This function records
+-- the opt-ins of a whole group of new people in a fixed number of set-based statements, so that what a statement
+-- costs to start is paid once a group. The service sends it the opt-ins that arrive together (`OptInGroups`).
+--
+-- Each item is what app_record_opt_in would be given with p_identifier set (a new subject: its id, its identifier
+-- and data key, already sealed by the service), and gets the same answer:
+--   refused   'CL010' notice not found; 'CL011:<channel>' the notice is for another channel; 'CL012:<keys>' unknown
+--             purposes; 'CL013:<keys>' purposes the notice does not cover; 'CL015' on the suppression list with
+--             nothing to record. Nothing is written for it, no subject is made;
+--   retry     the person is held already (or named twice in the group): nothing is written for it, and the service
+--             records it through app_record_opt_in, which reconciles with what the person has;
+--   recorded  the subject, its key, the collection, the consents (granted, pending or superseded) with their
+--             evidence, the audit events in app_record_opt_in's order, and a change position.
+-- A new person has no stops and no consents, so the only rules that apply are the notice's and the suppression
+-- entry's (0012): in scope and imported is suppressed, collected at or before the entry's stop is superseded.
+--
+-- The suppression entries are read after the subjects are inserted, as app_record_opt_in reads them: an erasure in
+-- progress holds the person's blind index, the insert waits it out, and the entry it committed is then seen. A
+-- first read, before the insert, only keeps people with nothing to record from being made. If the second read
+-- leaves someone the first did not with nothing to record (an objection or erasure committed in between), the
+-- whole group is refused with CL016 and the service records every item alone: subjects cannot be deleted by the
+-- runtime role, and a refusal must leave no subject behind.
+--
+-- Rows: for every item, in item order, either one row with its refusal ('retry' included), or one row per purpose
+-- in the order given (a suppressed purpose has no consent id), each with the item's change position.
+-- Each purpose of each item given, with its category and its verdict against the person's suppression entry as it
+-- stands now: 'suppressed', 'superseded' or 'recorded' (0012's rules for someone with no stops of their own). STABLE:
+-- it reads with the snapshot of the statement that calls it, so two calls in two statements can differ.
+CREATE FUNCTION app_new_opt_in_verdicts(
+    p_tenant uuid, p_items int[], p_suppression_hashes bytea[], p_methods text[], p_collected_ats timestamptz[],
+    p_purpose_items int[], p_purposes text[]
+) RETURNS TABLE (n bigint, item int, category text, verdict text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT p.n, p.item, c.category,
+           CASE WHEN s.in_scope AND p_methods[p.item] = 'import' THEN 'suppressed'
+                WHEN s.in_scope AND least(p_collected_ats[p.item], now()) <= s.stopped_at THEN 'superseded'
+                ELSE 'recorded' END
+    FROM unnest(p_purpose_items, p_purposes) WITH ORDINALITY AS p(item, purpose, n)
+    CROSS JOIN LATERAL (SELECT app_purpose_category(p.purpose) AS category) c
+    LEFT JOIN suppressions x ON x.tenant_id = p_tenant AND x.keyed_hash = p_suppression_hashes[p.item]
+    CROSS JOIN LATERAL (
+        SELECT coalesce(x.scope = 'all' OR (x.scope = 'marketing' AND c.category = 'marketing'), false) AS in_scope,
+               coalesce(x.stopped_at, x.created_at) AS stopped_at
+    ) s
+    WHERE p.item = ANY (p_items)
+$$;
+
+CREATE FUNCTION app_record_new_opt_ins(
+    p_tenant uuid, p_channels text[], p_blind_indexes bytea[], p_subject_ids uuid[], p_identifiers bytea[],
+    p_wrapped_keys bytea[], p_master_key_ids bytea[], p_suppression_hashes bytea[], p_notice_ids uuid[],
+    p_statuses text[], p_methods text[], p_collected_ats timestamptz[], p_collection_ids uuid[],
+    p_recorded_bys uuid[], p_provenances bytea[], p_actors text[],
+    p_purpose_items int[], p_purposes text[], p_consent_ids uuid[]
+) RETURNS TABLE (item int, refusal text, consent_id uuid, purpose text, status text, granted_at timestamptz,
+                 change_position bigint)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_count int := cardinality(p_subject_ids);
+    v_refusals text[];
+    v_unrefused int[];
+    v_candidates int[];
+    v_made int[];
+    v_late int[];
+    -- The purposes of the people made, in the order given: verdict and category from the second read.
+    v_n bigint[];
+    v_item int[];
+    v_category text[];
+    v_verdict text[];
+    v_k int;
+BEGIN
+    PERFORM set_config('consentd.tenant_id', p_tenant::text, true);
+    IF cardinality(p_purpose_items) <> cardinality(p_purposes) OR cardinality(p_purposes) <> cardinality(p_consent_ids)
+    THEN
+        RAISE EXCEPTION 'app_record_new_opt_ins: purpose arrays of different lengths';
+    END IF;
+
+    -- The notice's rules, item by item, as app_record_opt_in checks them.
+    SELECT array_agg(
+               CASE WHEN n.id IS NULL THEN 'CL010'
+                    WHEN n.channel <> i.channel THEN 'CL011:' || n.channel
+                    WHEN cardinality(u.uncovered) > 0 AND cardinality(app_unknown_purposes(u.uncovered)) > 0
+                        THEN 'CL012:' || array_to_string(app_unknown_purposes(u.uncovered), ',')
+                    WHEN cardinality(u.uncovered) > 0 THEN 'CL013:' || array_to_string(u.uncovered, ',')
+               END ORDER BY i.k)
+    INTO v_refusals
+    FROM unnest(p_notice_ids, p_channels) WITH ORDINALITY AS i(notice_id, channel, k)
+    LEFT JOIN notices n ON n.id = i.notice_id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(p.purpose ORDER BY p.m), '{}') AS uncovered
+        FROM unnest(p_purpose_items, p_purposes) WITH ORDINALITY AS p(item, purpose, m)
+        WHERE p.item = i.k AND NOT (p.purpose = ANY (coalesce(n.purposes, '{}')))
+    ) u;
+    v_unrefused := ARRAY(SELECT k FROM generate_series(1, v_count) AS k WHERE v_refusals[k] IS NULL);
+
+    -- First read of the suppression entries: people with nothing to record are refused before anything is made.
+    v_candidates := ARRAY(
+        SELECT DISTINCT v.item FROM app_new_opt_in_verdicts(p_tenant, v_unrefused, p_suppression_hashes, p_methods,
+                                                            p_collected_ats, p_purpose_items, p_purposes) v
+        WHERE v.verdict <> 'suppressed' ORDER BY v.item);
+    FOREACH v_k IN ARRAY v_unrefused LOOP
+        IF NOT (v_k = ANY (v_candidates)) THEN
+            v_refusals[v_k] := 'CL015';
+        END IF;
+    END LOOP;
+
+    -- The subjects with their keys. A person held already, or named twice here, is made by nobody and retried.
+    WITH made AS (
+        INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
+        SELECT p_subject_ids[k], p_tenant, p_channels[k], p_blind_indexes[k], p_identifiers[k]
+        FROM unnest(v_candidates) AS k ORDER BY k
+        ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING
+        RETURNING id
+    )
+    SELECT coalesce(array_agg(k ORDER BY k), '{}') INTO v_made
+    FROM unnest(v_candidates) AS k WHERE p_subject_ids[k] IN (SELECT id FROM made);
+    FOREACH v_k IN ARRAY v_candidates LOOP
+        IF NOT (v_k = ANY (v_made)) THEN
+            v_refusals[v_k] := 'retry';
+        END IF;
+    END LOOP;
+    INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
+    SELECT p_subject_ids[k], p_tenant, p_wrapped_keys[k], p_master_key_ids[k] FROM unnest(v_made) AS k;
+
+    -- Second read, after the insert waited out whatever held these blind indexes.
+    SELECT coalesce(array_agg(v.n ORDER BY v.n), '{}'), coalesce(array_agg(v.item ORDER BY v.n), '{}'),
+           coalesce(array_agg(v.category ORDER BY v.n), '{}'), coalesce(array_agg(v.verdict ORDER BY v.n), '{}')
+    INTO v_n, v_item, v_category, v_verdict
+    FROM app_new_opt_in_verdicts(p_tenant, v_made, p_suppression_hashes, p_methods, p_collected_ats,
+                                 p_purpose_items, p_purposes) v;
+    v_late := ARRAY(
+        SELECT k FROM unnest(v_made) AS k
+        WHERE NOT EXISTS (SELECT 1 FROM unnest(v_item, v_verdict) AS r(item, verdict)
+                          WHERE r.item = k AND r.verdict <> 'suppressed'));
+    IF cardinality(v_late) > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'CL016', MESSAGE = 'a suppression entry changed under the group';
+    END IF;
+
+    INSERT INTO collections (id, tenant_id, subject_id, notice_id, method, collected_at, received_at, recorded_by,
+                             provenance_ciphertext)
+    SELECT p_collection_ids[k], p_tenant, p_subject_ids[k], p_notice_ids[k], p_methods[k], p_collected_ats[k], now(),
+           p_recorded_bys[k], p_provenances[k]
+    FROM unnest(v_made) AS k;
+
+    INSERT INTO consents (id, tenant_id, subject_id, channel, purpose, category, notice_id, status, created_at,
+                          granted_at)
+    SELECT p_consent_ids[r.n], p_tenant, p_subject_ids[r.item], p_channels[r.item], p_purposes[r.n], r.category,
+           p_notice_ids[r.item],
+           CASE WHEN r.verdict = 'superseded' THEN 'superseded' ELSE p_statuses[r.item] END, now(),
+           CASE WHEN r.verdict = 'recorded' AND p_statuses[r.item] = 'granted' THEN now() END
+    FROM unnest(v_n, v_item, v_category, v_verdict) AS r(n, item, category, verdict)
+    WHERE r.verdict <> 'suppressed' ORDER BY r.n;
+
+    INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
+    SELECT p_consent_ids[r.n], p_collection_ids[r.item], p_tenant
+    FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
+    WHERE r.verdict <> 'suppressed';
+
+    -- app_record_opt_in's order for a new person: what it created, then what it could not grant, each in the order
+    -- of the item's purposes.
+    INSERT INTO audit_events (tenant_id, action, actor, subject_ref, data)
+    SELECT p_tenant,
+           CASE WHEN r.verdict = 'superseded' THEN 'consent.superseded'
+                WHEN r.verdict = 'suppressed' THEN 'consent.suppressed'
+                WHEN p_statuses[r.item] = 'pending' THEN 'consent.pending'
+                ELSE 'consent.granted' END,
+           p_actors[r.item], p_subject_ids[r.item],
+           CASE WHEN r.verdict = 'suppressed'
+                THEN jsonb_build_object('purpose', p_purposes[r.n], 'channel', p_channels[r.item],
+                                        'noticeId', p_notice_ids[r.item], 'method', p_methods[r.item])
+                ELSE jsonb_build_object('consentId', p_consent_ids[r.n], 'purpose', p_purposes[r.n],
+                                        'channel', p_channels[r.item], 'noticeId', p_notice_ids[r.item],
+                                        'collectionId', p_collection_ids[r.item], 'method', p_methods[r.item])
+           END
+    FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
+    ORDER BY r.item, CASE r.verdict WHEN 'recorded' THEN 1 WHEN 'superseded' THEN 4 ELSE 5 END, r.n;
+
+    RETURN QUERY
+        WITH positions AS (
+            INSERT INTO consent_change_log (position, tenant_id, channel, blind_index)
+            SELECT nextval('consent_changes'), p_tenant, p_channels[k], p_blind_indexes[k]
+            FROM unnest(v_made) AS k ORDER BY k
+            RETURNING position, channel, blind_index
+        )
+        SELECT o.item, o.refusal, o.consent_id, o.purpose, o.status, o.granted_at, o.change_position
+        FROM (
+            SELECT k::int AS item, 0::bigint AS n, v_refusals[k] AS refusal, NULL::uuid AS consent_id,
+                   NULL::text AS purpose, NULL::text AS status, NULL::timestamptz AS granted_at,
+                   NULL::bigint AS change_position
+            FROM generate_series(1, v_count) AS k WHERE v_refusals[k] IS NOT NULL
+            UNION ALL
+            SELECT r.item, r.n, NULL, CASE WHEN r.verdict <> 'suppressed' THEN p_consent_ids[r.n] END,
+                   p_purposes[r.n], CASE r.verdict WHEN 'recorded' THEN p_statuses[r.item] ELSE r.verdict END,
+                   CASE WHEN r.verdict = 'recorded' AND p_statuses[r.item] = 'granted' THEN now() END, x.position
+            FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
+            JOIN positions x ON x.channel = p_channels[r.item] AND x.blind_index = p_blind_indexes[r.item]
+        ) o
+        ORDER BY o.item, o.n;
+END
+$$;
