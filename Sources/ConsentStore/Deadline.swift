@@ -29,7 +29,7 @@ import Synchronization
 public func withDeadline<Result: Sendable>(
     _ duration: Duration, grace: Duration? = nil, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
-    let connections = DeadlineConnections()
+    let connections = DeadlineConnections(expiry: .now + duration)
     let answer = DeadlineAnswer<Result>()
     let work = Task {
         do {
@@ -109,6 +109,18 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 /// The pooled connections one `withDeadline` body is using right now.
 final class DeadlineConnections: Sendable {
     @TaskLocal static var current: DeadlineConnections?
+
+    /// When the deadline these connections are held under runs out.
+    let expiry: ContinuousClock.Instant
+
+    init(expiry: ContinuousClock.Instant) {
+        self.expiry = expiry
+    }
+
+    /// What is left of the deadline the current task runs under, if it runs under one.
+    static var remaining: Duration? {
+        current.map { max(.zero, $0.expiry - .now) }
+    }
 
     private struct State {
         var closed = false

@@ -40,7 +40,8 @@ enum ServiceStarter {
             keyring: TenantKeyring(masterKey: configuration.masterKey, unwrapOnly: configuration.unwrapMasterKeys),
             checkCache: configuration.checkCacheEntries > 0
                 ? ConsentStateCache(capacity: configuration.checkCacheEntries) : nil,
-            poolSize: configuration.databasePoolSize)
+            poolSize: configuration.databasePoolSize,
+            writeGroupDeadline: .seconds(configuration.requestTimeoutSeconds))
         var dependencies = ServerDependencies(
             database: database, schema: schema, checkpointSigner: try configuration.checkpointSigner(),
             subjectRights: configuration.subjectRights, collection: configuration.collection)

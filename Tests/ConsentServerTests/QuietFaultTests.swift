@@ -112,12 +112,75 @@ import Testing
         }
     }
 
+    /// Finding 2 for a group of opt-ins: the group's statement runs in a task of its own (so that one client
+    /// hanging up does not fail the others), under what is left of the leading request's deadline. Cut off behind
+    /// a lock, its connection is closed and its backend ends, as a single write's does.
+    @Test
+    func aGroupPastItsDeadlineFreesItsConnection() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await SeededTenant.make("acme", in: database)
+        let shortDeadline: (inout ServerDependencies) -> Void = { $0.requestTimeout = .seconds(5) }
+        let notice = try await Self.notice(in: database, for: tenant)
+        try await withRunningApp(database, poolSize: 3, configure: shortDeadline) { client in
+            let api = APIClient(client: client, tenant: tenant)
+            let before = try await database.footprint()
+            let holding = Self.holdLock("consents", seconds: 120, in: database)
+            try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
+            let waiting = Task {
+                var seen: Set<Int32> = []
+                for _ in 0..<400 where seen.isEmpty {
+                    seen = try await Self.pids(
+                        database,
+                        """
+                        SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
+                          AND datname = current_database() AND wait_event_type = 'Lock'
+                          AND query LIKE '%app_record_new_opt_ins%'
+                        """)
+                    if seen.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                return seen
+            }
+            let reply = try await api.post(
+                "/v1/consents", as: .consentWrite,
+                [
+                    "subject": "+393330009201", "channel": "whatsapp", "purposes": ["marketing"], "noticeId": notice,
+                    "provenance": APIClient.freshProvenance,
+                ])
+            #expect(reply.status == .serviceUnavailable)
+            #expect(try reply.error.code == "request_timeout", "\(reply.text)")
+            let stuck = try await waiting.value
+            try #require(stuck.count == 1, "the group's statement was seen waiting for the lock")
+            var alive = stuck
+            for _ in 0..<400 where !alive.isEmpty {
+                try await Task.sleep(for: .milliseconds(25))
+                alive = try await Self.pids(database, "SELECT pid FROM pg_stat_activity").filter(stuck.contains)
+            }
+            #expect(alive.isEmpty, "the group's backend ended with its closed connection")
+            try await Self.releaseLock(database)
+            _ = try? await holding.value
+            #expect(try await database.footprint() == before, "the cut-off group wrote nothing")
+        }
+    }
+
     /// One round of finding 2's scenario: a lock held, two writes sent behind it and cut off by their deadline. The
     /// backends seen waiting for the lock, which are the writes' own only when both got there; otherwise the lock
     /// is released for the next round.
+    ///
+    /// The two people opted in before: a new person's opt-in joins a group (`WriteGroups`), and two of them would
+    /// share one statement on one backend, while this round needs two backends (the group's own deadline is
+    /// `aGroupPastItsDeadlineFreesItsConnection`).
     static func twoWritesCutOffBehindALock(
         _ api: APIClient, notice: String, round: Int, in database: TestDatabase
     ) async throws -> (Set<Int32>, Task<Void, any Error>) {
+        for n in 0..<2 {
+            let first = try await api.post(
+                "/v1/consents", as: .consentWrite,
+                [
+                    "subject": "+3933300091\(round)\(n)", "channel": "whatsapp", "purposes": ["marketing"],
+                    "noticeId": notice, "provenance": APIClient.freshProvenance,
+                ])
+            try #require(first.status == .created, "\(first.text)")
+        }
         let holding = Self.holdLock("consents", seconds: 120, in: database)
         try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
         let waiting = Task {

@@ -8,9 +8,15 @@ import Testing
 @Suite struct GroupCommitQueueTests {
     @Test func aLoneWriteLeadsAGroupOfItsOwn() {
         var queue = GroupCommitQueue<Int>(largestGroup: 10, concurrentGroups: 2)
-        guard case .lead(let group) = queue.arrive(1) else { Issue.record("a lone write waited"); return }
+        guard case .lead(let group) = queue.arrive(1) else {
+            Issue.record("a lone write waited")
+            return
+        }
         #expect(group == [1])
-        guard case .idle = queue.finished() else { Issue.record("nothing was queued"); return }
+        guard case .idle = queue.finished() else {
+            Issue.record("nothing was queued")
+            return
+        }
         #expect(queue.running == 0)
     }
 
@@ -21,10 +27,16 @@ import Testing
             return
         }
         for write in 3...5 {
-            guard case .wait = queue.arrive(write) else { Issue.record("write \(write) led a third group"); return }
+            guard case .wait = queue.arrive(write) else {
+                Issue.record("write \(write) led a third group")
+                return
+            }
         }
         #expect(queue.queued == [3, 4, 5])
-        guard case .handOver(let next) = queue.finished() else { Issue.record("the queue was dropped"); return }
+        guard case .handOver(let next) = queue.finished() else {
+            Issue.record("the queue was dropped")
+            return
+        }
         #expect(next == [3, 4, 5], "the oldest waiting write leads everything queued")
         #expect(queue.running == 2, "the finished group's place went to the next")
         guard case .idle = queue.finished(), case .idle = queue.finished() else {

@@ -36,10 +36,12 @@ import Testing
         Case(name: "new person, both purposes", phone: "+393331000001"),
         Case(name: "double opt-in", phone: "+393331000002", purposes: ["marketing"], method: .doubleOptIn),
         Case(name: "after a marketing objection", phone: "+393331000003", objection: .marketing),
-        Case(name: "collected before a marketing objection", phone: "+393331000004", collected: -7200,
-             objection: .marketing),
-        Case(name: "import after a marketing objection", phone: "+393331000005", method: .import,
-             objection: .marketing),
+        Case(
+            name: "collected before a marketing objection", phone: "+393331000004", collected: -7200,
+            objection: .marketing),
+        Case(
+            name: "import after a marketing objection", phone: "+393331000005", method: .import,
+            objection: .marketing),
         Case(name: "import after a full objection", phone: "+393331000006", method: .import, objection: .all),
         Case(name: "collected before a full objection", phone: "+393331000007", collected: -7200, objection: .all),
         Case(name: "checkbox after a full objection", phone: "+393331000008", objection: .all),
@@ -47,8 +49,9 @@ import Testing
         Case(name: "notice for SMS", phone: "+393331000010", notice: .sms),
         Case(name: "unknown purpose", phone: "+393331000011", purposes: ["marketing", "no_such_purpose"]),
         Case(name: "purpose outside the notice", phone: "+393331000012", purposes: ["payment_update"]),
-        Case(name: "utility only", phone: "+393331000013", purposes: ["shipping_update"], method: .import,
-             objection: .marketing),
+        Case(
+            name: "utility only", phone: "+393331000013", purposes: ["shipping_update"], method: .import,
+            objection: .marketing),
     ]
 
     static func tenant(_ name: String, database: TestDatabase) async throws -> Tenant {
@@ -136,8 +139,14 @@ import Testing
             ("subjects", "SELECT count(*) FROM subjects WHERE tenant_id = \(t)"),
             ("subject keys", "SELECT count(*) FROM subject_keys WHERE tenant_id = \(t)"),
             ("collections", "SELECT count(*) FROM collections WHERE tenant_id = \(t)"),
-            ("collections with provenance", "SELECT count(*) FROM collections WHERE tenant_id = \(t) AND provenance_ciphertext IS NOT NULL"),
-            ("granted", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'granted' AND granted_at IS NOT NULL"),
+            (
+                "collections with provenance",
+                "SELECT count(*) FROM collections WHERE tenant_id = \(t) AND provenance_ciphertext IS NOT NULL"
+            ),
+            (
+                "granted",
+                "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'granted' AND granted_at IS NOT NULL"
+            ),
             ("pending", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'pending'"),
             ("superseded", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'superseded'"),
             ("categorised", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND category IS NOT NULL"),
@@ -197,10 +206,19 @@ import Testing
             }
             #expect(group == one)
             // The reference itself, for the cases whose rules are subtle.
-            #expect(one[3] == "collected before a marketing objection: [\"shipping_update: granted, granted at\", \"marketing: superseded\"]")
-            #expect(one[4] == "import after a marketing objection: [\"shipping_update: granted, granted at\", \"marketing: suppressed\"]")
+            #expect(
+                one[3]
+                    == "collected before a marketing objection: [\"shipping_update: granted, granted at\", \"marketing: superseded\"]"
+            )
+            #expect(
+                one[4]
+                    == "import after a marketing objection: [\"shipping_update: granted, granted at\", \"marketing: suppressed\"]"
+            )
             #expect(one[5] == "import after a full objection: suppressed")
-            #expect(one[6] == "collected before a full objection: [\"shipping_update: superseded\", \"marketing: superseded\"]")
+            #expect(
+                one[6]
+                    == "collected before a full objection: [\"shipping_update: superseded\", \"marketing: superseded\"]"
+            )
             #expect(one[9] == "notice for SMS: noticeForAnotherChannel(ConsentCore.MessageChannel.sms)")
             #expect(one[10] == "unknown purpose: unknownPurposes([\"no_such_purpose\"])")
             #expect(one[11] == "purpose outside the notice: purposesNotInNotice([\"payment_update\"])")
@@ -233,7 +251,10 @@ import Testing
             let made = try await client.withConnection { connection in
                 try await ConsentLedger.recordNewOptIns([first], tenantId: tenant.id, on: connection, logger: logger)
             }
-            guard case .recorded = made.first else { Issue.record("the first opt-in was not recorded: \(made)"); return }
+            guard case .recorded = made.first else {
+                Issue.record("the first opt-in was not recorded: \(made)")
+                return
+            }
 
             let twice = Case(name: "twice", phone: "+393332000002")
             let items = try [held, twice, twice].map { entry in
@@ -247,7 +268,10 @@ import Testing
             }
             #expect(answers.count == 3)
             #expect(answers[0] == .retry, "someone held is reconciled by the single write")
-            guard case .recorded = answers[1] else { Issue.record("the first of the pair: \(answers[1])"); return }
+            guard case .recorded = answers[1] else {
+                Issue.record("the first of the pair: \(answers[1])")
+                return
+            }
             #expect(answers[2] == .retry, "the second of the pair waits for the first")
         }
         let t = "'\(tenant.id.uuidString)'"

@@ -26,27 +26,69 @@
 --
 -- Rows: for every item, in item order, either one row with its refusal ('retry' included), or one row per purpose
 -- in the order given (a suppressed purpose has no consent id), each with the item's change position.
--- Each purpose of each item given, with its category and its verdict against the person's suppression entry as it
--- stands now: 'suppressed', 'superseded' or 'recorded' (0012's rules for someone with no stops of their own). STABLE:
--- it reads with the snapshot of the statement that calls it, so two calls in two statements can differ.
+-- Each purpose of each item named in p_items, with its category and its verdict against the person's suppression
+-- entry as it stands now: 'suppressed', 'superseded' or 'recorded' (0012's rules for someone with no stops of their
+-- own). It reads with the snapshot of the statement that calls it, so two calls in two statements can differ.
+--
+-- Two costs found by profiling a group's statement, and avoided here and below: an element of a bytea[] parameter
+-- is found by walking the array, so the item arrays are read by unnest, never by subscript; and a LANGUAGE sql
+-- function that is not inlined is parsed and planned again at every call, so the helpers are PL/pgSQL, whose
+-- plans are kept for the session, and the purposes' categories are read in one query rather than by
+-- app_purpose_category for each.
 CREATE FUNCTION app_new_opt_in_verdicts(
     p_tenant uuid, p_items int[], p_suppression_hashes bytea[], p_methods text[], p_collected_ats timestamptz[],
-    p_purpose_items int[], p_purposes text[]
-) RETURNS TABLE (n bigint, item int, category text, verdict text)
-LANGUAGE sql STABLE
+    p_purpose_items int[], p_purposes text[], p_consent_ids uuid[]
+) RETURNS TABLE (n bigint, item int, purpose text, consent_id uuid, category text, verdict text)
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT p.n, p.item, c.category,
-           CASE WHEN s.in_scope AND p_methods[p.item] = 'import' THEN 'suppressed'
-                WHEN s.in_scope AND least(p_collected_ats[p.item], now()) <= s.stopped_at THEN 'superseded'
-                ELSE 'recorded' END
-    FROM unnest(p_purpose_items, p_purposes) WITH ORDINALITY AS p(item, purpose, n)
-    CROSS JOIN LATERAL (SELECT app_purpose_category(p.purpose) AS category) c
-    LEFT JOIN suppressions x ON x.tenant_id = p_tenant AND x.keyed_hash = p_suppression_hashes[p.item]
-    CROSS JOIN LATERAL (
-        SELECT coalesce(x.scope = 'all' OR (x.scope = 'marketing' AND c.category = 'marketing'), false) AS in_scope,
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH items AS (
+        SELECT i.k::int AS item, i.method, i.collected_at, x.scope,
                coalesce(x.stopped_at, x.created_at) AS stopped_at
-    ) s
-    WHERE p.item = ANY (p_items)
+        FROM unnest(p_suppression_hashes, p_methods, p_collected_ats) WITH ORDINALITY AS i(hash, method, collected_at, k)
+        JOIN unnest(p_items) AS w(k) ON w.k = i.k
+        LEFT JOIN suppressions x ON x.tenant_id = p_tenant AND x.keyed_hash = i.hash
+    ), categories AS (
+        -- app_purpose_category's rule: the tenant's own purpose before the built-in one of the same key.
+        SELECT DISTINCT ON (c.key) c.key, c.category FROM purposes c
+        WHERE c.key = ANY (p_purposes) ORDER BY c.key, c.tenant_id NULLS LAST
+    )
+    SELECT p.n, p.item, p.purpose, p.consent_id, c.category,
+           CASE WHEN s.in_scope AND i.method = 'import' THEN 'suppressed'
+                WHEN s.in_scope AND least(i.collected_at, now()) <= i.stopped_at THEN 'superseded'
+                ELSE 'recorded' END
+    FROM unnest(p_purpose_items, p_purposes, p_consent_ids) WITH ORDINALITY AS p(item, purpose, consent_id, n)
+    JOIN items i ON i.item = p.item
+    JOIN categories c ON c.key = p.purpose
+    CROSS JOIN LATERAL (
+        SELECT coalesce(i.scope = 'all' OR (i.scope = 'marketing' AND c.category = 'marketing'), false) AS in_scope
+    ) s;
+END
+$$;
+
+-- The purposes' rows of the people made, each beside its item's fields: what the consents, their evidence, the
+-- audit events and the answer are written from.
+CREATE FUNCTION app_new_opt_in_rows(
+    p_items int[], p_purposes text[], p_consent_ids uuid[], p_categories text[], p_verdicts text[],
+    p_subject_ids uuid[], p_channels text[], p_notice_ids uuid[], p_statuses text[], p_methods text[],
+    p_collection_ids uuid[], p_actors text[]
+) RETURNS TABLE (n bigint, item int, purpose text, consent_id uuid, category text, verdict text, subject_id uuid,
+                 channel text, notice_id uuid, status text, method text, collection_id uuid, actor text)
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT r.n, r.item, r.purpose, r.consent_id, r.category, r.verdict, i.subject_id, i.channel, i.notice_id,
+           i.status, i.method, i.collection_id, i.actor
+    FROM unnest(p_items, p_purposes, p_consent_ids, p_categories, p_verdicts)
+         WITH ORDINALITY AS r(item, purpose, consent_id, category, verdict, n)
+    JOIN unnest(p_subject_ids, p_channels, p_notice_ids, p_statuses, p_methods, p_collection_ids, p_actors)
+         WITH ORDINALITY AS i(subject_id, channel, notice_id, status, method, collection_id, actor, k)
+      ON i.k = r.item;
+END
 $$;
 
 CREATE FUNCTION app_record_new_opt_ins(
@@ -67,9 +109,10 @@ DECLARE
     v_candidates int[];
     v_made int[];
     v_late int[];
-    -- The purposes of the people made, in the order given: verdict and category from the second read.
-    v_n bigint[];
+    -- The purposes of the people made, in the order given, with the second read's verdicts.
     v_item int[];
+    v_purpose text[];
+    v_consent uuid[];
     v_category text[];
     v_verdict text[];
     v_k int;
@@ -100,8 +143,9 @@ BEGIN
 
     -- First read of the suppression entries: people with nothing to record are refused before anything is made.
     v_candidates := ARRAY(
-        SELECT DISTINCT v.item FROM app_new_opt_in_verdicts(p_tenant, v_unrefused, p_suppression_hashes, p_methods,
-                                                            p_collected_ats, p_purpose_items, p_purposes) v
+        SELECT DISTINCT v.item
+        FROM app_new_opt_in_verdicts(p_tenant, v_unrefused, p_suppression_hashes, p_methods, p_collected_ats,
+                                     p_purpose_items, p_purposes, p_consent_ids) v
         WHERE v.verdict <> 'suppressed' ORDER BY v.item);
     FOREACH v_k IN ARRAY v_unrefused LOOP
         IF NOT (v_k = ANY (v_candidates)) THEN
@@ -112,53 +156,72 @@ BEGIN
     -- The subjects with their keys. A person held already, or named twice here, is made by nobody and retried.
     WITH made AS (
         INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
-        SELECT p_subject_ids[k], p_tenant, p_channels[k], p_blind_indexes[k], p_identifiers[k]
-        FROM unnest(v_candidates) AS k ORDER BY k
+        SELECT i.subject_id, p_tenant, i.channel, i.blind_index, i.identifier
+        FROM unnest(p_subject_ids, p_channels, p_blind_indexes, p_identifiers)
+             WITH ORDINALITY AS i(subject_id, channel, blind_index, identifier, k)
+        JOIN unnest(v_candidates) AS w(k) ON w.k = i.k
+        ORDER BY i.k
         ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING
         RETURNING id
     )
-    SELECT coalesce(array_agg(k ORDER BY k), '{}') INTO v_made
-    FROM unnest(v_candidates) AS k WHERE p_subject_ids[k] IN (SELECT id FROM made);
+    SELECT coalesce(array_agg(i.k::int ORDER BY i.k), '{}') INTO v_made
+    FROM unnest(p_subject_ids) WITH ORDINALITY AS i(subject_id, k) JOIN made ON made.id = i.subject_id;
     FOREACH v_k IN ARRAY v_candidates LOOP
         IF NOT (v_k = ANY (v_made)) THEN
             v_refusals[v_k] := 'retry';
         END IF;
     END LOOP;
+    -- Nobody to write for: the refusals alone, and no table below is touched (an INSERT of no rows still waits
+    -- for the table's lock).
+    IF cardinality(v_made) = 0 THEN
+        RETURN QUERY
+            SELECT k::int, v_refusals[k], NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::bigint
+            FROM generate_series(1, v_count) AS k ORDER BY k;
+        RETURN;
+    END IF;
     INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
-    SELECT p_subject_ids[k], p_tenant, p_wrapped_keys[k], p_master_key_ids[k] FROM unnest(v_made) AS k;
+    SELECT i.subject_id, p_tenant, i.wrapped_key, i.master_key_id
+    FROM unnest(p_subject_ids, p_wrapped_keys, p_master_key_ids) WITH ORDINALITY AS i(subject_id, wrapped_key,
+                                                                                      master_key_id, k)
+    JOIN unnest(v_made) AS w(k) ON w.k = i.k;
 
     -- Second read, after the insert waited out whatever held these blind indexes.
-    SELECT coalesce(array_agg(v.n ORDER BY v.n), '{}'), coalesce(array_agg(v.item ORDER BY v.n), '{}'),
-           coalesce(array_agg(v.category ORDER BY v.n), '{}'), coalesce(array_agg(v.verdict ORDER BY v.n), '{}')
-    INTO v_n, v_item, v_category, v_verdict
+    SELECT coalesce(array_agg(v.item ORDER BY v.n), '{}'), coalesce(array_agg(v.purpose ORDER BY v.n), '{}'),
+           coalesce(array_agg(v.consent_id ORDER BY v.n), '{}'), coalesce(array_agg(v.category ORDER BY v.n), '{}'),
+           coalesce(array_agg(v.verdict ORDER BY v.n), '{}')
+    INTO v_item, v_purpose, v_consent, v_category, v_verdict
     FROM app_new_opt_in_verdicts(p_tenant, v_made, p_suppression_hashes, p_methods, p_collected_ats,
-                                 p_purpose_items, p_purposes) v;
+                                 p_purpose_items, p_purposes, p_consent_ids) v;
     v_late := ARRAY(
-        SELECT k FROM unnest(v_made) AS k
+        SELECT w.k FROM unnest(v_made) AS w(k)
         WHERE NOT EXISTS (SELECT 1 FROM unnest(v_item, v_verdict) AS r(item, verdict)
-                          WHERE r.item = k AND r.verdict <> 'suppressed'));
+                          WHERE r.item = w.k AND r.verdict <> 'suppressed'));
     IF cardinality(v_late) > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'CL016', MESSAGE = 'a suppression entry changed under the group';
     END IF;
 
     INSERT INTO collections (id, tenant_id, subject_id, notice_id, method, collected_at, received_at, recorded_by,
                              provenance_ciphertext)
-    SELECT p_collection_ids[k], p_tenant, p_subject_ids[k], p_notice_ids[k], p_methods[k], p_collected_ats[k], now(),
-           p_recorded_bys[k], p_provenances[k]
-    FROM unnest(v_made) AS k;
+    SELECT i.collection_id, p_tenant, i.subject_id, i.notice_id, i.method, i.collected_at, now(), i.recorded_by,
+           i.provenance
+    FROM unnest(p_collection_ids, p_subject_ids, p_notice_ids, p_methods, p_collected_ats, p_recorded_bys,
+                p_provenances)
+         WITH ORDINALITY AS i(collection_id, subject_id, notice_id, method, collected_at, recorded_by, provenance, k)
+    JOIN unnest(v_made) AS w(k) ON w.k = i.k;
 
     INSERT INTO consents (id, tenant_id, subject_id, channel, purpose, category, notice_id, status, created_at,
                           granted_at)
-    SELECT p_consent_ids[r.n], p_tenant, p_subject_ids[r.item], p_channels[r.item], p_purposes[r.n], r.category,
-           p_notice_ids[r.item],
-           CASE WHEN r.verdict = 'superseded' THEN 'superseded' ELSE p_statuses[r.item] END, now(),
-           CASE WHEN r.verdict = 'recorded' AND p_statuses[r.item] = 'granted' THEN now() END
-    FROM unnest(v_n, v_item, v_category, v_verdict) AS r(n, item, category, verdict)
+    SELECT r.consent_id, p_tenant, r.subject_id, r.channel, r.purpose, r.category, r.notice_id,
+           CASE WHEN r.verdict = 'superseded' THEN 'superseded' ELSE r.status END, now(),
+           CASE WHEN r.verdict = 'recorded' AND r.status = 'granted' THEN now() END
+    FROM app_new_opt_in_rows(v_item, v_purpose, v_consent, v_category, v_verdict, p_subject_ids, p_channels,
+                             p_notice_ids, p_statuses, p_methods, p_collection_ids, p_actors) r
     WHERE r.verdict <> 'suppressed' ORDER BY r.n;
 
     INSERT INTO consent_evidence (consent_id, collection_id, tenant_id)
-    SELECT p_consent_ids[r.n], p_collection_ids[r.item], p_tenant
-    FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
+    SELECT r.consent_id, r.collection_id, p_tenant
+    FROM app_new_opt_in_rows(v_item, v_purpose, v_consent, v_category, v_verdict, p_subject_ids, p_channels,
+                             p_notice_ids, p_statuses, p_methods, p_collection_ids, p_actors) r
     WHERE r.verdict <> 'suppressed';
 
     -- app_record_opt_in's order for a new person: what it created, then what it could not grant, each in the order
@@ -167,38 +230,45 @@ BEGIN
     SELECT p_tenant,
            CASE WHEN r.verdict = 'superseded' THEN 'consent.superseded'
                 WHEN r.verdict = 'suppressed' THEN 'consent.suppressed'
-                WHEN p_statuses[r.item] = 'pending' THEN 'consent.pending'
+                WHEN r.status = 'pending' THEN 'consent.pending'
                 ELSE 'consent.granted' END,
-           p_actors[r.item], p_subject_ids[r.item],
+           r.actor, r.subject_id,
            CASE WHEN r.verdict = 'suppressed'
-                THEN jsonb_build_object('purpose', p_purposes[r.n], 'channel', p_channels[r.item],
-                                        'noticeId', p_notice_ids[r.item], 'method', p_methods[r.item])
-                ELSE jsonb_build_object('consentId', p_consent_ids[r.n], 'purpose', p_purposes[r.n],
-                                        'channel', p_channels[r.item], 'noticeId', p_notice_ids[r.item],
-                                        'collectionId', p_collection_ids[r.item], 'method', p_methods[r.item])
+                THEN jsonb_build_object('purpose', r.purpose, 'channel', r.channel, 'noticeId', r.notice_id,
+                                        'method', r.method)
+                ELSE jsonb_build_object('consentId', r.consent_id, 'purpose', r.purpose, 'channel', r.channel,
+                                        'noticeId', r.notice_id, 'collectionId', r.collection_id, 'method', r.method)
            END
-    FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
+    FROM app_new_opt_in_rows(v_item, v_purpose, v_consent, v_category, v_verdict, p_subject_ids, p_channels,
+                             p_notice_ids, p_statuses, p_methods, p_collection_ids, p_actors) r
     ORDER BY r.item, CASE r.verdict WHEN 'recorded' THEN 1 WHEN 'superseded' THEN 4 ELSE 5 END, r.n;
 
     RETURN QUERY
         WITH positions AS (
             INSERT INTO consent_change_log (position, tenant_id, channel, blind_index)
-            SELECT nextval('consent_changes'), p_tenant, p_channels[k], p_blind_indexes[k]
-            FROM unnest(v_made) AS k ORDER BY k
+            SELECT nextval('consent_changes'), p_tenant, i.channel, i.blind_index
+            FROM unnest(p_channels, p_blind_indexes) WITH ORDINALITY AS i(channel, blind_index, k)
+            JOIN unnest(v_made) AS w(k) ON w.k = i.k
+            ORDER BY i.k
             RETURNING position, channel, blind_index
+        ), made AS (
+            SELECT i.k::int AS item, x.position
+            FROM unnest(p_channels, p_blind_indexes) WITH ORDINALITY AS i(channel, blind_index, k)
+            JOIN positions x ON x.channel = i.channel AND x.blind_index = i.blind_index
         )
         SELECT o.item, o.refusal, o.consent_id, o.purpose, o.status, o.granted_at, o.change_position
         FROM (
-            SELECT k::int AS item, 0::bigint AS n, v_refusals[k] AS refusal, NULL::uuid AS consent_id,
+            SELECT k::int AS item, 0 AS n, v_refusals[k] AS refusal, NULL::uuid AS consent_id,
                    NULL::text AS purpose, NULL::text AS status, NULL::timestamptz AS granted_at,
                    NULL::bigint AS change_position
             FROM generate_series(1, v_count) AS k WHERE v_refusals[k] IS NOT NULL
             UNION ALL
-            SELECT r.item, r.n, NULL, CASE WHEN r.verdict <> 'suppressed' THEN p_consent_ids[r.n] END,
-                   p_purposes[r.n], CASE r.verdict WHEN 'recorded' THEN p_statuses[r.item] ELSE r.verdict END,
-                   CASE WHEN r.verdict = 'recorded' AND p_statuses[r.item] = 'granted' THEN now() END, x.position
-            FROM unnest(v_n, v_item, v_verdict) AS r(n, item, verdict)
-            JOIN positions x ON x.channel = p_channels[r.item] AND x.blind_index = p_blind_indexes[r.item]
+            SELECT r.item, r.n, NULL, CASE WHEN r.verdict <> 'suppressed' THEN r.consent_id END, r.purpose,
+                   CASE r.verdict WHEN 'recorded' THEN r.status ELSE r.verdict END,
+                   CASE WHEN r.verdict = 'recorded' AND r.status = 'granted' THEN now() END, m.position
+            FROM app_new_opt_in_rows(v_item, v_purpose, v_consent, v_category, v_verdict, p_subject_ids,
+                                     p_channels, p_notice_ids, p_statuses, p_methods, p_collection_ids, p_actors) r
+            JOIN made m ON m.item = r.item
         ) o
         ORDER BY o.item, o.n;
 END

@@ -101,7 +101,9 @@ GRANT EXECUTE ON FUNCTION app_stop(uuid, uuid, text, text[], text, timestamptz, 
 GRANT EXECUTE ON FUNCTION app_object(uuid, text, bytea, bytea, text, timestamptz, text, text, uuid, uuid, text)
     TO {{app_role}};
 -- Opt-ins of new people in groups (0015).
-GRANT EXECUTE ON FUNCTION app_new_opt_in_verdicts(uuid, int[], bytea[], text[], timestamptz[], int[], text[])
+GRANT EXECUTE ON FUNCTION app_new_opt_in_verdicts(uuid, int[], bytea[], text[], timestamptz[], int[], text[], uuid[])
     TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_new_opt_in_rows(int[], text[], uuid[], text[], text[], uuid[], text[], uuid[], text[],
+    text[], uuid[], text[]) TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_record_new_opt_ins(uuid, text[], bytea[], uuid[], bytea[], bytea[], bytea[], bytea[],
     uuid[], text[], text[], timestamptz[], uuid[], uuid[], bytea[], text[], int[], text[], uuid[]) TO {{app_role}};

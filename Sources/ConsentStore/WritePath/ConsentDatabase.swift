@@ -28,14 +28,15 @@ public struct ConsentDatabase: Sendable, Service {
     let groups: WriteGroups
 
     /// `poolSize` is the client's `maximumConnections`: a quarter of it is kept from the writes for reads.
+    /// `writeGroupDeadline` bounds a group of writes (`WriteGroups`) led outside a request's deadline.
     public init(
         client: PostgresClient, connector: DedicatedConnector, keyring: TenantKeyring, checkCache: ConsentStateCache?,
-        poolSize: Int
+        poolSize: Int, writeGroupDeadline: Duration = .seconds(30)
     ) {
         self.client = client
         let writeSlots = WriteSlots.forPool(of: poolSize)
         self.writeSlots = writeSlots
-        self.groups = WriteGroups(client: client, writeSlots: writeSlots)
+        self.groups = WriteGroups(client: client, writeSlots: writeSlots, deadline: writeGroupDeadline)
         self.connector = connector
         self.keyring = keyring
         self.checkCache = checkCache

@@ -43,8 +43,10 @@ enum NewOptInAnswer: Sendable, Equatable {
 
     /// One row of the statement: 1-based item, refusal, and for a recorded purpose its consent (nil when
     /// suppressed), purpose, status, grant time and the item's change position.
-    typealias Row = (item: Int32, refusal: String?, consentId: UUID?, purpose: String?, status: String?,
-                     grantedAt: Date?, position: Int64?)
+    typealias Row = (
+        item: Int32, refusal: String?, consentId: UUID?, purpose: String?, status: String?,
+        grantedAt: Date?, position: Int64?
+    )
 
     /// The answers to `count` items from the statement's rows, which come in item order.
     static func answers(count: Int, rows: [Row]) throws -> [NewOptInAnswer] {
@@ -129,9 +131,12 @@ extension ConsentLedger {
                     \(items.map(\.actor)), \(purposeItems), \(purposes), \(consentIds))
                 """, logger: logger
             ).decode((Int32, String?, UUID?, String?, String?, Date?, Int64?).self).array().map {
-                (item: $0.0, refusal: $0.1, consentId: $0.2, purpose: $0.3, status: $0.4, grantedAt: $0.5, position: $0.6)
+                (
+                    item: $0.0, refusal: $0.1, consentId: $0.2, purpose: $0.3, status: $0.4, grantedAt: $0.5,
+                    position: $0.6
+                )
             }
-        } catch where DatabaseErrors.sqlState(error) == "CL016" {
+        } catch  where DatabaseErrors.sqlState(error) == "CL016" {
             return items.map { _ in .retry }
         }
         return try NewOptInAnswer.answers(count: items.count, rows: rows)

@@ -27,29 +27,34 @@ public struct ConsentLedger: Sendable {
     /// Someone not yet held joins the other new people's opt-ins that arrive with theirs, in one statement
     /// (`WriteGroups.newOptIns`); someone held, or met twice at once, is recorded alone.
     public func optIn(_ optIn: OptIn, caller: CallerIdentity) -> UnitOfWork<OptInResult> {
-        UnitOfWork(
-            tenantId: caller.tenantId, shape: .statement,
-            grouped: { [keyring, suppression] groups, logger in
-                guard let item = try Self.newOptIn(optIn, caller: caller, keyring: keyring, suppression: suppression)
-                else { return nil }
-                switch try await groups.newOptIns.submit(item, tenantId: caller.tenantId, logger: logger) {
-                case .recorded(let outcomes, let position):
-                    let key = ConsentStateCache.Key(
-                        tenantId: caller.tenantId, channel: item.channel, blindIndex: item.blindIndex)
-                    return OptInResult(
-                        outcomes: outcomes, collectionId: item.collectionId,
-                        change: ConsentChange(key: key, position: position))
-                case .refused(let error): throw error
-                case .retry: return nil
-                }
-            }
-        ) { [keyring, suppression, pendingLifetime] connection, logger in
+        UnitOfWork(tenantId: caller.tenantId, shape: .statement, grouped: groupedOptIn(optIn, caller: caller)) {
+            [keyring, suppression, pendingLifetime] connection, logger in
             try await Self.recordOptIn(
                 optIn,
                 blindIndex: try await keyring.blindIndex(
                     optIn.subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression,
                 pendingLifetime: pendingLifetime, on: connection, logger: logger)
+        }
+    }
+
+    /// The opt-in as a member of a group: nil from it means it is recorded alone.
+    private func groupedOptIn(_ optIn: OptIn, caller: CallerIdentity)
+        -> @Sendable (WriteGroups, Logger) async throws -> OptInResult?
+    {
+        { [keyring, suppression] groups, logger in
+            guard let item = try Self.newOptIn(optIn, caller: caller, keyring: keyring, suppression: suppression)
+            else { return nil }
+            switch try await groups.newOptIns.submit(item, tenantId: caller.tenantId, logger: logger) {
+            case .recorded(let outcomes, let position):
+                let key = ConsentStateCache.Key(
+                    tenantId: caller.tenantId, channel: item.channel, blindIndex: item.blindIndex)
+                return OptInResult(
+                    outcomes: outcomes, collectionId: item.collectionId,
+                    change: ConsentChange(key: key, position: position))
+            case .refused(let error): throw error
+            case .retry: return nil
+            }
         }
     }
 

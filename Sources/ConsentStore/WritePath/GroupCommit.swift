@@ -82,28 +82,32 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         } catch {
             answers = group.map { _ in .failure(error) }
         }
-        let (others, next): ([(CheckedContinuation<Turn, any Error>, Result<Answer, any Error>)], (CheckedContinuation<Turn, any Error>, [Entry])?) =
-            state.withLock { state in
-                var others: [(CheckedContinuation<Turn, any Error>, Result<Answer, any Error>)] = []
-                for (entry, answer) in zip(group, answers).dropFirst() {
-                    if let waiter = state.waiting.removeValue(forKey: entry.id) { others.append((waiter, answer)) }
-                }
-                var queue =
-                    state.queues[tenantId]
-                    ?? GroupCommitQueue(largestGroup: largestGroup, concurrentGroups: concurrentGroups)
-                let finish = queue.finished()
-                var next: (CheckedContinuation<Turn, any Error>, [Entry])?
-                switch finish {
-                case .idle:
-                    if queue.running == 0 { state.queues[tenantId] = nil } else { state.queues[tenantId] = queue }
-                case .handOver(let nextGroup):
-                    state.queues[tenantId] = queue
-                    if let first = nextGroup.first, let waiter = state.waiting.removeValue(forKey: first.id) {
-                        next = (waiter, nextGroup)
+        let (others, next):
+            (
+                [(CheckedContinuation<Turn, any Error>, Result<Answer, any Error>)],
+                (CheckedContinuation<Turn, any Error>, [Entry])?
+            ) =
+                state.withLock { state in
+                    var others: [(CheckedContinuation<Turn, any Error>, Result<Answer, any Error>)] = []
+                    for (entry, answer) in zip(group, answers).dropFirst() {
+                        if let waiter = state.waiting.removeValue(forKey: entry.id) { others.append((waiter, answer)) }
                     }
+                    var queue =
+                        state.queues[tenantId]
+                        ?? GroupCommitQueue(largestGroup: largestGroup, concurrentGroups: concurrentGroups)
+                    let finish = queue.finished()
+                    var next: (CheckedContinuation<Turn, any Error>, [Entry])?
+                    switch finish {
+                    case .idle:
+                        if queue.running == 0 { state.queues[tenantId] = nil } else { state.queues[tenantId] = queue }
+                    case .handOver(let nextGroup):
+                        state.queues[tenantId] = queue
+                        if let first = nextGroup.first, let waiter = state.waiting.removeValue(forKey: first.id) {
+                            next = (waiter, nextGroup)
+                        }
+                    }
+                    return (others, next)
                 }
-                return (others, next)
-            }
         for (waiter, answer) in others { waiter.resume(returning: .answered(answer)) }
         if let (waiter, nextGroup) = next { waiter.resume(returning: .lead(nextGroup)) }
         return try answers[0].get()
