@@ -78,6 +78,7 @@ import Testing
         let notice = try await Self.notice(in: database, for: tenant)
         try await withRunningApp(database, poolSize: 3, configure: shortDeadline) { client in
             let api = APIClient(client: client, tenant: tenant)
+            try await Self.optInBeforeTheRounds(api, notice: notice, rounds: 3)
             var stuck: Set<Int32> = []
             var holding: Task<Void, any Error>?
             for round in 0..<3 where stuck.count < 2 {
@@ -162,25 +163,36 @@ import Testing
         }
     }
 
+    /// Each round's two people opted in, before any lock is held. Under the whole suite a write can miss the 5 s
+    /// deadline these tests set; it is sent again (an opt-in repeated for someone held only adds evidence).
+    static func optInBeforeTheRounds(_ api: APIClient, notice: String, rounds: Int) async throws {
+        for round in 0..<rounds {
+            for n in 0..<2 {
+                var status = HTTPResponse.Status.serviceUnavailable
+                for _ in 0..<5 where status == .serviceUnavailable {
+                    let reply = try await api.post(
+                        "/v1/consents", as: .consentWrite,
+                        [
+                            "subject": "+3933300091\(round)\(n)", "channel": "whatsapp", "purposes": ["marketing"],
+                            "noticeId": notice, "provenance": APIClient.freshProvenance,
+                        ])
+                    status = reply.status
+                }
+                try #require(status == .created, "round \(round)'s person \(n) was not opted in")
+            }
+        }
+    }
+
     /// One round of finding 2's scenario: a lock held, two writes sent behind it and cut off by their deadline. The
     /// backends seen waiting for the lock, which are the writes' own only when both got there; otherwise the lock
     /// is released for the next round.
     ///
-    /// The two people opted in before: a new person's opt-in joins a group (`WriteGroups`), and two of them would
-    /// share one statement on one backend, while this round needs two backends (the group's own deadline is
-    /// `aGroupPastItsDeadlineFreesItsConnection`).
+    /// The two people have opted in before (`optInBeforeTheRounds`): a new person's opt-in joins a group
+    /// (`WriteGroups`), and two of them would share one statement on one backend, while this round needs two
+    /// backends (a group's own deadline is `aGroupPastItsDeadlineFreesItsConnection`).
     static func twoWritesCutOffBehindALock(
         _ api: APIClient, notice: String, round: Int, in database: TestDatabase
     ) async throws -> (Set<Int32>, Task<Void, any Error>) {
-        for n in 0..<2 {
-            let first = try await api.post(
-                "/v1/consents", as: .consentWrite,
-                [
-                    "subject": "+3933300091\(round)\(n)", "channel": "whatsapp", "purposes": ["marketing"],
-                    "noticeId": notice, "provenance": APIClient.freshProvenance,
-                ])
-            try #require(first.status == .created, "\(first.text)")
-        }
         let holding = Self.holdLock("consents", seconds: 120, in: database)
         try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
         let waiting = Task {
