@@ -117,10 +117,8 @@ final class DeadlineConnections: Sendable {
         self.expiry = expiry
     }
 
-    /// What is left of the deadline the current task runs under, if it runs under one.
-    static var remaining: Duration? {
-        current.map { max(.zero, $0.expiry - .now) }
-    }
+    /// When the deadline the current task runs under runs out, if it runs under one.
+    static var currentExpiry: ContinuousClock.Instant? { current?.expiry }
 
     private struct State {
         var closed = false

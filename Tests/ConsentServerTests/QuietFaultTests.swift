@@ -89,12 +89,7 @@ import Testing
             // Both connections were closed by the deadline, so their backends end (the server checks its client
             // every second) instead of going back to the pool once the lock timeout lets them go: before the fix
             // the same two backends stayed, idle in the pool, for good.
-            var alive = stuck
-            for _ in 0..<400 where !alive.isEmpty {
-                try await Task.sleep(for: .milliseconds(25))
-                alive = try await Self.pids(database, "SELECT pid FROM pg_stat_activity").filter(stuck.contains)
-            }
-            let survivors = alive
+            let survivors = try await Self.survivors(of: stuck, in: database)
             let described = try await database.withClient(\.superuser) { client in
                 var lines: [String] = []
                 for try await (pid, state, query, name) in try await client.query(
@@ -104,7 +99,7 @@ import Testing
                 }
                 return lines
             }
-            #expect(alive.isEmpty, "the backends of the two cut-off writes ended: \(described)")
+            #expect(survivors.isEmpty, "the backends of the two cut-off writes ended: \(described)")
             // The pool opens fresh connections: this read is answered, not cut off behind two stuck ones.
             let purposes = try await api.call(.get, "/v1/purposes", as: .admin)
             #expect(purposes.status == .ok, "\(purposes.text)")
@@ -127,20 +122,7 @@ import Testing
             let before = try await database.footprint()
             let holding = Self.holdLock("consents", seconds: 120, in: database)
             try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
-            let waiting = Task {
-                var seen: Set<Int32> = []
-                for _ in 0..<400 where seen.isEmpty {
-                    seen = try await Self.pids(
-                        database,
-                        """
-                        SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
-                          AND datname = current_database() AND wait_event_type = 'Lock'
-                          AND query LIKE '%app_record_new_opt_ins%'
-                        """)
-                    if seen.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                return seen
-            }
+            let waiting = Self.backendsWaitingForALock(running: "app_record_new_opt_ins", count: 1, in: database)
             let reply = try await api.post(
                 "/v1/consents", as: .consentWrite,
                 [
@@ -151,16 +133,44 @@ import Testing
             #expect(try reply.error.code == "request_timeout", "\(reply.text)")
             let stuck = try await waiting.value
             try #require(stuck.count == 1, "the group's statement was seen waiting for the lock")
-            var alive = stuck
-            for _ in 0..<400 where !alive.isEmpty {
-                try await Task.sleep(for: .milliseconds(25))
-                alive = try await Self.pids(database, "SELECT pid FROM pg_stat_activity").filter(stuck.contains)
-            }
-            #expect(alive.isEmpty, "the group's backend ended with its closed connection")
+            #expect(
+                try await Self.survivors(of: stuck, in: database).isEmpty,
+                "the group's backend ended with its closed connection")
             try await Self.releaseLock(database)
             _ = try? await holding.value
             #expect(try await database.footprint() == before, "the cut-off group wrote nothing")
         }
+    }
+
+    /// The runtime role's backends seen waiting for a lock while running `function`, polled for up to 8 s until
+    /// `count` of them are.
+    static func backendsWaitingForALock(running function: String, count: Int, in database: TestDatabase)
+        -> Task<Set<Int32>, any Error>
+    {
+        Task {
+            var seen: Set<Int32> = []
+            for _ in 0..<400 where seen.count < count {
+                seen = try await Self.pids(
+                    database,
+                    """
+                    SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
+                      AND datname = current_database() AND wait_event_type = 'Lock'
+                      AND query LIKE '%\(function)(%'
+                    """)
+                if seen.count < count { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            return seen
+        }
+    }
+
+    /// Those of `backends` still alive after up to 10 s.
+    static func survivors(of backends: Set<Int32>, in database: TestDatabase) async throws -> Set<Int32> {
+        var alive = backends
+        for _ in 0..<400 where !alive.isEmpty {
+            try await Task.sleep(for: .milliseconds(25))
+            alive = try await Self.pids(database, "SELECT pid FROM pg_stat_activity").filter(backends.contains)
+        }
+        return alive
     }
 
     /// Each round's two people opted in, before any lock is held. Under the whole suite a write can miss the 5 s
@@ -195,20 +205,7 @@ import Testing
     ) async throws -> (Set<Int32>, Task<Void, any Error>) {
         let holding = Self.holdLock("consents", seconds: 120, in: database)
         try await Self.waitUntilSomeoneWaitsOrLockIsHeld(database)
-        let waiting = Task {
-            var seen: Set<Int32> = []
-            for _ in 0..<400 where seen.count < 2 {
-                seen = try await Self.pids(
-                    database,
-                    """
-                    SELECT pid FROM pg_stat_activity WHERE usename = '\(TestDatabase.appRole)'
-                      AND datname = current_database() AND wait_event_type = 'Lock'
-                      AND query LIKE '%app_record_opt_in%'
-                    """)
-                if seen.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            return seen
-        }
+        let waiting = Self.backendsWaitingForALock(running: "app_record_opt_in", count: 2, in: database)
         try await withThrowingTaskGroup(of: APIClient.Reply.self) { group in
             for n in 0..<2 {
                 group.addTask {

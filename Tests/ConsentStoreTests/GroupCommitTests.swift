@@ -90,16 +90,16 @@ import Testing
 
     @Test func waitingWritesRunAsOneGroupLedByTheOldestAndEachGetsItsOwnAnswer() async throws {
         let runner = HeldRunner()
-        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _ in
+        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _, _ in
             await runner.run(items)
         }
         let tenant = UUID()
         let logger = Logger(label: "test")
         try await withThrowingTaskGroup(of: (Int, String).self) { tasks in
-            tasks.addTask { (1, try await commit.submit(1, tenantId: tenant, logger: logger)) }
+            tasks.addTask { (1, try await commit.submit(1, tenantId: tenant, expiry: nil, logger: logger)) }
             try await until { runner.groups.count == 1 }
             for write in 2...4 {
-                tasks.addTask { (write, try await commit.submit(write, tenantId: tenant, logger: logger)) }
+                tasks.addTask { (write, try await commit.submit(write, tenantId: tenant, expiry: nil, logger: logger)) }
             }
             // Writes 2 to 4 are queued behind the running group; none has a runner call of its own.
             try await Task.sleep(for: .milliseconds(100))
@@ -117,13 +117,13 @@ import Testing
 
     @Test func tenantsAreGroupedApart() async throws {
         let runner = HeldRunner()
-        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _ in
+        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _, _ in
             await runner.run(items)
         }
         let logger = Logger(label: "test")
         try await withThrowingTaskGroup(of: String.self) { tasks in
-            tasks.addTask { try await commit.submit(1, tenantId: UUID(), logger: logger) }
-            tasks.addTask { try await commit.submit(2, tenantId: UUID(), logger: logger) }
+            tasks.addTask { try await commit.submit(1, tenantId: UUID(), expiry: nil, logger: logger) }
+            tasks.addTask { try await commit.submit(2, tenantId: UUID(), expiry: nil, logger: logger) }
             try await until { runner.groups.count == 2 }
             #expect(runner.releaseOne() && runner.releaseOne())
             for try await _ in tasks {}
@@ -131,12 +131,50 @@ import Testing
         #expect(runner.groups.map(\.count) == [1, 1], "another tenant's write did not wait for the first's group")
     }
 
+    @Test func aGroupRunsUntilTheLatestDeadlineOfItsWritesOrWithoutOneIfAWriteHasNone() async throws {
+        let gate = HeldRunner()
+        let seen = Mutex<[ContinuousClock.Instant?]>([])
+        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, expiry, _ in
+            seen.withLock { $0.append(expiry) }
+            return await gate.run(items)
+        }
+        let tenant = UUID()
+        let logger = Logger(label: "test")
+        let now = ContinuousClock.now
+        let expiries: [Int: ContinuousClock.Instant?] = [
+            1: now + .seconds(1), 2: now + .seconds(5), 3: now + .seconds(9), 4: now + .seconds(2), 5: nil,
+        ]
+        try await withThrowingTaskGroup(of: String.self) { tasks in
+            tasks.addTask { try await commit.submit(1, tenantId: tenant, expiry: expiries[1]!, logger: logger) }
+            try await until { gate.groups.count == 1 }
+            for write in 2...3 {
+                tasks.addTask {
+                    try await commit.submit(write, tenantId: tenant, expiry: expiries[write]!, logger: logger)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(gate.releaseOne())
+            try await until { gate.groups.count == 2 }
+            for write in 4...5 {
+                tasks.addTask {
+                    try await commit.submit(write, tenantId: tenant, expiry: expiries[write]!, logger: logger)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(gate.releaseOne())
+            try await until { gate.groups.count == 3 }
+            #expect(gate.releaseOne())
+            for try await _ in tasks {}
+        }
+        #expect(seen.withLock { $0 } == [now + .seconds(1), now + .seconds(9), nil])
+    }
+
     struct Refused: Error {}
 
     @Test func aGroupThatFailsFailsEveryWriteInItAndTheNextGroupStillRuns() async throws {
         let calls = Mutex(0)
         let gate = HeldRunner()
-        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _ in
+        let commit = GroupCommit<Int, String>(largestGroup: 10, concurrentGroups: 1) { _, items, _, _ in
             let call = calls.withLock { calls in
                 calls += 1
                 return calls
@@ -149,10 +187,12 @@ import Testing
         let logger = Logger(label: "test")
         var outcomes: [Int: Bool] = [:]
         await withTaskGroup(of: (Int, Bool).self) { tasks in
-            tasks.addTask { (1, (try? await commit.submit(1, tenantId: tenant, logger: logger)) != nil) }
+            tasks.addTask { (1, (try? await commit.submit(1, tenantId: tenant, expiry: nil, logger: logger)) != nil) }
             try? await until { gate.groups.count == 1 }
             for write in 2...3 {
-                tasks.addTask { (write, (try? await commit.submit(write, tenantId: tenant, logger: logger)) != nil) }
+                tasks.addTask {
+                    (write, (try? await commit.submit(write, tenantId: tenant, expiry: nil, logger: logger)) != nil)
+                }
             }
             try? await Task.sleep(for: .milliseconds(100))
             _ = gate.releaseOne()
@@ -160,7 +200,7 @@ import Testing
         }
         #expect(outcomes == [1: true, 2: false, 3: false])
         // The queue is idle again: a new write leads and is answered.
-        #expect(try await commit.submit(4, tenantId: tenant, logger: logger) == "answer 4")
+        #expect(try await commit.submit(4, tenantId: tenant, expiry: nil, logger: logger) == "answer 4")
     }
 }
 
@@ -207,14 +247,43 @@ import Testing
     }
 
     @Test func anItemWithoutARowOrARowWithoutAnItemIsAnError() {
-        #expect(throws: NewOptInAnswer.UnreadableRows.self) {
+        #expect(throws: UnreadableGroupRows.self) {
             try NewOptInAnswer.answers(count: 2, rows: [(1, "retry", nil, nil, nil, nil, nil)])
         }
-        #expect(throws: NewOptInAnswer.UnreadableRows.self) {
+        #expect(throws: UnreadableGroupRows.self) {
             try NewOptInAnswer.answers(count: 1, rows: [(2, "retry", nil, nil, nil, nil, nil)])
         }
-        #expect(throws: NewOptInAnswer.UnreadableRows.self) {
+        #expect(throws: UnreadableGroupRows.self) {
             try NewOptInAnswer.answers(count: 1, rows: [(1, nil, UUID(), "marketing", "granted", nil, nil)])
+        }
+    }
+}
+
+@Suite struct GroupedWithdrawalAnswerTests {
+    @Test func refusalsReadAsTheSingleWriteRaisesThem() {
+        #expect(GroupedWithdrawalAnswer.refusal("retry") == .retry)
+        #expect(GroupedWithdrawalAnswer.refusal("CL012:a,b") == .refused(.unknownPurposes(["a", "b"])))
+        for unreadable in ["", "CL012", "CL012:", "CL010", "retry:1"] {
+            #expect(GroupedWithdrawalAnswer.refusal(unreadable) == nil, "\(unreadable)")
+        }
+    }
+
+    @Test func rowsAreAnsweredPerItemInOrder() throws {
+        let consent = UUID()
+        let at = Date(timeIntervalSince1970: 9)
+        let rows: [GroupedWithdrawalAnswer.Row] = [
+            (1, nil, 7, consent, "marketing", at),
+            (2, nil, 8, nil, nil, nil),
+            (3, "retry", nil, nil, nil, nil),
+        ]
+        #expect(
+            try GroupedWithdrawalAnswer.answers(count: 3, rows: rows) == [
+                .withdrawn([RevokedConsent(id: consent, purpose: "marketing", revokedAt: at)], position: 7),
+                .withdrawn([], position: 8),
+                .retry,
+            ])
+        #expect(throws: UnreadableGroupRows.self) {
+            try GroupedWithdrawalAnswer.answers(count: 2, rows: Array(rows.prefix(1)))
         }
     }
 }

@@ -61,7 +61,7 @@ BEGIN
                 ELSE 'recorded' END
     FROM unnest(p_purpose_items, p_purposes, p_consent_ids) WITH ORDINALITY AS p(item, purpose, consent_id, n)
     JOIN items i ON i.item = p.item
-    JOIN categories c ON c.key = p.purpose
+    LEFT JOIN categories c ON c.key = p.purpose
     CROSS JOIN LATERAL (
         SELECT coalesce(i.scope = 'all' OR (i.scope = 'marketing' AND c.category = 'marketing'), false) AS in_scope
     ) s;
@@ -147,20 +147,31 @@ BEGIN
         FROM app_new_opt_in_verdicts(p_tenant, v_unrefused, p_suppression_hashes, p_methods, p_collected_ats,
                                      p_purpose_items, p_purposes, p_consent_ids) v
         WHERE v.verdict <> 'suppressed' ORDER BY v.item);
+    -- CL015 is app_record_opt_in's answer for someone not held only: someone held (an objection keeps the
+    -- person), or named by another item here (who may be held by the time this one is recorded), gets a 201 with
+    -- suppressed purposes from it, so is retried there.
     FOREACH v_k IN ARRAY v_unrefused LOOP
         IF NOT (v_k = ANY (v_candidates)) THEN
-            v_refusals[v_k] := 'CL015';
+            v_refusals[v_k] := CASE
+                WHEN EXISTS (SELECT 1 FROM subjects s
+                             WHERE s.channel = p_channels[v_k] AND s.blind_index = p_blind_indexes[v_k])
+                  OR EXISTS (SELECT 1 FROM unnest(p_channels, p_blind_indexes) WITH ORDINALITY AS e(channel, blind_index, j)
+                             WHERE e.j <> v_k AND e.channel = p_channels[v_k]
+                               AND e.blind_index = p_blind_indexes[v_k])
+                THEN 'retry' ELSE 'CL015' END;
         END IF;
     END LOOP;
 
-    -- The subjects with their keys. A person held already, or named twice here, is made by nobody and retried.
+    -- The subjects with their keys. A person held already is made by nobody and retried; a person named twice here
+    -- is made by the first item and the second is retried. Inserted in blind-index order, so that two groups
+    -- sharing new people (two instances) take their index locks in the same order rather than deadlock.
     WITH made AS (
         INSERT INTO subjects (id, tenant_id, channel, blind_index, identifier_ciphertext)
         SELECT i.subject_id, p_tenant, i.channel, i.blind_index, i.identifier
         FROM unnest(p_subject_ids, p_channels, p_blind_indexes, p_identifiers)
              WITH ORDINALITY AS i(subject_id, channel, blind_index, identifier, k)
         JOIN unnest(v_candidates) AS w(k) ON w.k = i.k
-        ORDER BY i.k
+        ORDER BY i.channel, i.blind_index, i.k
         ON CONFLICT (tenant_id, channel, blind_index) DO NOTHING
         RETURNING id
     )

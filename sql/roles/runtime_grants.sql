@@ -107,3 +107,6 @@ GRANT EXECUTE ON FUNCTION app_new_opt_in_rows(int[], text[], uuid[], text[], tex
     text[], uuid[], text[]) TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_record_new_opt_ins(uuid, text[], bytea[], uuid[], bytea[], bytea[], bytea[], bytea[],
     uuid[], text[], text[], timestamptz[], uuid[], uuid[], bytea[], text[], int[], text[], uuid[]) TO {{app_role}};
+-- Withdrawals in groups (0016).
+GRANT EXECUTE ON FUNCTION app_record_withdrawals(uuid, text[], bytea[], boolean[], text[], text[], uuid[], bytea[],
+    int[], text[]) TO {{app_role}};

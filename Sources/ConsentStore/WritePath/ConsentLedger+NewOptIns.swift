@@ -26,6 +26,25 @@ struct NewOptIn: Sendable {
     let consentIds: [UUID]
 }
 
+/// The failures of a group's statement after which each of its writes is made alone: the statement rolled back
+/// whole, and nothing about any one write made it fail.
+enum GroupRetry {
+    static func retriesEveryItem(_ error: any Error) -> Bool {
+        switch DatabaseErrors.sqlState(error) {
+        // CL016: a suppression entry changed between the group's two reads (0015). 40P01: a deadlock with another
+        // group or write, and 40001: a serialization failure, both rolled back.
+        case "CL016", "40P01", "40001": true
+        default: false
+        }
+    }
+}
+
+/// A group statement answered rows that do not fit its items.
+struct UnreadableGroupRows: Error, CustomStringConvertible {
+    let why: String
+    var description: String { "a group statement answered rows that cannot be read: \(why)" }
+}
+
 /// What `app_record_new_opt_ins` did with one item.
 enum NewOptInAnswer: Sendable, Equatable {
     /// Per purpose in the order given, and the change's position.
@@ -35,11 +54,6 @@ enum NewOptInAnswer: Sendable, Equatable {
     /// Held already, named twice in the group, or the group lost a race with a suppression entry: nothing was
     /// written, and the opt-in is recorded alone (`ConsentLedger.recordOptIn`).
     case retry
-
-    struct UnreadableRows: Error, CustomStringConvertible {
-        let why: String
-        var description: String { "app_record_new_opt_ins answered rows that cannot be read: \(why)" }
-    }
 
     /// One row of the statement: 1-based item, refusal, and for a recorded purpose its consent (nil when
     /// suppressed), purpose, status, grant time and the item's change position.
@@ -55,19 +69,21 @@ enum NewOptInAnswer: Sendable, Equatable {
         var refusals: [NewOptInAnswer?] = Array(repeating: nil, count: count)
         for row in rows {
             let index = Int(row.item) - 1
-            guard outcomes.indices.contains(index) else { throw UnreadableRows(why: "item \(row.item) of \(count)") }
+            guard outcomes.indices.contains(index) else {
+                throw UnreadableGroupRows(why: "item \(row.item) of \(count)")
+            }
             if let refusal = row.refusal {
-                guard let answer = Self.refusal(refusal) else { throw UnreadableRows(why: "refusal '\(refusal)'") }
+                guard let answer = Self.refusal(refusal) else { throw UnreadableGroupRows(why: "refusal '\(refusal)'") }
                 refusals[index] = answer
                 continue
             }
             guard let purpose = row.purpose, let statusText = row.status, let position = row.position else {
-                throw UnreadableRows(why: "a recorded row of item \(row.item) without purpose, status or position")
+                throw UnreadableGroupRows(why: "a recorded row of item \(row.item) without purpose, status or position")
             }
             positions[index] = position
             if let id = row.consentId {
                 guard let status = ConsentStatus(rawValue: statusText) else {
-                    throw UnreadableRows(why: "status '\(statusText)'")
+                    throw UnreadableGroupRows(why: "status '\(statusText)'")
                 }
                 outcomes[index].append(
                     .recorded(RecordedConsent(id: id, purpose: purpose, status: status, grantedAt: row.grantedAt)))
@@ -77,7 +93,9 @@ enum NewOptInAnswer: Sendable, Equatable {
         }
         return try (0..<count).map { index in
             if let refusal = refusals[index] { return refusal }
-            guard let position = positions[index] else { throw UnreadableRows(why: "no row for item \(index + 1)") }
+            guard let position = positions[index] else {
+                throw UnreadableGroupRows(why: "no row for item \(index + 1)")
+            }
             return .recorded(outcomes[index], position: position)
         }
     }
@@ -103,7 +121,7 @@ enum NewOptInAnswer: Sendable, Equatable {
 
 extension ConsentLedger {
     /// Records a group of new people's opt-ins for one tenant in one statement, answering each in order. A group
-    /// that raced a suppression entry (CL016) is answered `retry` throughout.
+    /// that raced a suppression entry (CL016), or lost a deadlock, wrote nothing and is answered `retry` throughout.
     static func recordNewOptIns(_ items: [NewOptIn], tenantId: UUID, on connection: PostgresConnection, logger: Logger)
         async throws -> [NewOptInAnswer]
     {
@@ -136,7 +154,7 @@ extension ConsentLedger {
                     position: $0.6
                 )
             }
-        } catch  where DatabaseErrors.sqlState(error) == "CL016" {
+        } catch  where GroupRetry.retriesEveryItem(error) {
             return items.map { _ in .retry }
         }
         return try NewOptInAnswer.answers(count: items.count, rows: rows)

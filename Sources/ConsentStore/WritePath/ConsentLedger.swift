@@ -45,7 +45,9 @@ public struct ConsentLedger: Sendable {
         { [keyring, suppression] groups, logger in
             guard let item = try Self.newOptIn(optIn, caller: caller, keyring: keyring, suppression: suppression)
             else { return nil }
-            switch try await groups.newOptIns.submit(item, tenantId: caller.tenantId, logger: logger) {
+            switch try await groups.newOptIns.submit(
+                item, tenantId: caller.tenantId, expiry: DeadlineConnections.currentExpiry, logger: logger)
+            {
             case .recorded(let outcomes, let position):
                 let key = ConsentStateCache.Key(
                     tenantId: caller.tenantId, channel: item.channel, blindIndex: item.blindIndex)
@@ -62,13 +64,39 @@ public struct ConsentLedger: Sendable {
     public func revoke(
         _ subject: SubjectIdentifier, purposes: [String]?, source: RevocationSource, caller: CallerIdentity
     ) -> UnitOfWork<RevocationResult> {
-        UnitOfWork(tenantId: caller.tenantId, shape: .statement) { [keyring, suppression] connection, logger in
+        UnitOfWork(
+            tenantId: caller.tenantId, shape: .statement,
+            grouped: groupedRevocation(subject, purposes: purposes, source: source, caller: caller)
+        ) { [keyring, suppression] connection, logger in
             try await Self.revoke(
                 subject: try await keyring.blindIndex(
                     subject, on: connection, tenantId: caller.tenantId, logger: logger),
                 identifier: subject, channel: subject.channel, purposes: purposes, source: source,
                 tenantId: caller.tenantId, caller: caller, keyring: keyring, suppression: suppression, on: connection,
                 logger: logger)
+        }
+    }
+
+    /// The withdrawal as a member of a group (`WriteGroups.withdrawals`): nil from it means it is made alone.
+    private func groupedRevocation(
+        _ subject: SubjectIdentifier, purposes: [String]?, source: RevocationSource, caller: CallerIdentity
+    ) -> @Sendable (WriteGroups, Logger) async throws -> RevocationResult? {
+        { [keyring, suppression] groups, logger in
+            guard
+                let item = Self.groupedWithdrawal(
+                    subject, purposes: purposes, source: source, caller: caller, keyring: keyring,
+                    suppression: suppression)
+            else { return nil }
+            switch try await groups.withdrawals.submit(
+                item, tenantId: caller.tenantId, expiry: DeadlineConnections.currentExpiry, logger: logger)
+            {
+            case .withdrawn(let revoked, let position):
+                let key = ConsentStateCache.Key(
+                    tenantId: caller.tenantId, channel: item.channel, blindIndex: item.blindIndex)
+                return RevocationResult(revoked: revoked, change: ConsentChange(key: key, position: position))
+            case .refused(let error): throw error
+            case .retry: return nil
+            }
         }
     }
 

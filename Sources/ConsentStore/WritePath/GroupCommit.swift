@@ -10,12 +10,17 @@ import Synchronization
 /// A waiting write is not cancelled with its request: once it is queued, the group that takes it decides it, and
 /// the leader runs that group under its own request's deadline, so a wait is bounded by a statement's.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
-    /// Runs one group for one tenant and answers its items in order, one answer each.
-    typealias Runner = @Sendable (_ tenantId: UUID, _ items: [Item], _ logger: Logger) async throws -> [Answer]
+    /// Runs one group for one tenant and answers its items in order, one answer each. `expiry` is the latest of
+    /// its writes' deadlines (nil when one has none): the group is theirs, so it may run as long as any may.
+    typealias Runner =
+        @Sendable (
+            _ tenantId: UUID, _ items: [Item], _ expiry: ContinuousClock.Instant?, _ logger: Logger
+        ) async throws -> [Answer]
 
     private struct Entry {
         let id: UInt64
         let item: Item
+        let expiry: ContinuousClock.Instant?
     }
 
     private enum Turn {
@@ -46,12 +51,13 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         var description: String { "a group of \(items) writes got \(answers) answers" }
     }
 
-    /// Queues `item` for its tenant and answers it when its group has run.
-    func submit(_ item: Item, tenantId: UUID, logger: Logger) async throws -> Answer {
+    /// Queues `item` for its tenant and answers it when its group has run. `expiry` is when the write's request
+    /// must be answered.
+    func submit(_ item: Item, tenantId: UUID, expiry: ContinuousClock.Instant?, logger: Logger) async throws -> Answer {
         let turn: Turn = try await withCheckedThrowingContinuation { continuation in
             let group: [Entry]? = state.withLock { state in
                 state.nextId += 1
-                let entry = Entry(id: state.nextId, item: item)
+                let entry = Entry(id: state.nextId, item: item, expiry: expiry)
                 var queue =
                     state.queues[tenantId]
                     ?? GroupCommitQueue(largestGroup: largestGroup, concurrentGroups: concurrentGroups)
@@ -76,7 +82,9 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     private func lead(_ group: [Entry], tenantId: UUID, logger: Logger) async throws -> Answer {
         let answers: [Result<Answer, any Error>]
         do {
-            let got = try await runner(tenantId, group.map(\.item), logger)
+            let expiries = group.map(\.expiry)
+            let expiry = expiries.contains(nil) ? nil : expiries.compactMap { $0 }.max()
+            let got = try await runner(tenantId, group.map(\.item), expiry, logger)
             guard got.count == group.count else { throw WrongAnswerCount(items: group.count, answers: got.count) }
             answers = got.map { .success($0) }
         } catch {
