@@ -109,8 +109,8 @@ import Testing
     }
 
     /// Finding 2 for a group of opt-ins: the group's statement runs in a task of its own (so that one client
-    /// hanging up does not fail the others), under what is left of the leading request's deadline. Cut off behind
-    /// a lock, its connection is closed and its backend ends, as a single write's does.
+    /// hanging up does not fail the others), under the latest of its writes' request deadlines. Cut off behind a
+    /// lock, its connection is closed and its backend ends, as a single write's does.
     @Test
     func aGroupPastItsDeadlineFreesItsConnection() async throws {
         let database = try await TestDatabase.fresh()

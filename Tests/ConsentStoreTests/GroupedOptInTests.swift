@@ -131,32 +131,39 @@ import Testing
         }
     }
 
+    /// Each query's count, by its name, past row-level security.
+    static func counts(_ queries: [(String, String)], in database: TestDatabase) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for (name, sql) in queries { counts[name] = try await database.count(sql) }
+        return counts
+    }
+
     /// What is stored for the tenant, counted past row-level security.
     static func footprint(_ tenant: UUID, database: TestDatabase) async throws -> [String: Int] {
-        var counts: [String: Int] = [:]
         let t = "'\(tenant.uuidString)'"
-        for (name, sql) in [
-            ("subjects", "SELECT count(*) FROM subjects WHERE tenant_id = \(t)"),
-            ("subject keys", "SELECT count(*) FROM subject_keys WHERE tenant_id = \(t)"),
-            ("collections", "SELECT count(*) FROM collections WHERE tenant_id = \(t)"),
-            (
-                "collections with provenance",
-                "SELECT count(*) FROM collections WHERE tenant_id = \(t) AND provenance_ciphertext IS NOT NULL"
-            ),
-            (
-                "granted",
-                "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'granted' AND granted_at IS NOT NULL"
-            ),
-            ("pending", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'pending'"),
-            ("superseded", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'superseded'"),
-            ("categorised", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND category IS NOT NULL"),
-            ("evidence", "SELECT count(*) FROM consent_evidence WHERE tenant_id = \(t)"),
-            ("change log", "SELECT count(*) FROM consent_change_log WHERE tenant_id = \(t) AND channel = 'whatsapp'"),
-            ("queued audit events", "SELECT count(*) FROM audit_unsequenced WHERE tenant_id = \(t)"),
-        ] {
-            counts[name] = try await database.count(sql)
-        }
-        return counts
+        return try await GroupedOptInTests.counts(
+            [
+                ("subjects", "SELECT count(*) FROM subjects WHERE tenant_id = \(t)"),
+                ("subject keys", "SELECT count(*) FROM subject_keys WHERE tenant_id = \(t)"),
+                ("collections", "SELECT count(*) FROM collections WHERE tenant_id = \(t)"),
+                (
+                    "collections with provenance",
+                    "SELECT count(*) FROM collections WHERE tenant_id = \(t) AND provenance_ciphertext IS NOT NULL"
+                ),
+                (
+                    "granted",
+                    "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'granted' AND granted_at IS NOT NULL"
+                ),
+                ("pending", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'pending'"),
+                ("superseded", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'superseded'"),
+                ("categorised", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND category IS NOT NULL"),
+                ("evidence", "SELECT count(*) FROM consent_evidence WHERE tenant_id = \(t)"),
+                (
+                    "change log",
+                    "SELECT count(*) FROM consent_change_log WHERE tenant_id = \(t) AND channel = 'whatsapp'"
+                ),
+                ("queued audit events", "SELECT count(*) FROM audit_unsequenced WHERE tenant_id = \(t)"),
+            ], in: database)
     }
 
     @Test func aGroupAnswersAndStoresWhatOneAtATimeDoes() async throws {

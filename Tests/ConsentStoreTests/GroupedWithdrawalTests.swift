@@ -93,29 +93,35 @@ import Testing
     }
 
     static func footprint(_ tenant: UUID, database: TestDatabase) async throws -> [String: Int] {
-        var counts: [String: Int] = [:]
         let t = "'\(tenant.uuidString)'"
-        for (name, sql) in [
-            ("withdrawn", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'withdrawn'"),
-            (
-                "withdrawn by the DPO",
-                "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND revoke_source = 'dpo' AND revoked_by IS NOT NULL"
-            ),
-            (
-                "still active",
-                "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status IN ('granted', 'pending')"
-            ),
-            (
-                "stops of everything",
-                "SELECT count(*) FROM consent_stops WHERE tenant_id = \(t) AND purpose IS NULL AND category IS NULL"
-            ),
-            ("stops of a purpose", "SELECT count(*) FROM consent_stops WHERE tenant_id = \(t) AND purpose IS NOT NULL"),
-            ("suppression entries", "SELECT count(*) FROM suppressions WHERE tenant_id = \(t) AND reason = 'objected'"),
-            ("change log", "SELECT count(*) FROM consent_change_log WHERE tenant_id = \(t) AND channel = 'whatsapp'"),
-        ] {
-            counts[name] = try await database.count(sql)
-        }
-        return counts
+        return try await GroupedOptInTests.counts(
+            [
+                ("withdrawn", "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status = 'withdrawn'"),
+                (
+                    "withdrawn by the DPO",
+                    "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND revoke_source = 'dpo' AND revoked_by IS NOT NULL"
+                ),
+                (
+                    "still active",
+                    "SELECT count(*) FROM consents WHERE tenant_id = \(t) AND status IN ('granted', 'pending')"
+                ),
+                (
+                    "stops of everything",
+                    "SELECT count(*) FROM consent_stops WHERE tenant_id = \(t) AND purpose IS NULL AND category IS NULL"
+                ),
+                (
+                    "stops of a purpose",
+                    "SELECT count(*) FROM consent_stops WHERE tenant_id = \(t) AND purpose IS NOT NULL"
+                ),
+                (
+                    "suppression entries",
+                    "SELECT count(*) FROM suppressions WHERE tenant_id = \(t) AND reason = 'objected'"
+                ),
+                (
+                    "change log",
+                    "SELECT count(*) FROM consent_change_log WHERE tenant_id = \(t) AND channel = 'whatsapp'"
+                ),
+            ], in: database)
     }
 
     @Test func aGroupAnswersAndStoresWhatOneAtATimeDoes() async throws {
