@@ -1,6 +1,7 @@
 import Foundation
 
-/// Everything `consentd serve` reads from its environment, validated once at start.
+/// Everything `consentd serve` reads from its environment, validated once at start. Over 300 lines on purpose:
+/// each setting of `serve` with its default, its range and its refusal, in one place.
 public struct ServeConfiguration: Sendable {
     public var database: DatabaseURL
     /// Wraps the per-subject data keys (AES-256).
