@@ -337,15 +337,21 @@ import Testing
         }
     }
 
+    /// The store as the server runs it (pool of 8, no check cache), running until the task is cancelled.
+    static func runningStore(_ database: TestDatabase) -> (ConsentDatabase, Task<Void, Never>) {
+        let store = ConsentDatabase(
+            client: PostgresClient(url: database.app, logger: database.logger),
+            connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
+            checkCache: nil, poolSize: 8)
+        return (store, Task { await store.run() })
+    }
+
     /// Through the store as the server calls it: many opt-ins at once, new people, someone held, a bad notice.
     @Test func concurrentOptInsThroughTheStoreAreEachRecordedOnce() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await Self.tenant("busy", database: database)
         let logger = database.logger
-        let store = ConsentDatabase(
-            client: PostgresClient(url: database.app, logger: logger), connector: DedicatedConnector(url: database.app),
-            keyring: TenantKeyring(masterKey: .random32()), checkCache: nil, poolSize: 8)
-        let serving = Task { await store.run() }
+        let (store, serving) = Self.runningStore(database)
         defer { serving.cancel() }
         let ledger = ConsentLedger(keyring: store.keyring, suppression: true)
         let now = Date()

@@ -184,10 +184,7 @@ import Testing
         let database = try await TestDatabase.fresh()
         let tenant = try await GroupedOptInTests.tenant("busy", database: database)
         let logger = database.logger
-        let store = ConsentDatabase(
-            client: PostgresClient(url: database.app, logger: logger), connector: DedicatedConnector(url: database.app),
-            keyring: TenantKeyring(masterKey: .random32()), checkCache: nil, poolSize: 8)
-        let serving = Task { await store.run() }
+        let (store, serving) = GroupedOptInTests.runningStore(database)
         defer { serving.cancel() }
         let ledger = ConsentLedger(keyring: store.keyring, suppression: true)
         let people = (0..<40).map { Case(name: "person \($0)", phone: String(format: "+39333700%04d", $0)) }
