@@ -10,6 +10,9 @@ public enum CollectionMethod: String, Sendable, Codable, CaseIterable {
 
     /// A double opt-in is pending until the person confirms it.
     public var startsPending: Bool { self == .doubleOptIn }
+
+    /// What an opt-in collected this way records: pending until confirmed, or granted.
+    public var recordedStatus: ConsentStatus { startsPending ? .pending : .granted }
 }
 
 /// Who or what withdrew a consent.

@@ -70,7 +70,9 @@ BEGIN
     LEFT JOIN subjects s ON s.channel = i.channel AND s.blind_index = i.blind_index AND s.erased_at IS NULL
     WHERE v_refusals[i.k] IS NULL;
 
-    -- Someone not held who withdraws everything objects to being messaged (app_revoke).
+    -- Someone not held who withdraws everything objects to being messaged (app_revoke). A person is written by one
+    -- item here at most (a person named again is retried), and the hash names the channel as the blind index
+    -- does, so each hash comes once.
     WITH wanted AS (
         SELECT w.item, h.hash, c.channel, c.actor
         FROM unnest(v_items, v_subjects) AS w(item, subject_id)
@@ -79,14 +81,13 @@ BEGIN
         WHERE w.subject_id IS NULL AND c.every AND octet_length(h.hash) > 0
     ), added AS (
         INSERT INTO suppressions (tenant_id, keyed_hash, reason)
-        SELECT DISTINCT ON (hash) p_tenant, hash, 'objected' FROM wanted ORDER BY hash, item
+        SELECT p_tenant, hash, 'objected' FROM wanted
         ON CONFLICT (tenant_id, keyed_hash) DO NOTHING
         RETURNING keyed_hash
     )
     INSERT INTO audit_events (tenant_id, action, actor, subject_ref, data)
     SELECT p_tenant, 'suppression.added', w.actor, NULL, jsonb_build_object('channel', w.channel, 'reason', 'objected')
-    FROM (SELECT DISTINCT ON (hash) * FROM wanted ORDER BY hash, item) w
-    JOIN added ON added.keyed_hash = w.hash
+    FROM wanted w JOIN added ON added.keyed_hash = w.hash
     ORDER BY w.item;
 
     -- A change position for every item written, held or not (app_revoke takes one either way).

@@ -59,10 +59,11 @@ public struct ConsentDatabase: Sendable, Service {
 
     /// Runs `work` (in one transaction of its tenant, or as its one statement) and answers its outcome.
     public func commit<Outcome>(_ work: UnitOfWork<Outcome>, logger: Logger) async throws -> Outcome {
-        if case .statement = work.shape, let grouped = work.grouped {
+        if case .statement = work.shape {
+            // The statement names its tenant itself, and hashes with keys that must be in memory before it.
             try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
             // A group takes one write slot for all its writes (`WriteGroups`); a write waiting in it holds none.
-            if let outcome = try await grouped(groups, logger) {
+            if let grouped = work.grouped, let outcome = try await grouped(groups, logger) {
                 afterCommit(work, outcome)
                 return outcome
             }
@@ -76,7 +77,6 @@ public struct ConsentDatabase: Sendable, Service {
                 try await work.body(connection, logger)
             }
         case .statement:
-            try await keyring.load(tenantId: work.tenantId, client: client, logger: logger)
             outcome = try await client.withRequestConnection { connection in try await work.body(connection, logger) }
         }
         afterCommit(work, outcome)

@@ -15,7 +15,6 @@ struct NewOptIn: Sendable {
     /// Nil when suppression is off: the statement then finds no entry for the person.
     let suppressionHash: [UInt8]?
     let noticeId: UUID
-    let status: ConsentStatus
     let method: CollectionMethod
     let collectedAt: Date
     let collectionId: UUID
@@ -144,7 +143,7 @@ extension ConsentLedger {
                     \(items.map(\.subjectId)), \(items.map { ByteBuffer(bytes: $0.identifier) }),
                     \(items.map { ByteBuffer(bytes: $0.wrappedKey) }), \(items.map { ByteBuffer(bytes: $0.masterKeyId) }),
                     \(items.map { ByteBuffer(bytes: $0.suppressionHash ?? []) }), \(items.map(\.noticeId)),
-                    \(items.map(\.status.rawValue)), \(items.map(\.method.rawValue)), \(items.map(\.collectedAt)),
+                    \(items.map(\.method.recordedStatus.rawValue)), \(items.map(\.method.rawValue)), \(items.map(\.collectedAt)),
                     \(items.map(\.collectionId)), \(items.map(\.recordedBy)), \(items.map { ByteBuffer(bytes: $0.provenance) }),
                     \(items.map(\.actor)), \(purposeItems), \(purposes), \(consentIds))
                 """, logger: logger
@@ -178,7 +177,7 @@ extension ConsentLedger {
             subjectId: subjectId, identifier: handle.seal(Array(optIn.subject.value.utf8), context: "identifier"),
             wrappedKey: wrapped, masterKeyId: masterKeyId,
             suppressionHash: suppression ? SuppressionHash.compute(optIn.subject, key: suppressionKey) : nil,
-            noticeId: optIn.noticeId, status: optIn.method.startsPending ? .pending : .granted, method: optIn.method,
+            noticeId: optIn.noticeId, method: optIn.method,
             collectedAt: optIn.collectedAt, collectionId: collectionId, recordedBy: recordedBy,
             provenance: handle.seal(
                 try JSONEncoder().encode(optIn.provenance), context: "collection:\(collectionId.lowercased)"),

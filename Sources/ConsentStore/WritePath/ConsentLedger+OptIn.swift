@@ -24,7 +24,7 @@ extension ConsentLedger {
                     optIn.subject, tenantId: tenantId, on: connection, logger: logger))
             : nil
         let provenance = try JSONEncoder().encode(optIn.provenance)
-        let status: ConsentStatus = optIn.method.startsPending ? .pending : .granted
+        let status = optIn.method.recordedStatus
         let key = ConsentStateCache.Key(tenantId: tenantId, channel: optIn.subject.channel, blindIndex: blindIndex)
         // Each round that writes nothing saw the subject made or erased by another write in between; a third in a
         // row means something is wrong.

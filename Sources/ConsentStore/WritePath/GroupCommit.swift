@@ -4,11 +4,11 @@ import Synchronization
 
 /// Writes that arrive together, run together: one statement and one commit for a group of them, per tenant
 /// (`GroupCommitQueue` says who runs what). Each write's request runs in its own task as before; the task that
-/// leads a group runs the group's statement for everyone in it and answers them, then hands the lead to the
-/// oldest waiting write, whose task runs the next group. No other task is made.
+/// leads a group has the group's statement run for everyone in it and answers them, then hands the lead to the
+/// oldest waiting write, whose task leads the next group. (`WriteGroups` runs each statement in a task of its own.)
 ///
 /// A waiting write is not cancelled with its request: once it is queued, the group that takes it decides it, and
-/// the leader runs that group under its own request's deadline, so a wait is bounded by a statement's.
+/// the group runs under the latest of its writes' deadlines, so a wait is bounded by a statement's.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     /// Runs one group for one tenant and answers its items in order, one answer each. `expiry` is the latest of
     /// its writes' deadlines (nil when one has none): the group is theirs, so it may run as long as any may.
