@@ -346,6 +346,70 @@ import Testing
         return (store, Task { await store.run() })
     }
 
+    /// A group's statement is everyone's in it, so it must not end with its leader's request. Opt-in A runs alone
+    /// behind a table lock; B and C queue behind it and will share the next group, which B leads; B's request is
+    /// cancelled (its client hung up) while it waits. When the lock goes, the group B leads still runs and C is
+    /// recorded: its statement runs in a task of its own (`WriteGroups`), which B's cancellation does not reach.
+    @Test func aLeaderWhoseRequestIsCancelledStillRunsItsGroup() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await Self.tenant("hangup", database: database)
+        let (store, serving) = Self.runningStore(database)
+        defer { serving.cancel() }
+        let ledger = ConsentLedger(keyring: store.keyring, suppression: true)
+        let logger = database.logger
+        let now = Date()
+        @Sendable func optIn(_ phone: String) async throws -> OptInResult {
+            try await store.commit(
+                ledger.optIn(
+                    try Self.optIn(Case(name: phone, phone: phone), for: tenant, now: now), caller: tenant.caller),
+                logger: logger)
+        }
+        // The lock is held for 6 s by another session (the runtime role waits 10 s for one), then let go.
+        let holding = Task {
+            try await database.withClient(\.superuser) { client in
+                try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
+                    try await connection.closeSafeQuery("LOCK TABLE consents IN ACCESS EXCLUSIVE MODE", logger: logger)
+                    try await connection.closeSafeQuery("SELECT pg_sleep(6)", logger: logger)
+                }
+            }
+        }
+        let waitingForTheLock = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%app_record_new_opt_ins(%'
+            """
+        let lockHeld = """
+            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = 'consents' AND l.mode = 'AccessExclusiveLock' AND l.granted
+            """
+        for _ in 0..<200 where try await database.count(lockHeld) == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(try await database.count(lockHeld) == 1, "the lock is held before A is sent")
+        let first = Task { try await optIn("+393332200001") }
+        for _ in 0..<200 where try await database.count(waitingForTheLock) == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(try await database.count(waitingForTheLock) == 1, "A's group is waiting for the lock")
+        let leader = Task { try await optIn("+393332200002") }
+        try await Task.sleep(for: .milliseconds(200))
+        let follower = Task { try await optIn("+393332200003") }
+        try await Task.sleep(for: .milliseconds(200))
+        try #require(try await database.count(waitingForTheLock) == 1, "the lock was still held when B hung up")
+        leader.cancel()
+        _ = try await holding.value
+        _ = try await first.value
+        _ = try await follower.value
+        _ = try? await leader.value
+        let t = "'\(tenant.id.uuidString)'"
+        #expect(try await database.count("SELECT count(*) FROM subjects WHERE tenant_id = \(t)") == 3)
+        #expect(
+            try await database.count(
+                """
+                SELECT count(DISTINCT xmin::text) FROM subjects WHERE tenant_id = \(t)
+                  AND created_at > (SELECT min(created_at) FROM subjects WHERE tenant_id = \(t))
+                """) == 1, "B and C shared one statement, led by B")
+    }
+
     /// Through the store as the server calls it: many opt-ins at once, new people, someone held, a bad notice.
     @Test func concurrentOptInsThroughTheStoreAreEachRecordedOnce() async throws {
         let database = try await TestDatabase.fresh()
