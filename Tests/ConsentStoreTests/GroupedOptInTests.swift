@@ -364,42 +364,49 @@ import Testing
                     try Self.optIn(Case(name: phone, phone: phone), for: tenant, now: now), caller: tenant.caller),
                 logger: logger)
         }
-        // The lock is held for 6 s by another session (the runtime role waits 10 s for one), then let go.
-        let holding = Task {
-            try await database.withClient(\.superuser) { client in
-                try await client.withTenantTransaction(tenant.id, logger: logger) { connection in
-                    try await connection.closeSafeQuery("LOCK TABLE consents IN ACCESS EXCLUSIVE MODE", logger: logger)
-                    try await connection.closeSafeQuery("SELECT pg_sleep(6)", logger: logger)
+        // Another session holds the lock until it is cancelled; one superuser pool watches and lets it go.
+        try await database.withClient(\.superuser) { watcher in
+            @Sendable func count(_ sql: String) async throws -> Int {
+                let rows = try await watcher.query(PostgresQuery(unsafeSQL: sql)).collect()
+                return try rows.first?.decode(Int.self) ?? 0
+            }
+            let lockHeld = """
+                SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE c.relname = 'consents' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                """
+            let groupWaits = """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                  AND wait_event_type = 'Lock' AND query LIKE '%app_record_new_opt_ins(%'
+                """
+            let holding = Task {
+                try await watcher.withConnection { connection in
+                    _ = try await connection.query("BEGIN", logger: logger)
+                    _ = try await connection.query("LOCK TABLE consents IN ACCESS EXCLUSIVE MODE", logger: logger)
+                    _ = try? await connection.query("SELECT pg_sleep(60) /* holding */", logger: logger)
+                    _ = try await connection.query("ROLLBACK", logger: logger)
                 }
             }
+            for _ in 0..<1000 where try await count(lockHeld) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(try await count(lockHeld) == 1, "the lock is held before A is sent")
+            let first = Task { try await optIn("+393332200001") }
+            for _ in 0..<1000 where try await count(groupWaits) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(try await count(groupWaits) == 1, "A's group is waiting for the lock")
+            let leader = Task { try await optIn("+393332200002") }
+            for _ in 0..<1000 where store.groups.newOptIns.waiting < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            let follower = Task { try await optIn("+393332200003") }
+            for _ in 0..<1000 where store.groups.newOptIns.waiting < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(store.groups.newOptIns.waiting == 2, "B and C wait for the next group, B first")
+            leader.cancel()
+            _ = try await count(
+                """
+                SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+                WHERE query LIKE '%/* holding */%' AND pid <> pg_backend_pid()
+                """)
+            try await holding.value
+            _ = try await first.value
+            _ = try await follower.value
+            _ = try? await leader.value
         }
-        let waitingForTheLock = """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%app_record_new_opt_ins(%'
-            """
-        let lockHeld = """
-            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'consents' AND l.mode = 'AccessExclusiveLock' AND l.granted
-            """
-        for _ in 0..<200 where try await database.count(lockHeld) == 0 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try #require(try await database.count(lockHeld) == 1, "the lock is held before A is sent")
-        let first = Task { try await optIn("+393332200001") }
-        for _ in 0..<200 where try await database.count(waitingForTheLock) == 0 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try #require(try await database.count(waitingForTheLock) == 1, "A's group is waiting for the lock")
-        let leader = Task { try await optIn("+393332200002") }
-        try await Task.sleep(for: .milliseconds(200))
-        let follower = Task { try await optIn("+393332200003") }
-        try await Task.sleep(for: .milliseconds(200))
-        try #require(try await database.count(waitingForTheLock) == 1, "the lock was still held when B hung up")
-        leader.cancel()
-        _ = try await holding.value
-        _ = try await first.value
-        _ = try await follower.value
-        _ = try? await leader.value
         let t = "'\(tenant.id.uuidString)'"
         #expect(try await database.count("SELECT count(*) FROM subjects WHERE tenant_id = \(t)") == 3)
         #expect(
