@@ -45,9 +45,6 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         self.runner = runner
     }
 
-    /// Writes queued behind a running group, across tenants (for tests and diagnostics).
-    var waiting: Int { state.withLock { $0.waiting.count } }
-
     struct WrongAnswerCount: Error, CustomStringConvertible {
         let items: Int
         let answers: Int
