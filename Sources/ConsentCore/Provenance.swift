@@ -44,15 +44,20 @@ public struct Provenance: Sendable, Equatable, Codable {
     /// The `Origin` of the page that sent a widget's decision, as the browser named it and the tenant allowed it.
     /// Nil for opt-ins made elsewhere, and for decisions recorded before it was kept.
     public let origin: String?
+    /// For an imported opt-in, the system the row came from (a CRM, a newsletter tool), as the file named it. Nil
+    /// for opt-ins collected by this service. An imported row without a page has an empty `pageUrl`.
+    public let source: String?
 
     public init(
-        pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil, origin: String? = nil
+        pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil, origin: String? = nil,
+        source: String? = nil
     ) {
         self.pageUrl = pageUrl
         self.userAgent = userAgent
         self.ipAddress = ipAddress
         self.boxes = boxes
         self.origin = origin
+        self.source = source
     }
 
     public enum Invalid: Error, Equatable {

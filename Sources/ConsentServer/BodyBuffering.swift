@@ -12,7 +12,7 @@ import Hummingbird
 /// byte resets. Here the body is read first, with the read registered in `BodyReadWatch`, whose sweep closes the
 /// connection of a body still arriving past the deadline; the request then goes on with its body in memory. The
 /// bodies are small (at most `ConsentRequestContext.maxBodyBytes`) and every route that takes one reads it whole
-/// anyway. A body over the limit is refused (413), and its read stays watched so that a connection still sending
+/// anyway; the one exception is an import's upload, which `ImportRoutes` streams under a watch of its own. A body over the limit is refused (413), and its read stays watched so that a connection still sending
 /// it is closed at the deadline.
 struct BodyBufferingMiddleware: RouterMiddleware {
     typealias Context = ConsentRequestContext
@@ -24,6 +24,10 @@ struct BodyBufferingMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil)
         else { return try await next(request, context) }
+        // An import's file (up to 1 GiB) is read as it streams, each piece within the deadline (`ImportRoutes`).
+        if request.method == .post && request.uri.path == ImportRoutes.uploadPath {
+            return try await next(request, context)
+        }
         let id = watch.watch(context.channel, for: timeout)
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         if watch.end(id) { throw DeadlineExceeded(after: timeout) }

@@ -33,6 +33,8 @@ public struct ServerDependencies: Sendable {
     public var checkClock: @Sendable () -> Date = { Date() }
     /// Public keys that signed checkpoints before the current one (`CONSENTD_RETIRED_SIGNING_KEYS`).
     public var retiredSigningKeys: [[UInt8]] = []
+    /// Wakes this instance's import worker when an upload is in (`ImportWorker`).
+    public let importArrivals = ImportArrivals()
 
     public init(
         database: ConsentDatabase, schema: MigrationRunner, checkpointSigner: CheckpointSigner,
@@ -52,6 +54,8 @@ public struct ServerDependencies: Sendable {
             keyring: database.keyring, suppression: subjectRights.suppression,
             pendingLifetime: collection.pendingConsentLifetime)
     }
+
+    var imports: ImportStore { database.imports(arrivals: importArrivals) }
 
     var subjectExporter: SubjectExporter { database.subjectExporter(signer: checkpointSigner) }
 
@@ -78,7 +82,8 @@ public enum ConsentApplication {
         router.add(middleware: ErrorShapingMiddleware(routes: routeTable))
         router.add(middleware: BodyBufferingMiddleware(watch: bodyReads, timeout: dependencies.requestTimeout))
         router.add(
-            middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths)
+            middleware: RequestDeadlineMiddleware(
+                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths.union([ImportRoutes.uploadPath]))
         )
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
@@ -116,6 +121,8 @@ public enum ConsentApplication {
             database: database, desk: dependencies.subjectRightsDesk, exporter: dependencies.subjectExporter)
         subjectRights.register(on: v1)
         ReportRoutes(reports: database.reports).register(on: v1)
+        ImportRoutes(imports: dependencies.imports, bodyReads: bodyReads, readTimeout: dependencies.requestTimeout)
+            .register(on: v1)
         ConsoleRoutes(
             database: database, ledger: dependencies.ledger, keys: keys,
             sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
@@ -192,6 +199,8 @@ public enum ConsentApplication {
             },
             ConsentChangeListenerService(
                 listener: database.changeListener, logger: logger),
+            ImportWorker(
+                database: database, ledger: dependencies.ledger, arrivals: dependencies.importArrivals, logger: logger),
         ]
         if let address = dependencies.metricsAddress {
             services.append(

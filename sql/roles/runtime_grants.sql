@@ -105,8 +105,21 @@ GRANT EXECUTE ON FUNCTION app_new_opt_in_verdicts(uuid, int[], bytea[], text[], 
     TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_new_opt_in_rows(int[], text[], uuid[], text[], text[], uuid[], text[], uuid[], text[],
     text[], uuid[], text[]) TO {{app_role}};
-GRANT EXECUTE ON FUNCTION app_record_new_opt_ins(uuid, text[], bytea[], uuid[], bytea[], bytea[], bytea[], bytea[],
-    uuid[], text[], text[], timestamptz[], uuid[], uuid[], bytea[], text[], int[], text[], uuid[]) TO {{app_role}};
 -- Withdrawals in groups (0016).
 GRANT EXECUTE ON FUNCTION app_record_withdrawals(uuid, text[], bytea[], boolean[], text[], text[], uuid[], bytea[],
     int[], text[]) TO {{app_role}};
+
+-- Imports (0017). Chunks are deleted once recorded; the import's counts, status, key and lease change as it runs;
+-- erasure clears a row's subject and key. Opt-ins of new people in groups now take 0017's signature.
+GRANT EXECUTE ON FUNCTION app_record_new_opt_ins(uuid, text[], bytea[], uuid[], bytea[], bytea[], bytea[], bytea[],
+    uuid[], text[], text[], timestamptz[], uuid[], uuid[], bytea[], text[], int[], text[], uuid[], boolean)
+    TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON imports TO {{app_role}};
+GRANT UPDATE (status, file_sha256, file_bytes, same_file_as, rows_read, rows_recorded, granted, pending, superseded,
+    suppressed, duplicate, invalid, wrapped_key, master_key_id, lease_holder, lease_until, received_at, completed_at)
+    ON imports TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON import_chunks TO {{app_role}};
+GRANT SELECT, INSERT ON import_rows TO {{app_role}};
+GRANT UPDATE (subject_id, row_key) ON import_rows TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_record_import_batch(uuid, uuid, int, uuid, text, int[], text[], text[], bytea[], text[],
+    bytea[], bytea) TO {{app_role}};

@@ -37,4 +37,6 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case optOutReviewResolved = "opt_out.review_resolved"
     /// Two subjects found to be one person (sql/migrations/0013, SubjectReindexer).
     case subjectMerged = "subject.merged"
+    /// A chunk of an import recorded: its rows' outcomes and the Merkle root over them (sql/migrations/0017).
+    case importBatchRecorded = "import.batch_recorded"
 }

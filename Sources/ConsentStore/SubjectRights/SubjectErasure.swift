@@ -107,6 +107,9 @@ public enum SubjectErasure {
             try await forgetIdempotentRequests(
                 naming: Array(blindIndex.readableBytesView), on: connection, logger: logger)
         }
+        // An import's rows keep their line, outcome and leaf hash (the batch's other proofs need it), not the person.
+        try await connection.closeSafeQuery(
+            "UPDATE import_rows SET subject_id = NULL, row_key = NULL WHERE subject_id = \(subjectId)", logger: logger)
         try await connection.closeSafeQuery("DELETE FROM subject_keys WHERE subject_id = \(subjectId)", logger: logger)
         let erased =
             try await connection.closeSafeQuery(

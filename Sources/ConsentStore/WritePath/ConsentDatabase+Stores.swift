@@ -79,3 +79,8 @@ extension ConsentDatabase {
 
     public func poolUsage(logger: Logger) async throws -> PoolUsage { try await PoolUsage.read(client, logger: logger) }
 }
+
+extension ConsentDatabase {
+    /// Bulk imports: receiving files and reading what became of them (`ImportWorker` records them).
+    public func imports(arrivals: ImportArrivals) -> ImportStore { ImportStore(database: self, arrivals: arrivals) }
+}

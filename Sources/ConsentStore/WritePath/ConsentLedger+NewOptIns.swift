@@ -121,9 +121,10 @@ enum NewOptInAnswer: Sendable, Equatable {
 extension ConsentLedger {
     /// Records a group of new people's opt-ins for one tenant in one statement, answering each in order. A group
     /// that raced a suppression entry (CL016), or lost a deadlock, wrote nothing and is answered `retry` throughout.
-    static func recordNewOptIns(_ items: [NewOptIn], tenantId: UUID, on connection: PostgresConnection, logger: Logger)
-        async throws -> [NewOptInAnswer]
-    {
+    /// `auditEach` false leaves the audit events to the caller (an import's chunk commits to its rows by one event).
+    static func recordNewOptIns(
+        _ items: [NewOptIn], tenantId: UUID, auditEach: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [NewOptInAnswer] {
         var purposeItems: [Int32] = []
         var purposes: [String] = []
         var consentIds: [UUID] = []
@@ -145,7 +146,7 @@ extension ConsentLedger {
                     \(items.map { ByteBuffer(bytes: $0.suppressionHash ?? []) }), \(items.map(\.noticeId)),
                     \(items.map(\.method.recordedStatus.rawValue)), \(items.map(\.method.rawValue)), \(items.map(\.collectedAt)),
                     \(items.map(\.collectionId)), \(items.map(\.recordedBy)), \(items.map { ByteBuffer(bytes: $0.provenance) }),
-                    \(items.map(\.actor)), \(purposeItems), \(purposes), \(consentIds))
+                    \(items.map(\.actor)), \(purposeItems), \(purposes), \(consentIds), \(auditEach))
                 """, logger: logger
             ).decode((Int32, String?, UUID?, String?, String?, Date?, Int64?).self).array().map {
                 (

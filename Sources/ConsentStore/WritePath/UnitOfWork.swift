@@ -63,3 +63,12 @@ extension UnitOfWork where Outcome: ConsentStateChanging {
 public protocol ConsentStateChanging: Sendable {
     var changes: [ConsentChange] { get }
 }
+
+extension UnitOfWork {
+    /// A change to rows no check reads (an import's own progress, its chunks, its lease): nothing to invalidate.
+    static func bookkeeping(
+        _ tenantId: UUID, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Outcome
+    ) -> UnitOfWork<Outcome> {
+        UnitOfWork(tenantId: tenantId, changes: { _ in [] }, body: body)
+    }
+}

@@ -1,0 +1,150 @@
+import ConsentCore
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Records received imports, chunk by chunk, on every instance: an instance takes an import by its lease
+/// (`ImportLease`), records its chunks in order (each one transaction, `ConsentLedger.importChunk`, which renews
+/// the lease), and marks it completed. An instance that dies mid-import leaves its current chunk in place, and
+/// another takes the import over once the lease has run out; a chunk is recorded exactly once, because recording
+/// it deletes it in the same transaction, which also checks the lease. Imports left `receiving` by an instance that
+/// died during the upload are deleted the same way: their file never fully arrived.
+public struct ImportWorker: Service {
+    let database: ConsentDatabase
+    let ledger: ConsentLedger
+    let arrivals: ImportArrivals
+    let logger: Logger
+    /// How long it waits for an announcement before looking again.
+    let idle: Duration
+
+    public init(
+        database: ConsentDatabase, ledger: ConsentLedger, arrivals: ImportArrivals, logger: Logger,
+        idle: Duration = .seconds(5)
+    ) {
+        self.database = database
+        self.ledger = ledger
+        self.arrivals = arrivals
+        self.logger = logger
+        self.idle = idle
+    }
+
+    public func run() async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    if try await recordNext() == nil { await arrivals.wait(upTo: idle) }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning(
+                        "import worker: a pass failed; retrying",
+                        metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Takes one import that is ready (or whose lease ran out) and records it to the end; answers its id, or nil
+    /// when there was none.
+    @discardableResult
+    public func recordNext(progress: (@Sendable (Int) -> Void)? = nil) async throws -> UUID? {
+        try await discardAbandonedUploads()
+        let candidates = try await database.client.withOperatorTransaction(logger: logger) { connection in
+            try await connection.closeSafeQuery(
+                """
+                SELECT id, tenant_id FROM imports
+                WHERE status = 'running' AND (lease_holder IS NULL OR lease_until < now())
+                ORDER BY created_at LIMIT 10
+                """, logger: logger
+            ).decode((UUID, UUID).self).array()
+        }
+        for (id, tenantId) in candidates {
+            guard let job = try await claim(id, tenantId: tenantId) else { continue }
+            try await record(job, progress: progress)
+            return id
+        }
+        return nil
+    }
+
+    /// Records one import to the end, if it is ready and nobody else holds it (the command line's import).
+    public func record(_ id: UUID, tenantId: UUID, progress: (@Sendable (Int) -> Void)? = nil) async throws {
+        guard let job = try await claim(id, tenantId: tenantId) else { return }
+        try await record(job, progress: progress)
+    }
+
+    private func claim(_ id: UUID, tenantId: UUID) async throws -> (job: ImportJob, key: ImportKey)? {
+        let claimed = try await database.commit(
+            UnitOfWork.bookkeeping(tenantId) { connection, logger in
+                try await connection.closeSafeQuery(
+                    """
+                    UPDATE imports SET lease_holder = \(ImportLease.holder), lease_until = now() + interval '60 seconds'
+                    WHERE id = \(id) AND status = 'running' AND (lease_holder IS NULL OR lease_until < now())
+                    RETURNING channel, notice_id, recorded_by, actor, wrapped_key, master_key_id
+                    """, logger: logger
+                ).decode((String, UUID, UUID, String, ByteBuffer?, ByteBuffer?).self).array().first
+            }, logger: logger)
+        guard let row = claimed else { return nil }
+        guard let channel = MessageChannel(rawValue: row.0), let wrapped = row.4 else {
+            throw UnreadableGroupRows(why: "import \(id.lowercased) has no channel or key")
+        }
+        let key = try database.keyring.unwrapImportKey(
+            Array(wrapped.readableBytesView), wrappedBy: row.5.map { Array($0.readableBytesView) }, importId: id)
+        let job = ImportJob(
+            id: id, tenantId: tenantId, channel: channel, noticeId: row.1, recordedBy: row.2, actor: row.3,
+            holder: ImportLease.holder)
+        return (job, ImportKey(key: key))
+    }
+
+    private func record(_ claimed: (job: ImportJob, key: ImportKey), progress: (@Sendable (Int) -> Void)?) async throws
+    {
+        let job = claimed.job
+        while true {
+            let next = try await database.read(job.tenantId, logger: logger) { connection in
+                try await connection.closeSafeQuery(
+                    "SELECT seq, sealed FROM import_chunks WHERE import_id = \(job.id) ORDER BY seq LIMIT 1",
+                    logger: logger
+                ).decode((Int32, ByteBuffer).self).array().first
+            }
+            guard let (seq, sealed) = next else { break }
+            let chunk = try ImportChunk.open(
+                Array(sealed.readableBytesView), key: claimed.key.key, importId: job.id, seq: Int(seq))
+            let outcome = try await database.commit(ledger.importChunk(chunk, seq: Int(seq), of: job), logger: logger)
+            progress?(outcome.results.count)
+        }
+        try await database.commit(
+            UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
+                try await connection.closeSafeQuery(
+                    """
+                    UPDATE imports SET status = 'completed', completed_at = now(), wrapped_key = NULL,
+                                       master_key_id = NULL, lease_holder = NULL, lease_until = NULL
+                    WHERE id = \(job.id) AND lease_holder = \(job.holder) AND status = 'running'
+                    """, logger: logger)
+            }, logger: logger)
+        logger.info("import recorded", metadata: ["import": "\(job.id.lowercased)"])
+    }
+
+    /// Uploads whose instance stopped renewing their lease: the file never fully arrived, so nothing of it stays.
+    private func discardAbandonedUploads() async throws {
+        let abandoned = try await database.client.withOperatorTransaction(logger: logger) { connection in
+            try await connection.closeSafeQuery(
+                "SELECT id, tenant_id FROM imports WHERE status = 'receiving' AND lease_until < now()", logger: logger
+            ).decode((UUID, UUID).self).array()
+        }
+        for (id, tenantId) in abandoned {
+            try await database.commit(
+                UnitOfWork.bookkeeping(tenantId) { connection, logger in
+                    try await connection.closeSafeQuery(
+                        "DELETE FROM imports WHERE id = \(id) AND status = 'receiving' AND lease_until < now()",
+                        logger: logger)
+                }, logger: logger)
+        }
+    }
+}
+
+/// The import's key, unwrapped: kept apart so that it is never logged with the job.
+struct ImportKey: Sendable {
+    let key: SymmetricKey
+}
