@@ -7,7 +7,7 @@ struct Consentd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consentd",
         abstract: "ConsentLedger: proof and state of people's consent to be messaged.",
-        subcommands: [Dev.self, Serve.self, Migrate.self, Tenants.self, Keys.self, Audit.self])
+        subcommands: [Dev.self, Serve.self, Migrate.self, Tenants.self, Keys.self, Audit.self, Import.self])
 
     static func main() async {
         // Logs go to standard error so that commands which print a secret (keys create) print only that.

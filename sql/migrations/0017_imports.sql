@@ -69,7 +69,9 @@ SELECT app_isolate_tenant_rows('import_chunks');
 -- so the other rows of the batch keep their proofs, and it cannot be recomputed without them.
 CREATE TABLE import_rows (
     import_id   uuid NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
-    tenant_id   uuid NOT NULL REFERENCES tenants (id),
+    -- The import's tenant (row-level security checks it is the transaction's); no key of its own to tenants,
+    -- whose probe a million rows would pay for nothing the import's key does not already prove.
+    tenant_id   uuid NOT NULL,
     line        int NOT NULL,
     outcome     text NOT NULL CHECK (outcome IN ('granted', 'pending', 'superseded', 'suppressed', 'duplicate',
                                                  'invalid')),
@@ -175,7 +177,6 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_count int := cardinality(p_subject_ids);
     v_refusals text[];
     v_unrefused int[];
     v_candidates int[];
@@ -194,23 +195,30 @@ BEGIN
         RAISE EXCEPTION 'app_record_new_opt_ins: purpose arrays of different lengths';
     END IF;
 
-    -- The notice's rules, item by item, as app_record_opt_in checks them.
+    -- The notice's rules, item by item, as app_record_opt_in checks them. The purposes a notice does not cover
+    -- are gathered for all items at once and joined back (a subquery per item scanned every item's purposes).
+    WITH items AS (
+        SELECT i.k, i.channel, n.id AS notice_id, n.channel AS notice_channel, n.purposes AS notice_purposes
+        FROM unnest(p_notice_ids, p_channels) WITH ORDINALITY AS i(notice_id, channel, k)
+        LEFT JOIN notices n ON n.id = i.notice_id
+    ), uncovered AS (
+        SELECT p.item, array_agg(p.purpose ORDER BY p.m) AS keys
+        FROM unnest(p_purpose_items, p_purposes) WITH ORDINALITY AS p(item, purpose, m)
+        JOIN items i ON i.k = p.item
+        WHERE NOT (p.purpose = ANY (coalesce(i.notice_purposes, '{}')))
+        GROUP BY p.item
+    )
     SELECT array_agg(
-               CASE WHEN n.id IS NULL THEN 'CL010'
-                    WHEN n.channel <> i.channel THEN 'CL011:' || n.channel
-                    WHEN cardinality(u.uncovered) > 0 AND cardinality(app_unknown_purposes(u.uncovered)) > 0
-                        THEN 'CL012:' || array_to_string(app_unknown_purposes(u.uncovered), ',')
-                    WHEN cardinality(u.uncovered) > 0 THEN 'CL013:' || array_to_string(u.uncovered, ',')
+               CASE WHEN i.notice_id IS NULL THEN 'CL010'
+                    WHEN i.notice_channel <> i.channel THEN 'CL011:' || i.notice_channel
+                    WHEN u.keys IS NOT NULL AND cardinality(app_unknown_purposes(u.keys)) > 0
+                        THEN 'CL012:' || array_to_string(app_unknown_purposes(u.keys), ',')
+                    WHEN u.keys IS NOT NULL THEN 'CL013:' || array_to_string(u.keys, ',')
                END ORDER BY i.k)
     INTO v_refusals
-    FROM unnest(p_notice_ids, p_channels) WITH ORDINALITY AS i(notice_id, channel, k)
-    LEFT JOIN notices n ON n.id = i.notice_id
-    CROSS JOIN LATERAL (
-        SELECT coalesce(array_agg(p.purpose ORDER BY p.m), '{}') AS uncovered
-        FROM unnest(p_purpose_items, p_purposes) WITH ORDINALITY AS p(item, purpose, m)
-        WHERE p.item = i.k AND NOT (p.purpose = ANY (coalesce(n.purposes, '{}')))
-    ) u;
-    v_unrefused := ARRAY(SELECT k FROM generate_series(1, v_count) AS k WHERE v_refusals[k] IS NULL);
+    FROM items i LEFT JOIN uncovered u ON u.item = i.k;
+    -- Arrays of text are read by unnest, never by subscript (v_refusals[k] walks the array to k).
+    v_unrefused := ARRAY(SELECT r.k FROM unnest(v_refusals) WITH ORDINALITY AS r(refusal, k) WHERE r.refusal IS NULL);
 
     -- First read of the suppression entries: people with nothing to record are refused before anything is made.
     v_candidates := ARRAY(
@@ -264,8 +272,8 @@ BEGIN
     -- for the table's lock).
     IF cardinality(v_made) = 0 THEN
         RETURN QUERY
-            SELECT k::int, v_refusals[k], NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::bigint
-            FROM generate_series(1, v_count) AS k ORDER BY k;
+            SELECT r.k::int, r.refusal, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::bigint
+            FROM unnest(v_refusals) WITH ORDINALITY AS r(refusal, k) ORDER BY r.k;
         RETURN;
     END IF;
     INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, master_key_id)
@@ -350,10 +358,10 @@ BEGIN
         )
         SELECT o.item, o.refusal, o.consent_id, o.purpose, o.status, o.granted_at, o.change_position
         FROM (
-            SELECT k::int AS item, 0 AS n, v_refusals[k] AS refusal, NULL::uuid AS consent_id,
+            SELECT r.k::int AS item, 0 AS n, r.refusal, NULL::uuid AS consent_id,
                    NULL::text AS purpose, NULL::text AS status, NULL::timestamptz AS granted_at,
                    NULL::bigint AS change_position
-            FROM generate_series(1, v_count) AS k WHERE v_refusals[k] IS NOT NULL
+            FROM unnest(v_refusals) WITH ORDINALITY AS r(refusal, k) WHERE r.refusal IS NOT NULL
             UNION ALL
             SELECT r.item, r.n, NULL, CASE WHEN r.verdict <> 'suppressed' THEN r.consent_id END, r.purpose,
                    CASE r.verdict WHEN 'recorded' THEN r.status ELSE r.verdict END,

@@ -119,6 +119,8 @@ GRANT UPDATE (status, file_sha256, file_bytes, same_file_as, rows_read, rows_rec
     suppressed, duplicate, invalid, wrapped_key, master_key_id, lease_holder, lease_until, received_at, completed_at)
     ON imports TO {{app_role}};
 GRANT SELECT, INSERT, DELETE ON import_chunks TO {{app_role}};
+-- Only so that a worker can lock the chunk it records (FOR UPDATE needs UPDATE on a column); no chunk is updated.
+GRANT UPDATE (seq) ON import_chunks TO {{app_role}};
 GRANT SELECT, INSERT ON import_rows TO {{app_role}};
 GRANT UPDATE (subject_id, row_key) ON import_rows TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_record_import_batch(uuid, uuid, int, uuid, text, int[], text[], text[], bytea[], text[],

@@ -19,10 +19,14 @@ struct ImportJob: Sendable {
     var caller: CallerIdentity { .channel(actor, tenantId: tenantId, vouchedBy: recordedBy) }
 }
 
-/// What recording a chunk did, line by line, and the subjects whose consent state it changed.
+/// What recording a chunk did, line by line, and the subjects whose consent state it changed; no chunk when none
+/// was left to take.
 struct ImportChunkOutcome: ConsentStateChanging {
+    let seq: Int?
     let results: [ImportLineResult]
     let changes: [ConsentChange]
+
+    static let none = ImportChunkOutcome(seq: nil, results: [], changes: [])
 }
 
 struct ImportLineResult: Sendable, Equatable {
@@ -42,16 +46,29 @@ extension ConsentLedger {
     /// is first looked up by its row key (imported before: `duplicate`), and otherwise recorded by
     /// `app_record_opt_in`, which reconciles it with what the person has (their stops make it `superseded`, their
     /// objection `suppressed`) and writes that opt-in's own events as well.
-    func importChunk(_ chunk: ImportChunk, seq: Int, of job: ImportJob) -> UnitOfWork<ImportChunkOutcome> {
+    ///
+    /// The chunk is the import's next one that no other transaction holds (`FOR UPDATE SKIP LOCKED`), so that
+    /// workers record an import's chunks side by side, each exactly once: recording deletes it, and a transaction
+    /// that fails leaves it, unlocked, for the next.
+    func importNextChunk(of job: ImportJob, key: ImportKey) -> UnitOfWork<ImportChunkOutcome> {
         UnitOfWork(tenantId: job.tenantId) { [keyring, suppression, pendingLifetime] connection, logger in
+            let next = try await connection.closeSafeQuery(
+                """
+                SELECT seq, sealed FROM import_chunks WHERE import_id = \(job.id)
+                ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+                """, logger: logger
+            ).decode((Int32, ByteBuffer).self).array().first
+            guard let (seq, sealed) = next else { return .none }
+            let chunk = try ImportChunk.open(
+                Array(sealed.readableBytesView), key: key.key, importId: job.id, seq: Int(seq))
             var recorder = ChunkRecorder(
                 job: job, keyring: keyring, suppression: suppression, pendingLifetime: pendingLifetime)
-            return try await recorder.record(chunk, seq: seq, on: connection, logger: logger)
+            return try await recorder.record(chunk, seq: Int(seq), on: connection, logger: logger)
         }
     }
 }
 
-/// The steps of `importChunk`, in the order they run.
+/// The steps of `importNextChunk`, in the order they run.
 private struct ChunkRecorder {
     let job: ImportJob
     let keyring: TenantKeyring
@@ -255,7 +272,7 @@ private struct ChunkRecorder {
                 \(lines.map { $0.subjectId?.lowercased ?? "" }), \(lines.map { ByteBuffer(bytes: $0.rowKey ?? []) }),
                 \(ByteBuffer(bytes: ImportLeaf.root(leaves))))
             """, logger: logger)
-        return ImportChunkOutcome(results: lines, changes: changes)
+        return ImportChunkOutcome(seq: seq, results: lines, changes: changes)
     }
 
     private func rowKey(_ entry: Entry, subjectId: UUID) -> [UInt8] {
