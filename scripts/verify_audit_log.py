@@ -225,7 +225,25 @@ def verify_bundle(path, pin):
             raise Failure(f"seq {event['seq']}: the proof is for another leaf or tree")
         if not verify_inclusion(leaf, event["seq"], size, [base64.b64decode(h) for h in proof["hashes"]], root):
             raise Failure(f"seq {event['seq']}: the inclusion proof does not verify")
-    print(f"ok: {name}: {len(events)} events of the subject's export are in the signed tree of size {size}")
+    # Imported rows (issue 22): each row's leaf is the JCS of its fields, and its proof leads to the Merkle root
+    # that its batch's event (proven above) holds.
+    roots = {(e["data"]["importId"], e["data"]["batch"]): bytes.fromhex(e["data"]["root"])
+             for e in events if e["action"] == "import.batch_recorded"}
+    rows = bundle.get("importedRows", [])
+    for row in rows:
+        fields = {k: row[k] for k in ("importId", "line", "outcome", "rowKey", "subjectRef") if k in row}
+        leaf = leaf_hash(jcs(fields))
+        if leaf != base64.b64decode(row["leafHash"]):
+            raise Failure(f"import {row['importId']} line {row['line']}: leafHash is not the hash of the row")
+        root_of_batch = roots.get((row["importId"], row["batch"]))
+        if root_of_batch is None:
+            raise Failure(f"import {row['importId']} line {row['line']}: no proven event for its batch")
+        proof = row["batchProof"]
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        if not verify_inclusion(leaf, proof["leafIndex"], proof["batchSize"], hashes, root_of_batch):
+            raise Failure(f"import {row['importId']} line {row['line']}: the proof does not lead to the batch's root")
+    print(f"ok: {name}: {len(events)} events and {len(rows)} imported rows of the subject's export are in the "
+          f"signed tree of size {size}")
 
 
 def main():

@@ -126,8 +126,13 @@ import Testing
             source: source, userAgent: userAgent, ipAddress: ipAddress)
     }
 
+    static func validating(_ record: ImportRecord) -> Result<ImportRow, ImportRejection> {
+        var validator = validator
+        return validator.validate(record)
+    }
+
     static func reason(_ record: ImportRecord) -> String? {
-        if case .failure(let rejection) = validator.validate(record) {
+        if case .failure(let rejection) = validating(record) {
             #expect(rejection.line == 7)
             return rejection.reason
         }
@@ -135,11 +140,11 @@ import Testing
     }
 
     @Test func aGoodRowIsNormalisedAndDefaultsToTheImportMethod() throws {
-        let row = try Self.validator.validate(Self.record(source: "crm")).get()
+        let row = try Self.validating(Self.record(source: "crm")).get()
         #expect(row.subject == "+393331110001" && row.method == .import && row.line == 7)
         #expect(row.collectedAt == RFC3339.parse("2025-01-01T00:00:00Z"))
         #expect(row.provenance == Provenance(pageUrl: "", userAgent: nil, ipAddress: nil, source: "crm"))
-        let full = try Self.validator.validate(
+        let full = try Self.validating(
             Self.record(
                 method: "double_opt_in", pageUrl: " https://shop.example/x ", userAgent: "UA",
                 ipAddress: "2001:DB8::1")
@@ -147,7 +152,7 @@ import Testing
         #expect(full.method == .doubleOptIn && full.pageUrl == "https://shop.example/x")
         #expect(full.ipAddress == "2001:db8::1" && full.userAgent == "UA")
         // A user agent or address without a page is checked too, and no page is invented for it.
-        #expect(try Self.validator.validate(Self.record(ipAddress: "203.0.113.9")).get().pageUrl == nil)
+        #expect(try Self.validating(Self.record(ipAddress: "203.0.113.9")).get().pageUrl == nil)
     }
 
     @Test(arguments: [
@@ -172,6 +177,18 @@ import Testing
         let given = Self.reason(record)
         #expect(given?.contains(reason) == true, "\(String(describing: given))")
         #expect(given?.contains("333 111") != true, "a reason never repeats the identifier")
+    }
+
+    @Test func aPageCheckedOnceIsRememberedOnlyWhenItPassed() {
+        var validator = Self.validator
+        let good = Self.record(pageUrl: "https://shop.example/a")
+        let bad = Self.record(pageUrl: "not a page")
+        #expect((try? validator.validate(good).get()) != nil)
+        #expect((try? validator.validate(bad).get()) == nil)
+        #expect((try? validator.validate(bad).get()) == nil)
+        #expect((try? validator.validate(good).get())?.pageUrl == "https://shop.example/a")
+        let other = Self.record(pageUrl: "https://shop.example/a", ipAddress: "999.1.1.1")
+        #expect((try? validator.validate(other).get()) == nil)
     }
 
     @Test func aTimeJustInsideTheClockSkewIsAccepted() {
@@ -218,8 +235,19 @@ import Testing
         let leaf = ImportLeaf(importId: id, line: 12, outcome: .invalid, subjectRef: nil, rowKey: nil)
         let text = try CanonicalJSON.string(leaf.json)
         #expect(text == #"{"importId":"00000000-0000-4000-8000-000000000001","line":12,"outcome":"invalid"}"#)
-        #expect(try leaf.hash() == MerkleTree.leafHash(Array(text.utf8)))
-        #expect(ImportLeaf.root([try leaf.hash()]) == (try leaf.hash()))
+        #expect(leaf.hash() == MerkleTree.leafHash(Array(text.utf8)))
+        #expect(ImportLeaf.root([leaf.hash()]) == leaf.hash())
+        // The direct writer is the general serialiser's output, byte for byte, for every shape of leaf.
+        for outcome in ImportOutcome.allCases {
+            for subjectRef in [nil, UUID()] {
+                for rowKey in [nil, (0..<32).map { _ in UInt8.random(in: 0...255) }] {
+                    let leaf = ImportLeaf(
+                        importId: UUID(), line: Int.random(in: 1...10_000_000), outcome: outcome,
+                        subjectRef: subjectRef, rowKey: rowKey)
+                    #expect(leaf.canonicalBytes == (try CanonicalJSON.serialize(leaf.json)))
+                }
+            }
+        }
     }
 }
 

@@ -151,6 +151,41 @@ import Testing
             #expect(MerkleTree.root(leaves[...]).hexString == root)
             let verification = try await acme.call(.get, "/v1/audit/verification", as: .dpo)
             #expect(try verification.decoded(VerificationReply.self).ok, "\(verification.text)")
+            // The person's export proves their imported row: its leaf hash is the hash of its fields, and its
+            // proof leads to the root that the batch's event (in the export too) holds.
+            let export = try await acme.post(
+                "/v1/subjects/export", as: .dpo, ["subject": Self.granted, "channel": "whatsapp"])
+            #expect(export.status == .ok, "\(export.text)")
+            guard case .object(let bundle) = try JSONValue.parse(export.text),
+                case .array(let imported) = bundle["importedRows"], imported.count == 1,
+                case .object(let row) = imported[0], case .string(let leafHash) = row["leafHash"],
+                case .object(let proof) = row["batchProof"], case .array(let hashes) = proof["hashes"],
+                case .number(let index) = proof["leafIndex"], case .number(let size) = proof["batchSize"],
+                case .array(let bundleEvents) = bundle["auditEvents"]
+            else { throw APIClient.Unexpected("an export without its imported row: \(export.text)") }
+            #expect(row["line"] == .number(2) && row["outcome"] == .string("granted"))
+            var leafFields = row
+            for key in ["batch", "leafHash", "batchProof"] { leafFields[key] = nil }
+            let leaf = MerkleTree.leafHash(try CanonicalJSON.serialize(.object(leafFields)))
+            #expect(Data(leaf).base64EncodedString() == leafHash)
+            #expect(
+                MerkleTree.verifyInclusion(
+                    leafHash: leaf, index: Int64(index), size: Int64(size),
+                    proof: try hashes.map { value -> [UInt8] in
+                        guard case .string(let text) = value, let bytes = Data(base64Encoded: text) else {
+                            throw APIClient.Unexpected("a proof hash that is not base64")
+                        }
+                        return Array(bytes)
+                    }, root: try #require([UInt8](hex: root))))
+            #expect(
+                bundleEvents.contains {
+                    if case .object(let event) = $0 {
+                        event["action"] == .string("import.batch_recorded")
+                    } else {
+                        false
+                    }
+                })
+
             // Personal data stays out of what an import keeps in the clear.
             #expect(try await database.count("SELECT count(*)::int8 FROM import_chunks") == 0)
             #expect(

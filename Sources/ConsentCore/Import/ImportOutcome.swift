@@ -77,8 +77,27 @@ public struct ImportLeaf: Sendable, Equatable {
         return .object(fields)
     }
 
-    public func hash() throws -> [UInt8] { MerkleTree.leafHash(try CanonicalJSON.serialize(json)) }
+    /// `json` serialised (RFC 8785), written directly: every value is ASCII that needs no escaping and the keys
+    /// are already in order, and the general serialiser took a tenth of an import's time in Swift. A test keeps
+    /// the two byte for byte equal.
+    public var canonicalBytes: [UInt8] {
+        var text =
+            #"{"importId":""# + importId.lowercased + #"","line":"# + String(line) + #","outcome":""#
+            + outcome.rawValue + "\""
+        if let rowKey { text += #","rowKey":""# + rowKey.hexString + "\"" }
+        if let subjectRef { text += #","subjectRef":""# + subjectRef.lowercased + "\"" }
+        return Array((text + "}").utf8)
+    }
+
+    public func hash() -> [UInt8] { MerkleTree.leafHash(canonicalBytes) }
 
     /// The root over a batch's leaf hashes, in line order.
     public static func root(_ leafHashes: [[UInt8]]) -> [UInt8] { MerkleTree.root(leafHashes[...]) }
+
+    /// The inclusion proof (RFC 9162, 2.1.3.1) of the leaf at `index` among a batch's leaf hashes.
+    public static func proof(index: Int, in leafHashes: [[UInt8]]) -> [[UInt8]] {
+        MerkleTree.inclusionProofRanges(index: Int64(index), size: Int64(leafHashes.count)).map {
+            MerkleTree.root(leafHashes[Int($0.lowerBound)..<Int($0.upperBound)])
+        }
+    }
 }

@@ -142,7 +142,7 @@ public struct ImportRecordReader: Sendable {
         var texts: [String] = []
         texts.reserveCapacity(cells.count)
         for cell in cells {
-            guard let text = String(validating: cell, as: UTF8.self) else {
+            guard let text = Self.text(Self.trimmed(cell)) else {
                 throw MalformedImport(line: rowLine, reason: "the row is not UTF-8 text")
             }
             texts.append(text)
@@ -156,10 +156,25 @@ public struct ImportRecordReader: Sendable {
                 line: rowLine, reason: "the row has \(texts.count) fields and the header names \(header.count)")
         }
         var byColumn: [ImportRecord.Column: String] = [:]
-        for (column, text) in zip(header, texts) { byColumn[column] = text.trimmingCharacters(in: .whitespaces) }
+        for (column, text) in zip(header, texts) { byColumn[column] = text }
         return ImportRecord(
             line: rowLine, cells: byColumn,
             purposes: byColumn[.purposes].map(ImportRecord.purposeList).flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// A cell without the spaces and tabs around it.
+    private static func trimmed(_ cell: [UInt8]) -> ArraySlice<UInt8> {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = cell.firstIndex(where: { !blank($0) }), let last = cell.lastIndex(where: { !blank($0) })
+        else { return [] }
+        return cell[first...last]
+    }
+
+    /// The cell as text, or nil when it is not UTF-8. ASCII, nearly every cell of a real file, needs no
+    /// validation; the rest goes through the standard library's validating initialiser.
+    private static func text(_ bytes: ArraySlice<UInt8>) -> String? {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return bytes.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
     }
 
     private static func header(_ names: [String], line: Int) throws(MalformedImport) -> [ImportRecord.Column] {

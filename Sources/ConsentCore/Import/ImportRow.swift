@@ -3,7 +3,7 @@ import Foundation
 /// A row of an import that passed every check that needs no database: the identifier normalised for its channel,
 /// the purposes well formed and covered by the import's notice, the collection time in the past, the provenance
 /// fields within their limits. What the store records from it follows the rules of a single opt-in.
-public struct ImportRow: Sendable, Equatable, Codable {
+public struct ImportRow: Sendable, Equatable {
     public let line: Int
     /// The normalised identifier (`SubjectIdentifier.value`): personal data, sealed wherever it is kept.
     public let subject: String
@@ -17,6 +17,21 @@ public struct ImportRow: Sendable, Equatable, Codable {
 
     public static let maxSourceLength = 200
 
+    public init(
+        line: Int, subject: String, purposes: [String], collectedAt: Date, method: CollectionMethod, pageUrl: String?,
+        source: String?, userAgent: String?, ipAddress: String?
+    ) {
+        self.line = line
+        self.subject = subject
+        self.purposes = purposes
+        self.collectedAt = collectedAt
+        self.method = method
+        self.pageUrl = pageUrl
+        self.source = source
+        self.userAgent = userAgent
+        self.ipAddress = ipAddress
+    }
+
     /// What the row's opt-in would record: the identifier on `channel` and its provenance.
     public func subject(on channel: MessageChannel) -> SubjectIdentifier? {
         try? SubjectIdentifier(subject, channel: channel)
@@ -28,7 +43,7 @@ public struct ImportRow: Sendable, Equatable, Codable {
 }
 
 /// A row that cannot be recorded, and why, by its line only: the report never repeats the identifier.
-public struct ImportRejection: Error, Sendable, Equatable, Codable {
+public struct ImportRejection: Error, Sendable, Equatable {
     public let line: Int
     public let reason: String
 
@@ -54,7 +69,14 @@ public struct ImportRowValidator: Sendable {
         self.now = now
     }
 
-    public func validate(_ record: ImportRecord) -> Result<ImportRow, ImportRejection> {
+    private struct ProvenanceFields: Equatable {
+        let pageUrl: String
+        let userAgent: String?
+        let ipAddress: String?
+    }
+    private var lastProvenance: (fields: ProvenanceFields, value: Provenance)?
+
+    public mutating func validate(_ record: ImportRecord) -> Result<ImportRow, ImportRejection> {
         func reject(_ reason: String) -> Result<ImportRow, ImportRejection> {
             .failure(ImportRejection(line: record.line, reason: reason))
         }
@@ -96,9 +118,18 @@ public struct ImportRowValidator: Sendable {
         var provenance: Provenance?
         if record.pageUrl != nil || record.userAgent != nil || record.ipAddress != nil {
             do {
-                provenance = try Provenance.validated(
+                let fields = ProvenanceFields(
                     pageUrl: record.pageUrl ?? "https://import.invalid/", userAgent: record.userAgent,
                     ipAddress: record.ipAddress)
+                // A file's rows mostly share a page: the last fields checked are not checked again.
+                if let last = lastProvenance, last.fields == fields {
+                    provenance = last.value
+                } else {
+                    let checked = try Provenance.validated(
+                        pageUrl: fields.pageUrl, userAgent: fields.userAgent, ipAddress: fields.ipAddress)
+                    lastProvenance = (fields, checked)
+                    provenance = checked
+                }
             } catch {
                 switch error {
                 case .pageUrl(let why): return reject("'pageUrl' \(why)")

@@ -97,6 +97,24 @@ public struct SubjectExport: Sendable {
         }
     }
 
+    /// A row of an import that recorded one of the person's opt-ins, with its inclusion proof under the Merkle
+    /// root that its batch's `import.batch_recorded` event holds (the event is among `auditEvents`).
+    public struct ImportedRow: Sendable {
+        public let leaf: ImportLeaf
+        public let batch: Int
+        public let leafIndex: Int
+        public let batchSize: Int
+        public let proof: [[UInt8]]
+
+        public init(leaf: ImportLeaf, batch: Int, leafIndex: Int, batchSize: Int, proof: [[UInt8]]) {
+            self.leaf = leaf
+            self.batch = batch
+            self.leafIndex = leafIndex
+            self.batchSize = batchSize
+            self.proof = proof
+        }
+    }
+
     public struct CheckpointReference: Sendable {
         public let treeSize: Int64
         public let rootHash: [UInt8]
@@ -124,14 +142,16 @@ public struct SubjectExport: Sendable {
     public let interactions: [Interaction]
     public let pendingRequests: [Request]
     public let auditEvents: [ProvenEvent]
+    public let importedRows: [ImportedRow]
     public let checkpoint: CheckpointReference
 
     public init(
         subject: SubjectIdentifier, subjectRef: UUID, controller: String, firstSeenAt: Date, exportedAt: Date,
         window: ServiceWindow, consents: [Consent], interactions: [Interaction], pendingRequests: [Request],
         auditEvents: [ProvenEvent], checkpoint: CheckpointReference, entryPointAt: Date? = nil,
-        marketingStoppedAt: Date? = nil
+        marketingStoppedAt: Date? = nil, importedRows: [ImportedRow] = []
     ) {
+        self.importedRows = importedRows
         self.entryPointAt = entryPointAt
         self.marketingStoppedAt = marketingStoppedAt
         self.subject = subject
@@ -173,6 +193,7 @@ public enum SubjectExportDocument {
             "interactions": .array(export.interactions.map(interaction)),
             "pendingRequests": .array(export.pendingRequests.map(request)),
             "auditEvents": .array(export.auditEvents.map { proven($0, treeSize: export.checkpoint.treeSize) }),
+            "importedRows": .array(export.importedRows.map(imported)),
             "checkpoint": .object([
                 "treeSize": .number(Double(export.checkpoint.treeSize)),
                 "rootHash": .string(Data(export.checkpoint.rootHash).base64EncodedString()),
@@ -186,6 +207,19 @@ public enum SubjectExportDocument {
     }
 
     static func time(_ date: Date) -> JSONValue { .string(RFC3339.format(date)) }
+
+    /// An imported row: its leaf's fields as the batch committed to them, the leaf's hash, and its proof under the
+    /// root in its batch's event (hex there, as the event's `root`; base64 here, as every other hash).
+    static func imported(_ row: SubjectExport.ImportedRow) -> JSONValue {
+        guard case .object(var members) = row.leaf.json else { return .null }
+        members["batch"] = .number(Double(row.batch))
+        members["leafHash"] = .string(Data(row.leaf.hash()).base64EncodedString())
+        members["batchProof"] = .object([
+            "leafIndex": .number(Double(row.leafIndex)), "batchSize": .number(Double(row.batchSize)),
+            "hashes": .array(row.proof.map { .string(Data($0).base64EncodedString()) }),
+        ])
+        return .object(members)
+    }
 
     static func notice(_ notice: Notice) -> JSONValue {
         .object([
@@ -208,6 +242,7 @@ public enum SubjectExportDocument {
             if let ipAddress = provenance.ipAddress { members["ipAddress"] = .string(ipAddress) }
             if let boxes = provenance.boxes { members["boxes"] = .object(boxes.mapValues(JSONValue.bool)) }
             if let origin = provenance.origin { members["origin"] = .string(origin) }
+            if let source = provenance.source { members["source"] = .string(source) }
         } else {
             members["personalDataPurged"] = .bool(true)
         }

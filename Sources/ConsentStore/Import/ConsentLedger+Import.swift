@@ -259,8 +259,8 @@ private struct ChunkRecorder {
         guard lines.count == chunk.count else {
             throw UnreadableGroupRows(why: "an import chunk of \(chunk.count) lines answered \(lines.count)")
         }
-        let leaves = try lines.map {
-            try ImportLeaf(
+        let leaves = lines.map {
+            ImportLeaf(
                 importId: job.id, line: $0.line, outcome: $0.outcome, subjectRef: $0.subjectId, rowKey: $0.rowKey
             ).hash()
         }

@@ -11,7 +11,7 @@ struct ImportSpool: Sendable {
     let tenantId: UUID
     let key: SymmetricKey
     let dryRun: Bool
-    let validator: ImportRowValidator
+    var validator: ImportRowValidator
     private(set) var rowsRead = 0
     private var chunk = ImportChunk()
     private var seq = 0
@@ -57,7 +57,7 @@ struct ImportSpool: Sendable {
                     """, logger: logger)
             }
         } else {
-            let sealed = try chunk.sealed(with: key, importId: importId, seq: seq)
+            let sealed = chunk.sealed(with: key, importId: importId, seq: seq)
             work = UnitOfWork.bookkeeping(tenantId) { connection, logger in
                 try await connection.closeSafeQuery(
                     """

@@ -97,7 +97,43 @@ public struct SubjectExporter: Sendable {
             checkpoint: SubjectExport.CheckpointReference(
                 treeSize: checkpoint.size, rootHash: checkpoint.rootHash, note: checkpoint.note,
                 verifierKey: try signer.signer(for: tenantName).verifier.verifierKey),
-            entryPointAt: entryPointAt, marketingStoppedAt: marketingStoppedAt)
+            entryPointAt: entryPointAt, marketingStoppedAt: marketingStoppedAt,
+            importedRows: try await importedRows(subjectId: subjectId, on: connection, logger: logger))
+    }
+
+    /// The import rows that recorded the person's opt-ins, each with its proof under its batch's root, computed
+    /// from the batch's leaf hashes (kept for every line, `import_rows.leaf_hash`).
+    func importedRows(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> [SubjectExport.ImportedRow]
+    {
+        let rows = try await connection.closeSafeQuery(
+            """
+            SELECT import_id, line, outcome, batch, row_key FROM import_rows
+            WHERE subject_id = \(subjectId) AND batch IS NOT NULL ORDER BY import_id, line
+            """, logger: logger
+        ).decode((UUID, Int32, String, Int32, ByteBuffer?).self).array()
+        var proven: [SubjectExport.ImportedRow] = []
+        for (importId, line, outcomeText, batch, rowKey) in rows {
+            guard let outcome = ImportOutcome(rawValue: outcomeText) else {
+                throw UnreadableGroupRows(why: "import outcome '\(outcomeText)'")
+            }
+            let batchRows = try await connection.closeSafeQuery(
+                """
+                SELECT line, leaf_hash FROM import_rows WHERE import_id = \(importId) AND batch = \(batch)
+                ORDER BY line
+                """, logger: logger
+            ).decode((Int32, ByteBuffer).self).array()
+            guard let index = batchRows.firstIndex(where: { $0.0 == line }) else { continue }
+            let leaves = batchRows.map { Array($0.1.readableBytesView) }
+            proven.append(
+                SubjectExport.ImportedRow(
+                    leaf: ImportLeaf(
+                        importId: importId, line: Int(line), outcome: outcome, subjectRef: subjectId,
+                        rowKey: rowKey.map { Array($0.readableBytesView) }),
+                    batch: Int(batch), leafIndex: index, batchSize: leaves.count,
+                    proof: ImportLeaf.proof(index: index, in: leaves)))
+        }
+        return proven
     }
 
     func notices(subjectId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Notice] {
@@ -221,7 +257,13 @@ public struct SubjectExporter: Sendable {
                 FROM audit_events e
                 JOIN audit_leaves l ON l.event_id = e.id
                 JOIN audit_nodes n ON n.tenant_id = l.tenant_id AND n.level = 0 AND n.idx = l.seq
-                WHERE e.tenant_id = \(tenantId) AND e.subject_ref IN (SELECT id FROM refs) AND l.seq < \(treeSize)
+                WHERE e.tenant_id = \(tenantId) AND l.seq < \(treeSize)
+                  AND (e.subject_ref IN (SELECT id FROM refs)
+                       -- the batch events that commit to the person's imported rows (importedRows)
+                       OR (e.action = 'import.batch_recorded'
+                           AND (e.data->>'importId', (e.data->>'batch')::int) IN (
+                               SELECT r.import_id::text, r.batch FROM import_rows r
+                               WHERE r.subject_id IN (SELECT id FROM refs) AND r.batch IS NOT NULL)))
                 ORDER BY l.seq
                 """, logger: logger))
         let ranges = events.map { MerkleTree.inclusionProofRanges(index: $0.record.seq, size: treeSize) }
