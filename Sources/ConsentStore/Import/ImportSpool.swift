@@ -11,16 +11,20 @@ struct ImportSpool: Sendable {
     let tenantId: UUID
     let key: SymmetricKey
     let dryRun: Bool
+    let chunkLines: Int
     var validator: ImportRowValidator
     private(set) var rowsRead = 0
     private var chunk = ImportChunk()
     private var seq = 0
 
-    init(importId: UUID, tenantId: UUID, key: SymmetricKey, dryRun: Bool, validator: ImportRowValidator) {
+    init(
+        importId: UUID, tenantId: UUID, key: SymmetricKey, dryRun: Bool, chunkLines: Int, validator: ImportRowValidator
+    ) {
         self.importId = importId
         self.tenantId = tenantId
         self.key = key
         self.dryRun = dryRun
+        self.chunkLines = chunkLines
         self.validator = validator
     }
 
@@ -31,7 +35,7 @@ struct ImportSpool: Sendable {
             case .failure(let rejection): chunk.rejections.append(rejection)
             }
             rowsRead += 1
-            if chunk.count >= ImportChunk.lines { try await flush(database: database, logger: logger) }
+            if chunk.count >= chunkLines { try await flush(database: database, logger: logger) }
         }
     }
 

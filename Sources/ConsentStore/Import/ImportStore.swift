@@ -20,6 +20,16 @@ public struct ImportStore: Sendable {
     public func receive<Body: AsyncSequence & Sendable>(
         _ body: Body, parameters: ImportParameters, recordedBy: UUID, actor: String, tenantId: UUID, logger: Logger
     ) async throws -> ImportSummary where Body.Element == ByteBuffer {
+        try await receive(
+            body, parameters: parameters, recordedBy: recordedBy, actor: actor, tenantId: tenantId,
+            chunkLines: ImportChunk.lines, logger: logger)
+    }
+
+    /// `chunkLines` is `ImportChunk.lines` but in tests, which need several chunks from a few lines.
+    func receive<Body: AsyncSequence & Sendable>(
+        _ body: Body, parameters: ImportParameters, recordedBy: UUID, actor: String, tenantId: UUID, chunkLines: Int,
+        logger: Logger
+    ) async throws -> ImportSummary where Body.Element == ByteBuffer {
         let notice = try await database.read(tenantId, logger: logger) { connection in
             try await NoticeStore.get(parameters.noticeId, on: connection, logger: logger)
         }
@@ -40,7 +50,7 @@ public struct ImportStore: Sendable {
                     """, logger: logger)
             }, logger: logger)
         var spool = ImportSpool(
-            importId: importId, tenantId: tenantId, key: key, dryRun: parameters.dryRun,
+            importId: importId, tenantId: tenantId, key: key, dryRun: parameters.dryRun, chunkLines: chunkLines,
             validator: ImportRowValidator(
                 channel: parameters.channel, noticePurposes: Set(notice.purposes), now: Date()))
         do {

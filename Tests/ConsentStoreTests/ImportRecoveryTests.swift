@@ -1,0 +1,125 @@
+import ConsentCore
+import ConsentTesting
+import Foundation
+import NIOCore
+import PostgresNIO
+import Testing
+
+@testable import ConsentStore
+
+/// An import's worker dying: its chunks wait, nobody else records them while its lease runs, and once it has run
+/// out the next worker records every line, each exactly once (issue 22, rule 4).
+@Suite struct ImportRecoveryTests {
+    /// A file arriving in the pieces given.
+    struct Pieces: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let pieces: [String]
+        struct AsyncIterator: AsyncIteratorProtocol {
+            var remaining: [String]
+            mutating func next() async -> ByteBuffer? {
+                remaining.isEmpty ? nil : ByteBuffer(string: remaining.removeFirst())
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: pieces) }
+    }
+
+    static func execute(_ sql: String, in database: TestDatabase) async throws {
+        try await database.withClient(\.superuser) { client throws in
+            _ = try await client.query(PostgresQuery(unsafeSQL: sql)).collect()
+        }
+    }
+
+    @Test func aDeadWorkersImportIsTakenOverOnceItsLeaseRunsOutAndEachLineIsRecordedOnce() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await GroupedOptInTests.tenant("importer", database: database)
+        let logger = database.logger
+        let (store, serving) = GroupedOptInTests.runningStore(database)
+        defer { serving.cancel() }
+        let ledger = ConsentLedger(keyring: store.keyring, suppression: true)
+        let arrivals = ImportArrivals()
+        let file =
+            "subject,purposes,collectedAt\n"
+            + (0..<7).map { "+39333600000\($0),marketing,2025-01-01T00:00:00Z\n" }.joined()
+        let summary = try await store.imports(arrivals: arrivals).receive(
+            Pieces(pieces: [String(file.prefix(40)), String(file.dropFirst(40))]),
+            parameters: ImportParameters(
+                channel: .whatsapp, noticeId: tenant.whatsappNotice, format: .csv, dryRun: false),
+            recordedBy: try #require(tenant.caller.keyId), actor: tenant.caller.actor, tenantId: tenant.id,
+            chunkLines: 2, logger: logger)
+        #expect(summary.status == .running && summary.rowsRead == 7)
+        #expect(try await database.count("SELECT count(*)::int8 FROM import_chunks") == 4)
+
+        // Another instance took it and died: its lease still runs.
+        try await Self.execute(
+            "UPDATE imports SET lease_holder = gen_random_uuid(), lease_until = now() + interval '1 hour'",
+            in: database)
+        let worker = ImportWorker(database: store, ledger: ledger, arrivals: arrivals, logger: logger)
+        #expect(try await worker.recordNext() == nil, "an import under a live lease is not taken")
+        // A chunk recorded without the lease (a worker that stalled past it) is refused and left as it was.
+        let wrapped = try await database.withClient(\.superuser) { client throws in
+            try await client.query("SELECT wrapped_key, master_key_id FROM imports").collect().first?.decode(
+                (ByteBuffer, ByteBuffer).self)
+        }
+        let (key, keyId) = try #require(wrapped)
+        let importKey = ImportKey(
+            key: try store.keyring.unwrapImportKey(
+                Array(key.readableBytesView), wrappedBy: Array(keyId.readableBytesView), importId: summary.id))
+        let stale = ImportJob(
+            id: summary.id, tenantId: tenant.id, channel: .whatsapp, noticeId: tenant.whatsappNotice,
+            recordedBy: try #require(tenant.caller.keyId), actor: tenant.caller.actor, holder: ImportLease.holder)
+        do {
+            _ = try await store.commit(ledger.importNextChunk(of: stale, key: importKey), logger: logger)
+            Issue.record("a chunk was recorded without the import's lease")
+        } catch {
+            #expect(DatabaseErrors.sqlState(error) == "CL020", "\(String(reflecting: error))")
+        }
+        #expect(try await database.count("SELECT count(*)::int8 FROM import_chunks") == 4)
+        for table in ["import_rows", "consents", "subjects"] {
+            #expect(try await database.count("SELECT count(*)::int8 FROM \(table)") == 0, "\(table)")
+        }
+
+        // Its lease runs out: the next pass takes the import over and records it to the end.
+        try await Self.execute("UPDATE imports SET lease_until = now() - interval '1 second'", in: database)
+        #expect(try await worker.recordNext() == summary.id)
+        let done = try #require(
+            try await store.imports(arrivals: arrivals).summary(summary.id, tenantId: tenant.id, logger: logger))
+        #expect(done.status == .completed && done.rowsRecorded == 7 && done.counts[.granted] == 7)
+        #expect(try await database.count("SELECT count(DISTINCT line)::int8 FROM import_rows") == 7)
+        #expect(try await database.count("SELECT count(*)::int8 FROM import_rows") == 7)
+        #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 7)
+        #expect(try await database.count("SELECT count(*)::int8 FROM import_chunks") == 0)
+        #expect(
+            try await database.count(
+                "SELECT count(*)::int8 FROM audit_events WHERE action = 'import.batch_recorded'") == 4)
+        #expect(try await database.count("SELECT count(*)::int8 FROM imports WHERE wrapped_key IS NULL") == 1)
+    }
+
+    @Test func anUploadWhoseInstanceDiedIsDeletedOnceItsLeaseRunsOut() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await GroupedOptInTests.tenant("importer", database: database)
+        let logger = database.logger
+        let (store, serving) = GroupedOptInTests.runningStore(database)
+        defer { serving.cancel() }
+        let arrivals = ImportArrivals()
+        let summary = try await store.imports(arrivals: arrivals).receive(
+            Pieces(pieces: ["subject,purposes,collectedAt\n+393336000001,marketing,2025-01-01T00:00:00Z\n"]),
+            parameters: ImportParameters(
+                channel: .whatsapp, noticeId: tenant.whatsappNotice, format: .csv, dryRun: false),
+            recordedBy: try #require(tenant.caller.keyId), actor: tenant.caller.actor, tenantId: tenant.id,
+            chunkLines: 2, logger: logger)
+        // As if its instance had died while the file was still arriving.
+        try await Self.execute(
+            "UPDATE imports SET status = 'receiving', lease_holder = gen_random_uuid(), lease_until = now() + interval '1 hour'",
+            in: database)
+        let worker = ImportWorker(
+            database: store, ledger: ConsentLedger(keyring: store.keyring, suppression: true), arrivals: arrivals,
+            logger: logger)
+        #expect(try await worker.recordNext() == nil)
+        #expect(try await database.count("SELECT count(*)::int8 FROM imports") == 1, "its lease still runs")
+        try await Self.execute("UPDATE imports SET lease_until = now() - interval '1 second'", in: database)
+        #expect(try await worker.recordNext() == nil)
+        #expect(try await database.count("SELECT count(*)::int8 FROM imports WHERE id = '\(summary.id)'") == 0)
+        #expect(try await database.count("SELECT count(*)::int8 FROM import_chunks") == 0)
+        #expect(try await database.count("SELECT count(*)::int8 FROM consents") == 0)
+    }
+}
