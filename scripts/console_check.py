@@ -20,6 +20,7 @@ import json
 from datetime import datetime, timezone
 import os
 import tempfile
+import urllib.request
 import time
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
@@ -204,6 +205,28 @@ def main():
         assert not unlabelled_fields(driver), unlabelled_fields(driver)
         at_widths(driver, "templates page", shots, "templates")
         print(f"console-check: the templates page marks {len(marks)} lint finding(s) in the body")
+
+        # A list imported through the API shows on the Imports page with its counts, and its report by line.
+        csv = ("subject,purposes,collectedAt,source\n+393339200001,marketing,2025-01-01T00:00:00Z,crm\n"
+               "+39 333 not a number,marketing,2025-01-01T00:00:00Z,crm\n").encode()
+        upload = urllib.request.Request(
+            base + "/v1/imports?channel=whatsapp&noticeId=" + notice["id"], data=csv, method="POST",
+            headers={"Authorization": "Bearer " + args.write, "Content-Type": "text/csv"})
+        with urllib.request.urlopen(upload) as response:
+            assert response.status == 202, response.status
+            imported = json.loads(response.read())
+        for _ in range(100):
+            _, state = shared.api(base, "GET", "/v1/imports/" + imported["id"], args.write, expect=200)
+            if state["status"] == "completed":
+                break
+            time.sleep(0.2)
+        assert state["status"] == "completed" and state["counts"]["granted"] == 1, state
+        driver.get(base + "/console/imports")
+        row = driver.find_element(By.XPATH, f'//a[contains(@href, "{imported["id"]}")]/ancestor::tr')
+        assert "completed" in row.text and "CSV" in row.text, row.text
+        assert not unlabelled_fields(driver), unlabelled_fields(driver)
+        at_widths(driver, "imports page", shots, "imports")
+        print("console-check: an imported list shows on the Imports page with its counts and its report")
 
         # An opt-out in the person's own words: marketing goes at once, the DPO decides the rest on the review page.
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -126,7 +126,8 @@ public enum ConsentApplication {
         ConsoleRoutes(
             database: database, ledger: dependencies.ledger, keys: keys,
             sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
-            subjectRights: subjectRights, audit: audit, collection: dependencies.collection, templates: templates
+            subjectRights: subjectRights, audit: audit, collection: dependencies.collection, templates: templates,
+            imports: dependencies.imports
         ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp

@@ -2,6 +2,7 @@ import ConsentCore
 import ConsentStore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// Bulk imports of legacy opt-ins (consent:write): `POST /v1/imports` takes a CSV or NDJSON file, streamed, and
@@ -132,7 +133,11 @@ struct ImportRoutes {
         guard try await imports.summary(id, tenantId: caller.tenantId, logger: context.logger) != nil else {
             throw APIError.notFound("no import with this id")
         }
-        let (imports, logger, tenantId) = (imports, context.logger, caller.tenantId)
+        return Self.rejectedReport(id, imports: imports, tenantId: caller.tenantId, logger: context.logger)
+    }
+
+    /// The report as the API and the console serve it.
+    static func rejectedReport(_ id: UUID, imports: ImportStore, tenantId: UUID, logger: Logger) -> Response {
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "line,outcome,reason\r\n"))
             var after = 0

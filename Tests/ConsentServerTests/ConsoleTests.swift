@@ -67,7 +67,8 @@ struct ConsoleBrowser {
             let acme = tenants[0]
             for path in [
                 "/console", "/console/subject", "/console/requests", "/console/audit", "/console/templates",
-                "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02",
+                "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02", "/console/imports",
+                "/console/imports/\(UUID().uuidString)/rejected",
             ] {
                 let reply = try await acme.raw(.get, path)
                 #expect(reply.status == .seeOther && reply.headers[.location] == "/console/sign-in", "\(path)")
@@ -199,6 +200,33 @@ struct ConsoleBrowser {
                 "/console/subject/export", ["subject": "+393339000002", "channel": "whatsapp"])
             #expect(export.status == .ok && export.headers[.contentDisposition]?.hasPrefix("attachment;") == true)
             #expect(try export.decoded(ExportReply.self).subject == "+393339000002")
+        }
+    }
+
+    @Test func theImportsPageShowsEachImportsCountsAndItsReport() async throws {
+        try await withTenants(["acme", "other"]) { tenants, _ in
+            let (acme, other) = (tenants[0], tenants[1])
+            let notice = try await acme.notice(purposes: ["marketing"])
+            let file = "subject,purposes,collectedAt\n+393339100001,marketing,2025-01-01T00:00:00Z\nnope,marketing,x\n"
+            let reply = try await ImportTests.upload(acme, file, notice: notice)
+            let id = try reply.decoded(ImportTests.ImportReply.self).id
+            _ = try await ImportTests.finished(acme, id)
+            let (_, signedIn) = try await ConsoleBrowser.signIn(acme)
+            let console = try #require(signedIn)
+            let page = try await console.get("/console/imports")
+            #expect(page.status == .ok)
+            #expect(page.text.contains(#"aria-current="page">Imports"#), "\(page.text)")
+            #expect(page.text.contains("/console/imports/\(id)/rejected"))
+            #expect(page.text.contains("<td>completed</td><td>CSV</td><td>2</td><td>2 (100 %)</td><td>1</td>"))
+            let report = try await console.get("/console/imports/\(id)/rejected")
+            #expect(
+                report.status == .ok && report.text.hasPrefix("line,outcome,reason\r\n3,invalid,"), "\(report.text)")
+            #expect(!report.text.contains("nope"))
+            // Another tenant's DPO sees neither the import nor its report.
+            let (_, otherSignedIn) = try await ConsoleBrowser.signIn(other)
+            let otherConsole = try #require(otherSignedIn)
+            #expect(!(try await otherConsole.get("/console/imports").text.contains(id)))
+            #expect(try await otherConsole.get("/console/imports/\(id)/rejected").status == .notFound)
         }
     }
 

@@ -68,6 +68,13 @@ import Testing
                     newer: "-1",
                     older: 1)),
             .consoleRefused: console(RefusedView(reason: evil)),
+            .consoleImports: console(
+                ImportsView(imports: [
+                    ImportsView.Row(
+                        id: evil, createdAt: evil, status: evil, running: true, dryRun: true, format: evil, rows: 1,
+                        recorded: evil, granted: 1, pending: 0, superseded: 0, suppressed: 0, duplicate: 0, invalid: 0,
+                        sameFileAs: evil)
+                ])),
             .consoleOptOuts: console(
                 OptOutReviewsView(
                     reviews: [

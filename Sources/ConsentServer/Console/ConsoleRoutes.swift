@@ -7,7 +7,7 @@ import Hummingbird
 /// `/console`: the DPO's web console. Server-rendered pages (Mustache templates in `Templates/console`), no
 /// script; every page is the same data the API serves, through the same store functions and the same route logic
 /// for erasure, requests and audit. This file is what the pages share; each idea has its own file: the session
-/// (ConsoleSessionRoutes), the overview, subjects, requests and the audit log.
+/// (ConsoleSessionRoutes), the overview, subjects, requests, the audit log, templates, opt-outs and imports.
 struct ConsoleRoutes {
     let database: ConsentDatabase
     let ledger: ConsentLedger
@@ -17,6 +17,7 @@ struct ConsoleRoutes {
     let audit: AuditRoutes
     let collection: CollectionPolicy
     let templates: PageTemplates
+    let imports: ImportStore
 
     func register(on router: Router<ConsentRequestContext>) {
         registerSession(on: router)
@@ -26,6 +27,7 @@ struct ConsoleRoutes {
         registerAudit(on: router)
         registerTemplates(on: router)
         registerOptOuts(on: router)
+        registerImports(on: router)
         router.get("/assets/console.css") { _, _ in HTMLPage.stylesheet(ConsoleStyle.css) }
     }
 
@@ -99,7 +101,7 @@ struct ConsolePage<Body: ConsoleBody>: PageView {
 
 struct ConsoleNav: Sendable {
     enum Section: Sendable {
-        case overview, subject, requests, optOuts, audit, templates
+        case overview, subject, requests, optOuts, audit, templates, imports
     }
 
     let overview: Bool
@@ -108,6 +110,7 @@ struct ConsoleNav: Sendable {
     let optOuts: Bool
     let audit: Bool
     let templates: Bool
+    let imports: Bool
 
     init(_ current: Section?) {
         overview = current == .overview
@@ -116,6 +119,7 @@ struct ConsoleNav: Sendable {
         optOuts = current == .optOuts
         audit = current == .audit
         templates = current == .templates
+        imports = current == .imports
     }
 }
 

@@ -23,6 +23,7 @@ struct PageTemplates: Sendable {
         case consoleTemplates = "console/templates"
         case consoleRefused = "console/refused"
         case consoleOptOuts = "console/opt-outs"
+        case consoleImports = "console/imports"
         case pageHead = "pages/head"
         case pageFoot = "pages/foot"
         case selfService = "pages/self-service"
