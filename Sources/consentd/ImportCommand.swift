@@ -75,9 +75,22 @@ struct Import: AsyncParsableCommand {
                     pendingLifetime: configuration.collection.pendingConsentLifetime),
                 arrivals: arrivals, logger: logger)
             try await worker.record(received.id, tenantId: tenant.id) { recording.advance(by: $0) }
+            // A running server's worker may have taken the import first: then it is followed to the end here.
+            let store = database.imports(arrivals: arrivals)
+            var latest = received
+            var shown = 0
+            while true {
+                guard let now = try await store.summary(received.id, tenantId: tenant.id, logger: logger) else {
+                    break
+                }
+                latest = now
+                recording.advance(by: now.rowsRecorded - shown)
+                shown = now.rowsRecorded
+                if now.status == .completed { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
             recording.finishLine("recorded")
-            return try await database.imports(arrivals: arrivals).summary(
-                received.id, tenantId: tenant.id, logger: logger) ?? received
+            return latest
         }
         print("import \(summary.id.lowercased): \(summary.status.rawValue), \(summary.rowsRead) rows")
         for outcome in ImportOutcome.allCases {
