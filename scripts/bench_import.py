@@ -46,11 +46,6 @@ def peak_rss_kib(pid):
     return None
 
 
-def server_pid(dev_pid):
-    """`consentd dev` runs the server in its own process; its PostgreSQL is a child of it too."""
-    return dev_pid
-
-
 class CheckSampler(threading.Thread):
     def __init__(self, base, key):
         super().__init__(daemon=True)
@@ -125,7 +120,7 @@ def main():
     elapsed = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()
-    rss = peak_rss_kib(server_pid(args.pid))
+    rss = peak_rss_kib(args.pid)  # `consentd dev` serves in its own process
 
     print("| figure | value |")
     print("| --- | --- |")

@@ -59,8 +59,8 @@ public struct ImportStore: Sendable {
             var bytes: Int64 = 0
             for try await buffer in body {
                 bytes += Int64(buffer.readableBytes)
-                guard bytes <= ParameterLimits.fileBytes else {
-                    throw ImportRefusal.tooLarge(limit: ParameterLimits.fileBytes)
+                guard bytes <= ImportParameters.maxFileBytes else {
+                    throw ImportRefusal.tooLarge(limit: ImportParameters.maxFileBytes)
                 }
                 buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 let records: [ImportRecord]
@@ -188,10 +188,6 @@ public struct ImportStore: Sendable {
         case .csv: "csv"
         case .ndjson: "ndjson"
         }
-    }
-
-    enum ParameterLimits {
-        static let fileBytes = ImportParameters.maxFileBytes
     }
 }
 
