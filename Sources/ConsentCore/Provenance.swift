@@ -47,10 +47,14 @@ public struct Provenance: Sendable, Equatable, Codable {
     /// For an imported opt-in, the system the row came from (a CRM, a newsletter tool), as the file named it. Nil
     /// for opt-ins collected by this service. An imported row without a page has an empty `pageUrl`.
     public let source: String?
+    /// For an imported opt-in, the method the file said the opt-in was first collected by (a legacy double opt-in,
+    /// a checkbox), kept as evidence only: an import is recorded, and judged against stops and objections, as an
+    /// `import` whatever it claims, since the claim cannot be checked.
+    public let claimedMethod: CollectionMethod?
 
     public init(
         pageUrl: String, userAgent: String?, ipAddress: String?, boxes: [String: Bool]? = nil, origin: String? = nil,
-        source: String? = nil
+        source: String? = nil, claimedMethod: CollectionMethod? = nil
     ) {
         self.pageUrl = pageUrl
         self.userAgent = userAgent
@@ -58,6 +62,7 @@ public struct Provenance: Sendable, Equatable, Codable {
         self.boxes = boxes
         self.origin = origin
         self.source = source
+        self.claimedMethod = claimedMethod
     }
 
     public enum Invalid: Error, Equatable {

@@ -65,6 +65,17 @@ import Testing
         #expect(error?.line == line && error?.reason.contains(reason) == true, "\(String(describing: error))")
     }
 
+    @Test func aHeaderCellOrFieldNameIsRepeatedOnlyWhenItLooksLikeAName() {
+        // A file without its header row: the first row's identifier must not come back in the error.
+        let headerless = Self.malformed("anna@shop.example,marketing,2025-01-01T00:00:00Z\n")
+        #expect(headerless?.reason.contains("number 1") == true && headerless?.reason.contains("anna") == false)
+        let phone = Self.malformed("+393331110001,marketing,2025-01-01T00:00:00Z\n")
+        #expect(phone?.reason.contains("3331110001") == false, "\(String(describing: phone))")
+        #expect(Self.malformed("subject,purposes,collectedAt,Opt In Date\n")?.reason.contains("'Opt In Date'") == true)
+        let field = Self.malformed("{\"bob@shop.example\": \"x\"}\n", .ndjson)
+        #expect(field?.reason.contains("bob") == false && field?.reason.contains("unknown field") == true)
+    }
+
     @Test func invalidUTF8IsRefused() {
         var reader = ImportRecordReader(format: .csv)
         #expect(throws: MalformedImport.self) {
@@ -160,6 +171,7 @@ import Testing
         (record(subject: "333 111 0001"), "E.164"),
         (record(purposes: nil), "'purposes' is empty"),
         (record(purposes: ["Marketing"]), "not a purpose key"),
+        (record(purposes: ["marketing", "+39 333 111 0001"]), "item 2 is not a purpose key"),
         (record(purposes: ["marketing", "marketing"]), "names a purpose twice"),
         (record(purposes: ["marketing", "loyalty"]), "does not cover loyalty"),
         (record(purposes: Array(repeating: "marketing", count: 65)), "more than 64"),

@@ -61,7 +61,7 @@ import Testing
         \(granted),marketing;shipping_update,\(ago(30)),,https://shop.example/2025,crm
         \(doubleOptIn),marketing,\(ago(30)),double_opt_in,,newsletter
         \(stopped),marketing,\(stopLineDate),,,crm
-        \(objected),marketing,\(ago(30)),,,crm
+        \(objected),marketing,\(ago(30)),checkbox,,crm
         \(repeated),shipping_update,\(ago(20)),,,crm
         \(repeated),shipping_update,\(ago(20)),,,crm
         +39 333 not a number,marketing,\(ago(30)),,,crm
@@ -99,7 +99,7 @@ import Testing
             #expect(done.rowsRecorded == 10)
             #expect(
                 done.counts == [
-                    "granted": 3, "pending": 1, "superseded": 1, "suppressed": 1, "duplicate": 1, "invalid": 3,
+                    "granted": 4, "pending": 0, "superseded": 1, "suppressed": 1, "duplicate": 1, "invalid": 3,
                 ], "\(done.counts)")
 
             // The report names lines and reasons, never an identifier.
@@ -122,8 +122,9 @@ import Testing
             // The checks answer as for single opt-ins.
             #expect(try await acme.check(Self.granted, purpose: "marketing").decoded(CheckReply.self).allowed)
             #expect(try await acme.check("+393331110011", purpose: "marketing").decoded(CheckReply.self).allowed)
-            let pending = try await acme.check(Self.doubleOptIn, purpose: "marketing").decoded(CheckReply.self)
-            #expect(!pending.allowed && pending.reason == "pending_confirmation")
+            // A legacy double opt-in was confirmed where it was collected: imported, it is granted, the claim kept
+            // as evidence; and a claimed checkbox does not pass an objection (the objected row says `checkbox`).
+            #expect(try await acme.check(Self.doubleOptIn, purpose: "marketing").decoded(CheckReply.self).allowed)
             let stopped = try await acme.check(Self.stopped, purpose: "marketing").decoded(CheckReply.self)
             #expect(!stopped.allowed && stopped.reason == "consent_withdrawn")
             #expect(!(try await acme.check(Self.objected, purpose: "marketing").decoded(CheckReply.self).allowed))

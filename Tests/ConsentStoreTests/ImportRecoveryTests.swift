@@ -94,6 +94,42 @@ import Testing
         #expect(try await database.count("SELECT count(*)::int8 FROM imports WHERE wrapped_key IS NULL") == 1)
     }
 
+    /// The same row for someone held, in two chunks recorded side by side: one records it, the other finds it.
+    @Test func aHeldPersonsRowInTwoChunksAtOnceIsRecordedOnce() async throws {
+        let database = try await TestDatabase.fresh()
+        let tenant = try await GroupedOptInTests.tenant("importer", database: database)
+        let logger = database.logger
+        let (store, serving) = GroupedOptInTests.runningStore(database)
+        defer { serving.cancel() }
+        let ledger = ConsentLedger(keyring: store.keyring, suppression: true)
+        let person = try SubjectIdentifier("+393336100001", channel: .whatsapp)
+        _ = try await store.commit(
+            ledger.optIn(
+                OptIn(
+                    subject: person, purposes: ["shipping_update"], noticeId: tenant.whatsappNotice,
+                    method: .checkbox, collectedAt: Date(),
+                    provenance: Provenance(pageUrl: "https://shop.example/", userAgent: nil, ipAddress: nil)),
+                caller: tenant.caller), logger: logger)
+        let line = "+393336100001,marketing,2025-01-01T00:00:00Z\n"
+        let file =
+            "subject,purposes,collectedAt\n" + line + "+393336100002,marketing,2025-01-01T00:00:00Z\n" + line
+            + "+393336100003,marketing,2025-01-01T00:00:00Z\n"
+        let arrivals = ImportArrivals()
+        let summary = try await store.imports(arrivals: arrivals).receive(
+            Pieces(pieces: [file]),
+            parameters: ImportParameters(
+                channel: .whatsapp, noticeId: tenant.whatsappNotice, format: .csv, dryRun: false),
+            recordedBy: try #require(tenant.caller.keyId), actor: tenant.caller.actor, tenantId: tenant.id,
+            chunkLines: 2, logger: logger)
+        let worker = ImportWorker(database: store, ledger: ledger, arrivals: arrivals, logger: logger)
+        #expect(try await worker.recordNext() == summary.id)
+        let done = try #require(
+            try await store.imports(arrivals: arrivals).summary(summary.id, tenantId: tenant.id, logger: logger))
+        #expect(done.counts[.granted] == 3 && done.counts[.duplicate] == 1, "\(done.counts)")
+        // The person's checkout and one import of the row; no second collection from the other chunk.
+        #expect(try await database.count("SELECT count(*)::int8 FROM collections WHERE method = 'import'") == 3)
+    }
+
     @Test func anUploadWhoseInstanceDiedIsDeletedOnceItsLeaseRunsOut() async throws {
         let database = try await TestDatabase.fresh()
         let tenant = try await GroupedOptInTests.tenant("importer", database: database)

@@ -126,7 +126,8 @@ BEGIN
         suppressed = suppressed + coalesce((v_counts ->> 'suppressed')::int, 0),
         duplicate = duplicate + coalesce((v_counts ->> 'duplicate')::int, 0),
         invalid = invalid + coalesce((v_counts ->> 'invalid')::int, 0),
-        lease_until = now() + interval '60 seconds'
+        -- clock_timestamp(), not now(): a chunk that took long must not leave the lease nearly spent.
+        lease_until = clock_timestamp() + interval '60 seconds'
     WHERE id = p_import;
     DELETE FROM import_chunks WHERE import_id = p_import AND seq = p_batch;
 END

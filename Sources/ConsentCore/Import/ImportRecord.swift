@@ -36,6 +36,19 @@ public struct ImportRecord: Sendable, Equatable {
         public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
     }
 
+    /// A header cell or field name as an error message may repeat it: only when it looks like a column's name
+    /// (letters, digits, `_`, `-`, spaces, at most 40), since a file without its header row has personal data
+    /// where the names should be; otherwise by its position.
+    static func nameForMessage(_ name: String, position: Int) -> String {
+        let plausible =
+            (1...40).contains(name.count)
+            && name.unicodeScalars.allSatisfy {
+                ($0.properties.isAlphabetic && $0.isASCII) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+                    || $0 == " "
+            } && name.unicodeScalars.first.map { $0.properties.isAlphabetic } == true
+        return plausible ? "'\(name)'" : "number \(position)"
+    }
+
     /// A purposes cell of a CSV file lists its keys separated by `;`, `|`, `,` or spaces.
     static func purposeList(_ cell: String) -> [String] {
         cell.split(whereSeparator: { $0 == ";" || $0 == "|" || $0 == "," || $0 == " " }).map(String.init)

@@ -179,18 +179,17 @@ public struct ImportRecordReader: Sendable {
 
     private static func header(_ names: [String], line: Int) throws(MalformedImport) -> [ImportRecord.Column] {
         var columns: [ImportRecord.Column] = []
-        for name in names {
+        for (index, name) in names.enumerated() {
             let trimmed = name.trimmingCharacters(in: .whitespaces)
             guard
                 let column = ImportRecord.Column.allCases.first(where: {
                     $0.rawValue.lowercased() == trimmed.lowercased()
                 })
             else {
+                let named = ImportRecord.nameForMessage(trimmed, position: index + 1)
                 throw MalformedImport(
                     line: line,
-                    reason:
-                        "the header names an unknown column '\(trimmed.prefix(64))'; the columns are \(ImportRecord.Column.names)"
-                )
+                    reason: "the header names an unknown column \(named); the columns are \(ImportRecord.Column.names)")
             }
             guard !columns.contains(column) else {
                 throw MalformedImport(line: line, reason: "the header names '\(column.rawValue)' twice")
@@ -231,9 +230,12 @@ public struct ImportRecordReader: Sendable {
         var purposes: [String]?
         for (key, value) in object {
             guard let column = ImportRecord.Column(rawValue: key) else {
+                // Named only when it looks like a field's name (`nameForMessage`).
+                let named =
+                    ImportRecord.nameForMessage(key, position: 0).hasPrefix("'")
+                    ? ImportRecord.nameForMessage(key, position: 0) : "(its name is not repeated)"
                 throw MalformedImport(
-                    line: line, reason: "unknown field '\(key.prefix(64))'; the fields are \(ImportRecord.Column.names)"
-                )
+                    line: line, reason: "unknown field \(named); the fields are \(ImportRecord.Column.names)")
             }
             if value is NSNull { continue }
             if column == .purposes, let list = value as? [Any] {

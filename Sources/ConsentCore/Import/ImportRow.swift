@@ -9,6 +9,8 @@ public struct ImportRow: Sendable, Equatable {
     public let subject: String
     public let purposes: [String]
     public let collectedAt: Date
+    /// The method the file names (`import` when it names none). The opt-in is recorded as an `import` all the
+    /// same; this one is kept in its provenance (`Provenance.claimedMethod`).
     public let method: CollectionMethod
     public let pageUrl: String?
     public let source: String?
@@ -38,7 +40,9 @@ public struct ImportRow: Sendable, Equatable {
     }
 
     public var provenance: Provenance {
-        Provenance(pageUrl: pageUrl ?? "", userAgent: userAgent, ipAddress: ipAddress, source: source)
+        Provenance(
+            pageUrl: pageUrl ?? "", userAgent: userAgent, ipAddress: ipAddress, source: source,
+            claimedMethod: method == .import ? nil : method)
     }
 }
 
@@ -89,8 +93,9 @@ public struct ImportRowValidator: Sendable {
         }
         guard let purposes = record.purposes, !purposes.isEmpty else { return reject("'purposes' is empty") }
         guard purposes.count <= 64 else { return reject("'purposes' names more than 64 purposes") }
-        for key in purposes where !Purpose.isValidKey(key) {
-            return reject("'purposes' names '\(key.prefix(64))', which is not a purpose key (a-z, 0-9, _)")
+        // The cell is not repeated: a shifted column can put an address or a number here.
+        for (index, key) in purposes.enumerated() where !Purpose.isValidKey(key) {
+            return reject("'purposes' item \(index + 1) is not a purpose key (a-z, 0-9, _)")
         }
         guard Set(purposes).count == purposes.count else { return reject("'purposes' names a purpose twice") }
         let uncovered = purposes.filter { !noticePurposes.contains($0) }

@@ -243,6 +243,7 @@ public enum SubjectExportDocument {
             if let boxes = provenance.boxes { members["boxes"] = .object(boxes.mapValues(JSONValue.bool)) }
             if let origin = provenance.origin { members["origin"] = .string(origin) }
             if let source = provenance.source { members["source"] = .string(source) }
+            if let claimed = provenance.claimedMethod { members["claimedMethod"] = .string(claimed.rawValue) }
         } else {
             members["personalDataPurged"] = .bool(true)
         }

@@ -135,24 +135,27 @@ private struct ChunkRecorder {
                 results[row.line] = ImportLineResult(line: row.line, outcome: .duplicate)
                 continue
             }
+            // Recorded as an `import` whatever method the file names: a claimed checkbox must not pass a stop or
+            // an objection that an import may not (0012's rules); the claim is kept in the provenance.
             let optIn = OptIn(
-                subject: subject, purposes: row.purposes, noticeId: job.noticeId, method: row.method,
+                subject: subject, purposes: row.purposes, noticeId: job.noticeId, method: .import,
                 collectedAt: row.collectedAt, provenance: row.provenance)
             entries.append(Entry(row: row, optIn: optIn, blindIndex: blindIndex))
         }
         return entries
     }
 
-    /// The subjects the tenant holds among these blind indexes.
-    private func subjects(_ blindIndexes: [[UInt8]], on connection: PostgresConnection, logger: Logger)
-        async throws -> [[UInt8]: UUID]
-    {
+    /// The subjects the tenant holds among these blind indexes; `locking` takes them FOR KEY SHARE.
+    private func subjects(
+        _ blindIndexes: [[UInt8]], locking: Bool = false, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [[UInt8]: UUID] {
         guard !blindIndexes.isEmpty else { return [:] }
         let rows = try await connection.closeSafeQuery(
             """
             SELECT blind_index, id FROM subjects
             WHERE channel = \(job.channel.rawValue) AND blind_index = ANY (\(blindIndexes.map { ByteBuffer(bytes: $0) }))
               AND erased_at IS NULL
+            \(unescaped: locking ? "FOR KEY SHARE" : "")
             """, logger: logger
         ).decode((ByteBuffer, UUID).self).array()
         return Dictionary(rows.map { (Array($0.0.readableBytesView), $0.1) }, uniquingKeysWith: { first, _ in first })
@@ -171,8 +174,16 @@ private struct ChunkRecorder {
             else { throw TenantKeyring.KeyUnreadable(what: "tenant's keys (not in memory for the import)") }
             items.append(item)
         }
+        // In a savepoint: a group that lost a race with a suppression entry or a deadlock is answered `retry`
+        // throughout, and its failed statement must not take the chunk's transaction with it.
+        try await connection.closeSafeQuery("SAVEPOINT import_group", logger: logger)
         let answers = try await ConsentLedger.recordNewOptIns(
             items, tenantId: job.tenantId, auditEach: false, on: connection, logger: logger)
+        do {
+            try await connection.closeSafeQuery("RELEASE SAVEPOINT import_group", logger: logger)
+        } catch  where DatabaseErrors.sqlState(error) == "25P02" {
+            try await connection.closeSafeQuery("ROLLBACK TO SAVEPOINT import_group", logger: logger)
+        }
         var later: [Entry] = []
         for (entry, (item, answer)) in zip(entries, zip(items, answers)) {
             let line = entry.row.line
@@ -199,13 +210,26 @@ private struct ChunkRecorder {
         async throws
     {
         guard !entries.isEmpty else { return }
-        let held = try await subjects(entries.map(\.blindIndex), on: connection, logger: logger)
+        // Held with FOR KEY SHARE: an erasure waits for this chunk, and then clears the rows it writes for them.
+        let held = try await subjects(entries.map(\.blindIndex), locking: true, on: connection, logger: logger)
         var keyed: [(Entry, UUID?, [UInt8]?)] = []
         for entry in entries {
             let subjectId = held[entry.blindIndex]
             keyed.append((entry, subjectId, subjectId.map { rowKey(entry, subjectId: $0) }))
         }
-        let known = try await importedBefore(keyed.compactMap(\.2), on: connection, logger: logger)
+        // Each row key is taken (a transaction-level advisory lock, in one order) before it is looked up: another
+        // chunk or import recording the same row waits for this one to commit and then finds it.
+        let keys = keyed.compactMap(\.2)
+        if !keys.isEmpty {
+            try await connection.closeSafeQuery(
+                """
+                SELECT count(pg_advisory_xact_lock(x.h)) FROM (
+                    SELECT DISTINCT hashtextextended(encode(k, 'hex'), \(Self.rowKeyLockSeed)) AS h
+                    FROM unnest(\(keys.map { ByteBuffer(bytes: $0) })::bytea[]) AS k ORDER BY h
+                ) x
+                """, logger: logger)
+        }
+        let known = try await importedBefore(keys, on: connection, logger: logger)
         for (entry, subjectId, key) in keyed {
             let line = entry.row.line
             if let key, known.contains(key) {
@@ -274,6 +298,9 @@ private struct ChunkRecorder {
             """, logger: logger)
         return ImportChunkOutcome(seq: seq, results: lines, changes: changes)
     }
+
+    /// The second key of `hashtextextended` for row-key locks, apart from any other advisory lock's.
+    static let rowKeyLockSeed: Int64 = 0x696D_706F_7274  // "import"
 
     private func rowKey(_ entry: Entry, subjectId: UUID) -> [UInt8] {
         ImportRowKey.compute(

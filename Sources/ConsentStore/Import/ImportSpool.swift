@@ -16,6 +16,8 @@ struct ImportSpool: Sendable {
     private(set) var rowsRead = 0
     private var chunk = ImportChunk()
     private var seq = 0
+    /// When the upload's lease was last renewed: a file that arrives slowly must not look abandoned between chunks.
+    private var renewed = ContinuousClock.now
 
     init(
         importId: UUID, tenantId: UUID, key: SymmetricKey, dryRun: Bool, chunkLines: Int, validator: ImportRowValidator
@@ -26,6 +28,21 @@ struct ImportSpool: Sendable {
         self.dryRun = dryRun
         self.chunkLines = chunkLines
         self.validator = validator
+    }
+
+    /// Renews the upload's lease when 20 s have passed without a chunk doing it.
+    mutating func renewLeaseIfDue(database: ConsentDatabase, logger: Logger) async throws {
+        guard ContinuousClock.now - renewed > .seconds(20) else { return }
+        let (importId, tenantId) = (importId, tenantId)
+        try await database.commit(
+            UnitOfWork.bookkeeping(tenantId) { connection, logger in
+                try await connection.closeSafeQuery(
+                    """
+                    UPDATE imports SET lease_until = clock_timestamp() + interval '60 seconds'
+                    WHERE id = \(importId) AND status = 'receiving'
+                    """, logger: logger)
+            }, logger: logger)
+        renewed = ContinuousClock.now
     }
 
     mutating func add(_ records: [ImportRecord], database: ConsentDatabase, logger: Logger) async throws {
@@ -56,7 +73,7 @@ struct ImportSpool: Sendable {
                         FROM unnest(\(rejections.map { Int32($0.line) }), \(rejections.map(\.reason))) AS r(line, reason)
                     )
                     UPDATE imports SET invalid = invalid + \(Int32(rejections.count)),
-                                       rows_read = rows_read + \(Int32(chunk.count)), lease_until = now() + interval '60 seconds'
+                                       rows_read = rows_read + \(Int32(chunk.count)), lease_until = clock_timestamp() + interval '60 seconds'
                     WHERE id = \(importId)
                     """, logger: logger)
             }
@@ -70,13 +87,14 @@ struct ImportSpool: Sendable {
                         VALUES (\(importId), \(tenantId), \(Int32(seq)), \(Int32(chunk.firstLine)),
                                 \(Int32(chunk.lastLine)), \(ByteBuffer(bytes: sealed)))
                     )
-                    UPDATE imports SET rows_read = rows_read + \(Int32(chunk.count)), lease_until = now() + interval '60 seconds'
+                    UPDATE imports SET rows_read = rows_read + \(Int32(chunk.count)), lease_until = clock_timestamp() + interval '60 seconds'
                     WHERE id = \(importId)
                     """, logger: logger)
             }
         }
         try await database.commit(work, logger: logger)
         self.chunk = ImportChunk()
+        renewed = ContinuousClock.now
     }
 }
 

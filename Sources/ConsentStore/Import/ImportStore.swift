@@ -68,6 +68,7 @@ public struct ImportStore: Sendable {
                     throw ImportRefusal.malformed(error)
                 }
                 try await spool.add(records, database: database, logger: logger)
+                try await spool.renewLeaseIfDue(database: database, logger: logger)
             }
             let last: [ImportRecord]
             do { last = try reader.finish() } catch { throw ImportRefusal.malformed(error) }

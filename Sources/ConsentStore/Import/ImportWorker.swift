@@ -101,7 +101,45 @@ public struct ImportWorker: Service {
     private func record(_ claimed: (job: ImportJob, key: ImportKey), progress: (@Sendable (Int) -> Void)?) async throws
     {
         let job = claimed.job
-        // Chunks side by side: while one transaction waits on the database, the other seals its rows here.
+        do {
+            try await recordChunks(claimed, progress: progress)
+        } catch {
+            // A chunk failed (a deadlock with another writer, the database gone): it is left as it was, and the
+            // import is taken again in a few seconds rather than when the whole lease has run out.
+            try? await database.commit(
+                UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
+                    try await connection.closeSafeQuery(
+                        """
+                        UPDATE imports SET lease_until = clock_timestamp() + interval '5 seconds'
+                        WHERE id = \(job.id) AND lease_holder = \(job.holder)
+                        """, logger: logger)
+                }, logger: logger)
+            throw error
+        }
+        // Completed only when no chunk is left: one held by a worker that stalled past its lease (and is about to
+        // be refused) was skipped, and is recorded when this lease has run out and the import is taken again.
+        let completed = try await database.commit(
+            UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
+                try await connection.closeSafeQuery(
+                    """
+                    UPDATE imports SET status = 'completed', completed_at = now(), wrapped_key = NULL,
+                                       master_key_id = NULL, lease_holder = NULL, lease_until = NULL
+                    WHERE id = \(job.id) AND lease_holder = \(job.holder) AND status = 'running'
+                      AND NOT EXISTS (SELECT 1 FROM import_chunks c WHERE c.import_id = \(job.id))
+                    RETURNING id
+                    """, logger: logger
+                ).decode(UUID.self).array().count == 1
+            }, logger: logger)
+        logger.info(
+            completed ? "import recorded" : "import: a chunk is still held elsewhere; taken again after the lease",
+            metadata: ["import": "\(job.id.lowercased)"])
+    }
+
+    /// The import's chunks, two at a time: while one transaction waits on the database, the other seals its rows.
+    private func recordChunks(_ claimed: (job: ImportJob, key: ImportKey), progress: (@Sendable (Int) -> Void)?)
+        async throws
+    {
+        let job = claimed.job
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<Self.chunksAtOnce {
                 group.addTask {
@@ -124,16 +162,6 @@ public struct ImportWorker: Service {
             }
             try await group.waitForAll()
         }
-        try await database.commit(
-            UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
-                try await connection.closeSafeQuery(
-                    """
-                    UPDATE imports SET status = 'completed', completed_at = now(), wrapped_key = NULL,
-                                       master_key_id = NULL, lease_holder = NULL, lease_until = NULL
-                    WHERE id = \(job.id) AND lease_holder = \(job.holder) AND status = 'running'
-                    """, logger: logger)
-            }, logger: logger)
-        logger.info("import recorded", metadata: ["import": "\(job.id.lowercased)"])
     }
 
     /// Uploads whose instance stopped renewing their lease: the file never fully arrived, so nothing of it stays.
