@@ -5,7 +5,8 @@ import Foundation
 public enum ImportOutcome: String, Sendable, Codable, CaseIterable {
     /// At least one purpose granted.
     case granted
-    /// A double opt-in, recorded pending its confirmation, and nothing granted.
+    /// Recorded pending a confirmation, and nothing granted. An import records every row as an `import` (granted
+    /// unless a stop or an objection says otherwise), so none is pending today; the outcome stays for the API.
     case pending
     /// Every purpose recorded was older than the person's stop for it: kept as history, not granted.
     case superseded
