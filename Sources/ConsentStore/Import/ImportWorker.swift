@@ -51,15 +51,17 @@ public struct ImportWorker: Service {
     /// when there was none.
     @discardableResult
     public func recordNext(progress: (@Sendable (Int) -> Void)? = nil) async throws -> UUID? {
-        try await discardAbandonedUploads()
-        let candidates = try await database.client.withOperatorTransaction(logger: logger) { connection in
-            try await connection.closeSafeQuery(
-                """
-                SELECT id, tenant_id FROM imports
-                WHERE status = 'running' AND (lease_holder IS NULL OR lease_until < now())
-                ORDER BY created_at LIMIT 10
-                """, logger: logger
-            ).decode((UUID, UUID).self).array()
+        try await bounded(Self.lookDeadline) { try await discardAbandonedUploads() }
+        let candidates = try await bounded(Self.lookDeadline) { [database, logger] in
+            try await database.client.withOperatorTransaction(logger: logger) { connection in
+                try await connection.closeSafeQuery(
+                    """
+                    SELECT id, tenant_id FROM imports
+                    WHERE status = 'running' AND (lease_holder IS NULL OR lease_until < now())
+                    ORDER BY created_at LIMIT 10
+                    """, logger: logger
+                ).decode((UUID, UUID).self).array()
+            }
         }
         for (id, tenantId) in candidates {
             guard let job = try await claim(id, tenantId: tenantId) else { continue }
@@ -76,16 +78,18 @@ public struct ImportWorker: Service {
     }
 
     private func claim(_ id: UUID, tenantId: UUID) async throws -> (job: ImportJob, key: ImportKey)? {
-        let claimed = try await database.commit(
-            UnitOfWork.bookkeeping(tenantId) { connection, logger in
-                try await connection.closeSafeQuery(
-                    """
-                    UPDATE imports SET lease_holder = \(ImportLease.holder), lease_until = now() + interval '60 seconds'
-                    WHERE id = \(id) AND status = 'running' AND (lease_holder IS NULL OR lease_until < now())
-                    RETURNING channel, notice_id, recorded_by, actor, wrapped_key, master_key_id
-                    """, logger: logger
-                ).decode((String, UUID, UUID, String, ByteBuffer?, ByteBuffer?).self).array().first
-            }, logger: logger)
+        let claimed = try await bounded(Self.lookDeadline) { [database, logger] in
+            try await database.commit(
+                UnitOfWork.bookkeeping(tenantId) { connection, logger in
+                    try await connection.closeSafeQuery(
+                        """
+                        UPDATE imports SET lease_holder = \(ImportLease.holder), lease_until = now() + interval '60 seconds'
+                        WHERE id = \(id) AND status = 'running' AND (lease_holder IS NULL OR lease_until < now())
+                        RETURNING channel, notice_id, recorded_by, actor, wrapped_key, master_key_id
+                        """, logger: logger
+                    ).decode((String, UUID, UUID, String, ByteBuffer?, ByteBuffer?).self).array().first
+                }, logger: logger)
+        }
         guard let row = claimed else { return nil }
         guard let channel = MessageChannel(rawValue: row.0), let wrapped = row.4 else {
             throw UnreadableGroupRows(why: "import \(id.lowercased) has no channel or key")
@@ -98,6 +102,20 @@ public struct ImportWorker: Service {
         return (job, ImportKey(key: key))
     }
 
+    /// Runs a step of the worker's under a deadline, so that a database that stops answering (a partition, a
+    /// stalled proxy) fails the step instead of holding it, and a shutdown ends it at once: `withDeadline` closes
+    /// the step's connections when either comes (postgres-nio does not end a statement already sent on its own).
+    private func bounded<Result: Sendable>(
+        _ limit: Duration, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        try await withDeadline(limit, grace: .seconds(1), body)
+    }
+
+    /// For looking for work, taking it and finishing it; a chunk has `chunkDeadline`, longer than its lease, as a
+    /// chunk of people already held can take tens of seconds (each is recorded by `app_record_opt_in`).
+    static let lookDeadline: Duration = .seconds(15)
+    static let chunkDeadline: Duration = .seconds(120)
+
     private func record(_ claimed: (job: ImportJob, key: ImportKey), progress: (@Sendable (Int) -> Void)?) async throws
     {
         let job = claimed.job
@@ -106,30 +124,34 @@ public struct ImportWorker: Service {
         } catch {
             // A chunk failed (a deadlock with another writer, the database gone): it is left as it was, and the
             // import is taken again in a few seconds rather than when the whole lease has run out.
-            try? await database.commit(
-                UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
-                    try await connection.closeSafeQuery(
-                        """
-                        UPDATE imports SET lease_until = clock_timestamp() + interval '5 seconds'
-                        WHERE id = \(job.id) AND lease_holder = \(job.holder)
-                        """, logger: logger)
-                }, logger: logger)
+            _ = try? await bounded(Self.lookDeadline) { [database, logger] in
+                try await database.commit(
+                    UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
+                        try await connection.closeSafeQuery(
+                            """
+                            UPDATE imports SET lease_until = clock_timestamp() + interval '5 seconds'
+                            WHERE id = \(job.id) AND lease_holder = \(job.holder)
+                            """, logger: logger)
+                    }, logger: logger)
+            }
             throw error
         }
         // Completed only when no chunk is left: one held by a worker that stalled past its lease (and is about to
         // be refused) was skipped, and is recorded when this lease has run out and the import is taken again.
-        let completed = try await database.commit(
-            UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
-                try await connection.closeSafeQuery(
-                    """
-                    UPDATE imports SET status = 'completed', completed_at = now(), wrapped_key = NULL,
-                                       master_key_id = NULL, lease_holder = NULL, lease_until = NULL
-                    WHERE id = \(job.id) AND lease_holder = \(job.holder) AND status = 'running'
-                      AND NOT EXISTS (SELECT 1 FROM import_chunks c WHERE c.import_id = \(job.id))
-                    RETURNING id
-                    """, logger: logger
-                ).decode(UUID.self).array().count == 1
-            }, logger: logger)
+        let completed = try await bounded(Self.lookDeadline) { [database, logger] in
+            try await database.commit(
+                UnitOfWork.bookkeeping(job.tenantId) { connection, logger in
+                    try await connection.closeSafeQuery(
+                        """
+                        UPDATE imports SET status = 'completed', completed_at = now(), wrapped_key = NULL,
+                                           master_key_id = NULL, lease_holder = NULL, lease_until = NULL
+                        WHERE id = \(job.id) AND lease_holder = \(job.holder) AND status = 'running'
+                          AND NOT EXISTS (SELECT 1 FROM import_chunks c WHERE c.import_id = \(job.id))
+                        RETURNING id
+                        """, logger: logger
+                    ).decode(UUID.self).array().count == 1
+                }, logger: logger)
+        }
         logger.info(
             completed ? "import recorded" : "import: a chunk is still held elsewhere; taken again after the lease",
             metadata: ["import": "\(job.id.lowercased)"])
@@ -146,8 +168,10 @@ public struct ImportWorker: Service {
                     let clock = ContinuousClock()
                     while true {
                         let started = clock.now
-                        let outcome = try await database.commit(
-                            ledger.importNextChunk(of: job, key: claimed.key), logger: logger)
+                        let outcome = try await bounded(Self.chunkDeadline) { [database, ledger, logger] in
+                            try await database.commit(
+                                ledger.importNextChunk(of: job, key: claimed.key), logger: logger)
+                        }
                         guard let seq = outcome.seq else { return }
                         logger.debug(
                             "import chunk recorded",
