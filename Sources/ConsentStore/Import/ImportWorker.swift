@@ -21,7 +21,7 @@ public struct ImportWorker: Service {
 
     public init(
         database: ConsentDatabase, ledger: ConsentLedger, arrivals: ImportArrivals, logger: Logger,
-        idle: Duration = .seconds(5)
+        idle: Duration = .seconds(30)
     ) {
         self.database = database
         self.ledger = ledger
@@ -32,6 +32,9 @@ public struct ImportWorker: Service {
 
     public func run() async {
         await cancelWhenGracefulShutdown {
+            // It first waits: an instance that never imports opens no connection for it (a test suite of hundreds
+            // of short-lived servers ran out of PostgreSQL connections when each looked at once).
+            await arrivals.wait(upTo: idle)
             while !Task.isCancelled {
                 do {
                     if try await recordNext() == nil { await arrivals.wait(upTo: idle) }
