@@ -41,6 +41,9 @@ public struct ServeConfiguration: Sendable {
     /// 9464, `off` for none): a listener of its own, never the API's, because the counts of every tenant's decisions
     /// are nobody's business outside the monitoring network (issue 21, finding 4).
     public var metrics: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9464)
+    /// Where change webhooks may be sent: loopback receivers only with `CONSENTD_WEBHOOK_ALLOW_LOOPBACK=true` (always
+    /// under `consentd dev`), never private networks (`WebhookTargetPolicy`).
+    public var webhookTargets = WebhookTargetPolicy()
     /// Names this service in every tenant log's origin, `<auditOrigin>/<tenant>`; should be unique to the deployment.
     public var auditOrigin: String
 
@@ -97,6 +100,9 @@ public struct ServeConfiguration: Sendable {
         requestTimeoutSeconds = try EnvironmentReader.count(
             environment, "CONSENTD_REQUEST_TIMEOUT_SECONDS", default: 30, range: 1...600)
         sendPolicy = try EnvironmentReader.sendPolicy(environment)
+        if try EnvironmentReader.flag(environment, "CONSENTD_WEBHOOK_ALLOW_LOOPBACK") {
+            webhookTargets.allowLoopback = true
+        }
     }
 }
 

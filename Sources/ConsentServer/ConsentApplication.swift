@@ -33,6 +33,12 @@ public struct ServerDependencies: Sendable {
     public var checkClock: @Sendable () -> Date = { Date() }
     /// Public keys that signed checkpoints before the current one (`CONSENTD_RETIRED_SIGNING_KEYS`).
     public var retiredSigningKeys: [[UInt8]] = []
+    /// Where change webhooks may be sent (`CONSENTD_WEBHOOK_ALLOW_LOOPBACK`).
+    public var webhookTargets = WebhookTargetPolicy()
+    /// When failed webhook deliveries are tried again; tests shorten it.
+    public var webhookRetries: WebhookRetrySchedule = .standard
+    /// A pending request is announced (`request.due_soon`) this many days before its deadline.
+    public var requestDueSoonDays = 7
     /// Wakes this instance's import worker when an upload is in (`ImportWorker`).
     public let importArrivals = ImportArrivals()
 
@@ -56,6 +62,8 @@ public struct ServerDependencies: Sendable {
     }
 
     var imports: ImportStore { database.imports(arrivals: importArrivals) }
+
+    var webhookEndpoints: WebhookEndpointStore { database.webhookEndpoints(policy: webhookTargets) }
 
     var subjectExporter: SubjectExporter { database.subjectExporter(signer: checkpointSigner) }
 
@@ -121,6 +129,7 @@ public enum ConsentApplication {
             database: database, desk: dependencies.subjectRightsDesk, exporter: dependencies.subjectExporter)
         subjectRights.register(on: v1)
         ReportRoutes(reports: database.reports).register(on: v1)
+        WebhookRoutes(endpoints: dependencies.webhookEndpoints).register(on: v1)
         ImportRoutes(imports: dependencies.imports, bodyReads: bodyReads, readTimeout: dependencies.requestTimeout)
             .register(on: v1)
         ConsoleRoutes(
@@ -188,6 +197,11 @@ public enum ConsentApplication {
                 if expired > 0 {
                     logger.info("double opt-in: expired unconfirmed consents", metadata: ["count": "\(expired)"])
                 }
+                let announced = try await database.announceRequestsDueSoon(
+                    withinDays: dependencies.requestDueSoonDays, logger: logger)
+                if announced > 0 {
+                    logger.info("requests: announced deadlines near", metadata: ["count": "\(announced)"])
+                }
                 let counts = try await purger.purgeAll(logger: logger)
                 if counts.total > 0 {
                     logger.info(
@@ -202,6 +216,9 @@ public enum ConsentApplication {
                 listener: database.changeListener, logger: logger),
             ImportWorker(
                 database: database, ledger: dependencies.ledger, arrivals: dependencies.importArrivals, logger: logger),
+            WebhookDeliveryService(
+                database: database, policy: dependencies.webhookTargets, schedule: dependencies.webhookRetries,
+                logger: logger),
         ]
         if let address = dependencies.metricsAddress {
             services.append(

@@ -96,6 +96,26 @@ extension APIError {
             self = APIError(
                 .forbidden, code: "origin_not_allowed",
                 message: "this page's origin is not among the tenant's allowed origins (PUT /v1/settings/origins)")
+        case WebhookEndpointError.notFound:
+            self = APIError.notFound("no webhook endpoint has this id")
+        case WebhookEndpointError.deliveryNotFound:
+            self = APIError.notFound("this endpoint has no delivery with this id")
+        case WebhookEndpointError.targetRefused(let refusal):
+            self = APIError(
+                .unprocessableContent, code: "webhook_url_refused", message: "the URL \(refusal)", field: "url")
+        case WebhookEndpointError.unknownEvents(let names):
+            self = APIError(
+                .unprocessableContent, code: "unknown_event",
+                message: (names.isEmpty
+                    ? "name at least one event type"
+                    : "no event type is named "
+                        + names.prefix(5).joined(separator: ", ")) + "; the types are "
+                    + WebhookEventType.subscribable.map(\.rawValue).joined(separator: ", "),
+                field: "events")
+        case WebhookEndpointError.tooManyEndpoints(let limit):
+            self = APIError(
+                .conflict, code: "too_many_endpoints",
+                message: "a tenant may have at most \(limit) webhook endpoints; delete one first")
         case let exceeded as DeadlineExceeded:
             self = .requestTimeout(after: exceeded.after)
         case let error where DatabaseErrors.isBusy(error):

@@ -65,6 +65,8 @@ struct Dev: AsyncParsableCommand {
             masterKey: try workspace.key(named: "master"),
             signingKey: try workspace.key(named: "signing"),
             host: "127.0.0.1", port: port)
+        // A local test receiver is the usual target of a webhook on a developer's machine.
+        configuration.webhookTargets.allowLoopback = true
         // The tuning variables of `serve` apply here too, so `scripts/bench` can measure both cache settings.
         do {
             try configuration.readTuning(ProcessInfo.processInfo.environment)

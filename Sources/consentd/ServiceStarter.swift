@@ -52,6 +52,7 @@ enum ServiceStarter {
         dependencies.sendPolicy = configuration.sendPolicy
         dependencies.retiredSigningKeys = configuration.retiredSigningKeys
         dependencies.metricsAddress = configuration.metrics
+        dependencies.webhookTargets = configuration.webhookTargets
         dependencies.onMetricsRunning = { [host = configuration.metrics?.host ?? ""] port in
             logger.info("serving /metrics", metadata: ["metrics": "\(host):\(port)"])
         }

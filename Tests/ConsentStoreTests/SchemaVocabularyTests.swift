@@ -41,4 +41,28 @@ import Testing
             #expect(allowed == Set(AuditAction.allCases.map(\.rawValue)))
         }
     }
+
+    /// The outbox trigger's mapping from audit actions to webhook event types (0019, `app_webhook_type`) produces
+    /// exactly the types an endpoint may subscribe to; an action mapped to a type nobody can subscribe to, or a
+    /// type no action produces, would be a subscription that never fires.
+    @Test func webhookTypesAreWhatTheOutboxProduces() async throws {
+        let database = try await TestDatabase.fresh()
+        try await database.withClient(\.owner) { client throws in
+            var produced: Set<String> = []
+            var mapping: [String: String] = [:]
+            for action in AuditAction.allCases {
+                let rows = try await client.query(
+                    "SELECT app_webhook_type(\(action.rawValue))", logger: database.logger)
+                for try await type in rows.decode(String?.self) {
+                    if let type {
+                        produced.insert(type)
+                        mapping[action.rawValue] = type
+                    }
+                }
+            }
+            #expect(produced == Set(WebhookEventType.subscribable.map(\.rawValue)))
+            #expect(mapping["consent.confirmed"] == "consent.granted")
+            #expect(mapping["consent.pending"] == nil && mapping["import.batch_recorded"] == nil)
+        }
+    }
 }

@@ -125,3 +125,20 @@ GRANT SELECT, INSERT ON import_rows TO {{app_role}};
 GRANT UPDATE (subject_id, row_key) ON import_rows TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_record_import_batch(uuid, uuid, int, uuid, text, int[], text[], text[], bytea[], text[],
     bytea[], bytea) TO {{app_role}};
+
+-- Change webhooks (0019). Endpoints are deleted outright (their deliveries with them); events and deliveries are
+-- deleted by retention once delivered; attempts are never changed.
+GRANT SELECT, INSERT, DELETE ON webhook_endpoints TO {{app_role}};
+GRANT UPDATE (status, disabled_at, disabled_reason, secret_sealed, secret_version, previous_secret_sealed,
+    previous_secret_until) ON webhook_endpoints TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON webhook_events TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON webhook_deliveries TO {{app_role}};
+GRANT UPDATE (state, attempts, next_attempt_at, first_attempt_at, completed_at, redelivery_of)
+    ON webhook_deliveries TO {{app_role}};
+GRANT SELECT, INSERT, DELETE ON webhook_attempts TO {{app_role}};
+GRANT UPDATE (due_soon_announced_at) ON subject_requests TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_webhook_type(text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_claim_webhook_deliveries(int, int) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_record_webhook_attempts(bigint[], int[], timestamptz[], int[], int[], text[], text[],
+    timestamptz[], text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_announce_requests_due_soon(int, text) TO {{app_role}};

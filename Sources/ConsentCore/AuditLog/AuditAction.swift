@@ -39,4 +39,14 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case subjectMerged = "subject.merged"
     /// A chunk of an import recorded: its rows' outcomes and the Merkle root over them (sql/migrations/0017).
     case importBatchRecorded = "import.batch_recorded"
+    /// Change webhooks (sql/migrations/0019): an admin's changes to an endpoint, and the deliverer disabling one.
+    case webhookEndpointCreated = "webhook.endpoint_created"
+    case webhookEndpointDeleted = "webhook.endpoint_deleted"
+    case webhookEndpointEnabled = "webhook.endpoint_enabled"
+    case webhookEndpointDisabled = "webhook.endpoint_disabled"
+    case webhookSecretRotated = "webhook.secret_rotated"
+    case webhookTestRequested = "webhook.test_requested"
+    case webhookRedeliveryRequested = "webhook.redelivery_requested"
+    /// A pending data-subject request's deadline is near (announced once, by the retention job).
+    case requestDueSoon = "request.due_soon"
 }

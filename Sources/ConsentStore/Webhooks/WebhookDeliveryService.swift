@@ -1,0 +1,68 @@
+import ConsentCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The deliverer as a managed service, in every instance: claims are safe to make from several at once (a claimed
+/// delivery is left alone until its lease lapses; per endpoint and person only the oldest pending one is ever
+/// due), so no leader is elected and no connection is held: each round borrows pooled connections for its claim
+/// and its record, under `databaseDeadline`, and none during the HTTP attempts. Rounds run every `interval` while
+/// there is nothing to send. On shutdown, attempts in flight are abandoned; their deliveries are tried again when
+/// their claims lapse.
+public struct WebhookDeliveryService: Service {
+    let database: ConsentDatabase
+    let policy: WebhookTargetPolicy
+    let schedule: WebhookRetrySchedule
+    let interval: Duration
+    let logger: Logger
+
+    /// A round's database steps end within this, whatever the network does.
+    static let databaseDeadline: Duration = .seconds(15)
+
+    public init(
+        database: ConsentDatabase, policy: WebhookTargetPolicy, schedule: WebhookRetrySchedule = .standard,
+        interval: Duration = .seconds(1), logger: Logger
+    ) {
+        self.database = database
+        self.policy = policy
+        self.schedule = schedule
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async {
+        let transport = HTTPWebhookTransport()
+        let deliverer = WebhookDeliverer(
+            database: database, transport: transport, policy: policy, schedule: schedule,
+            databaseDeadline: Self.databaseDeadline)
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await deliverer.deliverDue(logger: logger)
+                } catch is CancellationError {
+                    break
+                } catch {
+                    logger.warning(
+                        "webhooks: a delivery round failed; retrying",
+                        metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+        await transport.shutdown()
+    }
+}
+
+extension ConsentDatabase {
+    /// Announces, once, each pending data-subject request due within `withinDays` (`request.due_soon`, which
+    /// subscribed endpoints receive). Run by the retention job; answers how many it announced.
+    static let requestsActor = "system:retention"
+
+    public func announceRequestsDueSoon(withinDays: Int, logger: Logger) async throws -> Int {
+        try await client.withUnwrappedTransaction(logger: logger) { connection in
+            try await connection.closeSafeQuery(
+                "SELECT app_announce_requests_due_soon(\(withinDays)::int, \(Self.requestsActor))", logger: logger
+            ).decode(Int.self).array().first ?? 0
+        }
+    }
+}
