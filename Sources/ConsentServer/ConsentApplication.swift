@@ -136,7 +136,7 @@ public enum ConsentApplication {
             database: database, ledger: dependencies.ledger, keys: keys,
             sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
             subjectRights: subjectRights, audit: audit, collection: dependencies.collection, templates: templates,
-            imports: dependencies.imports
+            imports: dependencies.imports, webhooks: dependencies.webhookEndpoints
         ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp

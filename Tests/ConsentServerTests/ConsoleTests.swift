@@ -68,7 +68,7 @@ struct ConsoleBrowser {
             for path in [
                 "/console", "/console/subject", "/console/requests", "/console/audit", "/console/templates",
                 "/console/audit/report?format=csv&from=2026-01-01&to=2026-01-02", "/console/imports",
-                "/console/imports/\(UUID().uuidString)/rejected",
+                "/console/imports/\(UUID().uuidString)/rejected", "/console/webhooks",
             ] {
                 let reply = try await acme.raw(.get, path)
                 #expect(reply.status == .seeOther && reply.headers[.location] == "/console/sign-in", "\(path)")

@@ -387,6 +387,47 @@ import Testing
     }
 }
 
+extension WebhookTests {
+    /// An import announces each consent it created, as a single opt-in would, from its batch's rows; a dry run and
+    /// a second upload of the same file announce nothing.
+    @Test func anImportAnnouncesEachConsentItCreated() async throws {
+        try await withWebhookReceiver { receiver, url in
+            try await Self.withWebhookApp { tenants, _ in
+                let acme = tenants[0]
+                _ = try await Self.register(acme, url: url, events: Self.consentEvents)
+                let notice = try await acme.notice(purposes: ["marketing", "shipping_update"])
+                let file = """
+                    subject,purposes,collectedAt,source
+                    +393331200011,marketing;shipping_update,2025-03-01T10:00:00Z,crm
+                    +393331200012,marketing,2025-03-01T10:00:00Z,crm
+                    not a number,marketing,2025-03-01T10:00:00Z,crm
+
+                    """
+                let dry = try await ImportTests.upload(acme, file, notice: notice, dryRun: true)
+                _ = try await ImportTests.finished(acme, try dry.decoded(ImportTests.ImportReply.self).id)
+                let reply = try await ImportTests.upload(acme, file, notice: notice)
+                #expect(reply.status == .accepted, "\(reply.text)")
+                let id = try reply.decoded(ImportTests.ImportReply.self).id
+                let done = try await ImportTests.finished(acme, id)
+                #expect(done.counts["granted"] == 2 && done.counts["invalid"] == 1)
+                try await receiver.until("three grants") { $0.count >= 3 }
+                let again = try await ImportTests.upload(acme, file, notice: notice)
+                _ = try await ImportTests.finished(acme, try again.decoded(ImportTests.ImportReply.self).id)
+                try await Task.sleep(for: .seconds(2))
+                let got = receiver.accepted
+                #expect(got.count == 3, "\(got.map(\.type))")
+                #expect(got.allSatisfy { $0.type == "consent.granted" && $0.data["importId"] as? String == id })
+                #expect(got.allSatisfy { $0.data["method"] as? String == "import" && $0.data["consentId"] is String })
+                #expect(
+                    got.compactMap { $0.data["purpose"] as? String }.sorted()
+                        == ["marketing", "marketing", "shipping_update"])
+                #expect(Set(got.compactMap { $0.data["subjectRef"] as? String }).count == 2)
+                #expect(!got.contains { String(decoding: $0.body, as: UTF8.self).contains("33312000") })
+            }
+        }
+    }
+}
+
 /// The retention job's announcement, run as the service runs it.
 enum ConsentDatabaseProbe {
     static func announceDueSoon(client: PostgresClient, database: TestDatabase) async throws -> Int {
@@ -395,5 +436,59 @@ enum ConsentDatabaseProbe {
             keyring: TenantKeyring(masterKey: .random32()),
             checkCache: nil, poolSize: 4)
         return try await store.announceRequestsDueSoon(withinDays: 40, logger: database.logger)
+    }
+}
+
+/// The DPO's side: a disabled endpoint is said on the overview and the webhooks page, its held deliveries go when
+/// it is enabled from the console, and a delivery can be sent again from there.
+@Suite struct ConsoleWebhookTests {
+    @Test func theDPOIsToldOfADisabledEndpointEnablesItAndRedelivers() async throws {
+        let givesUpAtOnce = WebhookRetrySchedule(
+            firstDelay: .milliseconds(50), maximumDelay: .milliseconds(100), giveUpAfter: .zero, minimumAttempts: 2)
+        let failing: @Sendable (Int) -> Int = { _ in 503 }
+        try await withWebhookReceiver(answer: failing) { receiver, url in
+            try await WebhookTests.withWebhookApp(retries: givesUpAtOnce, tenants: ["acme", "other"]) { tenants, _ in
+                let (acme, other) = (tenants[0], tenants[1])
+                let endpoint = try await WebhookTests.register(acme, url: url, events: WebhookTests.consentEvents)
+                let notice = try await acme.notice(purposes: ["marketing"])
+                _ = try await acme.optIn(WebhookTests.ada, purposes: ["marketing"], noticeId: notice)
+                let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+                var page = try await console.get("/console/webhooks")
+                for _ in 0..<100 where !page.text.contains("<strong>Disabled</strong>") {
+                    try await Task.sleep(for: .milliseconds(100))
+                    page = try await console.get("/console/webhooks")
+                }
+                #expect(page.status == .ok)
+                #expect(page.text.contains(#"aria-current="page">Webhooks"#))
+                #expect(page.text.contains("<strong>Disabled</strong>"), "\(page.text)")
+                #expect(page.text.contains("HTTP 503"), "each attempt's status code")
+                #expect(page.text.contains(" ms</li>"), "each attempt's latency")
+                #expect(page.text.contains(#"class="problem" role="alert">1 webhook endpoint(s) disabled"#))
+                let overview = try await console.get("/console")
+                #expect(overview.text.contains("1 webhook endpoint(s) disabled after repeated failure"))
+                // Another tenant's DPO sees none of it.
+                let otherConsole = try #require(try await ConsoleBrowser.signIn(other).1)
+                let otherPage = try await otherConsole.get("/console/webhooks")
+                #expect(!otherPage.text.contains(endpoint.id) && otherPage.text.contains("No webhook endpoints."))
+                #expect(
+                    try await otherConsole.post("/console/webhooks/enable", ["endpoint": endpoint.id]).status
+                        == .notFound)
+
+                receiver.answer { _ in 200 }
+                let enabled = try await console.post("/console/webhooks/enable", ["endpoint": endpoint.id])
+                #expect(enabled.status == .ok && enabled.text.contains("Enabled"), "\(enabled.text)")
+                let deliveryId = try #require(
+                    try await acme.call(.get, "/v1/webhooks/endpoints/\(endpoint.id)/deliveries", as: .admin)
+                        .decoded(WebhookTests.DeliveriesReply.self).deliveries.first?.id)
+                let again = try await console.post(
+                    "/console/webhooks/redeliver", ["endpoint": endpoint.id, "delivery": String(deliveryId)])
+                #expect(again.status == .ok && again.text.contains("queued again"), "\(again.text)")
+                try await receiver.until("the redelivery") { $0.contains { $0.answered == 200 } }
+                let forged = try await console.post(
+                    "/console/webhooks/redeliver", ["endpoint": endpoint.id, "delivery": String(deliveryId)],
+                    csrf: "forged")
+                #expect(forged.status == .forbidden)
+            }
+        }
     }
 }

@@ -49,7 +49,16 @@ extension ConsoleRoutes {
                 lastFailure: failure.map {
                     OverviewView.Failure(verifiedAt: Self.time($0.verifiedAt), problem: $0.problem ?? "unknown")
                 })
-            return render(view, title: "Overview", session: session)
+            // An endpoint the deliverer disabled holds every later change from a system that relies on it: the DPO
+            // hears of it on the first page, not only on the webhooks page.
+            let disabled = try await webhooks.list(tenantId: tenantId, logger: context.logger)
+                .filter { $0.status == .disabled }.count
+            return render(
+                view, title: "Overview", session: session,
+                problem: disabled == 0
+                    ? nil
+                    : "\(disabled) webhook endpoint(s) disabled after repeated failure; their changes are held "
+                        + "(see Webhooks).")
         }
     }
 }

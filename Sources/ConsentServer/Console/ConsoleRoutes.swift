@@ -7,7 +7,7 @@ import Hummingbird
 /// `/console`: the DPO's web console. Server-rendered pages (Mustache templates in `Templates/console`), no
 /// script; every page is the same data the API serves, through the same store functions and the same route logic
 /// for erasure, requests and audit. This file is what the pages share; each idea has its own file: the session
-/// (ConsoleSessionRoutes), the overview, subjects, requests, the audit log, templates, opt-outs and imports.
+/// (ConsoleSessionRoutes), the overview, subjects, requests, the audit log, templates, opt-outs, imports and webhooks.
 struct ConsoleRoutes {
     let database: ConsentDatabase
     let ledger: ConsentLedger
@@ -18,6 +18,7 @@ struct ConsoleRoutes {
     let collection: CollectionPolicy
     let templates: PageTemplates
     let imports: ImportStore
+    let webhooks: WebhookEndpointStore
 
     func register(on router: Router<ConsentRequestContext>) {
         registerSession(on: router)
@@ -28,6 +29,7 @@ struct ConsoleRoutes {
         registerTemplates(on: router)
         registerOptOuts(on: router)
         registerImports(on: router)
+        registerWebhooks(on: router)
         router.get("/assets/console.css") { _, _ in HTMLPage.stylesheet(ConsoleStyle.css) }
     }
 
@@ -101,7 +103,7 @@ struct ConsolePage<Body: ConsoleBody>: PageView {
 
 struct ConsoleNav: Sendable {
     enum Section: Sendable {
-        case overview, subject, requests, optOuts, audit, templates, imports
+        case overview, subject, requests, optOuts, audit, templates, imports, webhooks
     }
 
     let overview: Bool
@@ -111,6 +113,7 @@ struct ConsoleNav: Sendable {
     let audit: Bool
     let templates: Bool
     let imports: Bool
+    let webhooks: Bool
 
     init(_ current: Section?) {
         overview = current == .overview
@@ -120,6 +123,7 @@ struct ConsoleNav: Sendable {
         audit = current == .audit
         templates = current == .templates
         imports = current == .imports
+        webhooks = current == .webhooks
     }
 }
 

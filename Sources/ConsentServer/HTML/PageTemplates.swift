@@ -24,6 +24,7 @@ struct PageTemplates: Sendable {
         case consoleRefused = "console/refused"
         case consoleOptOuts = "console/opt-outs"
         case consoleImports = "console/imports"
+        case consoleWebhooks = "console/webhooks"
         case pageHead = "pages/head"
         case pageFoot = "pages/foot"
         case selfService = "pages/self-service"
