@@ -11,7 +11,8 @@ Run by scripts/browser-check after the widget checks. It fails loudly at the fir
   5. a pending erasure request is completed from the requests queue;
   6. the log verifies from the audit page and a CSV report downloads;
   7. a form posted from another site (with the session cookie in the browser) is refused and changes nothing;
-  8. at 1280 px and 390 px no page scrolls sideways; every visible form field has a label; screenshots of the
+  8. a change webhook that failed once shows both attempts on the Webhooks page, and is sent again from there;
+  9. at 1280 px and 390 px no page scrolls sideways; every visible form field has a label; screenshots of the
      overview and the subject page at both widths go to $SCREENSHOT_DIR.
 """
 import argparse
@@ -99,6 +100,39 @@ def lookup(driver, base, subject):
     field.send_keys(subject)
     driver.find_element(By.CSS_SELECTOR, "#lookup button").click()
     page_wait(driver, 15).until(lambda d: d.find_elements(By.ID, "who-h") or d.find_elements(By.CSS_SELECTOR, ".problem"))
+
+
+class WebhookReceiver:
+    """A loopback receiver that answers its first request 500 and the rest 200, counting what it accepted."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        outer = self
+        self.seen = 0
+        self.accepted = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.seen += 1
+                status = 500 if outer.seen == 1 else 200
+                if status == 200:
+                    outer.accepted += 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *arguments):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
 
 
 def main():
@@ -227,6 +261,43 @@ def main():
         assert not unlabelled_fields(driver), unlabelled_fields(driver)
         at_widths(driver, "imports page", shots, "imports")
         print("console-check: an imported list shows on the Imports page with its counts and its report")
+
+        # A change webhook to a receiver on this machine (`consentd dev` allows loopback) that fails its first
+        # request: the Webhooks page shows both attempts with their status codes, and the DPO sends it again.
+        receiver = WebhookReceiver()
+        try:
+            _, endpoint = shared.api(base, "POST", "/v1/webhooks/endpoints", args.admin, {
+                "url": receiver.url, "events": ["consent.granted"], "description": "CRM"}, expect=201)
+            assert endpoint["secret"].startswith("whsec_"), endpoint
+            shared.api(base, "POST", "/v1/consents", args.write, {
+                "subject": "+393338000099", "channel": "whatsapp", "purposes": ["marketing"],
+                "noticeId": notice["id"], "provenance": provenance}, expect=201)
+            deliveries = []
+            for _ in range(200):
+                _, listed = shared.api(base, "GET", f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+                                       args.admin, expect=200)
+                deliveries = listed["deliveries"]
+                if deliveries and deliveries[0]["state"] == "delivered":
+                    break
+                time.sleep(0.25)
+            assert deliveries and deliveries[0]["state"] == "delivered", deliveries
+            assert [a.get("statusCode") for a in deliveries[0]["attempts"]] == [500, 200], deliveries
+            driver.get(base + "/console/webhooks")
+            row = driver.find_element(By.CSS_SELECTOR, f'tr[data-delivery="{deliveries[0]["id"]}"]')
+            assert "HTTP 500" in row.text and "HTTP 200" in row.text and "consent.granted" in row.text, row.text
+            assert not unlabelled_fields(driver), unlabelled_fields(driver)
+            at_widths(driver, "webhooks page", shots, "webhooks")
+            row = driver.find_element(By.CSS_SELECTOR, f'tr[data-delivery="{deliveries[0]["id"]}"]')
+            row.find_element(By.CSS_SELECTOR, "button").click()
+            page_wait(driver, 15).until(lambda d: "queued again" in d.page_source)
+            for _ in range(100):
+                if receiver.accepted >= 2:
+                    break
+                time.sleep(0.1)
+            assert receiver.accepted >= 2, receiver.accepted
+            print("console-check: a webhook delivery shows its attempts on the Webhooks page and is sent again")
+        finally:
+            receiver.stop()
 
         # An opt-out in the person's own words: marketing goes at once, the DPO decides the rest on the review page.
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -202,6 +202,10 @@ public enum ConsentApplication {
                 if announced > 0 {
                     logger.info("requests: announced deadlines near", metadata: ["count": "\(announced)"])
                 }
+                let pruned = try await database.pruneWebhookDeliveries(olderThanDays: 30, logger: logger)
+                if pruned > 0 {
+                    logger.info("webhooks: pruned settled deliveries", metadata: ["count": "\(pruned)"])
+                }
                 let counts = try await purger.purgeAll(logger: logger)
                 if counts.total > 0 {
                     logger.info(

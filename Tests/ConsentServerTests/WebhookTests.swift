@@ -196,6 +196,18 @@ import Testing
             #expect(
                 try await database.count(
                     "SELECT count(*)::int8 FROM webhook_deliveries WHERE state = 'delivered'") == 1)
+            // Retention: a delivery settled 31 days ago goes, with its attempts and its event.
+            #expect(try await ConsentDatabaseProbe.prune(database) == 0)
+            _ = try await database.count(
+                """
+                WITH aged AS (UPDATE webhook_deliveries SET completed_at = now() - interval '31 days' RETURNING 1),
+                events AS (UPDATE webhook_events SET occurred_at = now() - interval '31 days' RETURNING 1)
+                SELECT (SELECT count(*) FROM aged) + (SELECT count(*) FROM events)
+                """)
+            #expect(try await ConsentDatabaseProbe.prune(database) == 1)
+            for table in ["webhook_deliveries", "webhook_attempts", "webhook_events"] {
+                #expect(try await database.count("SELECT count(*)::int8 FROM \(table)") == 0, "\(table)")
+            }
         }
     }
 
@@ -436,6 +448,15 @@ enum ConsentDatabaseProbe {
             keyring: TenantKeyring(masterKey: .random32()),
             checkCache: nil, poolSize: 4)
         return try await store.announceRequestsDueSoon(withinDays: 40, logger: database.logger)
+    }
+
+    static func prune(_ database: TestDatabase) async throws -> Int {
+        try await database.withClient(\.app) { client in
+            let store = ConsentDatabase(
+                client: client, connector: DedicatedConnector(url: database.app),
+                keyring: TenantKeyring(masterKey: .random32()), checkCache: nil, poolSize: 4)
+            return try await store.pruneWebhookDeliveries(olderThanDays: 30, logger: database.logger)
+        }
     }
 }
 

@@ -276,3 +276,27 @@ SELECT app_add_audit_action('webhook.secret_rotated');
 SELECT app_add_audit_action('webhook.test_requested');
 SELECT app_add_audit_action('webhook.redelivery_requested');
 SELECT app_add_audit_action('request.due_soon');
+
+-- Deliveries settled more than p_days ago are deleted with their attempts, and then the events no delivery names:
+-- the outbox is a queue and a recent history, not a second audit log (the audit log keeps the changes themselves).
+-- Operator scope; run by the retention job. Answers how many deliveries went.
+CREATE FUNCTION app_prune_webhook_deliveries(p_days int) RETURNS int
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_count int;
+BEGIN
+    PERFORM set_config('consentd.operator', 'on', true);
+    -- A redelivery's link to what it repeats does not keep the older one.
+    WITH gone AS (
+        DELETE FROM webhook_deliveries d
+        WHERE d.state <> 'pending' AND d.completed_at < now() - make_interval(days => p_days)
+        RETURNING d.event_id
+    )
+    SELECT count(*) INTO v_count FROM gone;
+    DELETE FROM webhook_events v
+    WHERE v.occurred_at < now() - make_interval(days => p_days)
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.id);
+    RETURN v_count;
+END
+$$;

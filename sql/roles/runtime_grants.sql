@@ -142,3 +142,4 @@ GRANT EXECUTE ON FUNCTION app_claim_webhook_deliveries(int, int) TO {{app_role}}
 GRANT EXECUTE ON FUNCTION app_record_webhook_attempts(bigint[], int[], timestamptz[], int[], int[], text[], text[],
     timestamptz[], text) TO {{app_role}};
 GRANT EXECUTE ON FUNCTION app_announce_requests_due_soon(int, text) TO {{app_role}};
+GRANT EXECUTE ON FUNCTION app_prune_webhook_deliveries(int) TO {{app_role}};

@@ -65,4 +65,14 @@ extension ConsentDatabase {
             ).decode(Int.self).array().first ?? 0
         }
     }
+
+    /// Deletes deliveries settled more than `olderThanDays` ago, their attempts, and the events no delivery names
+    /// any more. Run by the retention job; answers how many deliveries went.
+    public func pruneWebhookDeliveries(olderThanDays: Int, logger: Logger) async throws -> Int {
+        try await client.withUnwrappedTransaction(logger: logger) { connection in
+            try await connection.closeSafeQuery(
+                "SELECT app_prune_webhook_deliveries(\(olderThanDays)::int)", logger: logger
+            ).decode(Int.self).array().first ?? 0
+        }
+    }
 }
