@@ -76,17 +76,19 @@ public struct WebhookDeliverer: Sendable {
         let sorted = results.sorted { $0.deliveryId < $1.deliveryId }
         // Recorded even when the round was cancelled (a shutdown): attempts cut short are then due again at once,
         // instead of waiting out their claims. An unstructured task is not cancelled with this one.
-        try await Task { [self] in try await bounded { try await record(sorted, logger: logger) } }.value
+        // During a shutdown the record gets a short bound: a database that stopped answering must not hold it up.
+        let limit = Task.isCancelled ? Duration.seconds(2) : databaseDeadline
+        try await Task { [self] in try await bounded(limit) { try await record(sorted, logger: logger) } }.value
         return claimed.count
     }
 
     /// A database step under `databaseDeadline`: a database that stops answering fails the round (its claims
     /// lapse and are taken again), and a shutdown ends it at once.
-    private func bounded<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws
-        -> Result
-    {
-        guard let databaseDeadline else { return try await body() }
-        return try await withDeadline(databaseDeadline, grace: .seconds(1), body)
+    private func bounded<Result: Sendable>(
+        _ limit: Duration? = nil, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        guard let deadline = limit ?? databaseDeadline else { return try await body() }
+        return try await withDeadline(deadline, grace: .seconds(1), body)
     }
 
     struct ClaimedDelivery: Sendable {
@@ -122,8 +124,9 @@ public struct WebhookDeliverer: Sendable {
         }
     }
 
+    /// One statement, its own transaction: every instance runs this every second, so it costs one round trip.
     private func claim(logger: Logger) async throws -> [ClaimedDelivery] {
-        try await client.withUnwrappedTransaction(logger: logger) { connection in
+        try await client.withRequestConnection { connection in
             let rows = try await connection.closeSafeQuery(
                 """
                 SELECT delivery_id, tenant_id, endpoint_id, url, secret_sealed, secret_version,
@@ -266,7 +269,7 @@ public struct WebhookDeliverer: Sendable {
             if case .retry(let at) = result.outcome { return at }
             return result.at
         }
-        try await client.withUnwrappedTransaction(logger: logger) { connection in
+        try await client.withRequestConnection { connection in
             try await connection.closeSafeQuery(
                 """
                 SELECT app_record_webhook_attempts(
