@@ -24,8 +24,9 @@ struct BodyBufferingMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil)
         else { return try await next(request, context) }
-        // An import's file (up to 1 GiB) is read as it streams, each piece within the deadline (`ImportRoutes`).
-        if request.method == .post && request.uri.path == ImportRoutes.uploadPath {
+        // An import's file (up to 1 GiB, from the API or the console's form) is read as it streams, each piece within
+        // the deadline (`ImportRoutes`).
+        if request.method == .post && ImportRoutes.streamedPaths.contains(request.uri.path) {
             return try await next(request, context)
         }
         let id = watch.watch(context.channel, for: timeout)

@@ -91,7 +91,7 @@ public enum ConsentApplication {
         router.add(middleware: BodyBufferingMiddleware(watch: bodyReads, timeout: dependencies.requestTimeout))
         router.add(
             middleware: RequestDeadlineMiddleware(
-                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths.union([ImportRoutes.uploadPath]))
+                timeout: dependencies.requestTimeout, untimedPaths: CheckRoutes.paths.union(ImportRoutes.streamedPaths))
         )
         let database = dependencies.database
         HealthRoutes(database: database, schema: dependencies.schema).register(on: router)
@@ -136,7 +136,8 @@ public enum ConsentApplication {
             database: database, ledger: dependencies.ledger, keys: keys,
             sessions: database.consoleSessions(idleTimeout: dependencies.consoleIdleTimeout),
             subjectRights: subjectRights, audit: audit, collection: dependencies.collection, templates: templates,
-            imports: dependencies.imports, webhooks: dependencies.webhookEndpoints
+            imports: dependencies.imports, webhooks: dependencies.webhookEndpoints, bodyReads: bodyReads,
+            readTimeout: dependencies.requestTimeout
         ).register(on: router)
 
         // Collecting consent where people are: the widget's routes, the self-service page and the WhatsApp

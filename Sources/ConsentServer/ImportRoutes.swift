@@ -19,6 +19,8 @@ struct ImportRoutes {
     let readTimeout: Duration
 
     static let uploadPath = "/v1/imports"
+    /// The bodies read as they stream rather than buffered: the API's upload and the console's form.
+    static let streamedPaths: Set<String> = [uploadPath, "/console/imports"]
 
     func register(on group: RouterGroup<ConsentRequestContext>) {
         group.post("/imports") { request, context in try await upload(request, context: context) }

@@ -19,7 +19,8 @@ struct RequestDeadlineMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        if untimedPaths.contains(request.uri.path) { return try await next(request, context) }
+        // Only their POSTs: a page or a list at the same path (`GET /console/imports`) keeps the deadline.
+        if request.method == .post, untimedPaths.contains(request.uri.path) { return try await next(request, context) }
         // withDeadline awaits the task it runs `next` in before it returns, so `next` is never called after
         // this frame ends: it does not really escape. The deadline cancels it; the pool's wait for a connection
         // and the body's stream both end on cancellation. DeadlineExceeded becomes the 503 in APIError(domain:).

@@ -230,6 +230,67 @@ struct ConsoleBrowser {
         }
     }
 
+    /// The Imports page's form: a browser's multipart body, its CSRF token checked before any of the file is
+    /// read, the file streamed into the same import as the API's.
+    @Test func aFileSentFromTheImportsPageIsImported() async throws {
+        try await withTenants(["acme"]) { tenants, database in
+            let acme = tenants[0]
+            let notice = try await acme.notice(purposes: ["marketing"])
+            let console = try #require(try await ConsoleBrowser.signIn(acme).1)
+            let form = try await console.get("/console/imports")
+            #expect(form.text.contains(#"enctype="multipart/form-data""#) && form.text.contains(notice))
+            let file = "subject,purposes,collectedAt\n+393339100101,marketing,2025-01-01T00:00:00Z\nnope,marketing,x\n"
+            func multipart(_ parts: [(String, String?, String)]) -> String {
+                var body = ""
+                for (name, filename, value) in parts {
+                    body += "--XyZzy\r\nContent-Disposition: form-data; name=\"\(name)\""
+                    if let filename { body += "; filename=\"\(filename)\"\r\nContent-Type: text/csv" }
+                    body += "\r\n\r\n\(value)\r\n"
+                }
+                return body + "--XyZzy--\r\n"
+            }
+            func send(_ body: String) async throws -> APIClient.Reply {
+                try await acme.raw(
+                    .post, "/console/imports",
+                    headers: [
+                        .cookie: "consentd_console=\(console.cookie)",
+                        .contentType: "multipart/form-data; boundary=XyZzy",
+                    ], body: body)
+            }
+            let before = try await database.count("SELECT count(*)::int8 FROM imports")
+            // A forged token, and a file sent before the token, import nothing.
+            let forged = try await send(
+                multipart([
+                    ("csrf", nil, "forged"), ("channel", nil, "whatsapp"), ("notice", nil, notice),
+                    ("file", "list.csv", file),
+                ]))
+            #expect(forged.status == .forbidden)
+            let fileFirst = try await send(
+                multipart([("file", "list.csv", file), ("csrf", nil, console.csrf), ("channel", nil, "whatsapp")]))
+            #expect(fileFirst.status == .badRequest)
+            #expect(try await database.count("SELECT count(*)::int8 FROM imports") == before)
+
+            let sent = try await send(
+                multipart([
+                    ("csrf", nil, console.csrf), ("channel", nil, "whatsapp"), ("notice", nil, notice),
+                    ("format", nil, "csv"), ("file", "list.csv", file),
+                ]))
+            #expect(sent.status == .ok && sent.text.contains("2 row(s) received"), "\(sent.text)")
+            let listed = try await acme.call(.get, "/v1/imports", as: .consentWrite)
+            struct Listed: Decodable { let imports: [ImportTests.ImportReply] }
+            let id = try #require(try listed.decoded(Listed.self).imports.first?.id)
+            let done = try await ImportTests.finished(acme, id)
+            #expect(done.counts["granted"] == 1 && done.counts["invalid"] == 1)
+            // A file the rules refuse is said on the page, and nothing is kept.
+            let wrongChannel = try await send(
+                multipart([
+                    ("csrf", nil, console.csrf), ("channel", nil, "sms"), ("notice", nil, notice),
+                    ("file", "list.csv", file),
+                ]))
+            #expect(wrongChannel.status == .unprocessableContent && wrongChannel.text.contains("Nothing was imported"))
+        }
+    }
+
     @Test func theDPORecordsAnObjectionAndWorksTheOptOutQueue() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]

@@ -69,11 +69,25 @@ import Testing
                     older: 1)),
             .consoleRefused: console(RefusedView(reason: evil)),
             .consoleImports: console(
-                ImportsView(imports: [
-                    ImportsView.Row(
-                        id: evil, createdAt: evil, status: evil, running: true, dryRun: true, format: evil, rows: 1,
-                        recorded: evil, granted: 1, pending: 0, superseded: 0, suppressed: 0, duplicate: 0, invalid: 0,
-                        sameFileAs: evil)
+                ImportsView(
+                    imports: [
+                        ImportsView.Row(
+                            id: evil, createdAt: evil, status: evil, running: true, dryRun: true, format: evil, rows: 1,
+                            recorded: evil, granted: 1, pending: 0, superseded: 0, suppressed: 0, duplicate: 0,
+                            invalid: 0,
+                            sameFileAs: evil)
+                    ], notices: [ImportsView.NoticeChoice(id: evil, label: evil)])),
+            .consoleWebhooks: console(
+                WebhooksView(endpoints: [
+                    WebhooksView.Endpoint(
+                        id: evil, url: evil, description: evil, events: evil, disabled: true, disabledAt: evil,
+                        disabledReason: evil, createdAt: evil,
+                        deliveries: [
+                            WebhooksView.Delivery(
+                                id: evil, endpointId: evil, type: evil, state: evil, failed: true, createdAt: evil,
+                                nextAttemptAt: evil, redeliveryOf: evil,
+                                attempts: [WebhooksView.Attempt(attempt: 1, at: evil, outcome: evil, latency: evil)])
+                        ])
                 ])),
             .consoleOptOuts: console(
                 OptOutReviewsView(

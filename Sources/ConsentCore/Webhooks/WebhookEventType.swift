@@ -9,7 +9,7 @@ public enum WebhookEventType: String, Sendable, CaseIterable, Codable, Comparabl
     case consentSuperseded = "consent.superseded"
     case subjectErased = "subject.erased"
     case objectionRecorded = "objection.recorded"
-    /// A data-subject request's legal deadline is near (announced once, `CONSENTD_REQUEST_DUE_SOON_DAYS` before).
+    /// A data-subject request's legal deadline is near (announced once, by the retention job, 7 days before).
     case requestDueSoon = "request.due_soon"
     case templateStatusChanged = "template.status_changed"
     /// Sent only by `POST /v1/webhooks/endpoints/{id}/test`, to that endpoint; nobody subscribes to it.

@@ -19,6 +19,9 @@ struct ConsoleRoutes {
     let templates: PageTemplates
     let imports: ImportStore
     let webhooks: WebhookEndpointStore
+    /// The import form's file is read as it streams, each piece within `readTimeout` (`WatchedBody`).
+    let bodyReads: BodyReadWatch
+    let readTimeout: Duration
 
     func register(on router: Router<ConsentRequestContext>) {
         registerSession(on: router)

@@ -118,7 +118,7 @@ extension ConsoleRoutes {
     }
 
     /// A browser's `Origin`, when it sends one, must be this service's own.
-    private func sameOrigin(_ request: Request) throws(Refusal) {
+    func sameOrigin(_ request: Request) throws(Refusal) {
         guard let origin = request.headers[.origin] else { return }
         let own = CrossOrigin.ownOrigins(request, publicBaseURL: collection.publicBaseURL)
         guard let parsed = AllowedOrigin(origin), own.contains(parsed) else {

@@ -141,7 +141,11 @@ public struct WebhookEndpointStore: Sendable {
     /// Resumes a disabled endpoint: what was held is due at once, oldest first per person as always.
     public func enable(tenantId: UUID, id: UUID, actor: String, logger: Logger) async throws -> WebhookEndpoint {
         let endpoint = try await self.endpoint(tenantId: tenantId, id: id, logger: logger)
-        try await check(try WebhookTarget(parsing: endpoint.url))
+        let target: WebhookTarget
+        do { target = try WebhookTarget(parsing: endpoint.url) } catch {
+            throw WebhookEndpointError.targetRefused(error)
+        }
+        try await check(target)
         let work = UnitOfWork<WebhookEndpoint?>.bookkeeping(tenantId) { connection, logger in
             let rows = try await connection.closeSafeQuery(
                 """
