@@ -8,14 +8,27 @@ against the same cluster while worker threads drive opt-ins and withdrawals. Eac
 Idempotency-Key until it is acknowledged and records every acknowledged response. Meanwhile the server is killed with
 SIGKILL at random moments and restarted, and PostgreSQL is once stopped with `pg_ctl stop -m immediate` while the
 server keeps running. Afterwards the database, the audit log (read over the HTTP API) and `consentd audit verify` are
-compared with the client's record. Any difference is a failure (exit 1). Used by .ci/run through scripts/chaos.
+compared with the client's record.
+
+It also proves that every committed change is announced at least once by a change webhook (issue 22), across the
+kills (the deliverer dies with the server) and the outage. A receiver in this script (WebhookReceiver), registered as
+an endpoint for the consent events right after provisioning, checks every delivery's Standard Webhooks signature by
+itself and answers 500 to a random ~20% of them, after a random wait of up to 300 ms, so that kills land during
+deliveries in flight and retries happen. Once the other checks pass, it waits until every `webhook_events` row was
+received with a 2xx answer, and checks that the outbox holds one event per consent change of the audit log and that
+nothing was received that the outbox does not hold. Any difference is a failure (exit 1). Used by .ci/run through
+scripts/chaos.
 """
 
 import argparse
+import base64
 import collections
 import datetime
 import glob
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import os
 import random
@@ -34,6 +47,24 @@ import urllib.parse
 RETRYABLE_STATUSES = {429, 502, 503, 504}
 REQUEST_TIMEOUT = 10.0
 ACK_DEADLINE = 120.0  # a write not acknowledged within this many seconds of retrying is a failure
+
+# Change webhooks (issue 22): the types the receiver subscribes to, and the audit actions each announces (0019's
+# app_webhook_type; a confirmed double opt-in is a grant).
+WEBHOOK_TYPES = ("consent.granted", "consent.withdrawn", "consent.superseded")
+ANNOUNCED_AS = {"consent.granted": "consent.granted", "consent.confirmed": "consent.granted",
+                "consent.withdrawn": "consent.withdrawn", "consent.superseded": "consent.superseded"}
+# Claims of a killed deliverer lapse after 60 s and failed attempts back off from 15 s, doubling.
+WEBHOOK_DRAIN_DEADLINE = 180.0
+RECEIVER_FAILURE_RATE = 0.2
+RECEIVER_MAX_DELAY = 0.3
+# The receiver fails each event once at most: backoff doubles per failure (15 s, 30 s, 60 s, ...) on top of a lapsed
+# claim's 60 s, and a person's events go out one at a time, so repeated failures of one person's events would let
+# the drain outlast its deadline by the dice alone (a run failing twice per event drained in 151 s of 180).
+RECEIVER_MAX_FAILURES_PER_EVENT = 1
+# Standard Webhooks receivers refuse a webhook-timestamp further than this from their clock (a replay defence).
+WEBHOOK_TIMESTAMP_TOLERANCE = 300
+# The workload's phone numbers (Workload.next_subject): personal data no delivery may carry.
+PHONE_NUMBER = re.compile(rb"3933\d{8}")
 
 
 class ChaosFailure(Exception):
@@ -205,6 +236,146 @@ class Workload:
             client.close()
 
 
+def webhook_signature_valid(secret, webhook_id, timestamp, body, header):
+    """The Standard Webhooks check, done here apart from the service's code: HMAC-SHA256 keyed with the base64 after
+    `whsec_`, over `<id>.<timestamp>.<body>`; the header holds `v1,<base64>` signatures separated by spaces, and one
+    that matches is enough (during a secret rotation there are two)."""
+    if not secret or not secret.startswith("whsec_"):
+        return False
+    key = base64.b64decode(secret[len("whsec_"):])
+    expected = base64.b64encode(
+        hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
+    return any(candidate.startswith("v1,") and hmac.compare_digest(candidate[3:].encode("utf-8", "replace"), expected)
+               for candidate in (header or "").split(" "))
+
+
+# One request received: its headers' id and timestamp, the raw body, the status answered, and when (unix time).
+Received = collections.namedtuple("Received", "webhook_id timestamp body answered signature_valid timely at")
+
+
+class WebhookReceiver:
+    """A tenant's webhook endpoint on loopback: records every POST, checks its signature and answers; a 500 now and
+    then and a short wait before every answer make retries happen and kills of the server land mid-delivery."""
+
+    def __init__(self, seed):
+        self.random = random.Random(f"{seed}:webhook-receiver")  # apart from the workload's, to repeat a run
+        self.lock = threading.Lock()
+        self.secret = None  # set once the endpoint is registered; nothing is sent to it before that
+        self.received = []
+        self.failures_injected = collections.Counter()  # webhook-id -> 500s answered on purpose
+        self.cut_short = 0  # requests whose sender died before the body was in
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebhookRequestHandler)
+        self.server.daemon_threads = True
+        self.server.receiver = self
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/chaos-webhooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def receive(self, headers, body):
+        """Records one complete request; answers the status to send and how long to wait before sending it."""
+        webhook_id = headers.get("webhook-id") or ""
+        timestamp = headers.get("webhook-timestamp") or ""
+        signature_valid = webhook_signature_valid(self.secret, webhook_id, timestamp, body,
+                                                  headers.get("webhook-signature"))
+        timely = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= WEBHOOK_TIMESTAMP_TOLERANCE
+        with self.lock:
+            delay = self.random.uniform(0.0, RECEIVER_MAX_DELAY)
+            fail = self.random.random() < RECEIVER_FAILURE_RATE
+            if not (signature_valid and timely):
+                answered = 400  # what a receiver does with a message it cannot trust
+            elif fail and self.failures_injected[webhook_id] < RECEIVER_MAX_FAILURES_PER_EVENT:
+                self.failures_injected[webhook_id] += 1
+                answered = 500
+            else:
+                answered = 200
+            self.received.append(Received(webhook_id, timestamp, body, answered, signature_valid, timely, time.time()))
+        return answered, delay
+
+    def note_cut_short(self):
+        with self.lock:
+            self.cut_short += 1
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.received)
+
+    def acknowledged_ids(self):
+        """The webhook-ids received at least once and answered with a 2xx."""
+        with self.lock:
+            return {item.webhook_id for item in self.received if 200 <= item.answered < 300}
+
+    def write_log(self, path):
+        """One line per request received, for the evidence a failed run keeps."""
+        with open(path, "w", encoding="utf-8") as log:
+            for item in self.snapshot():
+                log.write(json.dumps({"receivedAt": round(item.at, 3), "webhookId": item.webhook_id,
+                                      "timestamp": item.timestamp, "answered": item.answered,
+                                      "signatureValid": item.signature_valid, "timely": item.timely,
+                                      "body": item.body.decode("utf-8", "replace")}) + "\n")
+
+
+class WebhookRequestHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as a real receiver would be: the deliverer reuses its connections."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # a connection left half-open by a killed sender does not hold a thread for ever
+
+    def handle(self):
+        try:
+            super().handle()
+        except OSError:
+            pass  # a killed sender resets the connections it kept open: nothing was being received on them
+
+    def do_POST(self):
+        body = self.read_body()
+        if body is None:
+            # The sender died mid-request: this is no delivery, and its signature cannot be checked on part of a body.
+            self.server.receiver.note_cut_short()
+            self.close_connection = True
+            return
+        answered, delay = self.server.receiver.receive(self.headers, body)
+        time.sleep(delay)
+        try:
+            self.send_response(answered)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:
+            self.close_connection = True  # the sender is gone; the answer does not matter to what was received
+
+    def read_body(self):
+        """The whole body, or None when the connection ended before it did."""
+        try:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while True:
+                    line = self.rfile.readline(1024)
+                    if not line:
+                        return None
+                    size = int(line.split(b";")[0].strip(), 16)
+                    if size == 0:
+                        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(chunks)
+                    chunk = self.rfile.read(size + 2)
+                    if len(chunk) < size + 2:
+                        return None
+                    chunks.append(chunk[:size])
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            return body if len(body) == length else None
+        except (OSError, ValueError):
+            return None
+
+    def log_message(self, format, *arguments):  # noqa: A002 - the base class's signature
+        pass  # thousands of requests; the summary says what matters
+
+
 class Chaos:
     def __init__(self, arguments):
         self.arguments = arguments
@@ -217,6 +388,8 @@ class Chaos:
         self.cluster = None
         self.kills = 0
         self.readyz_recovery = None
+        self.receiver = None
+        self.workload_stopped = None
 
     def log(self, message):
         print(f"chaos: {message}", flush=True)
@@ -283,6 +456,8 @@ class Chaos:
                 "CONSENTD_PORT": str(self.port),
                 # The limiter is not under test here; the workers must not be slowed by it.
                 "CONSENTD_RATE_LIMIT_CONSENT_WRITE": "1000000/10000000",
+                # The webhook receiver is this script, on plain http on loopback, which serve refuses otherwise.
+                "CONSENTD_WEBHOOK_ALLOW_LOOPBACK": "true",
             })
         self.server = subprocess.Popen([self.binary, "serve"], cwd=self.work, env=environment,
                                        stdout=self.server_log, stderr=subprocess.STDOUT)
@@ -299,6 +474,19 @@ class Chaos:
                 pass
             time.sleep(0.05)
         raise ChaosFailure("consentd serve did not become ready in 60 s")
+
+    def register_webhook_endpoint(self):
+        """Starts the receiver and registers it for the consent events, before the first write: every change the
+        workload makes must then be announced to it."""
+        self.receiver = WebhookReceiver(self.arguments.seed)
+        self.receiver.start()
+        status, data = self.call("POST", "/v1/webhooks/endpoints", self.keys["admin"],
+                                 {"url": self.receiver.url, "events": list(WEBHOOK_TYPES)})
+        if status != 201:
+            raise ChaosFailure(f"registering the webhook endpoint answered {status}: {data[:300]!r}")
+        endpoint = json.loads(data)
+        self.receiver.secret = endpoint["secret"]
+        self.webhook_endpoint_id = endpoint["id"]
 
     def kill_server(self):
         self.server.send_signal(signal.SIGKILL)
@@ -345,6 +533,7 @@ class Chaos:
     def run(self):
         self.provision()
         self.start_server()
+        self.register_webhook_endpoint()
         record = Record()
         stop = threading.Event()
         workload = Workload(self.port, self.keys["consent:write"], self.notice_id, record, stop, self.arguments.seed)
@@ -374,10 +563,12 @@ class Chaos:
             record.fail("a worker did not finish")
         if self.readyz_recovery is None:
             record.fail(f"PostgreSQL was never stopped: --kills {self.arguments.kills} is too few (at least 2)")
-        self.log(f"workload stopped after {time.monotonic() - started:.0f} s")
+        self.workload_stopped = time.monotonic()
+        self.log(f"workload stopped after {self.workload_stopped - started:.0f} s")
         if record.failures:
             raise ChaosFailure("; ".join(record.failures[:5]))
         self.verify(record)
+        self.verify_webhooks()
 
     # Verification -----------------------------------------------------------------------------------------------
 
@@ -502,6 +693,121 @@ class Chaos:
         if problems:
             raise ChaosFailure("; ".join(problems))
 
+    # Webhooks -----------------------------------------------------------------------------------------------------
+
+    def wait_for_webhooks(self, events):
+        """Seconds until every outbox event was received with a 2xx, or None if some were not within the deadline.
+        The server keeps running meanwhile: deliveries a killed server had claimed come back when their claims
+        lapse, and those the receiver failed when their backoff ends."""
+        started = time.monotonic()
+        while set(events) - self.receiver.acknowledged_ids():
+            if time.monotonic() - started > WEBHOOK_DRAIN_DEADLINE:
+                return None
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    def undelivered_detail(self, event_ids):
+        """What the database says of events never received with a 2xx, for the failure message."""
+        listed = ", ".join(f"'{event_id}'" for event_id in sorted(event_ids)[:5])
+        rows = self.psql("SELECT d.event_id, e.type, d.state, d.attempts, d.next_attempt_at, w.status "
+                         "FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
+                         f"JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.event_id IN ({listed}) "
+                         "ORDER BY d.event_id")
+        answers = collections.defaultdict(list)
+        for item in self.receiver.snapshot():
+            answers[item.webhook_id].append(item.answered)
+        return "; ".join(f"{event_id} {event_type}: delivery {state} after {attempts} attempts, next at {next_at}, "
+                         f"endpoint {endpoint}, received with {answers.get(event_id) or 'nothing'}"
+                         for event_id, event_type, state, attempts, next_at, endpoint in rows)
+
+    @staticmethod
+    def body_problem(body, event_type):
+        """Why a delivery's body is not what its outbox event announces, or None."""
+        if PHONE_NUMBER.search(body):
+            return "it carries a phone number"
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return "it is not JSON"
+        if not isinstance(payload, dict) or set(payload) != {"type", "timestamp", "data"}:
+            return f"its keys are {sorted(payload) if isinstance(payload, dict) else type(payload).__name__}"
+        if payload["type"] != event_type:
+            return f"its type is {payload['type']}, the outbox's {event_type}"
+        lacking = {"consentId", "purpose", "channel", "subjectRef"} - set(payload["data"])
+        if lacking:
+            return f"its data lacks {sorted(lacking)}"
+        return None
+
+    def verify_webhooks(self):
+        """Every committed change was delivered at least once, signed, and nothing was announced that did not commit."""
+        problems = []
+        # Read once: the workload has stopped, so no consent changes, and no outbox rows, come any more.
+        events = {event_id: (int(audit_id), event_type) for event_id, audit_id, event_type in self.psql(
+            "SELECT id, audit_event_id, type FROM webhook_events WHERE type <> 'webhook.test'")}
+        waited_from = time.monotonic()
+        drained = self.wait_for_webhooks(events)
+        received = self.receiver.snapshot()
+        undelivered = set(events) - self.receiver.acknowledged_ids()
+        if undelivered:
+            problems.append(f"{len(undelivered)} of {len(events)} webhook events were not received with a 2xx "
+                            f"in {WEBHOOK_DRAIN_DEADLINE:.0f} s of waiting: {self.undelivered_detail(undelivered)}")
+
+        # The outbox is written in the change's own transaction: one event per consent change that committed.
+        actions = {int(audit_id): action for audit_id, action in self.psql(
+            "SELECT id, action FROM audit_events WHERE action IN "
+            "('consent.granted', 'consent.confirmed', 'consent.withdrawn', 'consent.superseded')")}
+        announced = collections.Counter(audit_id for audit_id, _ in events.values())
+        if set(actions) != set(announced):
+            unannounced, unknown = sorted(set(actions) - set(announced)), sorted(set(announced) - set(actions))
+            problems.append(f"audit events without an outbox event: {len(unannounced)} (e.g. {unannounced[:5]}); "
+                            f"outbox events of no such audit event: {len(unknown)} (e.g. {unknown[:5]})")
+        twice = [audit_id for audit_id, count in announced.items() if count > 1]
+        if twice:
+            problems.append(f"{len(twice)} audit events announced by more than one outbox event, e.g. {twice[:5]}")
+        mistyped = [event_id for event_id, (audit_id, event_type) in events.items()
+                    if audit_id in actions and ANNOUNCED_AS[actions[audit_id]] != event_type]
+        if mistyped:
+            problems.append(f"{len(mistyped)} outbox events of the wrong type for their audit event, "
+                            f"e.g. {mistyped[:3]}")
+
+        # What arrived: nothing the outbox does not hold (nothing announced that rolled back), every signature
+        # good, and each body what its event announces.
+        unknown_ids = sorted({item.webhook_id for item in received} - set(events))
+        if unknown_ids:
+            problems.append(f"{len(unknown_ids)} webhook-ids received that no outbox event has, e.g. {unknown_ids[:3]}")
+        bad_signatures = [item for item in received if not item.signature_valid]
+        if bad_signatures:
+            problems.append(f"{len(bad_signatures)} deliveries with a bad signature, e.g. "
+                            f"{[item.webhook_id for item in bad_signatures[:3]]}")
+        stale = [item for item in received if not item.timely]
+        if stale:
+            problems.append(f"{len(stale)} deliveries with a webhook-timestamp over {WEBHOOK_TIMESTAMP_TOLERANCE} s "
+                            f"off, e.g. {[(item.webhook_id, item.timestamp) for item in stale[:3]]}")
+        bodies = [(item.webhook_id, self.body_problem(item.body, events[item.webhook_id][1]))
+                  for item in received if item.webhook_id in events]
+        bodies = [(webhook_id, problem) for webhook_id, problem in bodies if problem]
+        if bodies:
+            problems.append(f"{len(bodies)} delivery bodies are wrong, e.g. {bodies[:3]}")
+
+        acknowledged = collections.Counter(item.webhook_id for item in received if 200 <= item.answered < 300)
+        duplicates = sum(count - 1 for count in acknowledged.values())
+        states = dict(self.psql("SELECT state, count(*) FROM webhook_deliveries GROUP BY state ORDER BY state"))
+        self.log(f"webhooks: {len(events)} events for {len(actions)} consent changes in the audit log; "
+                 f"{len(received)} deliveries received ({sum(acknowledged.values())} answered 2xx, "
+                 f"{sum(self.receiver.failures_injected.values())} answered 500 on purpose, "
+                 f"{self.receiver.cut_short} cut short by a kill); {duplicates} duplicates "
+                 f"({sum(1 for count in acknowledged.values() if count > 1)} events received more than once with "
+                 f"a 2xx); {len(bad_signatures)} failed signatures")
+        if drained is None:
+            drain = f"NOT drained in {WEBHOOK_DRAIN_DEADLINE:.0f} s of waiting"
+        else:
+            drain = (f"drained in {drained:.1f} s of waiting, "
+                     f"{waited_from + drained - self.workload_stopped:.1f} s after the workload stopped")
+        self.log(f"webhooks: {drain}; deliveries in the database: "
+                 + ", ".join(f"{state} {count}" for state, count in states.items()))
+        if problems:
+            raise ChaosFailure("; ".join(problems))
+
     def cleanup(self):
         if self.server is not None and self.server.poll() is None:
             self.server.send_signal(signal.SIGINT)
@@ -509,6 +815,9 @@ class Chaos:
                 self.server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.server.kill()
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver.write_log(os.path.join(self.work, "webhooks.jsonl"))
         if self.cluster is not None:
             try:
                 self.cluster.stop("fast")

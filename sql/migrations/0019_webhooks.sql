@@ -167,13 +167,21 @@ BEGIN
     PERFORM set_config('consentd.operator', 'on', true);
     RETURN QUERY
     WITH heads AS (
-        SELECT DISTINCT ON (d.endpoint_id, d.ordering_key) d.id, d.next_attempt_at
+        SELECT DISTINCT ON (d.endpoint_id, d.ordering_key) d.id, d.endpoint_id, d.next_attempt_at
         FROM webhook_deliveries d
         JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
         WHERE d.state = 'pending'
         ORDER BY d.endpoint_id, d.ordering_key, d.id
     ), due AS (
-        SELECT h.id FROM heads h WHERE h.next_attempt_at <= now() ORDER BY h.next_attempt_at, h.id LIMIT p_limit
+        -- At most 16 per endpoint a round: a receiver that hangs until the attempt's timeout holds up the round it
+        -- is in for one timeout, and claims no more than that share of it.
+        SELECT r.id FROM (
+            SELECT h.id, h.next_attempt_at,
+                   row_number() OVER (PARTITION BY h.endpoint_id ORDER BY h.next_attempt_at, h.id) AS n
+            FROM heads h WHERE h.next_attempt_at <= now()
+        ) r
+        WHERE r.n <= 16
+        ORDER BY r.next_attempt_at, r.id LIMIT p_limit
     ), claimed AS (
         UPDATE webhook_deliveries d
         SET attempts = d.attempts + 1, first_attempt_at = coalesce(d.first_attempt_at, now()),

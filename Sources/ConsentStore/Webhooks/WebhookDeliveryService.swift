@@ -3,12 +3,13 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// The deliverer as a managed service, in every instance: claims are safe to make from several at once (a claimed
-/// delivery is left alone until its lease lapses; per endpoint and person only the oldest pending one is ever
-/// due), so no leader is elected and no connection is held: each round borrows pooled connections for its claim
-/// and its record, under `databaseDeadline`, and none during the HTTP attempts. Rounds run every `interval` while
-/// there is nothing to send. On shutdown, attempts in flight are abandoned; their deliveries are tried again when
-/// their claims lapse.
+/// The deliverer as a managed service, in every instance, in `lanes` loops. Claims are safe to make from several
+/// loops and instances at once (a claimed delivery is left alone until its lease lapses, and per endpoint and person
+/// only the oldest pending one is ever due), so no leader is elected and no connection is held: each round borrows a
+/// pooled connection for its claim and one for its record, under `databaseDeadline`, and none during the HTTP
+/// attempts. A loop rounds back to back while there is work, and every `interval` when there is none. On shutdown,
+/// attempts in flight are cut short and recorded as due at once; a process killed outright leaves its claims to
+/// lapse.
 public struct WebhookDeliveryService: Service {
     let database: ConsentDatabase
     let policy: WebhookTargetPolicy
@@ -36,20 +37,32 @@ public struct WebhookDeliveryService: Service {
             database: database, transport: transport, policy: policy, schedule: schedule,
             databaseDeadline: Self.databaseDeadline)
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await deliverer.deliverDue(logger: logger)
-                } catch is CancellationError {
-                    break
-                } catch {
-                    logger.warning(
-                        "webhooks: a delivery round failed; retrying",
-                        metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<Self.lanes {
+                    group.addTask { await deliverForever(deliverer) }
                 }
-                try? await Task.sleep(for: interval)
             }
         }
         await transport.shutdown()
+    }
+
+    /// Rounds at a time: a round waits for its slowest attempt (up to the 10 s timeout), so one slow receiver would
+    /// otherwise hold up every delivery of this instance; lanes claim apart as several instances do.
+    static let lanes = 4
+
+    private func deliverForever(_ deliverer: WebhookDeliverer) async {
+        while !Task.isCancelled {
+            do {
+                try await deliverer.deliverDue(logger: logger)
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning(
+                    "webhooks: a delivery round failed; retrying",
+                    metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            }
+            try? await Task.sleep(for: interval)
+        }
     }
 }
 
