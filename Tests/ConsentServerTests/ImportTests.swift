@@ -301,6 +301,27 @@ import Testing
         }
     }
 
+    @Test func theListShowsTheTenantsImportsNewestFirst() async throws {
+        try await withTenants(["acme", "other"]) { tenants, _ in
+            let (acme, other) = (tenants[0], tenants[1])
+            let notice = try await acme.notice(purposes: ["marketing"])
+            var ids: [String] = []
+            for person in ["+393331300001", "+393331300002"] {
+                let file = "subject,purposes,collectedAt\n\(person),marketing,2025-01-01T00:00:00Z\n"
+                let reply = try await Self.upload(acme, file, notice: notice)
+                ids.append(try reply.decoded(ImportReply.self).id)
+                _ = try await Self.finished(acme, ids[ids.count - 1])
+            }
+            struct Listed: Decodable { let imports: [ImportReply] }
+            let listed = try await acme.call(.get, "/v1/imports", as: .consentWrite).decoded(Listed.self)
+            #expect(listed.imports.map(\.id) == ids.reversed())
+            #expect(listed.imports.allSatisfy { $0.status == "completed" && $0.counts["granted"] == 1 })
+            let others = try await other.call(.get, "/v1/imports", as: .consentWrite).decoded(Listed.self)
+            #expect(others.imports.isEmpty)
+            #expect(try await acme.call(.get, "/v1/imports", as: .consentCheck).status == .forbidden)
+        }
+    }
+
     @Test func anNDJSONFileImportsLikeItsCSV() async throws {
         try await withTenants(["acme"]) { tenants, _ in
             let acme = tenants[0]
