@@ -267,7 +267,10 @@ struct ConsoleBrowser {
             #expect(forged.status == .forbidden)
             let fileFirst = try await send(
                 multipart([("file", "list.csv", file), ("csrf", nil, console.csrf), ("channel", nil, "whatsapp")]))
-            #expect(fileFirst.status == .badRequest)
+            #expect(fileFirst.status == .forbidden)
+            let noFile = try await send(
+                multipart([("csrf", nil, console.csrf), ("channel", nil, "whatsapp"), ("notice", nil, notice)]))
+            #expect(noFile.status == .badRequest)
             #expect(try await database.count("SELECT count(*)::int8 FROM imports") == before)
 
             let sent = try await send(

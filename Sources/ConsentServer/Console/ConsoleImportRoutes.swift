@@ -53,22 +53,22 @@ extension ConsoleRoutes {
                 session: nil)
         }
         let body = WatchedBody(body: request.body, watch: bodyReads, channel: context.channel, timeout: readTimeout)
-        guard let upload = try? MultipartFileUpload(body: body, contentType: request.headers[.contentType] ?? ""),
-            let fields = try? await upload.readFields()
-        else {
-            return render(
-                Refusal(
-                    status: .badRequest,
-                    reason: "The form was incomplete or not sent by this page; nothing was imported."),
-                session: session)
+        let forged = Refusal(
+            status: .forbidden,
+            reason: "This form is out of date or did not come from the console; nothing was imported.")
+        guard let upload = try? MultipartFileUpload(body: body, contentType: request.headers[.contentType] ?? "")
+        else { return render(forged, session: nil) }
+        let tokenMatches = { (fields: [String: String]) in
+            ConstantTime.equal(Array((fields["csrf"] ?? "").utf8), Array(session.csrfToken.utf8))
         }
-        guard ConstantTime.equal(Array((fields["csrf"] ?? "").utf8), Array(session.csrfToken.utf8)) else {
+        guard let fields = try? await upload.readFields() else {
+            // The page's form sends its token first and its file last: a body that does not parse that far with
+            // the token in it did not come from the page.
+            guard tokenMatches(upload.fields) else { return render(forged, session: nil) }
             return render(
-                Refusal(
-                    status: .forbidden,
-                    reason: "This form is out of date or did not come from the console; nothing was imported."),
-                session: nil)
+                Refusal(status: .badRequest, reason: "The form had no file; nothing was imported."), session: session)
         }
+        guard tokenMatches(fields) else { return render(forged, session: nil) }
         guard let channel = fields["channel"].flatMap(MessageChannel.init(rawValue:)),
             let noticeId = fields["notice"].flatMap(UUID.init(uuidString:))
         else {
