@@ -87,6 +87,11 @@ import Testing
         #expect(try v6([0x64, 0xff9b, 0, 0, 0, 0, 0xa9fe, 0xa9fe]).reach == .linkLocal)
         #expect(try v6([0, 0, 0, 0, 0, 0xffff, 0x0808, 0x0808]).reach == .global)
         #expect(try v6([0x0100, 0, 0, 0, 0, 0, 0, 1]).reach == .reserved)
+        // 6to4 reaches the IPv4 address it carries; Teredo and documentation addresses are no public host.
+        #expect(try v6([0x2002, 0x0a00, 0x0001, 0, 0, 0, 0, 1]).reach == .privateNetwork)
+        #expect(try v6([0x2002, 0x0808, 0x0808, 0, 0, 0, 0, 1]).reach == .global)
+        #expect(try v6([0x2001, 0x0000, 0x4136, 0xe378, 0x8000, 0x63bf, 0x3fff, 0xfdd2]).reach == .reserved)
+        #expect(try v6([0x2001, 0x0db8, 0, 0, 0, 0, 0, 1]).reach == .reserved)
     }
 
     // MARK: Targets

@@ -45,6 +45,8 @@ CREATE TABLE webhook_events (
 );
 SELECT app_isolate_tenant_rows('webhook_events');
 CREATE POLICY webhook_events_operator ON webhook_events USING (app_operator_scope());
+-- So that an import batch does not announce a consent its chunk already announced (see the trigger).
+CREATE INDEX webhook_events_consent ON webhook_events ((data ->> 'consentId')) WHERE data ? 'consentId';
 
 -- One event for one endpoint. Deliveries with the same ordering key (the person, else the event itself) go out one
 -- at a time in id order: the next waits until the one before it is delivered.
@@ -107,7 +109,11 @@ $$;
 -- 0003's queue trigger, now also the outbox: each new audit event that some endpoint of its tenant subscribes to
 -- becomes a webhook event with one delivery per such endpoint (disabled ones too: they are held, not lost). An
 -- import batch's event announces each consent the batch created, read from its rows (the batch's consents were
--- created in this transaction, so their created_at is now()). A tenant without endpoints pays one index probe.
+-- created in this transaction, so their created_at is now()), once each: a person the tenant already held was
+-- recorded by app_record_opt_in, whose own audit events were announced already, and two lines for one new person
+-- name the same consents. A tenant without endpoints pays one index probe.
+-- The endpoints are read FOR KEY SHARE: an endpoint deleted by a transaction that committed after this statement's
+-- snapshot is waited for and skipped, rather than named by a delivery whose foreign key then fails the write.
 CREATE OR REPLACE FUNCTION app_queue_audit_events() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -117,15 +123,20 @@ BEGIN
     THEN
         RETURN NULL;
     END IF;
-    WITH announced AS (
+    WITH targets AS MATERIALIZED (
+        SELECT e.id, e.tenant_id, e.events FROM webhook_endpoints e
+        WHERE e.tenant_id IN (SELECT a.tenant_id FROM added_events a)
+        FOR KEY SHARE
+    ), announced AS (
         SELECT a.id AS audit_id, 0::bigint AS part, a.tenant_id, app_webhook_type(a.action) AS type, a.subject_ref,
                a.at, a.data || CASE WHEN a.subject_ref IS NULL THEN '{}'::jsonb
                                     ELSE jsonb_build_object('subjectRef', a.subject_ref) END AS data
         FROM added_events a
         WHERE app_webhook_type(a.action) IS NOT NULL
         UNION ALL
-        SELECT a.id, r.line::bigint * 1000 + row_number() OVER (PARTITION BY a.id, r.line ORDER BY c.purpose), a.tenant_id,
-               CASE WHEN r.outcome = 'superseded' THEN 'consent.superseded' ELSE 'consent.granted' END,
+        (SELECT DISTINCT ON (c.id) a.id, min(r.line) OVER (PARTITION BY c.id)::bigint * 1000
+                   + dense_rank() OVER (PARTITION BY a.id, c.subject_id ORDER BY c.purpose), a.tenant_id,
+               CASE WHEN c.status = 'superseded' THEN 'consent.superseded' ELSE 'consent.granted' END,
                r.subject_id, a.at,
                jsonb_build_object('consentId', c.id, 'purpose', c.purpose, 'channel', c.channel,
                                   'noticeId', c.notice_id, 'method', 'import', 'importId', a.data ->> 'importId',
@@ -135,18 +146,22 @@ BEGIN
                           AND r.import_id = (a.data ->> 'importId')::uuid AND r.batch = (a.data ->> 'batch')::int
                           AND r.outcome IN ('granted', 'superseded') AND r.subject_id IS NOT NULL
         JOIN consents c ON c.subject_id = r.subject_id AND c.created_at = now()
-                       AND (c.status = 'granted') = (r.outcome = 'granted')
+                       AND c.status IN ('granted', 'superseded')
+        WHERE NOT EXISTS (SELECT 1 FROM webhook_events w
+                          WHERE w.data ? 'consentId' AND (w.data ->> 'consentId') = c.id::text
+                            AND w.tenant_id = a.tenant_id)
+        ORDER BY c.id, r.line)
     ), subscribed AS (
         SELECT gen_random_uuid() AS event_id, n.*
         FROM announced n
-        WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = n.tenant_id AND n.type = ANY (e.events))
+        WHERE EXISTS (SELECT 1 FROM targets e WHERE e.tenant_id = n.tenant_id AND n.type = ANY (e.events))
     ), events AS (
         INSERT INTO webhook_events (id, tenant_id, type, subject_ref, occurred_at, data, audit_event_id)
         SELECT s.event_id, s.tenant_id, s.type, s.subject_ref, s.at, s.data, s.audit_id FROM subscribed s
     )
     INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, ordering_key)
     SELECT s.tenant_id, e.id, s.event_id, coalesce(s.subject_ref, s.event_id)
-    FROM subscribed s JOIN webhook_endpoints e ON e.tenant_id = s.tenant_id AND s.type = ANY (e.events)
+    FROM subscribed s JOIN targets e ON e.tenant_id = s.tenant_id AND s.type = ANY (e.events)
     ORDER BY s.audit_id, s.part, e.id;
     RETURN NULL;
 END
@@ -285,8 +300,9 @@ SELECT app_add_audit_action('webhook.test_requested');
 SELECT app_add_audit_action('webhook.redelivery_requested');
 SELECT app_add_audit_action('request.due_soon');
 
--- Deliveries settled more than p_days ago are deleted with their attempts, and then the events no delivery names:
+-- Deliveries delivered more than p_days ago are deleted with their attempts, and then the events no delivery names:
 -- the outbox is a queue and a recent history, not a second audit log (the audit log keeps the changes themselves).
+-- A failed delivery stays until it is sent again: it is a change its endpoint never received.
 -- Operator scope; run by the retention job. Answers how many deliveries went.
 CREATE FUNCTION app_prune_webhook_deliveries(p_days int) RETURNS int
 LANGUAGE plpgsql VOLATILE
@@ -298,7 +314,7 @@ BEGIN
     -- A redelivery's link to what it repeats does not keep the older one.
     WITH gone AS (
         DELETE FROM webhook_deliveries d
-        WHERE d.state <> 'pending' AND d.completed_at < now() - make_interval(days => p_days)
+        WHERE d.state = 'delivered' AND d.completed_at < now() - make_interval(days => p_days)
         RETURNING d.event_id
     )
     SELECT count(*) INTO v_count FROM gone;

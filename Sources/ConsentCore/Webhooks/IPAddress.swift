@@ -59,6 +59,14 @@ public struct IPAddress: Sendable, Equatable, CustomStringConvertible {
         case 0xfe where bytes[1] & 0xc0 == 0xc0: return .privateNetwork  // site-local, fec0::/10 (deprecated)
         default: break
         }
+        // 6to4 (2002::/16) carries an IPv4 address, which it reaches; Teredo (2001::/32), documentation
+        // (2001:db8::/32) and benchmarking (2001:2::/48) addresses are no public host.
+        if bytes[0] == 0x20, bytes[1] == 0x02 { return Self.reachV4(bytes[2], bytes[3], bytes[4], bytes[5]) }
+        if bytes[0] == 0x20, bytes[1] == 0x01 {
+            if bytes[2] == 0, bytes[3] == 0 { return .reserved }
+            if bytes[2] == 0x0d, bytes[3] == 0xb8 { return .reserved }
+            if bytes[2] == 0, bytes[3] == 0x02, bytes[4] == 0, bytes[5] == 0 { return .reserved }
+        }
         // Global unicast is 2000::/3; the rest of the space is unassigned or special.
         return bytes[0] & 0xe0 == 0x20 ? .global : .reserved
     }

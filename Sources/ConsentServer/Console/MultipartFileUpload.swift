@@ -24,6 +24,9 @@ final class MultipartFileUpload<Base: AsyncSequence & Sendable>: @unchecked Send
     private var fileDone = false
     private var pending = ByteBuffer()
     private var failure: MultipartUploadError?
+    private var parts = 0
+    /// The import form has six parts.
+    static var partLimit: Int { 16 }
 
     init(body: Base, contentType: String, fileField: String = "file", fieldLimit: Int = 16 * 1024) throws {
         guard let boundary = Self.boundary(contentType) else { throw MultipartUploadError.notMultipart }
@@ -106,6 +109,9 @@ final class MultipartFileUpload<Base: AsyncSequence & Sendable>: @unchecked Send
     }
 
     private func partComplete() {
+        // Each part's headers cost the parser too: a form with more parts than the page's is not the page's.
+        parts += 1
+        if parts > Self.partLimit { failure = .fieldsTooLarge }
         if partName == fileField, partFilename != nil {
             // An empty file sends no body bytes; it still begins and ends the file.
             inFile = true

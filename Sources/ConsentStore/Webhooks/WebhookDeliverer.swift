@@ -198,12 +198,6 @@ public struct WebhookDeliverer: Sendable {
             guard !secrets.isEmpty else { throw AttemptFailure("the endpoint's secret does not open") }
             let target: WebhookTarget
             do { target = try WebhookTarget(parsing: delivery.url) } catch { throw AttemptFailure("refused: \(error)") }
-            do {
-                // Checked again at every attempt: what a name resolves to can change after it was registered.
-                try await resolver.check(target, policy: policy)
-            } catch let refusal as WebhookTargetRefusal {
-                throw AttemptFailure("refused: the URL \(refusal)")
-            }
             let timestamp = Int64(started.timeIntervalSince1970)
             let body = WebhookPayload.body(type: delivery.type, occurredAt: delivery.occurredAt, data: delivery.data)
             let id = delivery.eventId.lowercased
@@ -220,11 +214,25 @@ public struct WebhookDeliverer: Sendable {
                     ),
                 ],
                 body: body)
-            statusCode = try await transport.post(request, timeout: attemptTimeout)
+            // The whole attempt, the name's resolution and the answer's body included, within the attempt's bound:
+            // the HTTP client's own timeout ends at the answer's head, and a receiver that then sends its body a
+            // byte at a time, or a slow resolver, would otherwise hold up the round and every delivery in it.
+            statusCode = try await withDeadline(attemptTimeout, grace: .milliseconds(500)) {
+                [resolver, policy, transport, attemptTimeout] in
+                do {
+                    // Checked again at every attempt: what a name resolves to can change after it was registered.
+                    try await resolver.check(target, policy: policy)
+                } catch let refusal as WebhookTargetRefusal {
+                    throw AttemptFailure("refused: the URL \(refusal)")
+                }
+                return try await transport.post(request, timeout: attemptTimeout)
+            }
         } catch let known as AttemptFailure {
             failure = known.reason
         } catch  where Task.isCancelled {
             failure = Self.interrupted
+        } catch is DeadlineExceeded {
+            failure = "timed out"
         } catch {
             failure = Self.describe(error)
         }

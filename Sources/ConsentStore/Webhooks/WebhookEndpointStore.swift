@@ -36,6 +36,10 @@ public struct WebhookEndpointStore: Sendable {
         let secret = WebhookSecret.generate()
         let work = UnitOfWork<CreatedWebhookEndpoint>.bookkeeping(tenantId) {
             [keyring = database.keyring] connection, logger in
+            // Creations for one tenant take turns, so that two at once cannot both pass the count.
+            try await connection.closeSafeQuery(
+                "SELECT pg_advisory_xact_lock(hashtext('webhook_endpoints ' || \(tenantId.lowercased)))",
+                logger: logger)
             let count =
                 try await connection.closeSafeQuery(
                     "SELECT count(*)::int FROM webhook_endpoints", logger: logger
@@ -154,9 +158,11 @@ public struct WebhookEndpointStore: Sendable {
                 RETURNING \(unescaped: Self.columns)
                 """, logger: logger)
             guard let enabled = try await Self.endpoints(rows).first else { return nil }
+            // Held deliveries are due at once, and their give-up clock starts again: one failure in the burst after
+            // a long outage must not give a delivery up at its next failure.
             try await connection.closeSafeQuery(
                 """
-                UPDATE webhook_deliveries SET next_attempt_at = now()
+                UPDATE webhook_deliveries SET next_attempt_at = now(), first_attempt_at = NULL
                 WHERE endpoint_id = \(id) AND state = 'pending'
                 """, logger: logger)
             try await AuditTrail.append(
