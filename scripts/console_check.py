@@ -262,6 +262,26 @@ def main():
         at_widths(driver, "imports page", shots, "imports")
         print("console-check: an imported list shows on the Imports page with its counts and its report")
 
+        # The same page sends a file itself: the browser's multipart form, the notice chosen from the list.
+        upload_path = os.path.join(downloads, "list-from-console.csv")
+        with open(upload_path, "w", encoding="utf-8") as handle:
+            handle.write("subject,purposes,collectedAt,source\n+393339200002,marketing,2025-01-01T00:00:00Z,crm\n")
+        driver.get(base + "/console/imports")
+        form = driver.find_element(By.ID, "import-form")
+        form.find_element(By.CSS_SELECTOR, f'#import-notice option[value="{notice["id"]}"]').click()
+        form.find_element(By.ID, "import-file").send_keys(upload_path)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        page_wait(driver, 30).until(lambda d: "row(s) received" in d.page_source or d.find_elements(By.CSS_SELECTOR, ".problem"))
+        assert "1 row(s) received" in driver.page_source, driver.page_source[:1500]
+        for _ in range(100):
+            _, listed = shared.api(base, "GET", "/v1/imports", args.write, expect=200)
+            newest = listed["imports"][0]
+            if newest["status"] == "completed":
+                break
+            time.sleep(0.2)
+        assert newest["status"] == "completed" and newest["counts"]["granted"] == 1, newest
+        print("console-check: a file sent from the Imports page's form is imported")
+
         # A change webhook to a receiver on this machine (`consentd dev` allows loopback) that fails its first
         # request: the Webhooks page shows both attempts with their status codes, and the DPO sends it again.
         receiver = WebhookReceiver()

@@ -6,6 +6,8 @@ import PostgresNIO
 public struct RotationReport: Sendable, Equatable {
     public var tenantKeys = 0
     public var subjectKeys = 0
+    /// The keys of imports still being recorded (their unrecorded chunks are sealed under them).
+    public var importKeys = 0
     /// Keys that no configured master opens: left as they are and named by count, so the operator can find the
     /// master that wrapped them before retiring anything.
     public var unreadable = 0
@@ -36,12 +38,15 @@ public struct MasterKeyRotation: Sendable {
         for tenant in tenants {
             try await rotateTenantKeys(tenant, into: &report, logger: logger)
             try await rotateSubjectKeys(tenant, into: &report, logger: logger)
+            try await rotateImportKeys(tenant, into: &report, logger: logger)
             report.remaining += try await client.withTenantTransaction(tenant, logger: logger) { connection in
                 let master = ByteBuffer(bytes: keyring.masterId)
                 return try await connection.closeSafeQuery(
                     """
                     SELECT (SELECT count(*) FROM tenant_keys WHERE tenant_id = \(tenant) AND master_key_id IS DISTINCT FROM \(master))
                          + (SELECT count(*) FROM subject_keys WHERE tenant_id = \(tenant) AND master_key_id IS DISTINCT FROM \(master))
+                         + (SELECT count(*) FROM imports WHERE tenant_id = \(tenant) AND wrapped_key IS NOT NULL
+                              AND master_key_id IS DISTINCT FROM \(master))
                     """, logger: logger
                 ).decode(Int.self).array().first ?? 0
             }
@@ -79,6 +84,41 @@ public struct MasterKeyRotation: Sendable {
             return (rotated, unreadable)
         }
         report.tenantKeys += rotated
+        report.unreadable += unreadable
+    }
+
+    /// An import's key lives only until its last chunk is recorded; one that is running is re-wrapped between two
+    /// of its chunks (a worker recording one holds the import's row, and is skipped until the next run).
+    func rotateImportKeys(_ tenantId: UUID, into report: inout RotationReport, logger: Logger) async throws {
+        let master = ByteBuffer(bytes: keyring.masterId)
+        let (rotated, unreadable) = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
+            let rows = try await connection.closeSafeQuery(
+                """
+                SELECT id, wrapped_key, master_key_id FROM imports
+                WHERE tenant_id = \(tenantId) AND wrapped_key IS NOT NULL AND master_key_id IS DISTINCT FROM \(master)
+                FOR UPDATE SKIP LOCKED
+                """, logger: logger)
+            var rotated = 0
+            var unreadable = 0
+            for (importId, wrapped, wrappedBy) in try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self).array() {
+                guard
+                    let rewrapped = try? keyring.rewrap(
+                        Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+                        context: TenantKeyring.importKeyContext(importId))
+                else {
+                    unreadable += 1
+                    continue
+                }
+                try await connection.closeSafeQuery(
+                    """
+                    UPDATE imports SET wrapped_key = \(ByteBuffer(bytes: rewrapped)), master_key_id = \(master)
+                    WHERE id = \(importId)
+                    """, logger: logger)
+                rotated += 1
+            }
+            return (rotated, unreadable)
+        }
+        report.importKeys += rotated
         report.unreadable += unreadable
     }
 

@@ -105,7 +105,7 @@ struct Keys: AsyncParsableCommand {
                 try await MasterKeyRotation(client: client, keyring: keyring).run(logger: logger)
             }
             print(
-                "master key \(keyring.masterKeyId): re-wrapped \(report.tenantKeys) tenant keys and \(report.subjectKeys) subject keys"
+                "master key \(keyring.masterKeyId): re-wrapped \(report.tenantKeys) tenant keys, \(report.subjectKeys) subject keys and \(report.importKeys) import keys"
             )
             if report.unreadable > 0 {
                 print(

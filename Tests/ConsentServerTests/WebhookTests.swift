@@ -188,6 +188,13 @@ import Testing
             let failedBefore = receiver.received.count
             try await Self.withWebhookApp(database, tenants: [], masterKey: masterKey) { _, _ in
                 try await receiver.until("the delivery after the restart") { $0.contains { $0.answered == 200 } }
+                // The receiver's answer is in before the deliverer records it.
+                for _ in 0..<200 {
+                    let delivered = try await database.count(
+                        "SELECT count(*)::int8 FROM webhook_deliveries WHERE state = 'delivered'")
+                    if delivered == 1 { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
             let accepted = receiver.accepted
             #expect(accepted.count == 1 && accepted.first?.type == "consent.granted")

@@ -338,11 +338,12 @@ import Testing
     }
 
     /// The store as the server runs it (pool of 8, no check cache), running until the task is cancelled.
-    static func runningStore(_ database: TestDatabase) -> (ConsentDatabase, Task<Void, Never>) {
+    static func runningStore(_ database: TestDatabase, keyring: TenantKeyring = TenantKeyring(masterKey: .random32()))
+        -> (ConsentDatabase, Task<Void, Never>)
+    {
         let store = ConsentDatabase(
             client: PostgresClient(url: database.app, logger: database.logger),
-            connector: DedicatedConnector(url: database.app), keyring: TenantKeyring(masterKey: .random32()),
-            checkCache: nil, poolSize: 8)
+            connector: DedicatedConnector(url: database.app), keyring: keyring, checkCache: nil, poolSize: 8)
         return (store, Task { await store.run() })
     }
 

@@ -94,6 +94,44 @@ import Testing
         #expect(try await database.count("SELECT count(*)::int8 FROM imports WHERE wrapped_key IS NULL") == 1)
     }
 
+    /// A master-key rotation during an import re-wraps the import's key with the rest: after it, a server that has
+    /// only the new master records the import's remaining chunks.
+    @Test func aRotationReWrapsARunningImportsKey() async throws {
+        let database = try await TestDatabase.fresh()
+        let (old, new) = (SecretBytes.random32(), SecretBytes.random32())
+        let (before, serving) = GroupedOptInTests.runningStore(database, keyring: TenantKeyring(masterKey: old))
+        let tenant = try await GroupedOptInTests.tenant("rotating", database: database)
+        let logger = database.logger
+        let file =
+            "subject,purposes,collectedAt\n"
+            + (0..<5).map { "+39333610000\($0),marketing,2025-01-01T00:00:00Z\n" }.joined()
+        let summary = try await before.imports(arrivals: ImportArrivals()).receive(
+            Pieces(pieces: [file]),
+            parameters: ImportParameters(
+                channel: .whatsapp, noticeId: tenant.whatsappNotice, format: .csv, dryRun: false),
+            recordedBy: try #require(tenant.caller.keyId), actor: tenant.caller.actor, tenantId: tenant.id,
+            chunkLines: 2, logger: logger)
+        serving.cancel()
+        #expect(summary.status == .running)
+
+        let both = TenantKeyring(masterKey: new, unwrapOnly: [old])
+        let report = try await database.withClient(\.app) { client in
+            try await MasterKeyRotation(client: client, keyring: both).run(logger: logger)
+        }
+        #expect(report.importKeys == 1 && report.unreadable == 0 && report.remaining == 0, "\(report)")
+
+        let (after, running) = GroupedOptInTests.runningStore(database, keyring: TenantKeyring(masterKey: new))
+        defer { running.cancel() }
+        let arrivals = ImportArrivals()
+        let worker = ImportWorker(
+            database: after, ledger: ConsentLedger(keyring: after.keyring, suppression: true), arrivals: arrivals,
+            logger: logger)
+        #expect(try await worker.recordNext() == summary.id)
+        let done = try #require(
+            try await after.imports(arrivals: arrivals).summary(summary.id, tenantId: tenant.id, logger: logger))
+        #expect(done.status == .completed && done.counts[.granted] == 5)
+    }
+
     /// The same row for someone held, in two chunks recorded side by side: one records it, the other finds it.
     @Test func aHeldPersonsRowInTwoChunksAtOnceIsRecordedOnce() async throws {
         let database = try await TestDatabase.fresh()
