@@ -82,8 +82,11 @@ public struct LocalCluster: Sendable {
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
             // The test suite runs many databases at once, each served by pools that keep connections for the check
             // cache's listener and the leader roles; the default 100 slots ran out under a loaded CI run, and 400
-            // once writes also woke the listeners from the pool (about 400 at the suite's peak, most of them idle).
-            options += ["-c max_connections=1000"]
+            // once writes also woke the listeners from the pool (about 400 at the suite's peak, most of them idle),
+            // and 1000 once every instance also looked for webhook deliveries each second (a pool that a sequencer
+            // pass and a look use at once keeps a second connection for its idle timeout). Idle slots cost little
+            // shared memory; this cluster is only ever the tests'.
+            options += ["-c max_connections=2000"]
         }
         logger.info("starting PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
         do {
