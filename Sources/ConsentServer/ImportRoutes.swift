@@ -99,19 +99,17 @@ struct ImportRoutes {
                 headers: [.location: "/v1/imports/\(summary.id.lowercased)"])
         } catch let refusal as ImportRefusal {
             switch refusal {
-            case .noticeNotFound: throw APIError.invalid("noticeId", "no notice with this id")
-            case .noticeForAnotherChannel(let other):
-                throw APIError.invalid("noticeId", "the notice is for the \(other.rawValue) channel")
-            case .malformed(let malformed):
+            case .noticeNotFound, .noticeForAnotherChannel: throw APIError.invalid("noticeId", refusal.description)
+            case .malformed:
                 throw APIError(
-                    .unprocessableContent, code: "malformed_file", message: malformed.description, field: "body")
+                    .unprocessableContent, code: "malformed_file", message: refusal.description, field: "body")
             case .tooLarge: throw Self.tooLarge
             }
         }
     }
 
     static let tooLarge = APIError(
-        .contentTooLarge, code: "payload_too_large", message: "an import file may be at most 1 GiB")
+        .contentTooLarge, code: "payload_too_large", message: ImportRefusal.tooLarge(limit: 0).description)
 
     func list(context: ConsentRequestContext) async throws -> Response {
         let caller = try context.caller(requiring: .consentWrite)

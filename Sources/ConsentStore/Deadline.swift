@@ -213,3 +213,8 @@ extension PostgresClient {
 /// The pool lent a connection that had already closed (`withRequestConnection`): the database is unavailable to
 /// this request, as with any other closed connection.
 struct LentClosedConnection: Error {}
+
+extension Duration {
+    /// Whole milliseconds: for log lines, recorded latencies and the HTTP client's timeouts.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -67,16 +67,15 @@ public struct MasterKeyRotation: Sendable {
             var unreadable = 0
             for (purpose, wrapped, wrappedBy) in try await rows.decode((String, ByteBuffer, ByteBuffer?).self).array() {
                 guard
-                    let rewrapped = try? keyring.rewrap(
-                        Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
-                        context: TenantKeyring.tenantKeyContext(tenantId, purpose))
+                    let rewrapped = rewrap(
+                        wrapped, wrappedBy, context: TenantKeyring.tenantKeyContext(tenantId, purpose))
                 else {
                     unreadable += 1
                     continue
                 }
                 try await connection.closeSafeQuery(
                     """
-                    UPDATE tenant_keys SET wrapped_key = \(ByteBuffer(bytes: rewrapped)), master_key_id = \(master)
+                    UPDATE tenant_keys SET wrapped_key = \(rewrapped), master_key_id = \(master)
                     WHERE tenant_id = \(tenantId) AND purpose = \(purpose)
                     """, logger: logger)
                 rotated += 1
@@ -101,17 +100,14 @@ public struct MasterKeyRotation: Sendable {
             var rotated = 0
             var unreadable = 0
             for (importId, wrapped, wrappedBy) in try await rows.decode((UUID, ByteBuffer, ByteBuffer?).self).array() {
-                guard
-                    let rewrapped = try? keyring.rewrap(
-                        Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
-                        context: TenantKeyring.importKeyContext(importId))
+                guard let rewrapped = rewrap(wrapped, wrappedBy, context: TenantKeyring.importKeyContext(importId))
                 else {
                     unreadable += 1
                     continue
                 }
                 try await connection.closeSafeQuery(
                     """
-                    UPDATE imports SET wrapped_key = \(ByteBuffer(bytes: rewrapped)), master_key_id = \(master)
+                    UPDATE imports SET wrapped_key = \(rewrapped), master_key_id = \(master)
                     WHERE id = \(importId)
                     """, logger: logger)
                 rotated += 1
@@ -146,15 +142,13 @@ public struct MasterKeyRotation: Sendable {
                 {
                     last = subjectId
                     guard
-                        let rewrapped = try? keyring.rewrap(
-                            Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
-                            context: TenantKeyring.subjectKeyContext(subjectId))
+                        let rewrapped = rewrap(wrapped, wrappedBy, context: TenantKeyring.subjectKeyContext(subjectId))
                     else {
                         unreadable += 1
                         continue
                     }
                     ids.append(subjectId)
-                    wrappedKeys.append(ByteBuffer(bytes: rewrapped))
+                    wrappedKeys.append(rewrapped)
                 }
                 if !ids.isEmpty {
                     try await connection.closeSafeQuery(
@@ -171,5 +165,12 @@ public struct MasterKeyRotation: Sendable {
             guard let last else { return }
             after = last
         }
+    }
+
+    /// A stored wrapped key under the keyring's wrapping master; nil when no configured master opens it.
+    private func rewrap(_ wrapped: ByteBuffer, _ wrappedBy: ByteBuffer?, context: String) -> ByteBuffer? {
+        (try? keyring.rewrap(
+            Array(wrapped.readableBytesView), wrappedBy: wrappedBy.map { Array($0.readableBytesView) },
+            context: context)).map { ByteBuffer(bytes: $0) }
     }
 }

@@ -63,7 +63,7 @@ struct Import: AsyncParsableCommand {
                     FileChunks(handle: handle, size: size, progress: progress), parameters: parameters,
                     recordedBy: operatorId, actor: "operator:import", tenantId: tenant.id, logger: logger)
             } catch let refusal as ImportRefusal {
-                throw CommandFailure(Self.describe(refusal))
+                throw CommandFailure("\(refusal); nothing was imported")
             }
             progress.finishLine("received \(received.rowsRead) rows")
             guard !dryRun else { return received }
@@ -95,15 +95,6 @@ struct Import: AsyncParsableCommand {
         print("import \(summary.id.lowercased): \(summary.status.rawValue), \(summary.rowsRead) rows")
         for outcome in ImportOutcome.allCases {
             print("  \(outcome.rawValue): \(summary.counts[outcome] ?? 0)")
-        }
-    }
-
-    static func describe(_ refusal: ImportRefusal) -> String {
-        switch refusal {
-        case .noticeNotFound: "no notice with this id in the tenant"
-        case .noticeForAnotherChannel(let channel): "the notice is for the \(channel.rawValue) channel"
-        case .malformed(let malformed): "the file cannot be read: \(malformed.description); nothing was imported"
-        case .tooLarge(let limit): "the file is larger than \(limit) bytes"
         }
     }
 }

@@ -97,6 +97,17 @@ import Testing
         #expect(try ServeConfiguration.parse(environment: environment).metrics == nil)
     }
 
+    /// `serve` sends change webhooks to public https addresses only, unless the operator lets a loopback test
+    /// receiver in; a value that is not a flag stops the start.
+    @Test func webhooksGoToLoopbackOnlyWhenTheOperatorSaysSo() throws {
+        #expect(try ServeConfiguration.parse(environment: Self.complete).webhookTargets.allowLoopback == false)
+        var environment = Self.complete
+        environment["CONSENTD_WEBHOOK_ALLOW_LOOPBACK"] = "true"
+        #expect(try ServeConfiguration.parse(environment: environment).webhookTargets.allowLoopback)
+        environment["CONSENTD_WEBHOOK_ALLOW_LOOPBACK"] = "yes please"
+        #expect(throws: ConfigurationError.self) { try ServeConfiguration.parse(environment: environment) }
+    }
+
     /// The limit before authentication has its own variable, separate from the per-scope ones.
     @Test func theFailedAuthenticationLimitIsConfigurable() throws {
         #expect(

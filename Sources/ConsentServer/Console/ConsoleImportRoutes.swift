@@ -89,21 +89,12 @@ extension ConsoleRoutes {
                 session: session, context: context, flash: "\(summary.rowsRead) row(s) \(what).")
         } catch let refusal as ImportRefusal {
             return try await importsPage(
-                session: session, context: context, problem: Self.reason(refusal) + " Nothing was imported.",
+                session: session, context: context, problem: "The file was refused: \(refusal). Nothing was imported.",
                 status: .unprocessableContent)
         } catch is MultipartUploadError {
             return render(
                 Refusal(status: .badRequest, reason: "The upload was cut short; nothing was imported."),
                 session: session)
-        }
-    }
-
-    private static func reason(_ refusal: ImportRefusal) -> String {
-        switch refusal {
-        case .noticeNotFound: "No such notice."
-        case .noticeForAnotherChannel(let other): "That notice is for the \(other.rawValue) channel."
-        case .malformed(let malformed): "The file was refused: \(malformed.description)."
-        case .tooLarge: "The file is larger than 1 GiB."
         }
     }
 }

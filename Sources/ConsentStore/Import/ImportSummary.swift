@@ -32,11 +32,21 @@ public struct ImportParameters: Sendable {
 }
 
 /// Why an import was refused before anything of it was kept.
-public enum ImportRefusal: Error, Equatable, Sendable {
+public enum ImportRefusal: Error, Equatable, Sendable, CustomStringConvertible {
     case noticeNotFound
     case noticeForAnotherChannel(MessageChannel)
     case malformed(MalformedImport)
     case tooLarge(limit: Int64)
+
+    /// The one wording of the API's error messages, the console's and `consentd import`'s.
+    public var description: String {
+        switch self {
+        case .noticeNotFound: "no notice with this id"
+        case .noticeForAnotherChannel(let channel): "the notice is for the \(channel.rawValue) channel"
+        case .malformed(let malformed): malformed.description
+        case .tooLarge: "an import file may be at most 1 GiB"
+        }
+    }
 }
 
 /// An import as `GET /v1/imports/{id}` shows it: counts by outcome, never a row's identifier.

@@ -219,8 +219,3 @@ extension ImportWorker {
 struct ImportKey: Sendable {
     let key: SymmetricKey
 }
-
-extension Duration {
-    /// Whole milliseconds, for log lines.
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-}

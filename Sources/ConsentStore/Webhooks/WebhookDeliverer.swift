@@ -236,8 +236,7 @@ public struct WebhookDeliverer: Sendable {
         } catch {
             failure = Self.describe(error)
         }
-        let elapsed = clock.now - start
-        let latency = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let latency = Int((clock.now - start).milliseconds)
         let outcome: AttemptResult.Outcome
         if let statusCode, (200..<300).contains(statusCode) {
             outcome = .delivered

@@ -41,8 +41,7 @@ public final class HTTPWebhookTransport: WebhookTransport {
         outgoing.method = .POST
         for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
-        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-        let response = try await client.execute(outgoing, timeout: .milliseconds(milliseconds))
+        let response = try await client.execute(outgoing, timeout: .milliseconds(timeout.milliseconds))
         // The answer's body is not kept; reading a bounded part lets the connection be reused.
         _ = try? await response.body.collect(upTo: 64 * 1024)
         return Int(response.status.code)
