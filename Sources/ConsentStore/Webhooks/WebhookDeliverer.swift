@@ -154,6 +154,11 @@ public struct WebhookDeliverer: Sendable {
     private func openSecrets(_ claimed: [ClaimedDelivery], logger: Logger) async throws -> [Int64: [WebhookSecret]] {
         var keys: [UUID: SymmetricKeyBox] = [:]
         for tenantId in Set(claimed.map(\.tenantId)) {
+            // Held in memory after the first round that needed it: a transaction only the first time.
+            if let key = keyring.loadedKey(.settings, tenantId: tenantId) {
+                keys[tenantId] = SymmetricKeyBox(key: key)
+                continue
+            }
             do {
                 let key = try await client.withTenantTransaction(tenantId, logger: logger) { connection in
                     try await keyring.tenantKey(.settings, tenantId: tenantId, on: connection, logger: logger)
